@@ -1,0 +1,42 @@
+"""Shared fixtures. Tests that read ../shared/data skip when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("VENTGEN_PROGRESS", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+PB840_DIR = SHARED_DATA / "pb840"
+MNIST_DIR = SHARED_DATA / "mnist"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def pb840_dir():
+    if not PB840_DIR.is_dir():
+        pytest.skip("../shared/data/pb840 is absent")
+    return PB840_DIR
+
+
+@pytest.fixture
+def mnist_dir():
+    if not MNIST_DIR.is_dir():
+        pytest.skip("../shared/data/mnist is absent")
+    return MNIST_DIR

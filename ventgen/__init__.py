@@ -1,0 +1,56 @@
+"""ventgen: mechanical-ventilation recordings -> breath cycles -> HTVAE -> virtual patients.
+
+The public API is listed in ``__all__``; every function is usable alone and from the ``ventgen`` command.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._util import set_progress
+from .errors import (
+    DataRecoveryWarning,
+    FileFormatError,
+    SchemaError,
+    VentgenError,
+    VentgenTypeError,
+    VentgenValueError,
+    VentgenWarning,
+)
+from .hierarchy import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATION_TREE, LabelTree
+
+# --- signals: recordings and file formats
+from .signals.recording import Recording
+
+# --- simulator
+
+# --- segmentation and cycles
+
+# --- models
+
+# --- metrics and datasets
+
+# --- cohorts
+
+__all__ = [
+    "__version__",
+    "set_progress",
+    "VentgenError",
+    "VentgenValueError",
+    "VentgenTypeError",
+    "FileFormatError",
+    "SchemaError",
+    "VentgenWarning",
+    "DataRecoveryWarning",
+    "LabelTree",
+    "VENTILATION_TREE",
+    "VENTILATION_CLASSES",
+    "VENTILATION_SUPERCLASSES",
+    # signals
+    "Recording",
+    # simulator
+    # segmentation and cycles
+    # models
+    # metrics and datasets
+    # cohorts
+]

@@ -1,0 +1,1 @@
+"""The HTVAE model and its baselines (torch). Never opens files."""

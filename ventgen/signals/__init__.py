@@ -1,0 +1,1 @@
+"""Signal processing: numpy/scipy/pandas only, never torch."""
