@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 
@@ -17,11 +18,18 @@ from .errors import SchemaError
 __all__ = ["load_schema", "validate", "schema_names"]
 
 
+def _schema_dir():
+    """``data_schemas/`` beside the source tree (a checkout), else the copy installed in the package."""
+    here = Path(__file__).resolve().parents[1] / "data_schemas"
+    if here.is_dir():
+        return here
+    return resources.files("ventgen.data_schemas")
+
+
 def schema_names() -> list[str]:
     """Names of the available schemas (file names without ``.schema.json``)."""
-    files = resources.files("ventgen.data_schemas")
     return sorted(
-        f.name[: -len(".schema.json")] for f in files.iterdir() if f.name.endswith(".schema.json")
+        f.name[: -len(".schema.json")] for f in _schema_dir().iterdir() if f.name.endswith(".schema.json")
     )
 
 
@@ -34,7 +42,7 @@ def load_schema(name: str) -> dict:
     >>> load_schema("recording_metadata")["title"]
     'ventgen recording metadata'
     """
-    res = resources.files("ventgen.data_schemas") / f"{name}.schema.json"
+    res = _schema_dir() / f"{name}.schema.json"
     if not res.is_file():
         raise SchemaError(f"no schema named {name!r}; available: {', '.join(schema_names())}")
     return json.loads(res.read_text(encoding="utf-8"))
