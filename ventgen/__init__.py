@@ -31,6 +31,17 @@ from .signals.recording import Recording
 # --- metrics and datasets
 
 # --- cohorts
+# isort: split
+from .cohort import (
+    CohortResult,
+    CohortSpec,
+    generate_cohort,
+    label_nodes,
+    read_cohort,
+    read_cohort_spec,
+    resolve_composition,
+    write_cohort,
+)
 
 __all__ = [
     "__version__",
@@ -53,4 +64,12 @@ __all__ = [
     # models
     # metrics and datasets
     # cohorts
+    "CohortSpec",
+    "CohortResult",
+    "read_cohort_spec",
+    "label_nodes",
+    "resolve_composition",
+    "generate_cohort",
+    "write_cohort",
+    "read_cohort",
 ]

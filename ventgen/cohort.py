@@ -1,0 +1,1134 @@
+"""Class-balanced virtual patients generated from the nodes of a trained HTVAE.
+
+The pipeline of :func:`generate_cohort`:
+
+1. **Spec** (:func:`read_cohort_spec`): number of patients, minutes or breaths per patient, and the
+   composition as fractions of breaths over fine classes, super-classes or explicit lattice nodes
+   ``{"level": L, "node": k}`` (schema ``data_schemas/cohort_spec.schema.json``).
+2. **Node labels** (:func:`label_nodes`): every reference (training) breath is assigned to one node per
+   level by the model; a node's class is the majority label of its breaths, with its purity.
+3. **Resolution**: a fine class maps to the nodes of the chosen level whose majority label it is,
+   weighted by how many of the class's reference breaths each holds; a super-class to the nodes whose
+   majority label is one of its members; an explicit node to itself. Per-patient, per-entry breath
+   counts are exact integers (largest remainder, with row and column sums both exact).
+4. **Events**: each entry's breaths are cut into runs whose lengths follow the run lengths of that
+   class in the reference (consecutive breaths with the same label), so multi-breath events (apnea,
+   speech, cough trains) stay contiguous; every run is drawn from one node; runs are shuffled.
+5. **Latents**: ``z = code + sigma * (a * u_patient + sqrt(1 - a**2) * eps)``: the marginal of every
+   breath is exactly the node's Gaussian ``N(code, sigma**2)``, and the share ``a`` of the deviation
+   common to one patient (``patient_variability``) makes a patient self-consistent and different from
+   the others. Each patient also weighs the nodes of a class by its own Dirichlet draw
+   (``node_concentration``), i.e. prefers a neighbourhood of the lattice.
+6. **Decoding** in large batches with ``model.decode`` (original units), then each cycle is **cut**
+   to a realistic length. Default ``length_method="node"``: a length drawn from the real lengths of
+   the reference breaths of the same node. Why: the reference cycles are edge-padded after their true
+   end, and a decoder reproduces that padding only approximately (a smooth tail, no sharp corner), so
+   reading the length back from the decoded signal is fragile, while the node's breaths share the
+   waveform the node decodes to; their lengths are the empirical distribution of exactly that kind of
+   breath. ``length_method="padding"`` reads the length from the decoded tail instead (clipped to the
+   node's observed range).
+7. **Stitching** into continuous flow and pressure: at each join the last sample of a breath and the
+   first of the next are moved to their mean by a linear ramp spread over each whole breath, so there
+   is no jump and no kink of the waveform (the correction is a small offset, not a reshaping).
+
+Examples
+--------
+See :func:`generate_cohort`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._util import check_random_state, progress
+from .errors import FileFormatError, VentgenTypeError, VentgenValueError, VentgenWarning
+from .hierarchy import VENTILATION_TREE, LabelTree, flat_tree
+
+__all__ = [
+    "CompositionEntry",
+    "CohortSpec",
+    "CohortResult",
+    "read_cohort_spec",
+    "label_nodes",
+    "resolve_composition",
+    "generate_cohort",
+    "write_cohort",
+    "read_cohort",
+    "LENGTH_METHODS",
+]
+
+#: How a decoded cycle's length is chosen, see the module notes.
+LENGTH_METHODS = ("node", "padding")
+_SUM_TOL = 1e-3
+_UNLABELLED = "unlabelled"
+
+
+# ============================================================================ spec
+@dataclass(frozen=True)
+class CompositionEntry:
+    """One line of a cohort composition: a class (fine or super) or an explicit node, and its share.
+
+    Parameters
+    ----------
+    fraction : float
+        Share of the cohort's breaths, in [0, 1].
+    name : str, optional
+        A fine class or a super-class of the reference labels.
+    level : int, optional
+        For a class: the lattice level whose nodes represent it (default: the spec's level). For an
+        explicit node: its level (1 = S_1, the deepest map).
+    node : int, optional
+        Explicit node id (row-major index into the level's lattice).
+    """
+
+    fraction: float
+    name: str | None = None
+    level: int | None = None
+    node: int | None = None
+
+    @property
+    def key(self) -> str:
+        """A readable identifier (the class name, or ``"level L node k"``)."""
+        return self.name if self.name is not None else f"level {self.level} node {self.node}"
+
+    @property
+    def is_node(self) -> bool:
+        return self.node is not None
+
+
+@dataclass(frozen=True)
+class CohortSpec:
+    """A parsed and validated cohort specification (see :func:`read_cohort_spec`)."""
+
+    patients: int
+    composition: tuple
+    minutes: float | None = None
+    breaths: int | None = None
+    level: int = 1
+    sampling_rate: float | None = None
+    patient_variability: float = 0.5
+    node_concentration: float | None = 1.0
+    name: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        """The JSON form (list composition), accepted back by :func:`read_cohort_spec`."""
+        comp = []
+        for e in self.composition:
+            if e.is_node:
+                comp.append({"level": e.level, "node": e.node, "fraction": e.fraction})
+            else:
+                item = {"class": e.name, "fraction": e.fraction}
+                if e.level is not None:
+                    item["level"] = e.level
+                comp.append(item)
+        d = {"patients": self.patients, "composition": comp, "level": self.level,
+             "patient_variability": self.patient_variability,
+             "node_concentration": self.node_concentration}
+        if self.minutes is not None:
+            d["minutes"] = self.minutes
+        else:
+            d["breaths"] = self.breaths
+        if self.sampling_rate is not None:
+            d["sampling_rate"] = self.sampling_rate
+        if self.name:
+            d["name"] = self.name
+        if self.description:
+            d["description"] = self.description
+        return d
+
+
+def read_cohort_spec(spec) -> CohortSpec:
+    """Parse and validate a cohort specification.
+
+    Parameters
+    ----------
+    spec : CohortSpec, dict, str or path-like
+        A spec object, a JSON-like dict, or the path of a JSON file following
+        ``data_schemas/cohort_spec.schema.json``.
+
+    Returns
+    -------
+    CohortSpec
+
+    Raises
+    ------
+    SchemaError
+        When the document does not follow the schema (every problem listed).
+    VentgenValueError
+        When fractions do not sum to one, an entry is repeated, or both/neither of minutes and breaths
+        are given.
+
+    Examples
+    --------
+    >>> spec = read_cohort_spec({"patients": 4, "minutes": 10,
+    ...     "composition": {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}})
+    >>> spec.patients, [e.key for e in spec.composition]
+    (4, ['normal breathing', 'apnea', 'snoring'])
+    """
+    from .schemas import validate
+
+    if isinstance(spec, CohortSpec):
+        return spec
+    source = "cohort spec"
+    if isinstance(spec, (str, os.PathLike)):
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(2, "no such cohort spec file", str(path))
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise FileFormatError(path, f"not valid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+        except UnicodeDecodeError:
+            raise FileFormatError(path, "not a UTF-8 text file; expected a JSON cohort spec") from None
+        source = f"cohort spec {path}"
+    elif isinstance(spec, dict):
+        doc = spec
+    else:
+        raise VentgenTypeError(
+            f"cohort spec must be a dict, a CohortSpec or a path to a JSON file, got {type(spec).__name__}"
+        )
+    if not isinstance(doc, dict):
+        raise VentgenValueError(f"{source}: expected a JSON object at the top level, got {type(doc).__name__}")
+    has_m, has_b = "minutes" in doc, "breaths" in doc
+    if has_m == has_b:
+        raise VentgenValueError(
+            f"{source}: give exactly one of 'minutes' (per patient) or 'breaths' (per patient), got "
+            + ("both" if has_m else "neither")
+        )
+    validate(doc, "cohort_spec", source=source)
+    comp = doc["composition"]
+    entries = []
+    if isinstance(comp, dict):
+        for name, frac in comp.items():
+            entries.append(CompositionEntry(fraction=float(frac), name=str(name)))
+    else:
+        for item in comp:
+            if "node" in item:
+                entries.append(CompositionEntry(fraction=float(item["fraction"]), level=int(item["level"]),
+                                                node=int(item["node"])))
+            else:
+                lvl = item.get("level")
+                entries.append(CompositionEntry(fraction=float(item["fraction"]), name=str(item["class"]),
+                                                level=None if lvl is None else int(lvl)))
+    keys = [e.key.casefold() if not e.is_node else e.key for e in entries]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise VentgenValueError(f"{source}: composition lists {dup} more than once; give each entry once")
+    total = float(sum(e.fraction for e in entries))
+    if abs(total - 1.0) > _SUM_TOL:
+        terms = " + ".join(f"{e.key} {e.fraction:g}" for e in entries)
+        raise VentgenValueError(
+            f"{source}: composition fractions sum to {total:g} ({terms}); they are shares of breaths and "
+            "must sum to 1"
+        )
+    entries = tuple(CompositionEntry(fraction=e.fraction / total, name=e.name, level=e.level, node=e.node)
+                    for e in entries)
+    nc = doc.get("node_concentration", 1.0)
+    return CohortSpec(
+        patients=int(doc["patients"]),
+        composition=entries,
+        minutes=float(doc["minutes"]) if has_m else None,
+        breaths=int(doc["breaths"]) if has_b else None,
+        level=int(doc.get("level", 1)),
+        sampling_rate=float(doc["sampling_rate"]) if "sampling_rate" in doc else None,
+        patient_variability=float(doc.get("patient_variability", 0.5)),
+        node_concentration=None if nc is None else float(nc),
+        name=str(doc.get("name", "")),
+        description=str(doc.get("description", "")),
+    )
+
+
+# ============================================================================ reference and model
+_MODEL_METHODS = ("codebook", "node_sigma", "decode", "assign")
+
+
+def _check_model(model):
+    missing = [m for m in _MODEL_METHODS if not callable(getattr(model, m, None))]
+    if not hasattr(model, "maps"):
+        missing.append("maps")
+    if missing:
+        raise VentgenTypeError(
+            f"generate_cohort: the model lacks {missing}; expected a fitted ventgen.HTVAE "
+            "(codebook, node_sigma, decode, assign, maps)"
+        )
+    maps = [tuple(int(v) for v in m) for m in model.maps]
+    if not maps:
+        raise VentgenValueError("generate_cohort: the model has no maps")
+    return maps
+
+
+@dataclass
+class _Reference:
+    X: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+    superclasses: np.ndarray | None
+    subjects: np.ndarray | None
+    sampling_rate: float
+    channels: list
+
+
+def _as_reference(reference, labels=None) -> _Reference:
+    if isinstance(reference, (str, os.PathLike)):
+        from . import CycleSet  # seg room
+
+        reference = CycleSet.load(reference)
+    missing = [a for a in ("X", "lengths", "sampling_rate") if not hasattr(reference, a)]
+    if missing:
+        raise VentgenTypeError(
+            f"reference must be a ventgen.CycleSet (or a path to one), got {type(reference).__name__} "
+            f"without {missing}"
+        )
+    X = np.asarray(reference.X)
+    if X.ndim != 3 or X.shape[0] == 0:
+        raise VentgenValueError(f"reference cycles must have shape (n > 0, channels, time), got {X.shape}")
+    n = X.shape[0]
+    lengths = np.asarray(reference.lengths).astype(np.int64)
+    if lengths.shape != (n,):
+        raise VentgenValueError(f"reference lengths must have shape ({n},), got {lengths.shape}")
+    lengths = np.clip(lengths, 2, X.shape[2])
+    if labels is None:
+        labels = getattr(reference, "labels", None)
+    if labels is None:
+        raise VentgenValueError("reference cycles carry no labels; pass labels= (class or must-link group per cycle)")
+    labels = np.asarray(labels).astype(str)
+    if labels.shape != (n,):
+        raise VentgenValueError(f"labels must have shape ({n},) like the reference cycles, got {labels.shape}")
+    sup = getattr(reference, "superclasses", None)
+    sup = None if sup is None else np.asarray(sup).astype(str)
+    if sup is not None and sup.shape != (n,):
+        sup = None
+    subj = getattr(reference, "subjects", None)
+    subj = None if subj is None else np.asarray(subj).astype(str)
+    if subj is not None and subj.shape != (n,):
+        subj = None
+    rate = float(reference.sampling_rate)
+    chans = list(getattr(reference, "channels", None) or ["flow_lpm", "paw_cmh2o"][: X.shape[1]])
+    return _Reference(X, lengths, labels, sup, subj, rate, chans)
+
+
+def _label_tree(ref: _Reference, label_tree=None) -> LabelTree:
+    present = sorted({str(v) for v in ref.labels if v not in ("", _UNLABELLED)})
+    if label_tree is not None:
+        return label_tree
+    if ref.superclasses is not None:
+        pairs = {}
+        ok = True
+        for lab, sup in zip(ref.labels, ref.superclasses, strict=True):
+            if lab in ("", _UNLABELLED) or sup == "":
+                continue
+            if pairs.setdefault(lab, sup) != sup:
+                ok = False
+                break
+        if ok and pairs and set(pairs) == set(present):
+            return LabelTree({k: [v] for k, v in pairs.items()}, name="reference")
+    if present and set(present) <= set(VENTILATION_TREE.classes):
+        return VENTILATION_TREE
+    return flat_tree(present or ["?"], name="reference")
+
+
+@dataclass
+class _Stats:
+    """Assignments of the reference breaths and per-node label counts, for every level."""
+
+    assign: np.ndarray  # (n, M)
+    classes: list  # fine classes present
+    counts: list  # per level: (K, n_classes) int
+    maps: list
+    tree: LabelTree
+
+
+def _node_stats(model, ref: _Reference, label_tree=None) -> _Stats:
+    maps = _check_model(model)
+    A = np.asarray(model.assign(ref.X), dtype=np.int64)
+    if A.ndim == 1:
+        A = A[:, None]
+    if A.shape != (ref.X.shape[0], len(maps)):
+        raise VentgenValueError(f"model.assign returned shape {A.shape}, expected ({ref.X.shape[0]}, {len(maps)})")
+    tree = _label_tree(ref, label_tree)
+    classes = sorted({str(v) for v in ref.labels if v not in ("", _UNLABELLED)})
+    cidx = {c: i for i, c in enumerate(classes)}
+    y = np.array([cidx.get(v, -1) for v in ref.labels], dtype=np.int64)
+    counts = []
+    for li, (h, w) in enumerate(maps):
+        K = h * w
+        ok = y >= 0
+        c = np.zeros((K, len(classes)), dtype=np.int64)
+        np.add.at(c, (A[ok, li], y[ok]), 1)
+        counts.append(c)
+    return _Stats(A, classes, counts, maps, tree)
+
+
+def _superclass_of(tree: LabelTree, label: str) -> str:
+    if tree.n_levels < 2 or label not in tree.classes:
+        return label
+    return tree.ancestor(label, 1)
+
+
+def _label_table(st: _Stats) -> pd.DataFrame:
+    rows = []
+    for li, c in enumerate(st.counts):
+        level = li + 1
+        n_lab = c.sum(axis=1)
+        n_all = np.bincount(st.assign[:, li], minlength=c.shape[0])
+        for k in range(c.shape[0]):
+            if n_lab[k]:
+                j = int(np.argmax(c[k]))
+                lab = st.classes[j]
+                pur = c[k, j] / n_lab[k]
+                sup = _superclass_of(st.tree, lab)
+                members = [st.classes.index(m) for m in st.tree.members(sup) if m in st.classes] if st.tree.n_levels > 1 else [j]
+                sup_pur = c[k, members].sum() / n_lab[k]
+            else:
+                lab, pur, sup, sup_pur = "", np.nan, "", np.nan
+            rows.append({"level": level, "node": k, "n_breaths": int(n_all[k]), "n_labelled": int(n_lab[k]),
+                         "label": lab, "purity": float(pur), "superclass": sup,
+                         "superclass_purity": float(sup_pur)})
+    return pd.DataFrame(rows)
+
+
+def label_nodes(model, reference, *, labels=None, label_tree=None) -> pd.DataFrame:
+    """Class of every node of every level: the majority label of the reference breaths it holds.
+
+    Parameters
+    ----------
+    model : HTVAE
+        A fitted model (``assign`` and ``maps`` are used).
+    reference : CycleSet or path
+        The training (or any labelled reference) cycles.
+    labels : array-like of str, optional
+        One label per reference cycle (for example must-link group names) instead of
+        ``reference.labels``; ``""`` = unlabelled (ignored for the majority).
+    label_tree : LabelTree, optional
+        The class hierarchy (default: from the reference's super-classes, else the ventilation tree).
+
+    Returns
+    -------
+    DataFrame
+        One row per (level, node): ``level``, ``node``, ``n_breaths`` (assigned reference breaths),
+        ``n_labelled``, ``label`` (majority fine label, ``""`` when the node holds no labelled breath),
+        ``purity`` (share of the majority label), ``superclass``, ``superclass_purity``.
+
+    Examples
+    --------
+    >>> table = label_nodes(model, cycles)  # doctest: +SKIP
+    >>> table[table.level == 1].nlargest(3, "n_breaths")  # doctest: +SKIP
+    """
+    ref = _as_reference(reference, labels)
+    return _label_table(_node_stats(model, ref, label_tree))
+
+
+# ============================================================================ resolution
+@dataclass
+class _Resolved:
+    entry: CompositionEntry
+    level: int
+    nodes: np.ndarray  # node ids at `level`
+    weights: np.ndarray  # sums to 1
+    node_labels: np.ndarray  # label of each node (str)
+    run_label: str  # label whose run lengths shape the events
+
+
+def _lookup_name(name: str, st: _Stats):
+    """('class' | 'super', canonical name) or None."""
+    fine = {c.casefold(): c for c in st.classes}
+    supers = {}
+    if st.tree.n_levels > 1:
+        for c in st.classes:
+            if c in st.tree.classes:
+                s = st.tree.ancestor(c, 1)
+                supers.setdefault(s.casefold(), s)
+    key = name.strip().casefold()
+    if key in fine:
+        return "class", fine[key]
+    if key in supers:
+        return "super", supers[key]
+    # tolerate a plural/singular slip ("respiratory events")
+    for alt in (key.rstrip("s"), key + "s"):
+        if alt in fine:
+            return "class", fine[alt]
+        if alt in supers:
+            return "super", supers[alt]
+    return None
+
+
+def _available(st: _Stats) -> str:
+    sup = []
+    if st.tree.n_levels > 1:
+        sup = sorted({st.tree.ancestor(c, 1) for c in st.classes if c in st.tree.classes})
+    lv = ", ".join(f"{i + 1} ({h}x{w}={h * w} nodes, ids 0..{h * w - 1})" for i, (h, w) in enumerate(st.maps))
+    return (f"fine classes: {st.classes}; super-classes: {sup}; explicit nodes "
+            f"{{\"level\": L, \"node\": k}} with levels {lv}")
+
+
+def _resolve(spec: CohortSpec, st: _Stats, table: pd.DataFrame) -> list:
+    problems = []
+    out = []
+    M = len(st.maps)
+    for e in spec.composition:
+        level = e.level if e.level is not None else spec.level
+        if not 1 <= level <= M:
+            problems.append(f"{e.key}: level {level} does not exist (levels 1..{M})")
+            continue
+        K = st.counts[level - 1].shape[0]
+        lt = table[table.level == level].sort_values("node")
+        labs = lt["label"].to_numpy().astype(str)
+        if e.is_node:
+            if not 0 <= e.node < K:
+                h, w = st.maps[level - 1]
+                problems.append(f"{e.key}: no such node; level {level} is a {h}x{w} lattice with nodes 0..{K - 1}")
+                continue
+            lab = labs[e.node] or _UNLABELLED
+            if not labs[e.node]:
+                warnings.warn(f"cohort composition: {e.key} holds no labelled reference breath; its breaths "
+                              f"are labelled {_UNLABELLED!r} and their lengths drawn from all reference breaths",
+                              VentgenWarning, stacklevel=3)
+            out.append(_Resolved(e, level, np.array([e.node]), np.array([1.0]), np.array([lab]), lab))
+            continue
+        found = _lookup_name(e.name, st)
+        if found is None:
+            close = difflib.get_close_matches(e.name, st.classes + sorted(
+                {st.tree.ancestor(c, 1) for c in st.classes if c in st.tree.classes} if st.tree.n_levels > 1 else set()), n=2)
+            hint = f" (did you mean {close}?)" if close else ""
+            problems.append(f"unknown class {e.name!r}{hint}")
+            continue
+        kind, name = found
+        members = [name] if kind == "class" else [m for m in st.tree.members(name) if m in st.classes]
+        midx = [st.classes.index(m) for m in members]
+        c = st.counts[level - 1]
+        sel = np.flatnonzero(np.isin(labs, members))
+        if sel.size == 0:
+            share = c[:, midx].sum(axis=1)
+            tot = np.maximum(c.sum(axis=1), 1)
+            best = int(np.argmax(share / tot)) if share.any() else -1
+            bestmsg = (f"the node with the largest share is level {level} node {best} "
+                       f"({int(share[best])} of {int(c[best].sum())} breaths, majority {labs[best]!r})"
+                       if best >= 0 else "no reference breath of it at all")
+            represented = sorted({str(v) for v in labs if v})
+            problems.append(
+                f"{e.key!r}: no node of level {level} has it as its majority label ({bestmsg}); "
+                f"classes level {level} represents: {represented}; try a coarser level, or an explicit node"
+            )
+            continue
+        w = c[sel][:, midx].sum(axis=1).astype(float)
+        w = w / w.sum()
+        pur = float((w * c[sel][:, midx].sum(axis=1) / np.maximum(c[sel].sum(axis=1), 1)).sum())
+        if pur < 0.5:
+            warnings.warn(f"cohort composition: {e.key!r} is drawn from {sel.size} node(s) of level {level} whose "
+                          f"reference breaths are only {100 * pur:.0f}% {e.key!r} (purity); generated breaths are "
+                          "labelled with their node's majority class", VentgenWarning, stacklevel=3)
+        run_label = name if kind == "class" else ""
+        out.append(_Resolved(e, level, sel, w, labs[sel], run_label))
+    if problems:
+        raise VentgenValueError("cohort composition cannot be resolved: " + "; ".join(problems)
+                                + ". Available: " + _available(st))
+    return out
+
+
+def resolve_composition(model, spec, reference, *, labels=None, label_tree=None) -> pd.DataFrame:
+    """Which nodes each composition entry draws from, with their weights and labels.
+
+    Returns
+    -------
+    DataFrame
+        One row per (entry, node): ``entry``, ``fraction``, ``level``, ``node``, ``weight`` (share of
+        the entry's breaths), ``label``, ``purity``.
+
+    Examples
+    --------
+    >>> resolve_composition(model, {"patients": 1, "breaths": 10,
+    ...     "composition": {"apnea": 1.0}}, cycles)  # doctest: +SKIP
+    """
+    spec = read_cohort_spec(spec)
+    ref = _as_reference(reference, labels)
+    st = _node_stats(model, ref, label_tree)
+    table = _label_table(st)
+    rows = []
+    pur = table.set_index(["level", "node"])["purity"]
+    for r in _resolve(spec, st, table):
+        for k, w, lab in zip(r.nodes, r.weights, r.node_labels, strict=True):
+            rows.append({"entry": r.entry.key, "fraction": r.entry.fraction, "level": r.level, "node": int(k),
+                         "weight": float(w), "label": str(lab), "purity": float(pur.loc[(r.level, int(k))])})
+    return pd.DataFrame(rows)
+
+
+# ============================================================================ integer counts
+def _largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
+    """Integers summing to ``total``, proportional to ``shares`` (Hamilton's method)."""
+    shares = np.asarray(shares, dtype=float)
+    if total <= 0 or shares.sum() <= 0:
+        return np.zeros(shares.shape, dtype=np.int64)
+    q = shares / shares.sum() * total
+    base = np.floor(q + 1e-9).astype(np.int64)
+    rem = total - int(base.sum())
+    if rem > 0:
+        order = np.argsort(-(q - base), kind="stable")
+        base[order[:rem]] += 1
+    return base
+
+
+def _count_matrix(fractions: np.ndarray, per_patient: np.ndarray) -> np.ndarray:
+    """(patients, entries) integer counts: rows sum to ``per_patient``, columns to the cohort's
+    largest-remainder totals (so the cohort composition is as exact as integers allow)."""
+    col = _largest_remainder(fractions, int(per_patient.sum()))
+    out = np.zeros((per_patient.size, fractions.size), dtype=np.int64)
+    remaining = col.copy()
+    for p, n_p in enumerate(per_patient):
+        left = int(remaining.sum())
+        if n_p == left:
+            row = remaining.copy()
+        else:
+            row = _largest_remainder(remaining.astype(float), int(n_p))
+            row = np.minimum(row, remaining)
+            short = int(n_p - row.sum())
+            if short:  # only when capped; give the rest to the entries with most left
+                order = np.argsort(-(remaining - row), kind="stable")
+                for j in order[:short]:
+                    row[j] += 1
+        out[p] = row
+        remaining -= row
+    return out
+
+
+# ============================================================================ result
+@dataclass
+class CohortResult:
+    """Virtual patients and the breath-by-breath manifest of how they were made.
+
+    Attributes
+    ----------
+    recordings : list of Recording
+        One continuous recording per patient, with annotations (``start_s``, ``end_s``, ``label``,
+        ``superclass``) of every event (run of breaths of one class).
+    manifest : DataFrame
+        One row per breath: ``patient``, ``breath_index``, ``start_s``, ``end_s``, ``label``,
+        ``superclass``, ``level``, ``node``, ``entry`` (the composition entry it fills), ``event``
+        (run number within the patient).
+    spec : CohortSpec
+    node_labels : DataFrame
+        :func:`label_nodes` of the model on the reference.
+    info : dict
+        Seed, timings (``seconds``, ``breaths_per_s``), sampling rate, length method.
+    """
+
+    recordings: list
+    manifest: pd.DataFrame
+    spec: CohortSpec
+    node_labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_breaths(self) -> int:
+        return len(self.manifest)
+
+    def composition(self) -> pd.DataFrame:
+        """Requested vs achieved share of breaths per composition entry.
+
+        Examples
+        --------
+        >>> result.composition()  # doctest: +SKIP
+        """
+        n = max(len(self.manifest), 1)
+        got = self.manifest["entry"].value_counts()
+        rows = [{"entry": e.key, "requested": e.fraction, "breaths": int(got.get(e.key, 0)),
+                 "achieved": got.get(e.key, 0) / n} for e in self.spec.composition]
+        df = pd.DataFrame(rows)
+        df["difference"] = df["achieved"] - df["requested"]
+        return df
+
+    def __repr__(self) -> str:
+        return (f"CohortResult({len(self.recordings)} patients, {self.n_breaths} breaths, "
+                f"{sum(r.duration_s for r in self.recordings) / 60:.1f} min)")
+
+
+# ============================================================================ generation
+def _run_lengths(ref: _Reference) -> dict:
+    """Lengths of runs of consecutive equal labels in the reference (per subject, in row order)."""
+    lab = ref.labels
+    change = np.ones(lab.size, dtype=bool)
+    change[1:] = lab[1:] != lab[:-1]
+    if ref.subjects is not None:
+        change[1:] |= ref.subjects[1:] != ref.subjects[:-1]
+    starts = np.flatnonzero(change)
+    lens = np.diff(np.append(starts, lab.size))
+    out: dict = {}
+    for s, n in zip(starts, lens, strict=True):
+        out.setdefault(lab[s], []).append(int(n))
+    return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
+
+
+def _split_runs(count: int, runs: np.ndarray | None, rng) -> np.ndarray:
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if runs is None or runs.size == 0:
+        return np.ones(count, dtype=np.int64)
+    draws = rng.choice(runs, size=count)
+    cs = np.cumsum(draws)
+    k = int(np.searchsorted(cs, count)) + 1
+    draws = draws[:k].copy()
+    draws[-1] -= int(cs[k - 1] - count)
+    return draws
+
+
+def _cut_padding(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, flow_ch: int) -> np.ndarray:
+    """Length read from the decoded flow: last sample that still differs from the flat tail."""
+    f = X[:, flow_ch, :]
+    amp = f.max(axis=1) - f.min(axis=1)
+    dev = np.abs(f - f[:, -1:]) > 0.02 * amp[:, None] + 1e-6
+    T = f.shape[1]
+    last = T - 1 - np.argmax(dev[:, ::-1], axis=1)
+    L = np.where(dev.any(axis=1), last + 2, T)
+    return np.clip(L, lo, hi)
+
+
+def _stitch(sig: np.ndarray, starts: np.ndarray, lens: np.ndarray, first: np.ndarray, last: np.ndarray) -> None:
+    """In place: remove jumps at joins by a linear ramp over each breath (vectorised)."""
+    s = sig[starts]
+    e = sig[starts + lens - 1]
+    n = starts.size
+    join = np.empty(n)  # value at the join after breath i
+    join[:-1] = 0.5 * (e[:-1] + s[1:])
+    join[-1] = e[-1]
+    d0 = np.zeros(n)
+    d1 = np.zeros(n)
+    prev = np.empty(n)
+    prev[0] = s[0]
+    prev[1:] = join[:-1]
+    d0 = np.where(first, 0.0, prev - s)
+    d1 = np.where(last, 0.0, join - e)
+    breath = np.repeat(np.arange(n), lens)
+    pos = np.arange(sig.size) - np.repeat(starts, lens)
+    frac = pos / np.maximum(np.repeat(lens, lens) - 1, 1)
+    sig += d0[breath] + (d1 - d0)[breath] * frac
+
+
+def generate_cohort(
+    model,
+    spec,
+    reference,
+    random_state=0,
+    *,
+    labels=None,
+    label_tree=None,
+    length_method: str = "node",
+    sampling_rate: float | None = None,
+    batch_size: int = 8192,
+    subject_prefix: str = "virtual_",
+    progress_bar: bool | None = None,
+) -> CohortResult:
+    """Generate virtual patients with a chosen class balance from a trained HTVAE.
+
+    Parameters
+    ----------
+    model : HTVAE
+        A fitted model (``maps``, ``codebook``, ``node_sigma``, ``decode``, ``assign`` are used).
+    spec : dict, CohortSpec or path
+        The cohort specification, see :func:`read_cohort_spec`.
+    reference : CycleSet or path
+        The training cycles: node labels, real breath lengths and event run lengths come from them.
+    random_state : int, Generator or None
+        Seed; the same seed gives the same bytes.
+    labels : array-like of str, optional
+        Labels of the reference cycles to use instead of ``reference.labels`` (e.g. must-link groups).
+    label_tree : LabelTree, optional
+        Class hierarchy for super-class names (default: from the reference, else the ventilation tree).
+    length_method : {"node", "padding"}
+        How a decoded cycle is cut, see the module notes.
+    sampling_rate : float, optional
+        Output rate in Hz (default: the spec's, else the reference cycles' rate); other rates are
+        reached by linear interpolation.
+    batch_size : int
+        Latents decoded per ``model.decode`` call.
+    subject_prefix : str
+        Patients are named ``<prefix>000``, ``<prefix>001``, ...
+    progress_bar : bool, optional
+        Show a progress bar (default: the global setting).
+
+    Returns
+    -------
+    CohortResult
+
+    Examples
+    --------
+    >>> import ventgen
+    >>> recs = ventgen.simulate_cohort(n_subjects=2, minutes=10, random_state=0)  # doctest: +SKIP
+    >>> cycles = ventgen.CycleSet.concatenate(
+    ...     [ventgen.extract_cycles(r, ventgen.segment_breaths(r)) for r in recs])  # doctest: +SKIP
+    >>> model = ventgen.HTVAE(epochs=2).fit(cycles)  # doctest: +SKIP
+    >>> result = ventgen.generate_cohort(model, {"patients": 2, "minutes": 5,
+    ...     "composition": {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}}, cycles)  # doctest: +SKIP
+    >>> result.composition()  # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    spec = read_cohort_spec(spec)
+    if length_method not in LENGTH_METHODS:
+        raise VentgenValueError(f"length_method must be one of {LENGTH_METHODS}, got {length_method!r}")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise VentgenValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    rng = check_random_state(random_state)
+    ref = _as_reference(reference, labels)
+    st = _node_stats(model, ref, label_tree)
+    table = _label_table(st)
+    resolved = _resolve(spec, st, table)
+    M = len(st.maps)
+    cyc_rate = ref.sampling_rate
+    out_rate = float(sampling_rate or spec.sampling_rate or cyc_rate)
+    if not np.isfinite(out_rate) or out_rate <= 0:
+        raise VentgenValueError(f"sampling_rate must be positive, got {out_rate!r}")
+    T = ref.X.shape[2]
+    C = ref.X.shape[1]
+    flow_ch = ref.channels.index("flow_lpm") if "flow_lpm" in ref.channels else 0
+    pres_ch = ref.channels.index("paw_cmh2o") if "paw_cmh2o" in ref.channels else min(1, C - 1)
+
+    # ---- global node ids across levels, codebooks, sigmas, real lengths per node
+    sizes = [h * w for h, w in st.maps]
+    offs = np.concatenate(([0], np.cumsum(sizes)))
+    codes = np.concatenate([np.asarray(model.codebook(lv), dtype=np.float64) for lv in range(1, M + 1)])
+    sigmas = np.concatenate([np.asarray(model.node_sigma(lv), dtype=np.float64) for lv in range(1, M + 1)])
+    if codes.shape[0] != offs[-1] or sigmas.shape != codes.shape:
+        raise VentgenValueError(
+            f"model codebooks/sigmas have shapes {codes.shape}/{sigmas.shape}, expected ({offs[-1]}, d) for maps {st.maps}"
+        )
+    gid_ref = st.assign + offs[:-1][None, :]  # (n, M) global node id per level
+    node_lengths: dict = {}
+
+    def lengths_of(g: int) -> np.ndarray:
+        if g not in node_lengths:
+            li = int(np.searchsorted(offs, g, side="right") - 1)
+            sel = ref.lengths[gid_ref[:, li] == g]
+            node_lengths[g] = sel if sel.size else ref.lengths
+        return node_lengths[g]
+
+    runs_by_label = _run_lengths(ref)
+
+    # ---- breaths per patient
+    fr = np.array([r.entry.fraction for r in resolved])
+    if spec.breaths is not None:
+        per_patient = np.full(spec.patients, spec.breaths, dtype=np.int64)
+    else:
+        exp_len = 0.0
+        for r in resolved:
+            g = r.nodes + offs[r.level - 1]
+            exp_len += r.entry.fraction * float(sum(w * lengths_of(int(k)).mean() for k, w in zip(g, r.weights, strict=True)))
+        n = max(1, int(round(spec.minutes * 60.0 * cyc_rate / max(exp_len, 1e-9))))
+        per_patient = np.full(spec.patients, n, dtype=np.int64)
+    counts = _count_matrix(fr, per_patient)
+
+    # ---- events: runs of one entry and one node, shuffled per patient
+    a = spec.patient_variability
+    d = codes.shape[1]
+    u = rng.standard_normal((spec.patients, d))
+    p_col, e_col, g_col, run_col, lab_col = [], [], [], [], []
+    for p in range(spec.patients):
+        runs_p, entry_p, node_p = [], [], []
+        for j, r in enumerate(resolved):
+            c = int(counts[p, j])
+            if c == 0:
+                continue
+            w = r.weights
+            if spec.node_concentration is not None and w.size > 1:
+                w = rng.dirichlet(spec.node_concentration * w * w.size)
+            if r.run_label:
+                rl = _split_runs(c, runs_by_label.get(r.run_label), rng)
+                k = rng.choice(r.nodes.size, size=rl.size, p=w)
+            else:  # super-class: each member class keeps its own event lengths
+                rl, k = _regroup(rng.choice(r.nodes.size, size=c, p=w), r, runs_by_label, rng)
+            runs_p.append(rl)
+            entry_p.append(np.full(rl.size, j))
+            node_p.append(k)
+        rl = np.concatenate(runs_p)
+        ej = np.concatenate(entry_p)
+        kk = np.concatenate(node_p)
+        order = rng.permutation(rl.size)
+        rl, ej, kk = rl[order], ej[order], kk[order]
+        p_col.append(np.full(int(rl.sum()), p))
+        e_col.append(np.repeat(ej, rl))
+        g_col.append(np.repeat(np.array([resolved[j].nodes[k] + offs[resolved[j].level - 1]
+                                         for j, k in zip(ej, kk, strict=True)], dtype=np.int64), rl))
+        lab_col.append(np.repeat(np.array([resolved[j].node_labels[k] for j, k in zip(ej, kk, strict=True)],
+                                          dtype=object), rl))
+        run_col.append(np.repeat(np.arange(rl.size), rl))
+    pat = np.concatenate(p_col)
+    ent = np.concatenate(e_col)
+    gid = np.concatenate(g_col)
+    lab = np.concatenate(lab_col).astype(str)
+    run = np.concatenate(run_col)
+    N = pat.size
+
+    # ---- lengths (node method) drawn per node, in a fixed order
+    lens = np.zeros(N, dtype=np.int64)
+    if length_method == "node":
+        for g in np.unique(gid):
+            sel = np.flatnonzero(gid == g)
+            lens[sel] = rng.choice(lengths_of(int(g)), size=sel.size)
+    lo = np.array([lengths_of(int(g)).min() for g in range(offs[-1])]) if length_method == "padding" else None
+    hi = np.array([lengths_of(int(g)).max() for g in range(offs[-1])]) if length_method == "padding" else None
+
+    # ---- latents
+    eps = rng.standard_normal((N, d))
+    Z = (codes[gid] + sigmas[gid] * (a * u[pat] + np.sqrt(1.0 - a * a) * eps)).astype(np.float32)
+
+    # ---- decode in batches and cut
+    pieces_f, pieces_p = [], []
+    for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
+        b1 = min(N, b0 + batch_size)
+        Xd = np.asarray(model.decode(Z[b0:b1]), dtype=np.float32)
+        if Xd.ndim != 3 or Xd.shape[0] != b1 - b0 or Xd.shape[2] < 2:
+            raise VentgenValueError(f"model.decode returned shape {Xd.shape}, expected ({b1 - b0}, channels, time)")
+        if b0 == 0 and Xd.shape[2] != T:
+            T = Xd.shape[2]
+        if length_method == "padding":
+            lens[b0:b1] = _cut_padding(Xd, lo[gid[b0:b1]], hi[gid[b0:b1]], flow_ch)
+        L = np.clip(lens[b0:b1], 2, Xd.shape[2])
+        lens[b0:b1] = L
+        mask = np.arange(Xd.shape[2])[None, :] < L[:, None]
+        pieces_f.append(Xd[:, flow_ch, :][mask])
+        pieces_p.append(Xd[:, pres_ch, :][mask])
+    flow = np.concatenate(pieces_f).astype(np.float64)
+    pres = np.concatenate(pieces_p).astype(np.float64)
+    starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
+    first = np.ones(N, dtype=bool)
+    first[1:] = pat[1:] != pat[:-1]
+    last = np.ones(N, dtype=bool)
+    last[:-1] = pat[1:] != pat[:-1]
+    _stitch(flow, starts, lens, first, last)
+    _stitch(pres, starts, lens, first, last)
+
+    # ---- recordings and manifest
+    from . import __version__
+    from .signals.recording import Recording
+
+    sup = np.array([_superclass_of(st.tree, v) if v != _UNLABELLED else _UNLABELLED for v in lab])
+    level = np.searchsorted(offs, gid, side="right")  # 1-based level
+    node = gid - offs[level - 1]
+    recs = []
+    start_s = np.zeros(N)
+    end_s = np.zeros(N)
+    bidx = np.zeros(N, dtype=np.int64)
+    names = [f"{subject_prefix}{p:03d}" for p in range(spec.patients)]
+    pstart = np.flatnonzero(first)
+    pend = np.append(pstart[1:], N)
+    for p, (i0, i1) in enumerate(zip(pstart, pend, strict=True)):
+        s0 = starts[i0]
+        s1 = starts[i1 - 1] + lens[i1 - 1]
+        f_p, p_p = flow[s0:s1], pres[s0:s1]
+        loc = (starts[i0:i1] - s0) / cyc_rate
+        start_s[i0:i1] = loc
+        end_s[i0:i1] = loc + lens[i0:i1] / cyc_rate
+        bidx[i0:i1] = np.arange(i1 - i0)
+        if out_rate != cyc_rate:
+            n_out = max(2, int(np.floor((s1 - s0) * out_rate / cyc_rate)))
+            t_out = np.arange(n_out) / out_rate
+            t_in = np.arange(s1 - s0) / cyc_rate
+            f_p, p_p = np.interp(t_out, t_in, f_p), np.interp(t_out, t_in, p_p)
+        dur = f_p.size / out_rate
+        # annotations: one row per event (merged when two runs of the same label touch)
+        lab_p = lab[i0:i1]
+        ch = np.ones(i1 - i0, dtype=bool)
+        ch[1:] = lab_p[1:] != lab_p[:-1]
+        a_idx = np.flatnonzero(ch)
+        a_end = np.append(a_idx[1:], i1 - i0) - 1
+        ann = pd.DataFrame({"start_s": start_s[i0:i1][a_idx],
+                            "end_s": np.minimum(end_s[i0:i1][a_end], dur),
+                            "label": lab_p[a_idx], "superclass": sup[i0:i1][a_idx]})
+        ann = ann[ann["end_s"] > ann["start_s"]].reset_index(drop=True)
+        meta = {"generator": "ventgen.generate_cohort", "ventgen_version": __version__,
+                "cohort": spec.name, "patient": p, "n_breaths": int(i1 - i0),
+                "seed": random_state if isinstance(random_state, (int, np.integer)) else None}
+        recs.append(Recording(flow=f_p, pressure=p_p, sampling_rate=out_rate, subject=names[p],
+                              metadata=meta, annotations=ann))
+    manifest = pd.DataFrame({
+        "patient": np.array(names, dtype=object)[pat],
+        "breath_index": bidx,
+        "start_s": start_s,
+        "end_s": end_s,
+        "label": lab,
+        "superclass": sup,
+        "level": level.astype(np.int64),
+        "node": node.astype(np.int64),
+        "entry": np.array([r.entry.key for r in resolved], dtype=object)[ent],
+        "event": run.astype(np.int64),
+    })
+    secs = time.perf_counter() - t0
+    info = {"seed": random_state if isinstance(random_state, (int, np.integer)) else None,
+            "sampling_rate": out_rate, "cycle_rate": cyc_rate, "length_method": length_method,
+            "n_breaths": int(N), "seconds": secs, "breaths_per_s": N / max(secs, 1e-9),
+            "duration_s": [float(r.duration_s) for r in recs]}
+    return CohortResult(recs, manifest, spec, table, info)
+
+
+def _regroup(k, r: _Resolved, runs_by_label: dict, rng):
+    """For a super-class entry: turn the node chosen for each breath into runs per node, with the run
+    lengths of that node's label, so events of the member classes stay contiguous too."""
+    out_rl, out_k = [], []
+    for kk in np.unique(k):
+        runs = _split_runs(int((k == kk).sum()), runs_by_label.get(str(r.node_labels[kk])), rng)
+        out_rl.append(runs)
+        out_k.append(np.full(runs.size, kk))
+    return np.concatenate(out_rl), np.concatenate(out_k)
+
+
+# ============================================================================ writing and reading
+_EXT = {"hdf5": ".h5", "csv": ".csv"}
+
+
+def write_cohort(result: CohortResult, out_dir, *, format: str = "hdf5", overwrite: bool = False) -> Path:
+    """Write the recordings, ``manifest.csv`` and ``cohort.json`` into ``out_dir``, atomically.
+
+    Everything is written into a temporary folder beside ``out_dir`` which is renamed at the end: an
+    interrupted run leaves no half cohort. An existing non-empty ``out_dir`` is refused unless
+    ``overwrite`` is true.
+
+    Parameters
+    ----------
+    result : CohortResult
+    out_dir : str or path-like
+    format : {"hdf5", "csv"}
+        Format of the recordings (one file per patient, through :func:`ventgen.write_recording`).
+    overwrite : bool
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+
+    Examples
+    --------
+    >>> write_cohort(result, "cohort_out", format="csv")  # doctest: +SKIP
+    """
+    from . import write_recording  # io room
+
+    if not isinstance(result, CohortResult):
+        raise VentgenTypeError(f"write_cohort: expected a CohortResult, got {type(result).__name__}")
+    if format not in _EXT:
+        raise VentgenValueError(f"write_cohort: format must be one of {sorted(_EXT)}, got {format!r}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(17, "exists and is not a folder", str(out))
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(17, "folder exists and is not empty; pass overwrite=True (or --overwrite)", str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        files = []
+        for rec in result.recordings:
+            name = f"{rec.subject}{_EXT[format]}"
+            write_recording(rec, tmp / name, format=format)
+            files.append(name)
+        fmap = dict(zip([r.subject for r in result.recordings], files, strict=True))
+        man = result.manifest.copy()
+        man.insert(1, "file", man["patient"].map(fmap))
+        man.to_csv(tmp / "manifest.csv", index=False, float_format="%.6g")
+        doc = {"spec": result.spec.to_dict(), "format": format, "files": files,
+               "info": {k: v for k, v in result.info.items() if k != "duration_s"},
+               "composition": result.composition().to_dict(orient="records")}
+        (tmp / "cohort.json").write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
+        result.node_labels.to_csv(tmp / "node_labels.csv", index=False)
+        if out.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, trash / "old")
+            os.replace(tmp, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise
+    return out
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def read_cohort(path) -> CohortResult:
+    """Read a folder written by :func:`write_cohort` back into a :class:`CohortResult`.
+
+    Examples
+    --------
+    >>> result = read_cohort("cohort_out")  # doctest: +SKIP
+    """
+    from . import read_recording  # io room
+
+    d = Path(path)
+    man_path = d / "manifest.csv"
+    if not d.is_dir():
+        raise FileNotFoundError(2, "no such cohort folder", str(d))
+    if not man_path.is_file():
+        raise FileFormatError(d, "not a ventgen cohort folder: manifest.csv is missing")
+    man = pd.read_csv(man_path, keep_default_na=False)
+    need = ["patient", "file", "breath_index", "start_s", "end_s", "label", "level", "node", "entry"]
+    miss = [c for c in need if c not in man.columns]
+    if miss:
+        raise FileFormatError(man_path, f"missing column(s) {miss}; expected {need}")
+    meta = {}
+    if (d / "cohort.json").is_file():
+        meta = json.loads((d / "cohort.json").read_text(encoding="utf-8"))
+    files = list(dict.fromkeys(man["file"]))
+    recs = [read_recording(d / f) for f in files]
+    spec = None
+    if "spec" in meta:
+        spec = read_cohort_spec(meta["spec"])
+    else:
+        ents = man["entry"].value_counts(normalize=True)
+        spec = CohortSpec(patients=len(files), breaths=int(man.groupby("patient").size().max()),
+                          composition=tuple(CompositionEntry(float(v), name=str(k)) for k, v in ents.items()))
+    nl = pd.read_csv(d / "node_labels.csv", keep_default_na=False) if (d / "node_labels.csv").is_file() else pd.DataFrame()
+    return CohortResult(recs, man.drop(columns=["file"]), spec, nl, meta.get("info", {}))
+
+
+
+def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, format: str = "hdf5",
+                          overwrite: bool = False, length_method: str = "node",
+                          progress_bar: bool | None = None) -> CohortResult:
+    """Load a model (path or object), generate a cohort and write it: what ``ventgen generate`` runs.
+
+    Parameters
+    ----------
+    model : HTVAE or path
+        A fitted model, or the path of one saved with ``HTVAE.save``.
+    spec : dict, CohortSpec or path
+    reference : CycleSet or path
+        The training cycles (node labels, real breath lengths, event run lengths).
+    out_dir : path
+        Output folder (see :func:`write_cohort`).
+
+    Returns
+    -------
+    CohortResult
+
+    Examples
+    --------
+    >>> generate_cohort_files("model.pt", "cohort.json", "cycles.h5", "cohort/")  # doctest: +SKIP
+    """
+    spec = read_cohort_spec(spec)
+    if isinstance(model, (str, os.PathLike)):
+        from . import HTVAE  # model room
+
+        if not Path(model).is_file():
+            raise FileNotFoundError(2, "no such model file", str(model))
+        model = HTVAE.load(model)
+    result = generate_cohort(model, spec, reference, random_state=random_state, length_method=length_method,
+                             progress_bar=progress_bar)
+    write_cohort(result, out_dir, format=format, overwrite=overwrite)
+    return result
