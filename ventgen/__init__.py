@@ -20,6 +20,14 @@ from .errors import (
 from .hierarchy import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATION_TREE, LabelTree
 
 # --- signals: recordings and file formats
+from .signals.io import (
+    describe_file,
+    detect_format,
+    read_recording,
+    read_recordings,
+    write_recording,
+    write_recordings,
+)
 from .signals.recording import Recording
 
 # --- simulator
@@ -59,6 +67,12 @@ __all__ = [
     "VENTILATION_SUPERCLASSES",
     # signals
     "Recording",
+    "read_recording",
+    "read_recordings",
+    "write_recording",
+    "write_recordings",
+    "describe_file",
+    "detect_format",
     # simulator
     # segmentation and cycles
     # models

@@ -1,0 +1,1322 @@
+"""Readers and writers of recording files: CSV, HDF5 and PB-840 text (read-only).
+
+This module is the only place in ventgen that opens signal files. Every reader returns
+:class:`~ventgen.signals.recording.Recording` objects in ventgen's fixed units (flow L/min, pressure
+cmH2O, volume mL, time s); every writer is atomic and refuses to overwrite unless told to.
+
+Formats
+-------
+``csv``
+    One row per sample with a header. Columns are found by name; names carry their unit
+    (``flow_lpm``, ``flow_lps``, ``flow_mlps``, ``paw_cmh2o``, ``paw_hpa``, ``paw_mbar``, ``volume_ml``,
+    ``time_s``, ``time_ms``, or ``"Flow (L/s)"``-style). A column without a unit needs an explicit
+    ``*_unit=`` argument: ventgen refuses to guess. The rate comes from a time column, from
+    ``sampling_rate=``, or from the side file ``<stem>.meta.json`` that ventgen writes. Annotations
+    live in ``<stem>.annotations.csv`` and device markers in ``<stem>.markers.csv``.
+``hdf5``
+    ventgen's own layout (one or many recordings per file), documented by
+    ``data_schemas/hdf5_recording.schema.json`` and checked against it on read.
+``pb840``
+    Text exported from a Puritan Bennett 840 ventilator: ``flow, pressure`` lines at 50 Hz, ``BS, S:<n>,``
+    / ``BE`` breath marks kept as device markers, optional timestamp lines, a 3-column variant with a
+    timestamp on every line. Junk lines, null bytes and undecodable bytes are skipped with a warning that
+    counts them. The whole file is parsed as one byte buffer with vectorised numpy and pandas' C parser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import json
+import math
+import re
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._util import atomic_path
+from ..errors import (
+    DataRecoveryWarning,
+    FileFormatError,
+    SchemaError,
+    VentgenError,
+    VentgenTypeError,
+    VentgenValueError,
+)
+from ..schemas import validate
+from .recording import MARKER_COLUMNS, NAN_POLICIES, Recording
+
+__all__ = [
+    "FORMATS",
+    "WRITE_FORMATS",
+    "PB840_SAMPLING_RATE",
+    "FLOW_UNITS",
+    "PRESSURE_UNITS",
+    "VOLUME_UNITS",
+    "detect_format",
+    "read_recording",
+    "read_recordings",
+    "write_recording",
+    "write_recordings",
+    "describe_file",
+]
+
+#: Formats ventgen reads.
+FORMATS = ("csv", "hdf5", "pb840")
+#: Formats ventgen writes (PB-840 text is read-only).
+WRITE_FORMATS = ("csv", "hdf5")
+#: The PB-840 streams its waveforms at a fixed 50 Hz (one sample every 0.02 s).
+PB840_SAMPLING_RATE = 50.0
+
+#: Factors that convert each accepted unit into ventgen's unit (L/min, cmH2O, mL).
+FLOW_UNITS = {"L/min": 1.0, "L/s": 60.0, "mL/s": 0.06}
+PRESSURE_UNITS = {"cmH2O": 1.0, "hPa": 1.0197162129779282, "mbar": 1.0197162129779282}
+VOLUME_UNITS = {"mL": 1.0, "L": 1000.0}
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3}
+
+# spellings accepted for each unit (lower case, as found in a column name suffix or a *_unit argument)
+_UNIT_ALIASES = {
+    "flow": {"l/min": "L/min", "lpm": "L/min", "lmin": "L/min", "l/s": "L/s", "lps": "L/s", "ls": "L/s",
+             "ml/s": "mL/s", "mlps": "mL/s", "mls": "mL/s"},
+    "pressure": {"cmh2o": "cmH2O", "hpa": "hPa", "mbar": "mbar"},
+    "volume": {"ml": "mL", "l": "L"},
+    "time": {"s": "s", "sec": "s", "ms": "ms"},
+}
+_UNIT_TABLES = {"flow": FLOW_UNITS, "pressure": PRESSURE_UNITS, "volume": VOLUME_UNITS, "time": _TIME_UNITS}
+# base names of each channel's column
+_BASES = {
+    "flow": ("flow",),
+    "pressure": ("paw", "pressure", "p_aw", "airway_pressure"),
+    "volume": ("volume", "vol"),
+    "time": ("time", "t"),
+}
+_CANONICAL = {"flow": "flow_lpm", "pressure": "paw_cmh2o", "volume": "volume_ml", "time": "time_s"}
+_SUFFIXES = {".h5": "hdf5", ".hdf5": "hdf5", ".he5": "hdf5", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_SIDE_SUFFIXES = (".annotations.csv", ".markers.csv", ".meta.json")
+
+
+# ============================================================================ helpers
+def _path(path) -> Path:
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise VentgenTypeError(f"path must be a str or path-like, got {type(path).__name__}")
+    return Path(path)
+
+
+def _check_format(format, allowed, what="format") -> str | None:
+    if format is None:
+        return None
+    f = str(format).lower().replace("-", "").replace("_", "")
+    f = {"h5": "hdf5", "pb840text": "pb840", "pb": "pb840"}.get(f, f)
+    if f not in allowed:
+        raise VentgenValueError(f"unknown {what} {format!r}; expected one of {', '.join(allowed)}")
+    return f
+
+
+def _normalise_unit(kind: str, unit, *, where: str) -> str:
+    key = str(unit).strip().lower().replace(" ", "")
+    canon = _UNIT_ALIASES[kind].get(key)
+    if canon is None:
+        raise VentgenValueError(
+            f"{where}: unknown {kind} unit {unit!r}; expected one of {', '.join(_UNIT_TABLES[kind])}"
+        )
+    return canon
+
+
+def _side_path(path: Path, suffix: str) -> Path:
+    name = path.name
+    stem = name[: -len(path.suffix)] if path.suffix else name
+    return path.with_name(stem + suffix)
+
+
+def detect_format(path) -> str:
+    """Tell the format of a recording file from its first bytes (and, failing that, its suffix).
+
+    Returns one of :data:`FORMATS`. HDF5 is recognised by its signature; PB-840 text by breath marks,
+    timestamp lines or header-less ``flow, pressure`` lines; CSV by a header line of column names.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.txt")
+    >>> _ = open(p, "w").write("BS, S:1,\\n1.0, 5.0\\nBE\\n")
+    >>> detect_format(p)
+    'pb840'
+    """
+    path = _path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a directory; use read_recordings() for folders", str(path))
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    if not head:
+        raise FileFormatError(path, "empty file (0 bytes)")
+    if head.startswith(_HDF5_MAGIC):
+        return "hdf5"
+    by_suffix = _SUFFIXES.get(path.suffix.lower())
+    if by_suffix == "hdf5":
+        return "hdf5"
+    lines = [ln.strip() for ln in head.replace(b"\x00", b"").replace(b"\r", b"\n").split(b"\n")]
+    lines = [ln for ln in lines[:-1] if ln][:20] or [ln for ln in lines if ln][:1]
+    for ln in lines:
+        if _PB_MARK_RE.match(ln) or _PB_TS_RE.fullmatch(ln) or _PB3_PREFIX_RE.match(ln):
+            return "pb840"
+    if lines and _PB_DATA_RE.fullmatch(lines[0]):
+        return "pb840"
+    if lines and re.match(rb"\s*[\"']?[A-Za-z_]", lines[0]):
+        return "csv"
+    if by_suffix:
+        return by_suffix
+    raise FileFormatError(path, f"cannot tell the format; pass format= one of {', '.join(FORMATS)}")
+
+
+# ============================================================================ public API
+def read_recording(path, format=None, **kw) -> Recording:
+    """Read one recording from a CSV, HDF5 or PB-840 text file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    format : {"csv", "hdf5", "pb840"}, optional
+        The file format; detected from the content when omitted (see :func:`detect_format`).
+    **kw
+        Options of the format's reader. Common: ``subject`` (default: from the file or its stem),
+        ``nan_policy`` (see :class:`Recording`). CSV: ``sampling_rate``, ``time_col``, ``flow_col``,
+        ``pressure_col``, ``volume_col``, ``time_unit``, ``flow_unit`` ("L/min", "L/s", "mL/s"),
+        ``pressure_unit`` ("cmH2O", "hPa", "mbar"), ``volume_unit`` ("mL", "L"), ``delimiter``,
+        ``annotations`` (path of an annotation CSV, default the side file ``<stem>.annotations.csv``
+        when present; False to ignore). HDF5: ``index`` or ``name`` of the recording when the file holds
+        several. PB-840: ``sampling_rate`` (default 50 Hz, the device's rate).
+
+    Returns
+    -------
+    Recording
+
+    Raises
+    ------
+    FileFormatError
+        The file cannot be read as that format; the message names the file and the line or field.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ventgen import Recording, read_recording, write_recording
+    >>> t = np.arange(0, 4, 0.02)
+    >>> rec = Recording(flow=30 * np.sin(np.pi * t), pressure=5 + t, sampling_rate=50, subject="p1")
+    >>> p = os.path.join(tempfile.mkdtemp(), "p1.csv")
+    >>> write_recording(rec, p)
+    >>> read_recording(p).equals(rec)
+    True
+    """
+    path = _path(path)
+    fmt = _check_format(format, FORMATS) or detect_format(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    reader = {"csv": _read_csv, "hdf5": _read_hdf5_one, "pb840": _read_pb840}[fmt]
+    return reader(path, **kw)
+
+
+def read_recordings(path, format=None, **kw) -> list[Recording]:
+    """Read every recording of a file or of a folder.
+
+    An HDF5 file may hold many recordings; a CSV or PB-840 file holds one. A folder is read file by
+    file (sorted by name; CSV side files are not recordings), with a progress bar.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file or a folder.
+    format : str, optional
+        Force one format for every file (otherwise detected per file).
+    **kw
+        Passed to each file's reader (see :func:`read_recording`).
+
+    Returns
+    -------
+    list of Recording
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ventgen import Recording, read_recordings, write_recordings
+    >>> recs = [Recording(flow=np.ones(100) * i, pressure=np.full(100, 5.0), sampling_rate=50,
+    ...                   subject=f"s{i}") for i in range(3)]
+    >>> p = os.path.join(tempfile.mkdtemp(), "cohort.h5")
+    >>> write_recordings(recs, p)
+    >>> [r.subject for r in read_recordings(p)]
+    ['s0', 's1', 's2']
+    """
+    from .._util import progress
+
+    path = _path(path)
+    if path.is_dir():
+        files = sorted(
+            f for f in path.iterdir()
+            if f.is_file() and not f.name.startswith(".") and not f.name.endswith(_SIDE_SUFFIXES)
+        )
+        out: list[Recording] = []
+        for f in progress(files, desc="reading"):
+            out.extend(read_recordings(f, format=format, **kw))
+        return out
+    fmt = _check_format(format, FORMATS) or detect_format(path)
+    if fmt == "hdf5":
+        return _read_hdf5_all(path, **kw)
+    return [read_recording(path, format=fmt, **kw)]
+
+
+def write_recording(rec: Recording, path, format=None, overwrite: bool = False) -> None:
+    """Write one recording as CSV (plus side files) or HDF5, atomically.
+
+    Parameters
+    ----------
+    rec : Recording
+    path : str or path-like
+        Destination; the format follows the suffix (``.csv``; ``.h5``/``.hdf5``) unless given.
+    format : {"csv", "hdf5"}, optional
+    overwrite : bool
+        Replace existing files; otherwise an existing destination raises :class:`FileExistsError`.
+
+    Notes
+    -----
+    CSV writes ``<stem>.csv`` (``time_s, flow_lpm, paw_cmh2o[, volume_ml]``), ``<stem>.meta.json``
+    (rate, subject, start time, units, metadata), and, when present, ``<stem>.annotations.csv`` and
+    ``<stem>.markers.csv``. Values are written with full precision, so a round trip is exact.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ventgen import Recording, write_recording, read_recording
+    >>> rec = Recording(flow=np.zeros(50), pressure=np.full(50, 5.0), sampling_rate=50)
+    >>> p = os.path.join(tempfile.mkdtemp(), "r.h5")
+    >>> write_recording(rec, p)
+    >>> read_recording(p).n_samples
+    50
+    """
+    if not isinstance(rec, Recording):
+        raise VentgenTypeError(f"write_recording: expected a Recording, got {type(rec).__name__}")
+    path = _path(path)
+    fmt = _write_format(path, format)
+    if fmt == "csv":
+        _write_csv(rec, path, overwrite=overwrite)
+    else:
+        _write_hdf5([rec], path, overwrite=overwrite)
+
+
+def write_recordings(recs, path, format=None, overwrite: bool = False) -> list[Path]:
+    """Write many recordings: all in one HDF5 file, or one file each in a folder.
+
+    Parameters
+    ----------
+    recs : iterable of Recording
+    path : str or path-like
+        An ``.h5``/``.hdf5`` file (all recordings in it), or a folder (one file per recording, named
+        ``<subject>.<ext>`` or ``rec<i>.<ext>`` when subjects are missing or repeated).
+    format : {"csv", "hdf5"}, optional
+        Format of the files in a folder (default ``hdf5``); for a file path, the suffix decides.
+    overwrite : bool
+        Replace existing files.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ventgen import Recording, write_recordings
+    >>> recs = [Recording(flow=np.zeros(50), pressure=np.ones(50), sampling_rate=50, subject=s)
+    ...         for s in ("a", "b")]
+    >>> [p.name for p in write_recordings(recs, os.path.join(tempfile.mkdtemp(), "out"), format="csv")]
+    ['a.csv', 'b.csv']
+    """
+    recs = list(recs)
+    for i, r in enumerate(recs):
+        if not isinstance(r, Recording):
+            raise VentgenTypeError(f"write_recordings: item {i} is a {type(r).__name__}, not a Recording")
+    if not recs:
+        raise VentgenValueError("write_recordings: no recordings to write")
+    path = _path(path)
+    fmt = _check_format(format, WRITE_FORMATS, "output format")
+    if _SUFFIXES.get(path.suffix.lower()) == "hdf5" and fmt in (None, "hdf5"):
+        _write_hdf5(recs, path, overwrite=overwrite)
+        return [path]
+    if path.suffix.lower() == ".csv" and not path.is_dir():
+        raise VentgenValueError(
+            f"{path}: a CSV file holds one recording; give a folder (or an .h5 file) for {len(recs)} recordings"
+        )
+    fmt = fmt or "hdf5"
+    ext = ".csv" if fmt == "csv" else ".h5"
+    path.mkdir(parents=True, exist_ok=True)
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, r in enumerate(recs):
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", r.subject).strip("._") or f"rec{i:04d}"
+        if base in seen:
+            base = f"{base}_{i:04d}"
+        seen.add(base)
+        names.append(base)
+    targets = [path / (n + ext) for n in names]
+    if not overwrite:
+        for t in targets:
+            if t.exists():
+                raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", str(t))
+    for r, t in zip(recs, targets, strict=True):
+        write_recording(r, t, format=fmt, overwrite=overwrite)
+    return targets
+
+
+def describe_file(path, format=None) -> pd.DataFrame:
+    """Summarise a recording file: one row per recording it holds.
+
+    Columns: ``file``, ``format``, ``recording`` (name inside the file), ``subject``, ``duration_s``,
+    ``sampling_rate``, ``n_samples``, ``channels``, ``n_markers``, ``n_annotations``, ``n_nan``.
+    Signals are read with ``nan_policy="keep"`` so that gaps are counted, not refused.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ventgen import Recording, write_recording, describe_file
+    >>> p = os.path.join(tempfile.mkdtemp(), "r.h5")
+    >>> write_recording(Recording(flow=np.zeros(100), pressure=np.ones(100), sampling_rate=50), p)
+    >>> describe_file(p)[["format", "n_samples", "duration_s"]].to_dict("records")
+    [{'format': 'hdf5', 'n_samples': 100, 'duration_s': 2.0}]
+    """
+    path = _path(path)
+    fmt = _check_format(format, FORMATS) or detect_format(path)
+    if fmt == "hdf5":
+        recs = _read_hdf5_all(path, nan_policy="keep")
+    else:
+        recs = [read_recording(path, format=fmt, nan_policy="keep")]
+    rows = []
+    for i, r in enumerate(recs):
+        rows.append({
+            "file": str(path),
+            "format": fmt,
+            "recording": r.metadata.get("hdf5_name", "") if fmt == "hdf5" else "",
+            "subject": r.subject,
+            "duration_s": float(r.duration_s),
+            "sampling_rate": float(r.sampling_rate),
+            "n_samples": int(r.n_samples),
+            "channels": ",".join(r.channels),
+            "n_markers": int(r.n_markers),
+            "n_annotations": int(len(r.annotations)),
+            "n_nan": int(r.n_nan),
+        })
+        del i
+    return pd.DataFrame(rows)
+
+
+def _write_format(path: Path, format) -> str:
+    fmt = _check_format(format, FORMATS, "output format")
+    if fmt == "pb840":
+        raise VentgenValueError("PB-840 text is read-only in ventgen; write csv or hdf5")
+    if fmt is None:
+        fmt = _SUFFIXES.get(path.suffix.lower())
+        if fmt is None:
+            raise VentgenValueError(
+                f"{path}: cannot tell the output format from the suffix {path.suffix!r}; "
+                "use .csv, .h5 or .hdf5, or pass format='csv'|'hdf5'"
+            )
+    return fmt
+
+
+def _make_recording(path, **kw) -> Recording:
+    """Build a Recording, turning its validation errors into errors that name the file."""
+    try:
+        return Recording(**kw)
+    except FileFormatError:
+        raise
+    except VentgenError as exc:
+        msg = str(exc)
+        if msg.startswith("Recording: "):
+            msg = msg[len("Recording: "):]
+        raise FileFormatError(path, msg) from None
+
+
+def _check_nan_policy(nan_policy):
+    if nan_policy not in NAN_POLICIES:
+        raise VentgenValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+
+
+# ============================================================================ metadata documents
+def _meta_doc(rec: Recording, fmt: str) -> dict:
+    doc = {
+        "format": f"ventgen-{fmt}",
+        "format_version": 1,
+        "sampling_rate": float(rec.sampling_rate),
+        "subject": rec.subject,
+        "start_time": None if rec.start_time is None else pd.Timestamp(rec.start_time).isoformat(),
+        "n_samples": int(rec.n_samples),
+        "channels": rec.channels,
+        "units": {"flow_lpm": "L/min", "paw_cmh2o": "cmH2O", "time_s": "s"}
+        | ({"volume_ml": "mL"} if rec.volume is not None else {}),
+        "metadata": _jsonable(rec.metadata, "Recording.metadata"),
+    }
+    validate(doc, "recording_metadata", source=f"metadata of recording {rec.subject!r}")
+    return doc
+
+
+def _jsonable(obj, what: str):
+    try:
+        return json.loads(json.dumps(obj, default=_json_default, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise VentgenTypeError(f"{what} must be JSON-serialisable (finite numbers, str, list, dict): {exc}") from None
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (datetime, pd.Timestamp)):
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
+
+
+def _parse_time(value, path, field):
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise FileFormatError(path, f"start_time {value!r} is not an ISO 8601 date-time", field=field) from None
+
+
+def _ann_records(ann: pd.DataFrame) -> list[dict]:
+    cols = [c for c in ann.columns]
+    out = []
+    for row in ann[cols].itertuples(index=False, name=None):
+        d = {}
+        for c, v in zip(cols, row, strict=True):
+            if isinstance(v, (np.floating, float)):
+                v = float(v)
+                if not math.isfinite(v):
+                    v = None
+            elif isinstance(v, np.integer):
+                v = int(v)
+            elif v is pd.NA or v is None:
+                v = None
+            else:
+                v = str(v) if not isinstance(v, (int, float)) else v
+            d[c] = v
+        out.append(d)
+    return out
+
+
+def _validate_annotations(ann: pd.DataFrame, source) -> None:
+    """Check an annotation table against ``data_schemas/annotations.schema.json``."""
+    validate(_ann_records(ann), "annotations", source=str(source))
+
+
+# ============================================================================ CSV
+_UNIT_IN_NAME = re.compile(r"^\s*(.*?)\s*[\[(]\s*([^\])]+?)\s*[\])]\s*$")
+
+
+def _split_column(name: str) -> tuple[str, str | None]:
+    """``"flow_lps"`` -> ("flow", "lps"); ``"Flow (L/s)"`` -> ("flow", "l/s"); ``"flow"`` -> ("flow", None)."""
+    s = str(name).strip()
+    m = _UNIT_IN_NAME.match(s)
+    if m:
+        return m.group(1).strip().lower().replace(" ", "_"), m.group(2).strip().lower().replace(" ", "")
+    low = s.lower().replace(" ", "_")
+    for kind, bases in _BASES.items():
+        for b in bases:
+            if low == b:
+                return b, None
+            if low.startswith(b + "_"):
+                suffix = low[len(b) + 1:]
+                if suffix in _UNIT_ALIASES[kind]:
+                    return b, suffix
+    return low, None
+
+
+def _find_column(columns, kind: str, explicit, unit, path) -> tuple[str | None, str | None]:
+    """The column holding channel ``kind`` and its canonical unit (or None when absent)."""
+    if explicit is not None:
+        if explicit not in columns:
+            raise FileFormatError(
+                path, f"no column {explicit!r} for {kind}; columns are {list(columns)}", line=1
+            )
+        col = explicit
+        _, name_unit = _split_column(col)
+    else:
+        col = None
+        name_unit = None
+        for c in columns:
+            base, u = _split_column(c)
+            if base in _BASES[kind]:
+                col, name_unit = c, u
+                break
+        if col is None:
+            return None, None
+    if unit is not None:
+        canon = _normalise_unit(kind, unit, where=f"{path}: {kind}_unit")
+        if name_unit is not None and name_unit in _UNIT_ALIASES[kind]:
+            if _UNIT_ALIASES[kind][name_unit] != canon:
+                raise FileFormatError(
+                    path,
+                    f"{kind}_unit={unit!r} contradicts the unit in the column name {col!r}",
+                    line=1, field=col,
+                )
+        return col, canon
+    if name_unit is None:
+        raise FileFormatError(
+            path,
+            f"the unit of the {kind} column is not declared; name it "
+            f"{'/'.join(_BASES[kind][0] + '_' + a for a in list(_UNIT_ALIASES[kind])[:3])}... or pass "
+            f"{kind}_unit= one of {', '.join(_UNIT_TABLES[kind])} (ventgen does not guess units)",
+            line=1, field=col,
+        )
+    canon = _UNIT_ALIASES[kind].get(name_unit)
+    if canon is None:
+        raise FileFormatError(
+            path,
+            f"unknown {kind} unit {name_unit!r} in the column name; expected one of "
+            f"{', '.join(_UNIT_TABLES[kind])}",
+            line=1, field=col,
+        )
+    return col, canon
+
+
+def _numeric_column(df: pd.DataFrame, col: str, path, first_line: int) -> np.ndarray:
+    s = df[col]
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    num = pd.to_numeric(s, errors="coerce")
+    bad = num.isna() & s.notna() & (s.astype(str).str.strip() != "")
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise FileFormatError(
+            path, f"expected a number, found {str(s.iloc[i])[:40]!r}", line=first_line + i, field=col
+        )
+    return num.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _read_csv_table(path, delimiter) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            path, sep=delimiter, engine="c", skipinitialspace=True, encoding="utf-8",
+            encoding_errors="strict", low_memory=False,
+        )
+    except pd.errors.EmptyDataError:
+        raise FileFormatError(path, "empty file: expected a header line of column names") from None
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(
+            path, f"not UTF-8 text (undecodable byte at offset {exc.start}); is it a binary file?"
+        ) from None
+    except pd.errors.ParserError as exc:
+        msg = str(exc).strip().splitlines()[-1]
+        m = re.search(r"line (\d+)", msg)
+        raise FileFormatError(path, f"malformed CSV: {msg}", line=int(m.group(1)) if m else None) from None
+
+
+def _read_csv(
+    path,
+    *,
+    sampling_rate=None,
+    time_col=None,
+    flow_col=None,
+    pressure_col=None,
+    volume_col=None,
+    time_unit=None,
+    flow_unit=None,
+    pressure_unit=None,
+    volume_unit=None,
+    delimiter=",",
+    annotations=None,
+    markers=None,
+    subject=None,
+    nan_policy="raise",
+    max_gap_s=1.0,
+) -> Recording:
+    _check_nan_policy(nan_policy)
+    path = Path(path)
+    meta_path = _side_path(path, ".meta.json")
+    meta = None
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FileFormatError(meta_path, f"not valid JSON: {exc}") from None
+        try:
+            validate(meta, "recording_metadata", source=str(meta_path))
+        except SchemaError as exc:
+            raise FileFormatError(meta_path, str(exc)) from None
+    df = _read_csv_table(path, delimiter)
+    if df.shape[0] == 0:
+        raise FileFormatError(path, "no data rows after the header", line=2)
+    cols = list(df.columns)
+    found = {}
+    units = {}
+    for kind, explicit, unit in (
+        ("flow", flow_col, flow_unit),
+        ("pressure", pressure_col, pressure_unit),
+        ("volume", volume_col, volume_unit),
+        ("time", time_col, time_unit),
+    ):
+        c, u = _find_column(cols, kind, explicit, unit, path)
+        found[kind], units[kind] = c, u
+    for kind in ("flow", "pressure"):
+        if found[kind] is None:
+            raise FileFormatError(
+                path,
+                f"no {kind} column; expected a column named like {_CANONICAL[kind]!r} "
+                f"(or pass {kind}_col=); columns are {cols}",
+                line=1,
+            )
+    first_line = 2  # header is line 1
+    data = {}
+    for kind in ("flow", "pressure", "volume"):
+        c = found[kind]
+        if c is None:
+            continue
+        arr = _numeric_column(df, c, path, first_line)
+        table = _UNIT_TABLES[kind]
+        factor = table[units[kind]]
+        if factor != 1.0:
+            arr = arr * factor
+        if nan_policy == "raise":
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise FileFormatError(
+                    path,
+                    f"missing or non-finite value ({int(bad.sum())} in this column); pass "
+                    "nan_policy='interpolate' to fill short gaps or 'keep'",
+                    line=first_line + i, field=c,
+                )
+        data[kind] = arr
+    rate = None
+    if found["time"] is not None:
+        t = _numeric_column(df, found["time"], path, first_line) * _TIME_UNITS[units["time"]]
+        rate = _rate_from_time(t, path, found["time"], first_line)
+    meta_rate = None if meta is None else meta.get("sampling_rate")
+    if sampling_rate is not None:
+        if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, float, np.number)) \
+                or not sampling_rate > 0:
+            raise VentgenValueError(f"sampling_rate must be a positive number in Hz, got {sampling_rate!r}")
+        if rate is not None and abs(rate - sampling_rate) > 1e-3 * sampling_rate:
+            raise FileFormatError(
+                path,
+                f"sampling_rate={sampling_rate} Hz disagrees with the time column ({rate:.6g} Hz)",
+                field=found["time"],
+            )
+        rate = float(sampling_rate)
+    elif meta_rate is not None:
+        if rate is not None and abs(rate - meta_rate) > 1e-3 * meta_rate:
+            raise FileFormatError(
+                path, f"the time column ({rate:.6g} Hz) disagrees with {meta_path.name} ({meta_rate} Hz)",
+                field=found["time"],
+            )
+        rate = float(meta_rate)
+    if rate is None:
+        raise FileFormatError(
+            path,
+            "no time column and no sampling rate: add a 'time_s' column or pass sampling_rate= "
+            "(ventgen never assumes a rate)",
+            line=1,
+        )
+    # side files
+    ann_df = None
+    ann_src = None
+    if annotations is None:
+        side = _side_path(path, ".annotations.csv")
+        if side.is_file():
+            ann_src = side
+    elif annotations is not False:
+        if isinstance(annotations, pd.DataFrame):
+            ann_df = annotations
+        else:
+            ann_src = Path(annotations)
+            if not ann_src.is_file():
+                raise FileNotFoundError(2, "No such file or directory", str(ann_src))
+    if ann_src is not None:
+        ann_df = _read_annotation_csv(ann_src)
+    mk_df = None
+    mk_src = None
+    if markers is None:
+        side = _side_path(path, ".markers.csv")
+        if side.is_file():
+            mk_src = side
+    elif markers is not False:
+        if isinstance(markers, pd.DataFrame):
+            mk_df = markers
+        else:
+            mk_src = Path(markers)
+    if mk_src is not None:
+        mk_df = _read_marker_csv(mk_src)
+    md = dict((meta or {}).get("metadata") or {})
+    md.setdefault("source_file", path.name)
+    if subject is None:
+        subject = (meta or {}).get("subject") or path.stem
+    start_time = _parse_time((meta or {}).get("start_time"), meta_path, "start_time")
+    try:
+        return Recording(
+            flow=data["flow"], pressure=data["pressure"], sampling_rate=rate, volume=data.get("volume"),
+            subject=subject, start_time=start_time, metadata=md, markers=mk_df, annotations=ann_df,
+            nan_policy=nan_policy, max_gap_s=max_gap_s,
+        )
+    except VentgenError as exc:
+        msg = str(exc).removeprefix("Recording: ")
+        src = ann_src if "annotation" in msg and ann_src is not None else (
+            mk_src if "marker" in msg and mk_src is not None else path)
+        raise FileFormatError(src, msg) from None
+
+
+def _rate_from_time(t: np.ndarray, path, col, first_line) -> float:
+    if t.size < 2:
+        raise FileFormatError(path, "a time column needs at least 2 rows to give a sampling rate", field=col)
+    bad = ~np.isfinite(t)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise FileFormatError(path, "missing or non-finite time", line=first_line + i, field=col)
+    dt = np.diff(t)
+    nonpos = dt <= 0
+    if nonpos.any():
+        i = int(np.argmax(nonpos)) + 1
+        raise FileFormatError(
+            path, f"time is not strictly increasing ({t[i - 1]:g} then {t[i]:g})", line=first_line + i, field=col
+        )
+    step = float(np.median(dt))
+    dev = np.abs(dt - step) > 0.01 * step
+    if dev.any():
+        i = int(np.argmax(dev)) + 1
+        raise FileFormatError(
+            path,
+            f"irregular sampling: interval {dt[i - 1]:g} s where the median interval is {step:g} s; "
+            "resample to a constant rate first",
+            line=first_line + i, field=col,
+        )
+    rate = (t.size - 1) / (t[-1] - t[0])
+    r = round(rate)
+    if r > 0 and abs(rate - r) < 1e-6 * r:
+        rate = float(r)
+    return float(rate)
+
+
+def _read_annotation_csv(src: Path) -> pd.DataFrame:
+    try:
+        ann = pd.read_csv(src, skipinitialspace=True, keep_default_na=False, na_values=[""],
+                          dtype={"label": str, "superclass": str})
+    except pd.errors.EmptyDataError:
+        raise FileFormatError(src, "empty annotation file: expected a header start_s,end_s,label") from None
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(src, f"not UTF-8 text (undecodable byte at offset {exc.start})") from None
+    except pd.errors.ParserError as exc:
+        raise FileFormatError(src, f"malformed CSV: {str(exc).strip().splitlines()[-1]}") from None
+    missing = [c for c in ("start_s", "end_s", "label") if c not in ann.columns]
+    if missing:
+        raise FileFormatError(src, f"missing column(s) {missing}; expected start_s,end_s,label[,superclass]",
+                              line=1)
+    for c in ("start_s", "end_s"):
+        _numeric_column(ann, c, src, 2)
+        ann[c] = pd.to_numeric(ann[c])
+    if "superclass" in ann.columns:
+        ann["superclass"] = ann["superclass"].fillna("")
+    try:
+        _validate_annotations(ann, src)
+    except SchemaError as exc:
+        raise FileFormatError(src, str(exc)) from None
+    return ann
+
+
+def _read_marker_csv(src: Path) -> pd.DataFrame:
+    try:
+        mk = pd.read_csv(src, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise FileFormatError(src, "empty marker file: expected a header start_idx,end_idx,device_breath") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise FileFormatError(src, f"unreadable marker CSV: {exc}") from None
+    if "start_idx" not in mk.columns:
+        raise FileFormatError(src, f"missing column 'start_idx'; expected {list(MARKER_COLUMNS)}", line=1)
+    for c in mk.columns:
+        _numeric_column(mk, c, src, 2)
+    return mk
+
+
+def _write_csv(rec: Recording, path: Path, *, overwrite: bool) -> None:
+    meta = _meta_doc(rec, "csv")
+    targets = {"data": path, "meta": _side_path(path, ".meta.json")}
+    if len(rec.annotations):
+        targets["ann"] = _side_path(path, ".annotations.csv")
+    if rec.markers is not None:
+        targets["markers"] = _side_path(path, ".markers.csv")
+    if not overwrite:
+        for t in targets.values():
+            if t.exists():
+                raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", str(t))
+    if len(rec.annotations):
+        _validate_annotations(rec.annotations, f"annotations of recording {rec.subject!r}")
+    frame = rec.to_frame()
+    # stale side files from an earlier write would be read back with the new data: remove them
+    for key, suffix in (("ann", ".annotations.csv"), ("markers", ".markers.csv")):
+        stale = _side_path(path, suffix)
+        if key not in targets and overwrite and stale.exists():
+            stale.unlink()
+    # every file goes to a temporary name first; all are renamed only when all were written
+    with contextlib.ExitStack() as stack:
+        tmps = {k: stack.enter_context(atomic_path(t, overwrite=overwrite)) for k, t in targets.items()}
+        if "ann" in tmps:
+            rec.annotations.to_csv(tmps["ann"], index=False)
+        if "markers" in tmps:
+            rec.markers.to_csv(tmps["markers"], index=False)
+        Path(tmps["meta"]).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        frame.to_csv(tmps["data"], index=False)
+
+
+# ============================================================================ HDF5
+_HDF5_ROOT = "recordings"
+
+
+def _h5():
+    import h5py
+
+    return h5py
+
+
+def _write_hdf5(recs: list[Recording], path: Path, *, overwrite: bool) -> None:
+    h5py = _h5()
+    docs = [_meta_doc(r, "hdf5") for r in recs]
+    for r in recs:
+        if len(r.annotations):
+            _validate_annotations(r.annotations, f"annotations of recording {r.subject!r}")
+    str_dt = h5py.string_dtype("utf-8")
+    with atomic_path(path, overwrite=overwrite, suffix=".h5.tmp") as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = "ventgen-recordings"
+            f.attrs["format_version"] = 1
+            f.attrs["n_recordings"] = len(recs)
+            root = f.create_group(_HDF5_ROOT)
+            for i, (r, doc) in enumerate(zip(recs, docs, strict=True)):
+                g = root.create_group(f"rec{i:05d}")
+                g.attrs["sampling_rate"] = float(r.sampling_rate)
+                g.attrs["subject"] = r.subject
+                g.attrs["start_time"] = doc["start_time"] or ""
+                g.attrs["metadata_json"] = json.dumps(doc["metadata"])
+                g.attrs["nan_policy"] = "keep" if r.n_nan else "raise"
+                for name, arr, unit in (("flow_lpm", r.flow, "L/min"), ("paw_cmh2o", r.pressure, "cmH2O"),
+                                        ("volume_ml", r.volume, "mL")):
+                    if arr is None:
+                        continue
+                    d = g.create_dataset(name, data=arr, compression="gzip", compression_opts=4,
+                                         shuffle=True, chunks=True if arr.size > 1 else None)
+                    d.attrs["unit"] = unit
+                if r.markers is not None:
+                    mg = g.create_group("markers")
+                    for c in r.markers.columns:
+                        col = r.markers[c]
+                        if not pd.api.types.is_numeric_dtype(col):
+                            raise VentgenTypeError(f"marker column {c!r} must be numeric to be written to HDF5")
+                        mg.create_dataset(str(c), data=col.to_numpy())
+                ag = g.create_group("annotations")
+                for c in r.annotations.columns:
+                    col = r.annotations[c]
+                    if c in ("start_s", "end_s") or pd.api.types.is_float_dtype(col):
+                        ag.create_dataset(str(c), data=col.to_numpy(dtype=np.float64))
+                    else:
+                        vals = ["" if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))
+                                else str(v) for v in col.tolist()]
+                        ag.create_dataset(str(c), data=np.array(vals, dtype=object), dtype=str_dt)
+
+
+def _describe_h5(f) -> dict:
+    """A JSON view of an HDF5 file's layout, checked against ``hdf5_recording.schema.json``."""
+    h5py = _h5()
+
+    def attrs(obj):
+        out = {}
+        for k, v in obj.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode("utf-8", "replace")
+            elif isinstance(v, np.generic):
+                v = v.item()
+            elif isinstance(v, np.ndarray):
+                v = v.tolist()
+            out[k] = v
+        return out
+
+    def dset(d):
+        return {"shape": list(d.shape), "dtype": d.dtype.kind, **({"attrs": attrs(d)} if d.attrs else {})}
+
+    doc = {"attrs": attrs(f), "recordings": {}}
+    root = f.get(_HDF5_ROOT)
+    if isinstance(root, h5py.Group):
+        for name, g in root.items():
+            if not isinstance(g, h5py.Group):
+                doc["recordings"][name] = {"attrs": {}, "datasets": {}, "not_a_group": True}
+                continue
+            rd = {"attrs": attrs(g), "datasets": {}}
+            for k, d in g.items():
+                if isinstance(d, h5py.Dataset):
+                    rd["datasets"][k] = dset(d)
+                elif isinstance(d, h5py.Group):
+                    rd[k] = {c: dset(x) for c, x in d.items() if isinstance(x, h5py.Dataset)}
+            doc["recordings"][name] = rd
+    elif root is not None:
+        doc["recordings"] = None
+    return doc
+
+
+def _open_h5(path: Path):
+    h5py = _h5()
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise FileFormatError(path, f"not a readable HDF5 file (truncated or corrupt?): {exc}") from None
+
+
+def _read_hdf5_group(path, name, g, *, subject=None, nan_policy=None, max_gap_s=1.0) -> Recording:
+    h5py = _h5()
+    where = f"{_HDF5_ROOT}/{name}"
+
+    def read(dset_name, group=g):
+        try:
+            return group[dset_name][()]
+        except (OSError, KeyError, RuntimeError) as exc:
+            raise FileFormatError(path, f"cannot read dataset (truncated or corrupt?): {exc}",
+                                  field=f"{where}/{dset_name}") from None
+
+    flow = read("flow_lpm")
+    pres = read("paw_cmh2o")
+    vol = read("volume_ml") if "volume_ml" in g else None
+    n = flow.shape[0]
+    for nm, arr in (("paw_cmh2o", pres), ("volume_ml", vol)):
+        if arr is not None and arr.shape[0] != n:
+            raise FileFormatError(path, f"has {arr.shape[0]} samples but flow_lpm has {n}; lengths must match",
+                                  field=f"{where}/{nm}")
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
+    try:
+        md = json.loads(attrs.get("metadata_json", "{}") or "{}")
+    except ValueError:
+        raise FileFormatError(path, "metadata_json is not valid JSON", field=f"{where}@metadata_json") from None
+    md["hdf5_name"] = name
+    markers = None
+    if "markers" in g and isinstance(g["markers"], h5py.Group):
+        mg = g["markers"]
+        markers = pd.DataFrame({c: read(c, mg) for c in mg.keys()})
+        order = [c for c in MARKER_COLUMNS if c in markers.columns]
+        markers = markers[order + [c for c in markers.columns if c not in order]]
+    ann = None
+    if "annotations" in g and isinstance(g["annotations"], h5py.Group):
+        ag = g["annotations"]
+        cols = {}
+        for c in ag.keys():
+            d = ag[c]
+            cols[c] = d.asstr()[()] if h5py.check_string_dtype(d.dtype) else read(c, ag)
+        order = [c for c in ("start_s", "end_s", "label", "superclass") if c in cols]
+        ann = pd.DataFrame({c: cols[c] for c in order + [c for c in cols if c not in order]})
+        if len(ann):
+            try:
+                _validate_annotations(ann, f"{path}: {where}/annotations")
+            except SchemaError as exc:
+                raise FileFormatError(path, str(exc), field=f"{where}/annotations") from None
+    if nan_policy is None:
+        nan_policy = attrs.get("nan_policy", "raise")
+    _check_nan_policy(nan_policy)
+    try:
+        return Recording(
+            flow=flow, pressure=pres, sampling_rate=float(attrs["sampling_rate"]), volume=vol,
+            subject=attrs.get("subject", "") if subject is None else subject,
+            start_time=_parse_time(attrs.get("start_time"), path, f"{where}@start_time"),
+            metadata=md, markers=markers, annotations=ann, nan_policy=nan_policy, max_gap_s=max_gap_s,
+        )
+    except VentgenError as exc:
+        raise FileFormatError(path, str(exc).removeprefix("Recording: "), field=where) from None
+
+
+def _hdf5_names(path, f) -> list[str]:
+    try:
+        validate(_describe_h5(f), "hdf5_recording", source=f"{path} (HDF5 layout)")
+    except SchemaError as exc:
+        raise FileFormatError(path, str(exc).replace(f"{path} (HDF5 layout) ", "HDF5 layout ")) from None
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise FileFormatError(path, f"cannot read the HDF5 layout (truncated or corrupt?): {exc}") from None
+    return sorted(f[_HDF5_ROOT].keys())
+
+
+def _read_hdf5_all(path, *, subject=None, nan_policy=None, max_gap_s=1.0) -> list[Recording]:
+    path = Path(path)
+    with _open_h5(path) as f:
+        names = _hdf5_names(path, f)
+        return [_read_hdf5_group(path, n, f[_HDF5_ROOT][n], subject=subject, nan_policy=nan_policy,
+                                 max_gap_s=max_gap_s) for n in names]
+
+
+def _read_hdf5_one(path, *, index=None, name=None, subject=None, nan_policy=None, max_gap_s=1.0) -> Recording:
+    path = Path(path)
+    with _open_h5(path) as f:
+        names = _hdf5_names(path, f)
+        if name is not None:
+            if name not in names:
+                raise FileFormatError(path, f"no recording named {name!r}; the file holds {names}")
+            pick = name
+        elif index is not None:
+            if not isinstance(index, (int, np.integer)) or not -len(names) <= index < len(names):
+                raise VentgenValueError(f"{path}: index must be an int in [0, {len(names)}), got {index!r}")
+            pick = names[index]
+        else:
+            if len(names) != 1:
+                raise FileFormatError(
+                    path,
+                    f"holds {len(names)} recordings; pass index= or name=, or use read_recordings()",
+                )
+            pick = names[0]
+        return _read_hdf5_group(path, pick, f[_HDF5_ROOT][pick], subject=subject, nan_policy=nan_policy,
+                                max_gap_s=max_gap_s)
+
+
+# ============================================================================ PB-840 text
+_PB_MARK_RE = re.compile(rb"\s*B[SE]\b")
+_PB_BS_RE = re.compile(rb"BS\s*,\s*S\s*:\s*(\d+)\s*,?")
+_PB_BE_RE = re.compile(rb"BE\s*,?")
+_PB_TS_RE = re.compile(rb"(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)(?:\.(\d{1,9}))?")
+_PB3_PREFIX_RE = re.compile(rb"\s*(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*,")
+_PB_DATA_RE = re.compile(rb"\s*[-+]?\d+(?:\.\d*)?\s*,\s*[-+]?\d+(?:\.\d*)?\s*")
+# bytes that can appear in a 'flow, pressure' line: 0 = allowed, 1 = anything else
+_PB_SPECIAL = bytes(0 if chr(i) in "0123456789.-+ ,\n" else 1 for i in range(256))
+_HIGH_BYTES = bytes(range(128, 256))
+
+
+def _pb_ts(s: bytes) -> datetime | None:
+    m = _PB_TS_RE.fullmatch(s)
+    if m is None:
+        return None
+    y, mo, d, h, mi, se, frac = m.groups()
+    us = int((frac or b"0").ljust(6, b"0")[:6])
+    try:
+        return datetime(int(y), int(mo), int(d), int(h), int(mi), int(se), us)
+    except ValueError:
+        return None
+
+
+def _pb3_strip(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Delete the ``<timestamp>,`` prefix of every line of a 3-column PB-840 file (vectorised)."""
+    commas = np.flatnonzero(a == 44)
+    if commas.size == 0:
+        return a
+    k = np.searchsorted(commas, starts)
+    has = k < commas.size
+    first = commas[np.minimum(k, commas.size - 1)]
+    has &= first < ends
+    has &= (first - starts) >= 19  # a date and a time
+    mark = np.zeros(a.size + 1, np.int32)
+    mark[starts[has]] += 1
+    mark[first[has] + 1] -= 1
+    keep = np.cumsum(mark[:-1]) == 0
+    return a[keep]
+
+
+def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_policy="raise",
+                max_gap_s=1.0) -> Recording:
+    path = Path(path)
+    _check_nan_policy(nan_policy)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise FileFormatError(path, "empty file: expected PB-840 'flow, pressure' lines")
+    notes: list[str] = []
+    n_null = raw.count(b"\x00")
+    if n_null:
+        raw = raw.replace(b"\x00", b"")
+        notes.append(f"removed {n_null} null byte(s)")
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    n_high = len(raw) - len(raw.translate(None, _HIGH_BYTES))
+    if not raw.endswith(b"\n"):
+        raw += b"\n"
+    a = np.frombuffer(raw, np.uint8)
+    ends = np.flatnonzero(a == 10)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    head = raw[: 4096].split(b"\n")[:8]
+    three = any(_PB3_PREFIX_RE.match(ln) for ln in head)
+    start_time = None
+    if three:
+        for ln in head:
+            m = _PB3_PREFIX_RE.match(ln)
+            if m:
+                try:
+                    start_time = datetime.fromisoformat(m.group(1).decode())
+                except ValueError:
+                    start_time = None
+                break
+        a = _pb3_strip(a, starts, ends)
+        raw = a.tobytes()
+        ends = np.flatnonzero(a == 10)
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    n_lines = ends.size
+    # lines that may hold 'flow, pressure': only number characters and exactly one comma
+    commas = np.flatnonzero(a == 44)
+    per_line = np.bincount(np.searchsorted(ends, commas), minlength=n_lines)[:n_lines]
+    cand = per_line == 1
+    special = np.flatnonzero(np.frombuffer(raw.translate(_PB_SPECIAL), np.uint8))
+    if special.size:
+        cand[np.searchsorted(ends, special)] = False
+    other = np.flatnonzero(~cand)
+    cand_idx = np.flatnonzero(cand)
+    # the candidate lines, as one buffer
+    if other.size == 0:
+        buf = raw
+    elif other.size < 20000:
+        o_st = starts[other].tolist()
+        o_en = (ends[other] + 1).tolist()
+        pieces = [raw[0:o_st[0]]]
+        pieces += [raw[e:s] for e, s in zip(o_en[:-1], o_st[1:], strict=True)]
+        pieces.append(raw[o_en[-1]:])
+        buf = b"".join(pieces)
+    else:
+        keep = np.repeat(cand, (ends - starts + 1))
+        buf = a[keep].tobytes()
+    values = _parse_pb_values(buf, cand_idx.size)
+    junk_rows = np.zeros(cand_idx.size, bool) if values is None else None
+    if values is None:  # the fast parser met something odd: parse line by line (rare)
+        values, junk_rows = _parse_pb_lines(buf.split(b"\n")[: cand_idx.size])
+    else:
+        junk_rows = np.isnan(values).any(axis=1)
+    if junk_rows.any():
+        values = values[~junk_rows]
+    data_lines = cand_idx[~junk_rows] if junk_rows.any() else cand_idx
+    junk_lines = [int(x) for x in cand_idx[junk_rows]] if junk_rows.any() else []
+    # the other lines: breath marks, timestamps, blank lines, junk (few; handled one by one)
+    events = []  # (line, kind, breath)
+    n_blank = 0
+    for li in other.tolist():
+        s = raw[starts[li]:ends[li]].strip()
+        if not s:
+            n_blank += 1
+            continue
+        if s[:1] == b"B":
+            m = _PB_BS_RE.fullmatch(s)
+            if m:
+                events.append((li, 1, int(m.group(1))))
+                continue
+            if _PB_BE_RE.fullmatch(s):
+                events.append((li, 2, -1))
+                continue
+        elif start_time is None and not events and len(s) >= 19 and s[4:5] == b"-":
+            ts = _pb_ts(s)
+            if ts is not None:
+                start_time = ts
+                continue
+        elif len(s) >= 19 and s[4:5] == b"-" and _pb_ts(s) is not None:
+            continue  # a later timestamp line
+        junk_lines.append(li)
+    n = int(values.shape[0])
+    n_junk = len(junk_lines)
+    if n == 0:
+        raise FileFormatError(
+            path, f"no 'flow, pressure' data lines found ({n_lines} lines, {n_junk} not understood); "
+            "is this a PB-840 text file?", line=(min(junk_lines) + 1) if junk_lines else None,
+        )
+    if n_junk > max(n, 20):
+        raise FileFormatError(
+            path, f"{n_junk} of {n_lines} lines are not PB-840 data, marks or timestamps; "
+            "is this a PB-840 text file?", line=min(junk_lines) + 1,
+        )
+    # device markers
+    markers, n_empty, empty_line = _pb_markers(events, data_lines, n)
+    if n_junk:
+        first = min(junk_lines) + 1
+        hi = f"; they hold {n_high} undecodable (non-ASCII) byte(s)" if n_high else ""
+        notes.append(
+            f"skipped {n_junk} junk line(s) that are not 'flow, pressure' data, breath marks or "
+            f"timestamps (first at line {first}){hi}"
+        )
+    if n_empty:
+        notes.append(f"dropped {n_empty} breath mark(s) with no samples (first at line {empty_line})")
+    if notes:
+        warnings.warn(f"{path}: " + "; ".join(notes), DataRecoveryWarning, stacklevel=3)
+    md = {
+        "device": "PB-840",
+        "format": "pb840",
+        "variant": "3-column" if three else "2-column",
+        "source_file": path.name,
+        "junk_lines": n_junk,
+        "undecodable_bytes": int(n_high),
+        "null_bytes": int(n_null),
+    }
+    return _make_recording(
+        path, flow=values[:, 0], pressure=values[:, 1], sampling_rate=sampling_rate,
+        subject=path.name.split(".")[0] if subject is None else subject, start_time=start_time,
+        metadata=md, markers=markers, nan_policy=nan_policy, max_gap_s=max_gap_s,
+    )
+
+
+def _parse_pb_values(buf: bytes, n_rows: int) -> np.ndarray | None:
+    """Parse ``flow, pressure`` lines with pandas' C parser; None when the buffer is not clean."""
+    if n_rows == 0:
+        return np.empty((0, 2))
+    try:
+        df = pd.read_csv(
+            _io.BytesIO(buf), header=None, names=["f", "p"], engine="c", skipinitialspace=True,
+            skip_blank_lines=False, na_filter=True, keep_default_na=False, na_values=[""],
+            dtype=np.float64,
+        )
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if df.shape[0] != n_rows:
+        return None
+    return df.to_numpy(dtype=np.float64)
+
+
+def _parse_pb_lines(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    out = np.full((len(lines), 2), np.nan)
+    junk = np.zeros(len(lines), bool)
+    for i, ln in enumerate(lines):
+        parts = ln.split(b",")
+        try:
+            out[i] = float(parts[0]), float(parts[1])
+        except (ValueError, IndexError):
+            junk[i] = True
+        if not junk[i] and not np.isfinite(out[i]).all():
+            junk[i] = True
+    return out, junk
+
+
+def _pb_markers(events, data_lines: np.ndarray, n: int):
+    """Device markers from BS/BE lines: sample index = number of data lines before the mark."""
+    cols = {"start_idx": [], "end_idx": [], "device_breath": []}
+    if not events:
+        return pd.DataFrame({c: np.array(v, np.int64) for c, v in cols.items()}), 0, None
+    lines = np.array([e[0] for e in events])
+    pos = np.searchsorted(data_lines, lines).tolist()
+    opened = None  # (start_idx, breath, line)
+    rows = []
+    for (li, kind, bn), p in zip(events, pos, strict=True):
+        if kind == 1:
+            if opened is not None:
+                rows.append((opened[0], -1, opened[1], opened[2]))
+            opened = (p, bn, li)
+        elif opened is not None:
+            rows.append((opened[0], p, opened[1], opened[2]))
+            opened = None
+    if opened is not None:
+        rows.append((opened[0], -1, opened[1], opened[2]))
+    kept = []
+    n_empty = 0
+    empty_line = None
+    for k, (st, en, bn, li) in enumerate(rows):
+        nxt = rows[k + 1][0] if k + 1 < len(rows) else n
+        if st >= n or en == st or st >= nxt:
+            n_empty += 1
+            empty_line = empty_line or li + 1
+            continue
+        kept.append((st, en, bn))
+    arr = np.array(kept, dtype=np.int64).reshape(-1, 3)
+    return pd.DataFrame({"start_idx": arr[:, 0], "end_idx": arr[:, 1], "device_breath": arr[:, 2]}), \
+        n_empty, empty_line
