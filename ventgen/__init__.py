@@ -51,6 +51,10 @@ from .cohort import (
     write_cohort,
 )
 
+# --- plots and run reports (ventgen.plots is imported on demand: it loads matplotlib)
+# isort: split
+from .report import RunReport, write_run_report
+
 __all__ = [
     "__version__",
     "set_progress",
@@ -86,4 +90,7 @@ __all__ = [
     "generate_cohort",
     "write_cohort",
     "read_cohort",
+    # plots and run reports
+    "RunReport",
+    "write_run_report",
 ]

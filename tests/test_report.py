@@ -1,0 +1,233 @@
+"""ventgen.report: the page has its sections, images exist, metrics round-trip, nothing is overwritten."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from ventgen import VentgenTypeError, VentgenWarning
+from ventgen.report import RunReport, to_jsonable, write_run_report
+
+CLASSES = np.array(["normal breathing", "apnea", "snoring"])
+
+
+class _Page(HTMLParser):
+    """Collects what a browser would fetch, plus section ids and headings."""
+
+    def __init__(self):
+        super().__init__()
+        self.srcs, self.hrefs, self.ids, self.h2, self.tags = [], [], [], [], []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        if tag in ("img", "script") and "src" in a:
+            self.srcs.append(a["src"])
+        if tag == "link" and "href" in a:
+            self.srcs.append(a["href"])
+        if tag == "a" and "href" in a:
+            self.hrefs.append(a["href"])
+        if tag == "section":
+            self.ids.append(a.get("id"))
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.h2.append(data)
+            self._in_h2 = False
+
+
+def _parse(page: Path) -> _Page:
+    p = _Page()
+    p.feed(page.read_text(encoding="utf-8"))
+    return p
+
+
+def _fig():
+    fig = Figure(figsize=(2, 1.5))
+    fig.add_subplot().plot([0, 1], [0, 1])
+    return fig
+
+
+class FakeModel:
+    """The HTVAE interface on a tiny fixed lattice (node = first-sample bin)."""
+
+    maps = [(3, 3), (2, 2)]
+    tree_ = [np.array([0, 0, 1, 0, 3, 1, 2, 2, 3])]
+
+    def __init__(self):
+        self.history_ = [{"epoch": e, "loss": 3.0 / (e + 1), "rec": 2.0 / (e + 1), "hier": 0.3, "topo": 0.1,
+                          "must_link": 0.05, "perplexity_1": 4.0 + e, "perplexity_2": 2.0, "time_s": 0.1}
+                         for e in range(4)]
+        self.calls = []
+
+    def assign(self, X):
+        self.calls.append("assign")
+        v = np.asarray(X)[:, 0, 0]
+        a1 = np.clip(((v + 3) / 6 * 9).astype(int), 0, 8)
+        return np.stack([a1, self.tree_[0][a1]], axis=1)
+
+    def reconstruct(self, X, level=0):
+        self.calls.append(f"reconstruct{level}")
+        return np.asarray(X) * (1 - 0.1 * level)
+
+    def sample(self, level, node, n, random_state=None):
+        self.calls.append(f"sample{level}:{node}")
+        rng = np.random.default_rng(random_state)
+        return rng.normal(size=(n, 2, 30)).astype(np.float32)
+
+
+class FakeCycles:
+    def __init__(self, n=90, seed=0):
+        rng = np.random.default_rng(seed)
+        self.X = rng.normal(size=(n, 2, 30)).astype(np.float32)
+        self.labels = CLASSES[np.clip(((self.X[:, 0, 0] + 3) / 2).astype(int), 0, 2)]
+        self.sampling_rate = 25.0
+        self.channels = ["flow_lpm", "paw_cmh2o"]
+        self.subjects = np.array(["a", "b", "c"])[rng.integers(0, 3, n)]
+        self.breaths = pd.DataFrame({"rr_bpm": rng.normal(15, 2, n), "itime_s": rng.normal(1, 0.1, n),
+                                     "tvi_ml": rng.normal(500, 40, n), "pip_cmh2o": rng.normal(15, 1, n),
+                                     "peep_cmh2o": rng.normal(5, 0.3, n)})
+
+
+# ------------------------------------------------------------------------------------ RunReport
+def test_run_report_builder_writes_page_figures_metrics(tmp_path):
+    out = tmp_path / "rep"
+    rep = RunReport(out, title="My <run>", subtitle="a `test`")
+    rep.section("Results", "Some text with <b>markup</b> and `code`.")
+    rep.tiles({"purity": 0.912345, "breaths": 1200})
+    rep.figure(_fig(), "curve one", caption="A curve.")
+    rep.figure(_fig(), "curve one")  # same name -> second file, not overwritten
+    rep.table(pd.DataFrame({"level": [1, 2], "purity": [0.9, np.nan], "name": ["a", "b"]}), caption="T")
+    rep.section("Results")  # same title -> unique anchor
+    rep.note("careful", kind="warning")
+    rep.metrics({"purity": np.float32(0.5), "levels": {"1": 0.9, "2": float("nan")}, "arr": np.arange(3)})
+    page = rep.write()
+    assert page == out / "index.html"
+    html = page.read_text(encoding="utf-8")
+    p = _parse(page)
+    assert p.ids == ["results", "results-2"]
+    assert "My &lt;run&gt;" in html and "&lt;b&gt;markup&lt;/b&gt;" in html and "<code>code</code>" in html
+    assert "<b>markup" not in html
+    assert len(p.srcs) == 2 and len(set(p.srcs)) == 2
+    for src in p.srcs:  # every image is a relative file that exists, and a PNG
+        assert not re.match(r"^[a-z]+:", src)
+        assert (out / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "0.9123" in html and "1,200" in html and "—" in html  # formatted numbers, NaN as a dash
+    m = json.loads((out / "metrics.json").read_text())
+    assert m == {"purity": 0.5, "levels": {"1": 0.9, "2": None}, "arr": [0, 1, 2]}
+    assert (out / "index.html").stat().st_mode & 0o044  # readable by others (temp files are 0600)
+
+
+def test_page_has_no_external_resources(tmp_path):
+    rep = RunReport(tmp_path / "r", embed_images=True)
+    rep.figure(_fig(), "f")
+    page = rep.write()
+    html = page.read_text()
+    p = _parse(page)
+    assert "script" not in p.tags and "link" not in p.tags
+    assert all(s.startswith("data:image/png;base64,") for s in p.srcs)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert "@import" not in html and "url(" not in html
+
+
+def test_overwrite_refused_then_allowed(tmp_path):
+    out = tmp_path / "rep"
+    rep = RunReport(out)
+    rep.text("first").metrics({"a": 1})
+    rep.write()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        RunReport(out)
+    # a stale figure also blocks a new report, before anything is written
+    out2 = tmp_path / "rep2"
+    (out2 / "figures").mkdir(parents=True)
+    (out2 / "figures" / "f.png").write_bytes(b"old")
+    rep2 = RunReport(out2)
+    rep2.figure(_fig(), "f")
+    with pytest.raises(FileExistsError, match="f.png"):
+        rep2.write()
+    assert not (out2 / "index.html").exists() and (out2 / "figures" / "f.png").read_bytes() == b"old"
+    rep3 = RunReport(out, overwrite=True)
+    rep3.text("second").metrics({"a": 2})
+    rep3.write()
+    assert "second" in (out / "index.html").read_text()
+    assert json.loads((out / "metrics.json").read_text()) == {"a": 2}
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_metrics_must_be_json(tmp_path):
+    rep = RunReport(tmp_path / "r")
+    with pytest.raises(VentgenTypeError, match="cannot write a object to JSON"):
+        rep.metrics({"x": object()})
+    assert to_jsonable({"t": (1, np.int64(2)), "inf": np.inf}) == {"t": [1, 2], "inf": None}
+
+
+# ----------------------------------------------------------------------------- write_run_report
+def test_write_run_report_full(tmp_path):
+    model, cyc = FakeModel(), FakeCycles()
+    manifest = pd.DataFrame({"patient": [0, 0, 1, 1], "label": ["apnea", "normal breathing", "apnea", "snoring"]})
+    level_report = pd.DataFrame({"level": [1, 2], "K": [9, 4], "purity": [0.8, 0.6]})
+    page = write_run_report(
+        tmp_path / "run", model=model, cycles=cyc, metrics={"test": {"purity": 0.81, "nmi": 0.4}},
+        level_report=level_report, cohort=([], manifest),
+        fidelity={"tstr_accuracy": 0.8, "discriminative_score": 0.1, "per_class": pd.DataFrame({"c": ["x"], "ks": [0.1]})},
+        synthetic_breaths=cyc.breaths * 1.02, config={"epochs": 4, "maps": [(3, 3), (2, 2)]},
+        notes="Four epochs only.", strict=True)
+    p = _parse(page)
+    assert p.h2 == ["Overview", "Data", "Learned hierarchy", "Reconstructions", "Training", "Generated breaths",
+                    "Virtual cohort", "Fidelity", "All metrics"]
+    names = sorted(Path(s).name for s in p.srcs)
+    assert names == ["generated-vs-real.png", "learned-tree.png", "metadata-distributions.png",
+                     "reconstructions.png", "som-levels.png", "training-curves.png"]
+    for s in p.srcs:
+        assert (page.parent / s).is_file()
+    assert set(p.hrefs) >= {f"#{i}" for i in p.ids}  # table of contents links every section
+    html = page.read_text()
+    assert "Four epochs only." in html and "tstr_accuracy" in html
+    # the model was used through its public methods: reconstructions at levels 0..M, samples per class
+    assert {"assign", "reconstruct0", "reconstruct1", "reconstruct2"} <= set(model.calls)
+    assert any(c.startswith("sample1:") for c in model.calls)
+    m = json.loads((page.parent / "metrics.json").read_text())
+    assert m["test"] == {"purity": 0.81, "nmi": 0.4}
+    assert m["config"]["epochs"] == 4 and m["final_epoch"]["epoch"] == 3
+    assert m["fidelity"]["tstr_accuracy"] == 0.8
+    assert set(m["ks"]) == {"rr_bpm", "itime_s", "tvi_ml", "pip_cmh2o", "peep_cmh2o"}
+    assert m["cohort_composition"]["apnea"] == 0.5
+    assert 1 <= m["nodes_used_level_1"] <= 9
+    with pytest.raises(FileExistsError):
+        write_run_report(tmp_path / "run", metrics={"a": 1})
+
+
+def test_write_run_report_partial_inputs(tmp_path):
+    hist = FakeModel().history_
+    page = write_run_report(tmp_path / "h", history=hist)
+    p = _parse(page)
+    assert p.h2 == ["Overview", "Training", "All metrics"]
+    assert [Path(s).name for s in p.srcs] == ["training-curves.png"]
+    page = write_run_report(tmp_path / "empty")
+    assert _parse(page).h2 == ["Overview"]
+    assert json.loads((page.parent / "metrics.json").read_text()) == {}
+
+
+def test_broken_section_is_reported_not_fatal(tmp_path):
+    class Broken(FakeModel):
+        def reconstruct(self, X, level=0):
+            raise RuntimeError("decoder exploded")
+
+    with pytest.warns(VentgenWarning, match="decoder exploded"):
+        page = write_run_report(tmp_path / "b", model=Broken(), cycles=FakeCycles())
+    html = page.read_text()
+    assert "Could not build the reconstructions" in html and "decoder exploded" in html
+    assert "report_problems" in json.loads((page.parent / "metrics.json").read_text())
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="decoder exploded"):
+        warnings.simplefilter("ignore")
+        write_run_report(tmp_path / "b2", model=Broken(), cycles=FakeCycles(), strict=True)
