@@ -21,7 +21,9 @@ from .hierarchy import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATIO
 
 # --- signals: recordings and file formats
 from .signals.io import (
+    convert_file,
     describe_file,
+    describe_files,
     detect_format,
     read_recording,
     read_recordings,
@@ -76,6 +78,8 @@ __all__ = [
     "write_recording",
     "write_recordings",
     "describe_file",
+    "describe_files",
+    "convert_file",
     "detect_format",
     # simulator
     # segmentation and cycles

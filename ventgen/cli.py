@@ -69,6 +69,79 @@ def _positive_float(value: str) -> float:
 
 
 # ----------------------------------------------------------------------------- signals: info, convert
+_READ_FORMATS = ("csv", "hdf5", "pb840")
+
+
+@command("info")
+def _add_info(sub):
+    p = _sub(
+        sub,
+        "info",
+        "summarise recording files: format, duration, sampling rate, samples, channels, markers, "
+        "annotations and NaN count (one row per recording)",
+        "  ventgen info recording.csv\n"
+        "  ventgen info ../shared/data/pb840/*.test\n"
+        "  ventgen info cohort.h5 --csv > summary.csv\n",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="recording files (CSV, HDF5, PB-840 text)")
+    p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected per file)")
+    p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
+    p.set_defaults(func=_run_info)
+
+
+def _run_info(args):
+    from .signals.io import describe_files
+
+    table = describe_files(args.files, format=args.format, errors="collect")
+    good = table[table["error"] == ""].drop(columns=["error", "subject"], errors="ignore")
+    if "recording" in good.columns and (good["recording"] == "").all():
+        good = good.drop(columns=["recording"])
+    if len(good):
+        print(good.to_csv(index=False).rstrip() if args.csv else good.to_string(index=False))
+    bad = table.loc[table["error"] != "", "error"].tolist()
+    for msg in bad:
+        print(f"ventgen: error: {msg}", file=sys.stderr)
+    return 2 if bad else 0
+
+
+@command("convert")
+def _add_convert(sub):
+    p = _sub(
+        sub,
+        "convert",
+        "convert recordings between formats (CSV, HDF5; PB-840 text is read-only)",
+        "  ventgen convert ../shared/data/pb840/jimmy-example-data.csv.test -o jimmy.h5\n"
+        "  ventgen convert cohort.h5 -o cohort_csv/ --to csv\n"
+        "  ventgen convert raw.csv -o raw.h5 --flow-unit L/s --pressure-unit hPa --sampling-rate 100\n",
+    )
+    p.add_argument("input", metavar="IN", help="input file or folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output .csv / .h5 file, or a folder (one file per recording)")
+    p.add_argument("--to", choices=("csv", "hdf5"), help="output format (default: from the suffix of OUT)")
+    p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    g = p.add_argument_group("CSV input (ventgen never guesses units or rates)")
+    g.add_argument("--sampling-rate", type=_positive_float, help="Hz, when the CSV has no time column")
+    for ch, units in (("flow", "L/min, L/s, mL/s"), ("pressure", "cmH2O, hPa, mbar"), ("volume", "mL, L"),
+                      ("time", "s, ms")):
+        g.add_argument(f"--{ch}-col", help=f"name of the {ch} column")
+        g.add_argument(f"--{ch}-unit", help=f"unit of the {ch} column ({units})")
+    g.add_argument("--delimiter", help="field separator (default ,)")
+    g.add_argument("--nan-policy", choices=("raise", "interpolate", "keep"), help="missing values")
+    p.set_defaults(func=_run_convert)
+
+
+def _run_convert(args):
+    from .signals.io import convert_file
+
+    keys = ("sampling_rate", "flow_col", "flow_unit", "pressure_col", "pressure_unit", "volume_col", "volume_unit",
+            "time_col", "time_unit", "delimiter", "nan_policy")
+    read_kw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    written = convert_file(args.input, args.output, args.to, format=args.format, overwrite=args.overwrite,
+                           **read_kw)
+    for w in written:
+        print(w)
+
 
 
 # ----------------------------------------------------------------------------- simulate

@@ -62,6 +62,8 @@ __all__ = [
     "write_recording",
     "write_recordings",
     "describe_file",
+    "describe_files",
+    "convert_file",
 ]
 
 #: Formats ventgen reads.
@@ -413,6 +415,114 @@ def describe_file(path, format=None) -> pd.DataFrame:
         })
         del i
     return pd.DataFrame(rows)
+
+
+def describe_files(paths, format=None, *, errors: str = "raise") -> pd.DataFrame:
+    """:func:`describe_file` for many files, one table (what ``ventgen info`` prints).
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+    format : str, optional
+        Force one format for every file.
+    errors : {"raise", "collect"}
+        ``"collect"`` keeps going when a file cannot be read and puts the one-line message in an
+        ``error`` column of that file's row (other columns empty).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ventgen import Recording, write_recording, describe_files
+    >>> d = tempfile.mkdtemp()
+    >>> write_recording(Recording(flow=np.zeros(100), pressure=np.ones(100), sampling_rate=50), os.path.join(d, "a.h5"))
+    >>> t = describe_files([os.path.join(d, "a.h5"), os.path.join(d, "nope.csv")], errors="collect")
+    >>> [e.endswith("nope.csv: No such file or directory") for e in t["error"]]
+    [False, True]
+    """
+    if errors not in ("raise", "collect"):
+        raise VentgenValueError(f"errors must be 'raise' or 'collect', got {errors!r}")
+    frames = []
+    for p in paths:
+        try:
+            df = describe_file(p, format=format)
+            df["error"] = ""
+        except (VentgenError, OSError) as exc:
+            if errors == "raise":
+                raise
+            msg = f"{getattr(exc, 'filename', None) or p}: {exc.strerror}" \
+                if isinstance(exc, OSError) and exc.strerror else str(exc)
+            df = pd.DataFrame([{"file": str(p), "error": msg}])
+        frames.append(df)
+    if not frames:
+        raise VentgenValueError("describe_files: no files given")
+    out = pd.concat(frames, ignore_index=True)
+    for c in ("n_samples", "n_markers", "n_annotations", "n_nan"):
+        if c in out.columns:
+            out[c] = out[c].astype("Int64")
+    return out
+
+
+def convert_file(src, dst, to=None, *, format=None, overwrite: bool = False, **read_kw) -> list[Path]:
+    """Convert a recording file to CSV or HDF5 (what ``ventgen convert`` does).
+
+    Parameters
+    ----------
+    src : path-like
+        Input file (CSV, HDF5 or PB-840 text) or folder.
+    dst : path-like
+        Output: an ``.h5``/``.hdf5`` file (every recording in it), a ``.csv`` file (one recording), or a
+        folder (one file per recording).
+    to : {"csv", "hdf5"}, optional
+        Output format; by default from the suffix of ``dst``.
+    format : str, optional
+        Input format (detected when omitted).
+    overwrite : bool
+        Replace existing output files.
+    **read_kw
+        Reader options (``sampling_rate``, ``flow_unit``, ``flow_col`` ... see :func:`read_recording`).
+
+    Returns
+    -------
+    list of Path
+        Files written (CSV side files not listed).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ventgen import Recording, write_recording, convert_file
+    >>> d = tempfile.mkdtemp()
+    >>> write_recording(Recording(flow=np.zeros(100), pressure=np.ones(100), sampling_rate=50), os.path.join(d, "a.h5"))
+    >>> [p.name for p in convert_file(os.path.join(d, "a.h5"), os.path.join(d, "a.csv"))]
+    ['a.csv']
+    """
+    src, dst = _path(src), _path(dst)
+    to = _check_format(to, FORMATS, "output format")
+    if to == "pb840":
+        raise VentgenValueError("PB-840 text is read-only in ventgen; convert to csv or hdf5")
+    by_suffix = _SUFFIXES.get(dst.suffix.lower()) if dst.suffix.lower() in (".csv", ".h5", ".hdf5") else None
+    if to is None:
+        to = by_suffix
+        if to is None:
+            raise VentgenValueError(
+                f"{dst}: cannot tell the output format; use a .csv/.h5 suffix or pass --to csv|hdf5"
+            )
+    if not src.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(src))
+    recs = read_recordings(src, format=format, **read_kw)
+    if to == "hdf5" and by_suffix == "hdf5":
+        _write_hdf5(recs, dst, overwrite=overwrite)
+        return [dst]
+    if by_suffix == to and len(recs) == 1:
+        write_recording(recs[0], dst, format=to, overwrite=overwrite)
+        return [dst]
+    if by_suffix is not None:
+        raise VentgenValueError(
+            f"{dst}: {src} holds {len(recs)} recordings; write them to an .h5 file or to a folder"
+            if len(recs) > 1 else f"{dst}: the suffix says {by_suffix} but --to says {to}"
+        )
+    return write_recordings(recs, dst, format=to, overwrite=overwrite)
 
 
 def _write_format(path: Path, format) -> str:
