@@ -52,6 +52,7 @@ from .cohort import (
     resolve_composition,
     write_cohort,
 )
+from .fidelity import FidelityReport, evaluate_cohort
 
 # --- plots and run reports (ventgen.plots is imported on demand: it loads matplotlib)
 # isort: split
@@ -94,6 +95,8 @@ __all__ = [
     "generate_cohort",
     "write_cohort",
     "read_cohort",
+    "FidelityReport",
+    "evaluate_cohort",
     # plots and run reports
     "RunReport",
     "write_run_report",

@@ -7,6 +7,7 @@ and exit with status 2; ``--debug`` shows the full traceback instead.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 
@@ -192,6 +193,34 @@ def _run_generate(args):
                                 format=args.format, overwrite=args.overwrite, length_method=args.length_method,
                                 progress_bar=False if args.quiet else None)
     print(f"{res!r} -> {args.output}")
+
+
+@command("evaluate-cohort")
+def _add_evaluate_cohort(sub):
+    p = _sub(
+        sub,
+        "evaluate-cohort",
+        "fidelity of a generated cohort against real cycles: KS per class, TSTR vs TRTR, "
+        "discriminative score, memorisation, segmentation F1",
+        "  ventgen evaluate-cohort cohort/ --real cycles_train.h5 -o report/\n"
+        "  ventgen evaluate-cohort cohort/ --real cycles_train.h5 -o report/ --method manifest --overwrite\n",
+    )
+    p.add_argument("cohort", help="folder written by 'ventgen generate' (recordings + manifest.csv)")
+    p.add_argument("--real", required=True, help="real cycles (CycleSet HDF5), normally the training cycles")
+    p.add_argument("-o", "--output", required=True, help="report folder (fidelity.json, ks.csv, figures)")
+    p.add_argument("--method", choices=("segment", "manifest"), default="segment",
+                   help="find synthetic breaths with segment_breaths (default) or use the manifest boundaries")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed of splits and classifiers (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    p.set_defaults(func=_run_evaluate_cohort)
+
+
+def _run_evaluate_cohort(args):
+    from .fidelity import evaluate_cohort
+
+    rep = evaluate_cohort(args.cohort, args.real, out_dir=args.output, random_state=args.seed, method=args.method,
+                          overwrite=args.overwrite, progress_bar=False if args.quiet else None)
+    print(json.dumps(rep.summary(), indent=2, default=str))
 
 
 
