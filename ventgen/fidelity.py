@@ -351,6 +351,8 @@ class FidelityReport:
     memorisation: dict
     figures: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    real_breaths: pd.DataFrame | None = None
+    synthetic_breaths: pd.DataFrame | None = None
 
     @property
     def ks_median(self) -> float:
@@ -376,24 +378,36 @@ class FidelityReport:
         }
 
     def to_dict(self) -> dict:
+        """Every result; tables stay DataFrames (``composition``, ``ks``, ``real_breaths``,
+        ``synthetic_breaths``: metadata of every breath with its ``label``)."""
         mem = {k: v for k, v in self.memorisation.items() if k != "distances"}
-        return {"summary": self.summary(), "segmentation": self.segmentation, "classifier": self.classifier,
-                "discriminative": self.discriminative, "memorisation": mem,
-                "composition": self.composition.to_dict(orient="records"),
-                "ks": self.ks.to_dict(orient="records"), "figures": [str(f) for f in self.figures],
-                "info": self.info}
+        d = {"summary": self.summary(), "segmentation": self.segmentation, "classifier": self.classifier,
+             "discriminative": self.discriminative, "memorisation": mem,
+             "composition": self.composition, "ks": self.ks, "figures": [str(f) for f in self.figures],
+             "info": self.info}
+        if self.real_breaths is not None:
+            d["real_breaths"] = self.real_breaths
+        if self.synthetic_breaths is not None:
+            d["synthetic_breaths"] = self.synthetic_breaths
+        return d
 
     def write(self, out_dir, *, overwrite: bool = False) -> Path:
-        """Write ``fidelity.json``, ``ks.csv``, ``composition.csv`` (figures are written by
-        :func:`evaluate_cohort`)."""
+        """Write ``fidelity.json``, ``ks.csv``, ``composition.csv`` and ``synthetic_breaths.csv``
+        (figures are written by :func:`evaluate_cohort`)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        doc = {k: v for k, v in self.to_dict().items() if k not in ("real_breaths", "synthetic_breaths")}
+        doc["ks"] = self.ks.to_dict(orient="records")
+        doc["composition"] = self.composition.to_dict(orient="records")
         with atomic_path(out / "fidelity.json", overwrite=overwrite) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default), encoding="utf-8")
+            tmp.write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
         with atomic_path(out / "ks.csv", overwrite=overwrite) as tmp:
             self.ks.to_csv(tmp, index=False)
         with atomic_path(out / "composition.csv", overwrite=overwrite) as tmp:
             self.composition.to_csv(tmp, index=False)
+        if self.synthetic_breaths is not None:
+            with atomic_path(out / "synthetic_breaths.csv", overwrite=overwrite) as tmp:
+                self.synthetic_breaths.to_csv(tmp, index=False)
         return out
 
     def __repr__(self) -> str:
@@ -574,7 +588,8 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
         composition=cohort.composition(), segmentation=segd, ks=ks, classifier=clf, discriminative=disc,
         memorisation=mem,
         info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
-              "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns)})
+              "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns)},
+        real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
     if out is not None:
         report.figures = _plot_ks(real_meta, syn_meta, rl, sl, ks, out, columns, overwrite)
         report.write(out, overwrite=overwrite)
