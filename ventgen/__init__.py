@@ -35,6 +35,10 @@ from .signals.recording import Recording
 # --- simulator
 
 # --- segmentation and cycles
+# isort: split
+from .signals.cycles import CycleSet, cycles_from_recordings, extract_cycles
+from .signals.features import breath_metadata, inspiration_end
+from .signals.segment import detect_breath_starts, segment_breaths
 
 # --- models
 
@@ -84,6 +88,13 @@ __all__ = [
     "detect_format",
     # simulator
     # segmentation and cycles
+    "segment_breaths",
+    "detect_breath_starts",
+    "breath_metadata",
+    "inspiration_end",
+    "extract_cycles",
+    "CycleSet",
+    "cycles_from_recordings",
     # models
     # metrics and datasets
     # cohorts

@@ -1,0 +1,367 @@
+"""Breath segmentation: find every breath of a recording, from the flow signal or from device marks.
+
+``segment_breaths(recording, method=...)`` returns the breath table (one row per breath, boundaries
+and metadata, see :data:`ventgen.signals.features.METADATA_COLUMNS`):
+
+* ``method="flow"`` finds inspiration onsets from the flow alone (never from markers). It is
+  vectorised: thresholds adapt to the recording (the resting expiratory level is the mode of the flow
+  histogram, the inspiratory scale a high percentile above it), candidate inspirations are upward
+  crossings of a high threshold that stay above it long enough (spikes are ignored), a new breath needs
+  the flow to have come down to a low threshold since the previous one (hysteresis, so noise around the
+  threshold does not split breaths, while double triggers with a short expiratory dip are kept), and
+  each onset is moved back to the last sample before the steep rise.
+* ``method="markers"`` uses the device's breath marks exactly (``recording.markers``).
+* ``method="auto"`` uses the markers when the recording has any, else the flow.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataRecoveryWarning, VentgenTypeError, VentgenValueError, VentgenWarning
+from .features import METADATA_COLUMNS, breath_metadata
+from .recording import Recording
+
+__all__ = ["segment_breaths", "detect_breath_starts", "SEGMENT_METHODS"]
+
+SEGMENT_METHODS = ("flow", "markers", "auto")
+
+#: Flow percentile (over the whole recording) taken as the scale of inspiratory flow above rest.
+_PEAK_PERCENTILE = 99.0
+#: Largest plausible flow magnitude in L/min; beyond it the units are almost surely wrong.
+_ABSURD_FLOW_LPM = 2000.0
+
+
+def _fill_nonfinite(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x, bad
+    if bad.all():
+        return np.zeros_like(x), bad
+    idx = np.arange(x.size)
+    out = x.copy()
+    out[bad] = np.interp(idx[bad], idx[~bad], x[~bad])
+    return out, bad
+
+
+def _rest_level(flow: np.ndarray, bin_lpm: float = 0.5) -> float:
+    """Most frequent flow level (the expiratory rest), from a histogram of the central flows."""
+    lo, hi = np.percentile(flow, [2.0, 98.0])
+    if hi - lo < bin_lpm:
+        return float(np.median(flow))
+    nb = int(min(4000, max(8, np.ceil((hi - lo) / bin_lpm))))
+    counts, edges = np.histogram(flow, bins=nb, range=(lo, hi))
+    k = int(np.argmax(counts))
+    return float(0.5 * (edges[k] + edges[k + 1]))
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    m = np.concatenate(([False], mask, [False])).astype(np.int8)
+    d = np.diff(m)
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def detect_breath_starts(
+    flow,
+    sampling_rate: float,
+    pressure=None,
+    *,
+    min_peak_lpm: float = 3.0,
+    high_fraction: float = 0.2,
+    low_fraction: float = 0.5,
+    min_insp_s: float = 0.06,
+    min_breath_s: float = 0.2,
+    onset_window_s: float = 0.4,
+    min_pressure_rise_cmh2o: float = 1.0,
+    pressure_tol_cmh2o: float = 0.15,
+    return_info: bool = False,
+):
+    """Sample indices of inspiration onsets found from the flow signal alone.
+
+    Parameters
+    ----------
+    flow : array-like of shape (n_samples,)
+        Flow in L/min, positive into the patient. Non-finite samples are interpolated over.
+    sampling_rate : float
+        Samples per second.
+    pressure : array-like of shape (n_samples,), optional
+        Airway pressure in cmH2O (finite). When given, onsets followed by a clear pressure rise are
+        placed at the last pressure minimum before it (the ventilator's trigger).
+    min_peak_lpm : float
+        Smallest rise above the resting flow that can be an inspiration.
+    high_fraction : float
+        The high threshold is ``rest + max(min_peak_lpm, high_fraction * scale)``, with ``scale`` the
+        99th percentile of flow above rest.
+    low_fraction : float
+        The flow must fall below ``rest + low_fraction * (high - rest)`` between two inspirations.
+    min_insp_s : float
+        Minimum time above the high threshold (shorter excursions are spikes).
+    min_breath_s : float
+        Minimum distance between two onsets.
+    onset_window_s : float
+        How far back from the crossing the onset (the knee of the flow rise) is searched.
+    min_pressure_rise_cmh2o : float
+        Pressure rise within 0.2 s after the crossing that marks a ventilator-delivered breath.
+    pressure_tol_cmh2o : float
+        Pressure noise level: the onset is the last sample within this of the pre-trigger minimum
+        (or within 5 % of the pressure rise, when larger).
+    return_info : bool
+        Also return a dict with the thresholds used.
+
+    Returns
+    -------
+    starts : ndarray of int64
+    info : dict, only when ``return_info``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(0, 12, 0.02)
+    >>> flow = np.where((t % 4) < 1.2, 40 * np.sin(np.pi * (t % 4) / 1.2), -15 * np.exp(-((t % 4) - 1.2) / 0.5))
+    >>> detect_breath_starts(flow, 50).tolist()
+    [0, 200, 400]
+    """
+    f = np.asarray(flow, dtype=np.float64)
+    rate = float(sampling_rate)
+    f, _ = _fill_nonfinite(f)
+    n = f.size
+    empty = np.empty(0, np.int64)
+    info = {"rest_lpm": np.nan, "high_lpm": np.nan, "low_lpm": np.nan, "scale_lpm": 0.0}
+    if n < 3:
+        return (empty, info) if return_info else empty
+    rest = _rest_level(f)
+    scale = float(np.percentile(f, _PEAK_PERCENTILE)) - rest
+    info.update(rest_lpm=rest, scale_lpm=scale)
+    if scale < min_peak_lpm:
+        return (empty, info) if return_info else empty
+    high = rest + max(min_peak_lpm, high_fraction * scale)
+    low = rest + low_fraction * (high - rest)
+    info.update(high_lpm=high, low_lpm=low)
+
+    # excursions above the high threshold, long enough
+    r0, r1 = _runs(f > high)
+    min_len = max(1, int(round(min_insp_s * rate)))
+    keep = (r1 - r0) >= min_len
+    r0, r1 = r0[keep], r1[keep]
+    if r0.size == 0:
+        return (empty, info) if return_info else empty
+    # hysteresis: a new excursion starts a breath only if the flow fell below `low` since the last one
+    below = f < low
+    cb = np.concatenate(([0], np.cumsum(below)))
+    dipped = np.empty(r0.size, dtype=bool)
+    dipped[0] = cb[r0[0]] > 0  # a recording that starts mid-inspiration has no visible first onset
+    dipped[1:] = (cb[r0[1:]] - cb[r1[:-1]]) > 0
+    cross = r0[dipped]
+    # onset: the knee of the rise before the crossing. Between the expiratory trough (the minimum
+    # in the search window) and the crossing, it is the sample lying farthest below the chord that
+    # joins them ("kneedle"); robust to a slow expiratory return just before the trigger.
+    win = max(2, int(round(onset_window_s * rate)))
+    prev_end = np.concatenate(([0], r1[dipped][:-1]))
+    lo = np.maximum(cross - win, prev_end)
+    offs = np.arange(-win, 1)
+    cand = cross[:, None] + offs[None, :]  # (n_onsets, win + 1)
+    fj = f[np.clip(cand, 0, n - 1)]
+    valid = (cand >= lo[:, None]) & (cand >= 0)
+    rows = np.arange(cross.size)
+    trough = np.argmin(np.where(valid, fj, np.inf), axis=1)
+    f_t = fj[rows, trough]
+    f_c = fj[:, -1]
+    span = (win - trough).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = (np.arange(win + 1)[None, :] - trough[:, None]) / span[:, None]
+    chord = f_t[:, None] + frac * (f_c - f_t)[:, None]
+    below = np.where(valid & (np.arange(win + 1)[None, :] >= trough[:, None]), chord - fj, -np.inf)
+    best = np.argmax(below, axis=1)
+    onset = np.where(span > 0, cand[rows, best], cross)
+    if pressure is not None:
+        # A ventilator's trigger shows in the pressure: it stops falling (patient effort) and rises
+        # (delivery). Where that rise is clear, the onset is the last pressure minimum before it.
+        p = np.asarray(pressure, dtype=np.float64)
+        pj = p[np.clip(cand, 0, n - 1)]
+        pw = np.where(valid & (np.arange(win + 1)[None, :] >= trough[:, None]), pj, np.inf)
+        p_min = pw.min(axis=1)
+        ahead = max(1, int(round(0.2 * rate)))
+        fut = p[np.clip(cross[:, None] + np.arange(ahead)[None, :], 0, n - 1)].max(axis=1)
+        rise = fut - p_min
+        tol = np.maximum(pressure_tol_cmh2o, 0.05 * rise)
+        near = pw <= (p_min + tol)[:, None]
+        last_min = win - np.argmax(near[:, ::-1], axis=1)
+        use_p = np.isfinite(p_min) & (rise >= min_pressure_rise_cmh2o)
+        p_on = cand[rows, last_min]
+        # The pressure responds a fixed lag after the flow (sensor and logging delays), learnt from the
+        # breaths where both agree; the flow knee is kept unless it precedes the lag-corrected pressure
+        # onset (a patient effort that lowers pressure and raises flow before the trigger).
+        diff = p_on - onset
+        agree = use_p & (diff >= 0) & (diff <= 4)
+        lag = int(np.median(diff[agree])) if agree.sum() >= 3 else 0
+        p_on = p_on - lag
+        lead = max(2, int(round(0.08 * rate)))  # pressure clearly first: flow lags the delivery
+        p_first = p_on < onset - lead
+        onset = np.where(use_p, np.where(p_first, p_on, np.maximum(onset, p_on)), onset)
+    onset = np.clip(onset, 0, n - 1)
+    onset = np.maximum.accumulate(onset)
+    # minimum breath duration: drop onsets too close to the kept previous one
+    mind = max(1, int(round(min_breath_s * rate)))
+    if onset.size > 1:
+        gap_ok = np.ones(onset.size, dtype=bool)
+        gap_ok[1:] = np.diff(onset) >= mind
+        onset = onset[gap_ok]
+    return (onset.astype(np.int64), info) if return_info else onset.astype(np.int64)
+
+
+def _empty_table() -> pd.DataFrame:
+    df = breath_metadata(np.zeros(2), np.zeros(2), 1.0, [], [])
+    return df[list(METADATA_COLUMNS)]
+
+
+def segment_breaths(
+    recording: Recording,
+    method: str = "auto",
+    *,
+    drop_incomplete: bool = False,
+    max_breath_s: float | None = None,
+    confirm_flow_lpm: float = 5.0,
+    peep_samples: int = 5,
+    **detector_kwargs,
+) -> pd.DataFrame:
+    """Breath table of a recording: one row per breath, boundaries and per-breath metadata.
+
+    Parameters
+    ----------
+    recording : Recording
+        Flow (L/min) and pressure (cmH2O).
+    method : {"flow", "markers", "auto"}
+        ``"flow"`` detects breaths from the flow signal only; ``"markers"`` uses
+        ``recording.markers`` exactly (``start_idx``; ``end_idx`` when given, else the next start;
+        ``insp_end_idx`` when the markers carry it); ``"auto"`` uses markers when present.
+    drop_incomplete : bool
+        Drop the last breath (whose end is the end of the recording, flagged ``truncated``).
+    max_breath_s : float, optional
+        Breaths longer than this (for instance across an apnea) are flagged ``long``.
+    confirm_flow_lpm : float
+        Expiratory flow that confirms the end of inspiration, see
+        :func:`ventgen.signals.features.inspiration_end`.
+    peep_samples : int
+        PEEP is the mean pressure of the last ``peep_samples`` samples of each breath.
+    **detector_kwargs
+        Passed to :func:`detect_breath_starts` (``method="flow"``).
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`ventgen.signals.features.METADATA_COLUMNS`. Sample indices refer to the
+        recording; ``end_idx`` is exclusive. ``flags`` lists quality issues separated by ``|``:
+        ``truncated`` (the breath runs to the end of the recording), ``artefact`` (it contains
+        non-finite samples, filled by interpolation), ``no_expiration`` (no confirmed expiratory flow),
+        ``long`` (longer than ``max_breath_s``).
+
+    Raises
+    ------
+    VentgenValueError
+        Unknown method, ``method="markers"`` without markers, or flow values so large the units are
+        surely wrong (L/min expected).
+
+    Warns
+    -----
+    VentgenWarning
+        When no breath is found (a flat signal or an apnea-only recording): the table is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ventgen import Recording
+    >>> t = np.arange(0, 12, 0.02)
+    >>> ph = t % 4
+    >>> flow = np.where(ph < 1.2, 40 * np.sin(np.pi * ph / 1.2), -15 * np.exp(-(ph - 1.2) / 0.5))
+    >>> rec = Recording(flow=flow, pressure=5 + 10 * (ph < 1.2), sampling_rate=50)
+    >>> df = segment_breaths(rec, method="flow")
+    >>> df[["start_idx", "insp_end_idx", "end_idx"]].values.tolist()
+    [[0, 60, 200], [200, 260, 400], [400, 460, 600]]
+    """
+    if not isinstance(recording, Recording):
+        raise VentgenTypeError(f"segment_breaths: expected a ventgen.Recording, got {type(recording).__name__}")
+    if method not in SEGMENT_METHODS:
+        raise VentgenValueError(f"segment_breaths: method must be one of {SEGMENT_METHODS}, got {method!r}")
+    if method == "auto":
+        method = "markers" if recording.n_markers > 0 else "flow"
+    rate = recording.sampling_rate
+    n = recording.n_samples
+    name = recording.subject or "(no subject)"
+    flow, bad_f = _fill_nonfinite(recording.flow)
+    pressure, bad_p = _fill_nonfinite(recording.pressure)
+    bad = bad_f | bad_p
+    if bad.all():
+        raise VentgenValueError(f"segment_breaths: recording {name} has no finite sample")
+    peak = float(np.max(np.abs(flow)))
+    if peak > _ABSURD_FLOW_LPM:
+        p99 = float(np.percentile(np.abs(flow), 99))
+        if p99 > _ABSURD_FLOW_LPM:
+            raise VentgenValueError(
+                f"segment_breaths: recording {name}: flow reaches {p99:.0f} L/min at its 99th percentile; "
+                "flow must be in L/min (convert mL/s or mL/min when reading the file)"
+            )
+
+    insp_ends = None
+    if method == "markers":
+        mk = recording.markers
+        if mk is None or len(mk) == 0:
+            raise VentgenValueError(
+                f"segment_breaths: method='markers' but recording {name} has no device markers; use method='flow'"
+            )
+        starts = mk["start_idx"].to_numpy(np.int64)
+        nxt = np.append(starts[1:], n)
+        ends = mk["end_idx"].to_numpy(np.int64)
+        ends = np.where((ends > starts) & (ends <= nxt), ends, nxt)
+        if "insp_end_idx" in mk.columns:
+            ie = mk["insp_end_idx"].to_numpy()
+            ie = np.where(np.isfinite(ie.astype(float)), ie, -1).astype(np.int64)
+            if (ie >= 0).all():
+                insp_ends = np.clip(ie, starts, ends)
+        truncated = np.zeros(starts.size, dtype=bool)
+        if starts.size and mk["end_idx"].to_numpy()[-1] < 0:
+            truncated[-1] = True
+    else:
+        starts = detect_breath_starts(flow, rate, pressure, **detector_kwargs)
+        ends = np.append(starts[1:], n)
+        truncated = np.zeros(starts.size, dtype=bool)
+        if starts.size:
+            truncated[-1] = True
+    if starts.size == 0:
+        warnings.warn(
+            f"segment_breaths: no breath found in recording {name} ({recording.duration_s:.1f} s, "
+            f"method={method!r}); the breath table is empty",
+            VentgenWarning,
+            stacklevel=2,
+        )
+        return _empty_table()
+    # quality flags
+    cb = np.concatenate(([0], np.cumsum(bad)))
+    artefact = (cb[ends] - cb[starts]) > 0
+    if artefact.any():
+        warnings.warn(
+            f"segment_breaths: {int(artefact.sum())} of {starts.size} breaths of recording {name} contain "
+            "non-finite samples (filled by interpolation, flagged 'artefact')",
+            DataRecoveryWarning,
+            stacklevel=2,
+        )
+    long_ = None
+    if max_breath_s is not None:
+        long_ = (ends - starts) / rate > max_breath_s
+    df = breath_metadata(
+        flow,
+        pressure,
+        rate,
+        starts,
+        ends,
+        insp_ends,
+        peep_samples=peep_samples,
+        confirm_flow_lpm=confirm_flow_lpm,
+        flags={"truncated": truncated, "artefact": artefact, "long": long_},
+    )
+    if drop_incomplete and truncated.any():
+        df = df[~truncated].reset_index(drop=True)
+        df["breath_id"] = np.arange(len(df), dtype=np.int64)
+    return df
