@@ -25,7 +25,7 @@ $(DEVSTAMP): $(STAMP)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ventgen demo -o runs/demo
+	$(BIN)/ventgen demo -o runs/demo --overwrite
 
 test: $(DEVSTAMP)
 	$(BIN)/python -m pytest -q

@@ -226,6 +226,34 @@ def _run_evaluate_cohort(args):
 
 
 # ----------------------------------------------------------------------------- demo
+@command("demo")
+def _add_demo(sub):
+    p = _sub(
+        sub,
+        "demo",
+        "run the whole pipeline on simulated data: simulate, segment, train, evaluate, generate, report",
+        "  ventgen demo -o runs/demo\n"
+        "  ventgen demo -o runs/quick --minutes 10 --epochs 3 --overwrite\n",
+    )
+    p.add_argument("-o", "--output", required=True, help="run folder (created; must be empty unless --overwrite)")
+    p.add_argument("--subjects", type=_positive_int, default=3, help="simulated subjects; the last is held out (default 3)")
+    p.add_argument("--minutes", type=_positive_float, default=60.0, help="minutes per subject (default 60)")
+    p.add_argument("--epochs", type=_positive_int, default=10, help="HTVAE training epochs (default 10; the paper uses 20)")
+    p.add_argument("--label-fraction", type=_positive_float, default=0.1,
+                   help="fraction of training breaths whose labels become must-link constraints (default 0.1)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder's files")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args):
+    from .demo import run_demo
+
+    run_demo(
+        args.output, n_subjects=args.subjects, minutes=args.minutes, epochs=args.epochs,
+        label_fraction=args.label_fraction, random_state=args.seed, overwrite=args.overwrite,
+        progress=False if args.quiet else None,
+    )
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -258,6 +286,10 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     debug = args.debug
+    if args.quiet:
+        from ._util import set_progress
+
+        set_progress(False)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
