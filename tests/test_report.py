@@ -187,7 +187,7 @@ def test_write_run_report_full(tmp_path):
                     "Virtual cohort", "Fidelity", "All metrics"]
     names = sorted(Path(s).name for s in p.srcs)
     assert names == ["generated-vs-real.png", "learned-tree.png", "metadata-distributions.png",
-                     "reconstructions.png", "som-levels.png", "training-curves.png"]
+                     "reconstructions.png", "som-levels-superclass.png", "som-levels.png", "training-curves.png"]
     for s in p.srcs:
         assert (page.parent / s).is_file()
     assert set(p.hrefs) >= {f"#{i}" for i in p.ids}  # table of contents links every section

@@ -133,7 +133,9 @@ def _natural_key(s: str):
 def _ordered_classes(labels: np.ndarray) -> list[str]:
     """Distinct labels: ventilation order first, then natural sort, unlabelled last."""
     present = {str(v) for v in np.unique(labels)}
-    vent = [c for c in VENTILATION_TREE.classes if c in present]
+    known = list(VENTILATION_TREE.classes) + [c for c in VENTILATION_TREE.level_labels(VENTILATION_TREE.n_levels - 1)
+                                              if c not in VENTILATION_TREE.classes]
+    vent = [c for c in known if c in present]
     rest = sorted(present - set(vent) - {UNLABELLED}, key=_natural_key)
     return vent + rest + ([UNLABELLED] if UNLABELLED in present else [])
 
@@ -332,7 +334,8 @@ def plot_som_levels(
                     ax.add_patch(Rectangle((x0, h - r - 0.92), 0.84 * f, 0.84,
                                            facecolor=colors[classes[j]], edgecolor="none"))
                     x0 += 0.84 * f
-        ax.set_xlim(0, w)
+        pad = (widths[i - 1] - w) / 2  # narrow maps sit centred in a wider box: same cell size everywhere
+        ax.set_xlim(-pad, w + pad)
         ax.set_ylim(0, h)
         ax.set_aspect("equal")
         ax.set_anchor("N")
@@ -459,9 +462,8 @@ def plot_learned_tree(
     xs = _tree_layout(parents, maps, keep)
     n_leaves = max(1, int(np.nansum([np.isfinite(x).sum() for x in xs[:1]])))
     width = float(np.nanmax(np.concatenate([x[np.isfinite(x)] for x in xs] + [np.zeros(1)]))) + 1
-    fig = _new_figure(min(18.0, max(6.0, 0.22 * width + 2.0)), 1.1 * (M + 1) + 1.2)
+    fig = _new_figure(min(12.5, max(6.0, 0.18 * width + 2.0)), 0.95 * (M + 1) + 1.4)
     ax = fig.add_subplot(1, 1, 1)
-    total = max(1, max(int(c.sum()) for c in counts))
     root_x = np.nanmean(xs[M - 1][keep[M - 1]]) if keep[M - 1].any() else 0.0
     # edges
     segs_x, segs_y = [], []
@@ -474,15 +476,24 @@ def plot_learned_tree(
             segs_x += [xs[i][k], px, np.nan]
             segs_y += [i, py, np.nan]
     ax.plot(segs_x, segs_y, color="#9a9a9a", linewidth=0.7, zorder=1)
+    # marker area: a node's diameter grows with sqrt(its share of the level's breaths), capped so that
+    # neighbours do not overlap (the slot of a node = leaves under it x leaf spacing)
+    slot_pt = 0.85 * fig.get_figwidth() * 72 / (width + 1)
+    n_shown = [max(1, int(kp.sum())) for kp in keep]
     for i in range(M):
         k = np.flatnonzero(keep[i])
-        share = counts[i][k] / total
-        sz = 12 + 900 * np.sqrt(share) if assignments is not None else np.full(k.size, 40.0)
+        cap = min(34.0, 0.9 * slot_pt * n_shown[0] / n_shown[i])
+        if assignments is not None:
+            rel = counts[i][k] / max(1, counts[i][k].max())
+            sz = (3.0 + (cap - 3.0) * np.sqrt(rel)) ** 2
+        else:
+            sz = np.full(k.size, min(cap, 7.0) ** 2)
         fc = [colors.get(m, UNLABELLED_COLOR) if counts[i][kk] > 0 else "white"
               for m, kk in zip(majority[i][k], k, strict=True)]
         ax.scatter(xs[i][k], np.full(k.size, i), s=sz, c=fc, edgecolors="#444444", linewidths=0.5, zorder=2)
     ax.scatter([root_x], [M], s=90, c="#333333", marker="s", zorder=3)
-    ax.set_yticks(range(M + 1), [f"level {i + 1}\n{maps[i][0]}×{maps[i][1]}" for i in range(M)] + ["root"])
+    ax.set_yticks(range(M + 1), [f"level {i + 1}\n{maps[i][0]}×{maps[i][1]}" for i in range(M)] + ["root"],
+                  fontsize=10)
     ax.set_xticks([])
     ax.set_ylim(-0.6, M + 0.5)
     ax.set_xlim(-1, width)

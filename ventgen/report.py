@@ -500,6 +500,13 @@ def _metadata_channels(channels, C):
     return ch if len(ch) == C else None
 
 
+def _is_ventilation(labels: np.ndarray) -> bool:
+    from .hierarchy import VENTILATION_TREE
+
+    present = set(np.unique(labels).tolist()) - {""}
+    return bool(present) and present <= set(VENTILATION_TREE.classes)
+
+
 def _label_counts(labels: np.ndarray) -> pd.DataFrame:
     from .plots import _ordered_classes
 
@@ -717,6 +724,14 @@ def write_run_report(
             attempt("the SOM level figure", lambda: rep.figure(
                 plots.plot_som_levels(assign, lab, maps), "som_levels",
                 caption="SOM levels coloured by class proportions (compare Figure 1 of the HTVAE paper)."))
+            if lab is not None and _is_ventilation(lab):
+                from .hierarchy import VENTILATION_TREE
+
+                sup = np.where(lab == "", "", VENTILATION_TREE.map(np.where(lab == "", VENTILATION_TREE.classes[0], lab), 1))
+                attempt("the super-class SOM figure", lambda: rep.figure(
+                    plots.plot_som_levels(assign, sup, maps), "som_levels_superclass",
+                    caption="The same levels coloured by super-class (normal breathing, respiratory event, "
+                            "movement): coarser levels should separate these."))
             tree = getattr(model, "tree_", None)
             if tree is not None and len(maps) > 1:
                 attempt("the learned tree", lambda: rep.figure(
