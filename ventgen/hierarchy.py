@@ -15,6 +15,7 @@ from .errors import VentgenTypeError, VentgenValueError
 
 __all__ = [
     "LabelTree",
+    "LearnedTree",
     "VENTILATION_TREE",
     "VENTILATION_CLASSES",
     "VENTILATION_SUPERCLASSES",
@@ -170,3 +171,129 @@ VENTILATION_TREE = LabelTree(
     },
     name="ventilation",
 )
+
+
+# ----------------------------------------------------------------------------- learned trees (metrics room)
+def _level_size(spec) -> int:
+    """Number of codes of one level given as ``(h, w)`` or as an int."""
+    if isinstance(spec, (int, np.integer)):
+        return int(spec)
+    try:
+        h, w = spec
+        return int(h) * int(w)
+    except (TypeError, ValueError):
+        raise VentgenTypeError(f"a level size must be an int or an (h, w) pair, got {spec!r}") from None
+
+
+class LearnedTree:
+    """The tree a hierarchical model learned: level 1 (deepest) -> ... -> level M -> a virtual root.
+
+    Parameters
+    ----------
+    parents : sequence of M-1 int arrays
+        ``parents[i-1][k]`` is the parent, among the nodes of level ``i+1``, of node ``k`` of level
+        ``i`` (the HTVAE's ``tree_`` attribute, or a hierarchical clustering's).
+    sizes : sequence of M ints or (h, w) pairs
+        Number of nodes per level, level 1 first (the HTVAE's ``maps``).
+
+    Notes
+    -----
+    Every node of level M hangs from one virtual root, so two level-1 nodes always meet. The path
+    length between two level-1 nodes whose lowest common ancestor is at level ``l`` (level 1 = the
+    node itself, ``M + 1`` = the root) is ``2 * (l - 1)`` edges.
+
+    Examples
+    --------
+    >>> tree = LearnedTree([[0, 0, 1, 1], [0, 0]], sizes=[4, 2, 1])
+    >>> tree.n_levels, tree.ancestors([0, 3], level=2).tolist()
+    (3, [0, 1])
+    >>> tree.distance_matrix().tolist()[0]
+    [0, 2, 4, 4]
+    """
+
+    def __init__(self, parents, sizes):
+        sizes = [_level_size(s) for s in sizes]
+        if not sizes or min(sizes) < 1:
+            raise VentgenValueError(f"LearnedTree: need at least one level of >= 1 node, got sizes {sizes}")
+        parents = [np.asarray(p) for p in parents]
+        if len(parents) != len(sizes) - 1:
+            raise VentgenValueError(
+                f"LearnedTree: {len(sizes)} levels need {len(sizes) - 1} parent arrays, got {len(parents)}"
+            )
+        problems = []
+        for i, p in enumerate(parents, start=1):
+            if p.ndim != 1 or p.shape[0] != sizes[i - 1]:
+                problems.append(f"parents of level {i} must have shape ({sizes[i - 1]},), got {p.shape}")
+            elif not np.issubdtype(p.dtype, np.integer) or (p.size and (p.min() < 0 or p.max() >= sizes[i])):
+                problems.append(f"parents of level {i} must be integers in [0, {sizes[i]}), got {p.dtype} {p.min()}..{p.max()}")
+        if problems:
+            raise VentgenValueError("LearnedTree: " + "; ".join(problems))
+        self.parents = [p.astype(np.int64) for p in parents]
+        self.sizes = sizes
+        self.n_levels = len(sizes)
+
+    @classmethod
+    def from_model(cls, model) -> LearnedTree:
+        """The tree of a fitted model exposing ``tree_`` and ``maps`` (HTVAE, hierarchical clusterings)."""
+        try:
+            return cls(model.tree_, model.maps)
+        except AttributeError:
+            raise VentgenTypeError(
+                f"{type(model).__name__} has no fitted tree_ and maps; fit it first"
+            ) from None
+
+    def ancestors(self, nodes, level: int, from_level: int = 1) -> np.ndarray:
+        """Ancestors at ``level`` of ``nodes`` of ``from_level`` (vectorised; level M+1 = root -> 0)."""
+        if not 1 <= from_level <= level <= self.n_levels + 1:
+            raise VentgenValueError(
+                f"LearnedTree: need 1 <= from_level <= level <= {self.n_levels + 1}, got {from_level}, {level}"
+            )
+        nodes = np.asarray(nodes, dtype=np.int64)
+        if nodes.size and (nodes.min() < 0 or nodes.max() >= self.sizes[from_level - 1]):
+            raise VentgenValueError(
+                f"LearnedTree: node ids of level {from_level} must be in [0, {self.sizes[from_level - 1]})"
+            )
+        if level == self.n_levels + 1:
+            return np.zeros_like(nodes)
+        for lvl in range(from_level, level):
+            nodes = self.parents[lvl - 1][nodes]
+        return nodes
+
+    def paths(self) -> np.ndarray:
+        """(K_1, M) ancestors of every level-1 node, column ``i-1`` = its node at level ``i``."""
+        cols = [np.arange(self.sizes[0])]
+        for p in self.parents:
+            cols.append(p[cols[-1]])
+        return np.stack(cols, axis=1)
+
+    def children(self, node: int, level: int) -> np.ndarray:
+        """Nodes of level ``level - 1`` whose parent is ``node`` of ``level`` (level >= 2)."""
+        if not 2 <= level <= self.n_levels:
+            raise VentgenValueError(f"LearnedTree: children need 2 <= level <= {self.n_levels}, got {level}")
+        return np.flatnonzero(self.parents[level - 2] == node)
+
+    def lca_level(self) -> np.ndarray:
+        """(K_1, K_1) level of the lowest common ancestor of each pair of level-1 nodes (root = M + 1)."""
+        paths = self.paths()
+        K = paths.shape[0]
+        out = np.full((K, K), self.n_levels + 1, dtype=np.int64)
+        for lvl in range(self.n_levels, 0, -1):  # top down: the lowest shared level wins
+            col = paths[:, lvl - 1]
+            out[col[:, None] == col[None, :]] = lvl
+        return out
+
+    def distance_matrix(self) -> np.ndarray:
+        """(K_1, K_1) number of edges on the tree path between level-1 nodes."""
+        return 2 * (self.lca_level() - 1)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form; :meth:`from_dict` inverts it."""
+        return {"sizes": list(self.sizes), "parents": [p.tolist() for p in self.parents]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> LearnedTree:
+        return cls(d["parents"], d["sizes"])
+
+    def __repr__(self) -> str:
+        used = [len(np.unique(p)) for p in self.parents]
+        return f"LearnedTree(level sizes {self.sizes} + root, parents used per level {used})"

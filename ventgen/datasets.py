@@ -1,0 +1,342 @@
+"""Image benchmark adapters: MNIST, FashionMNIST, CIFAR-100 and scikit-learn's digits.
+
+Every loader reads local files only (never downloads) and returns an :class:`ImageDataset` with
+float32 images ``(n, C, H, W)`` scaled to [0, 1], integer labels, class names and the true class
+hierarchy used by Dtree:
+
+- MNIST: 10 classes -> root (flat);
+- FashionMNIST: 10 classes -> 6 groups (light tops, heavy tops, bottoms, bags, dresses, boots)
+  -> 2 (clothes, accessories) -> root, as in section V-B of the paper;
+- CIFAR-100: 100 classes -> 20 super-classes -> root (from the files' coarse labels);
+- digits: scikit-learn's bundled 8x8 digits (1797 images), 10 classes -> root.
+
+:func:`paper_split` gives the paper's protocol: the predefined training set split at random into
+training and a 600-sample validation set, the predefined test set kept for evaluation.
+
+Examples
+--------
+>>> from ventgen.datasets import load_digits, paper_split
+>>> train = load_digits("train")
+>>> train.X.shape[1:], train.X.dtype.name, train.tree.n_levels
+((1, 8, 8), 'float32', 1)
+>>> tr, va = paper_split(len(train), n_val=100, random_state=0)
+>>> len(tr) + len(va) == len(train)
+True
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._util import check_random_state
+from .errors import FileFormatError, VentgenValueError
+from .hierarchy import LabelTree, flat_tree
+
+__all__ = [
+    "ImageDataset",
+    "DATASETS",
+    "load_dataset",
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_cifar100",
+    "load_digits",
+    "read_idx",
+    "paper_split",
+    "MNIST_TREE",
+    "FASHION_MNIST_TREE",
+    "FASHION_MNIST_CLASSES",
+]
+
+
+@dataclass
+class ImageDataset:
+    """Images with labels and their true hierarchy.
+
+    Attributes
+    ----------
+    X : (n, C, H, W) float32 in [0, 1]
+    y : (n,) int64 fine class index into ``classes``
+    classes : list of str
+        Fine class names.
+    tree : LabelTree
+        True hierarchy over ``classes``.
+    name, split : str
+    coarse : (n,) int64 or None
+        Coarse label index when the files carry one (CIFAR-100).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    classes: list
+    tree: LabelTree
+    name: str = ""
+    split: str = ""
+    coarse: np.ndarray | None = None
+    coarse_classes: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Fine class names per sample (str array), as the metrics and trees use them."""
+        return np.asarray(self.classes, dtype=object)[self.y].astype(str)
+
+    def subset(self, idx) -> ImageDataset:
+        """A new dataset with the rows ``idx``."""
+        idx = np.asarray(idx)
+        return ImageDataset(
+            self.X[idx], self.y[idx], self.classes, self.tree, self.name, self.split,
+            None if self.coarse is None else self.coarse[idx], self.coarse_classes,
+        )
+
+    def __repr__(self) -> str:
+        return f"ImageDataset({self.name!r}, split={self.split!r}, X={self.X.shape}, {len(self.classes)} classes)"
+
+
+# ----------------------------------------------------------------------------- hierarchies
+MNIST_CLASSES = [str(i) for i in range(10)]
+MNIST_TREE = flat_tree(MNIST_CLASSES, name="mnist")
+
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+#: FashionMNIST's 4-level tree (with the root) of section V-B.
+FASHION_MNIST_TREE = LabelTree(
+    {
+        "T-shirt/top": ["light tops", "clothes"],
+        "Shirt": ["light tops", "clothes"],
+        "Pullover": ["heavy tops", "clothes"],
+        "Coat": ["heavy tops", "clothes"],
+        "Trouser": ["bottoms", "clothes"],
+        "Dress": ["dresses", "clothes"],
+        "Bag": ["bags", "accessories"],
+        "Sandal": ["boots", "accessories"],
+        "Sneaker": ["boots", "accessories"],
+        "Ankle boot": ["boots", "accessories"],
+    },
+    name="fashion-mnist",
+)
+
+
+# ----------------------------------------------------------------------------- IDX files
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file (the MNIST format), gzipped or not.
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np
+    >>> p = os.path.join(tempfile.mkdtemp(), "x-idx1-ubyte")
+    >>> _ = open(p, "wb").write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]))
+    >>> read_idx(p).tolist()
+    [7, 8, 9]
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise FileFormatError(path, f"cannot read ({exc}); expected an IDX file, gzip allowed") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise FileFormatError(path, "not an IDX file: the first two bytes must be zero (magic number)")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        raise FileFormatError(path, f"unknown IDX data type code 0x{code:02X}")
+    head = 4 + 4 * ndim
+    if len(raw) < head:
+        raise FileFormatError(path, f"truncated header: {ndim} dimensions announced")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[code])
+    need = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - head != need:
+        raise FileFormatError(path, f"header announces shape {shape} ({need} bytes of data), file holds {len(raw) - head}")
+    return np.frombuffer(raw, dtype=dtype, offset=head).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+_IDX_STEMS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _find_idx(root: Path, stem: str, subdir: str) -> Path | None:
+    alt = stem.replace("-idx", ".idx")  # some mirrors name them train-images.idx3-ubyte
+    for folder in (root, root / "raw", root / subdir / "raw", root / subdir):
+        for name in (stem, stem + ".gz", alt, alt + ".gz"):
+            p = folder / name
+            if p.is_file():
+                return p
+    return None
+
+
+def _load_idx_dataset(root, split: str, name: str, subdir: str, classes, tree) -> ImageDataset:
+    split = _check_split(split)
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(2, f"no such folder; expected the {name} IDX files "
+                                   f"{', '.join(_IDX_STEMS[split])} (.gz allowed) there", str(root))
+    paths = [_find_idx(root, stem, subdir) for stem in _IDX_STEMS[split]]
+    if None in paths:
+        missing = [s for s, p in zip(_IDX_STEMS[split], paths) if p is None]
+        raise VentgenValueError(
+            f"{root}: {name} {split} files not found: {missing} (looked for them, .gz or not, in {root}, "
+            f"{root / 'raw'} and {root / subdir / 'raw'}); ventgen never downloads: copy the original IDX files there"
+        )
+    images, labels = (read_idx(p) for p in paths)
+    if images.ndim != 3:
+        raise FileFormatError(paths[0], f"expected images of shape (n, rows, cols), got {images.shape}")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise FileFormatError(paths[1], f"expected {images.shape[0]} labels (one per image), got shape {labels.shape}")
+    if labels.size and labels.max() >= len(classes):
+        raise FileFormatError(paths[1], f"label {int(labels.max())} out of range for {len(classes)} classes")
+    X = (images.astype(np.float32) / 255.0)[:, None]
+    return ImageDataset(X, labels.astype(np.int64), list(classes), tree, name, split)
+
+
+def _check_split(split: str) -> str:
+    if split not in ("train", "test"):
+        raise VentgenValueError(f"split must be 'train' or 'test', got {split!r}")
+    return split
+
+
+def load_mnist(root, split: str = "train") -> ImageDataset:
+    """MNIST from a folder holding the IDX files (``train-images-idx3-ubyte[.gz]`` ...).
+
+    Also accepts torchvision's layout (``root/MNIST/raw/...`` or ``root/raw/...``).
+    """
+    return _load_idx_dataset(root, split, "mnist", "MNIST", MNIST_CLASSES, MNIST_TREE)
+
+
+def load_fashion_mnist(root, split: str = "train") -> ImageDataset:
+    """FashionMNIST from its IDX files (same names as MNIST's), with the paper's 4-level tree."""
+    return _load_idx_dataset(root, split, "fashion-mnist", "FashionMNIST", FASHION_MNIST_CLASSES, FASHION_MNIST_TREE)
+
+
+# ----------------------------------------------------------------------------- CIFAR-100
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            d = pickle.load(fh, encoding="bytes")
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise FileFormatError(path, f"not a CIFAR-100 python pickle ({exc})") from None
+    if not isinstance(d, dict):
+        raise FileFormatError(path, f"expected a pickled dict, got {type(d).__name__}")
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
+
+
+def load_cifar100(root, split: str = "train") -> ImageDataset:
+    """CIFAR-100 from the python version (``cifar-100-python/{train,test,meta}``) with fine and coarse labels.
+
+    The tree (100 classes -> 20 super-classes -> root) comes from the files' coarse labels and the
+    names from ``meta``.
+    """
+    split = _check_split(split)
+    root = Path(root)
+    folder = root / "cifar-100-python" if (root / "cifar-100-python").is_dir() else root
+    paths = {k: folder / k for k in (split, "meta")}
+    missing = [k for k, p in paths.items() if not p.is_file()]
+    if missing:
+        raise VentgenValueError(
+            f"{root}: CIFAR-100 files not found: {missing} (expected cifar-100-python/train, test and meta, "
+            "the python pickle version, in this folder or below it); ventgen never downloads"
+        )
+    d = _unpickle(paths[split])
+    meta = _unpickle(paths["meta"])
+    for key in ("data", "fine_labels", "coarse_labels"):
+        if key not in d:
+            raise FileFormatError(paths[split], f"missing key {key!r}", field=key)
+    for key in ("fine_label_names", "coarse_label_names"):
+        if key not in meta:
+            raise FileFormatError(paths["meta"], f"missing key {key!r}", field=key)
+    data = np.asarray(d["data"], dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise FileFormatError(paths[split], f"data must be (n, 3072) uint8, got {data.shape}", field="data")
+    fine = np.asarray(d["fine_labels"], dtype=np.int64)
+    coarse = np.asarray(d["coarse_labels"], dtype=np.int64)
+    if fine.shape[0] != data.shape[0] or coarse.shape[0] != data.shape[0]:
+        raise FileFormatError(paths[split], f"{data.shape[0]} images but {fine.shape[0]} fine / {coarse.shape[0]} coarse labels")
+    fnames = [n.decode() if isinstance(n, bytes) else str(n) for n in meta["fine_label_names"]]
+    cnames = [n.decode() if isinstance(n, bytes) else str(n) for n in meta["coarse_label_names"]]
+    parent: dict[int, int] = {}
+    for f, c in zip(fine.tolist(), coarse.tolist()):
+        if parent.setdefault(f, c) != c:
+            raise FileFormatError(paths[split], f"fine class {f} appears under two coarse classes ({parent[f]}, {c})")
+    if max(parent, default=-1) >= len(fnames) or max(parent.values(), default=-1) >= len(cnames):
+        raise FileFormatError(paths[split], "labels out of range of the names in meta")
+    tree = LabelTree({fnames[f]: [cnames[c]] for f, c in sorted(parent.items())}, name="cifar100")
+    classes = [fnames[i] for i in sorted(parent)]
+    # index labels into `classes` (classes absent from the split are dropped from the tree)
+    lut = np.full(len(fnames), -1, dtype=np.int64)
+    lut[sorted(parent)] = np.arange(len(classes))
+    X = data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+    return ImageDataset(X, lut[fine], classes, tree, "cifar100", split, coarse, cnames)
+
+
+# ----------------------------------------------------------------------------- digits
+def load_digits(split: str = "train", test_size: int = 360) -> ImageDataset:
+    """scikit-learn's bundled 8x8 digits (no files needed), split into a fixed train/test partition.
+
+    The last ``test_size`` images (a fixed, documented choice) are the test set.
+    """
+    from sklearn.datasets import load_digits as _sk_digits
+
+    split = _check_split(split)
+    d = _sk_digits()
+    X = (d.images.astype(np.float32) / 16.0)[:, None]
+    y = d.target.astype(np.int64)
+    sl = slice(None, -test_size) if split == "train" else slice(-test_size, None)
+    return ImageDataset(X[sl], y[sl], MNIST_CLASSES, flat_tree(MNIST_CLASSES, name="digits"), "digits", split)
+
+
+# ----------------------------------------------------------------------------- registry
+DATASETS = {
+    "mnist": load_mnist,
+    "fashion-mnist": load_fashion_mnist,
+    "cifar100": load_cifar100,
+    "digits": None,
+}
+
+
+def load_dataset(name: str, root=None, split: str = "train") -> ImageDataset:
+    """Load an image benchmark by name (``mnist``, ``fashion-mnist``, ``cifar100``, ``digits``).
+
+    ``root`` is the local folder with the files (ignored for ``digits``); it defaults to the
+    environment variable ``VENTGEN_DATA`` joined with the dataset name.
+    """
+    if name not in DATASETS:
+        raise VentgenValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    if name == "digits":
+        return load_digits(split)
+    if root is None:
+        base = os.environ.get("VENTGEN_DATA")
+        if not base:
+            raise VentgenValueError(f"dataset {name!r} needs a root folder with its files (or VENTGEN_DATA set)")
+        root = Path(base) / name
+    return DATASETS[name](root, split)
+
+
+def paper_split(n: int, n_val: int = 600, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+    """Random split of a training set into training and validation indices (section V: 600 validation).
+
+    Examples
+    --------
+    >>> tr, va = paper_split(60000, random_state=0)
+    >>> len(tr), len(va)
+    (59400, 600)
+    """
+    if not 0 <= n_val < n:
+        raise VentgenValueError(f"n_val must be in [0, {n}), got {n_val}")
+    perm = check_random_state(random_state).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
