@@ -43,6 +43,12 @@ from .signals.segment import detect_breath_starts, segment_breaths
 # --- models
 
 # --- metrics and datasets
+# isort: split
+from .benchmark import run_benchmark
+from .clustering import HierarchicalKMeans, HierarchicalTimeSeriesKMeans, RecursiveGMM
+from .datasets import load_dataset
+from .hierarchy import LearnedTree
+from .metrics import dtree, level_report, nmi, purity, unsupervised_accuracy
 
 # --- cohorts
 # isort: split
@@ -97,6 +103,17 @@ __all__ = [
     "cycles_from_recordings",
     # models
     # metrics and datasets
+    "purity",
+    "nmi",
+    "unsupervised_accuracy",
+    "dtree",
+    "level_report",
+    "LearnedTree",
+    "HierarchicalKMeans",
+    "RecursiveGMM",
+    "HierarchicalTimeSeriesKMeans",
+    "load_dataset",
+    "run_benchmark",
     # cohorts
     "CohortSpec",
     "CohortResult",

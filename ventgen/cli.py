@@ -155,6 +155,67 @@ def _run_convert(args):
 
 
 # ----------------------------------------------------------------------------- benchmark
+def _maps_arg(value: str):
+    try:
+        out = []
+        for part in value.split(","):
+            h, _, w = part.strip().lower().partition("x")
+            out.append((int(h), int(w)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"maps must look like 8x8,4x4,2x2, got {value!r}") from None
+    if not out or any(h < 1 or w < 1 for h, w in out):
+        raise argparse.ArgumentTypeError(f"maps must look like 8x8,4x4,2x2, got {value!r}")
+    return out
+
+
+@command("benchmark")
+def _add_benchmark(subparsers):
+    p = _sub(
+        subparsers,
+        "benchmark",
+        "Train HTVAE and the baselines with the paper's protocol; write per-run CSVs and a summary table.",
+        "  ventgen benchmark --dataset digits --epochs 1 --subset 300 -o results/digits\n"
+        "  ventgen benchmark --dataset mnist --root ../shared/data/mnist --seeds 1 --epochs 20 -o results/mnist\n"
+        "  ventgen benchmark --dataset mnist --root DIR --models som-vae,vae-hkmeans --threads 1 -o results/mnist\n"
+        "  ventgen benchmark --dataset ventilation --seeds 3 -o results/ventilation   # simulated cohort\n",
+    )
+    p.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist", "cifar100", "digits", "ventilation"])
+    p.add_argument("--root", default=None, help="folder with the dataset's files (never downloaded); "
+                   "ventilation: a CycleSet file or a folder of recordings, absent = simulate")
+    p.add_argument("-o", "--out", default="results", help="output folder (runs/*.csv, summary.csv, summary.md)")
+    p.add_argument("--seeds", type=_positive_int, default=1, help="number of seeds (default 1)")
+    p.add_argument("--first-seed", type=_seed, default=0, help="first seed (default 0)")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="training epochs (paper: 20)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (paper: 32)")
+    p.add_argument("--lr", type=_positive_float, default=5e-4, help="Adam learning rate (paper: 5e-4)")
+    p.add_argument("--latent-dim", type=_positive_int, default=16)
+    p.add_argument("--maps", type=_maps_arg, default=[(8, 8), (4, 4), (2, 2)],
+                   help="lattices level 1 first (default 8x8,4x4,2x2); baselines use the same branching")
+    p.add_argument("--models", default=None,
+                   help="comma-separated subset: htvae,som-vae,vae-hkmeans,vae-rgmm "
+                        "(ventilation also htvae-mustlink,ts-hkmeans); default all")
+    p.add_argument("--subset", type=_positive_int, default=None, help="random subset of N train and N test samples")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads for this process")
+    p.add_argument("--overwrite", action="store_true", help="retrain runs whose files exist (default: skip them)")
+    p.set_defaults(func=_run_benchmark)
+
+
+def _run_benchmark(args):
+    from .benchmark import run_benchmark
+
+    models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
+    summary = run_benchmark(
+        args.dataset, root=args.root, out_dir=args.out, seeds=args.seeds, first_seed=args.first_seed,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, maps=args.maps,
+        models=models, subset=args.subset, device=args.device, threads=args.threads, overwrite=args.overwrite,
+        progress=False if args.quiet else None,
+    )
+    from .benchmark import summary_markdown
+
+    print(summary_markdown(summary), end="")
+    print(f"written: {args.out}/summary.csv, {args.out}/summary.md, {args.out}/runs/")
+
 
 
 # ----------------------------------------------------------------------------- generate, evaluate-cohort

@@ -46,7 +46,9 @@ def _allocate(K_child: int, counts: np.ndarray) -> np.ndarray:
 class _TopDownClustering:
     """Top-down recursive clustering; subclasses provide the per-node estimator."""
 
-    def __init__(self, maps=((8, 8), (4, 4), (2, 2)), random_state=None, progress: bool | None = None):
+    def __init__(
+        self, maps=((8, 8), (4, 4), (2, 2)), random_state=None, progress: bool | None = None
+    ):
         self.maps = maps
         self.random_state = random_state
         self.progress = progress
@@ -55,7 +57,9 @@ class _TopDownClustering:
     def _prepare(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
-            raise VentgenValueError(f"{type(self).__name__}: X must be (n_samples, n_features), got shape {X.shape}")
+            raise VentgenValueError(
+                f"{type(self).__name__}: X must be (n_samples, n_features), got shape {X.shape}"
+            )
         if not np.isfinite(X).all():
             raise VentgenValueError(f"{type(self).__name__}: X contains NaN or infinite values")
         return X
@@ -68,11 +72,15 @@ class _TopDownClustering:
         """Fit the hierarchy on ``X`` (n, d) (time-series subclass: (n, C, T)); returns self."""
         X = self._prepare(X)
         sizes = [_level_size(s) for s in self.maps]
-        if any(a < b for a, b in zip(sizes[:-1], sizes[1:])):
-            raise VentgenValueError(f"{type(self).__name__}: levels must not grow upwards, got sizes {sizes}")
+        if any(a < b for a, b in zip(sizes[:-1], sizes[1:], strict=False)):
+            raise VentgenValueError(
+                f"{type(self).__name__}: levels must not grow upwards, got sizes {sizes}"
+            )
         n = X.shape[0]
         if n < sizes[-1]:
-            raise VentgenValueError(f"{type(self).__name__}: {n} samples cannot make {sizes[-1]} top-level clusters")
+            raise VentgenValueError(
+                f"{type(self).__name__}: {n} samples cannot make {sizes[-1]} top-level clusters"
+            )
         rng = check_random_state(self.random_state)
         M = len(sizes)
         self.sizes_ = sizes
@@ -80,7 +88,9 @@ class _TopDownClustering:
         parents: list[np.ndarray] = [None] * (M - 1)
         top_ids = np.arange(sizes[-1])
         labels = self._fit_node(X, np.arange(n), M, 0, top_ids, rng)
-        bar = progress(range(M - 1, 0, -1), enabled=self.progress, desc=f"{type(self).__name__} levels")
+        bar = progress(
+            range(M - 1, 0, -1), enabled=self.progress, desc=f"{type(self).__name__} levels"
+        )
         for lvl in bar:
             K_par, K_child = sizes[lvl], sizes[lvl - 1]
             counts = np.bincount(labels, minlength=K_par)
@@ -111,7 +121,9 @@ class _TopDownClustering:
 
     def _check_fitted(self):
         if not hasattr(self, "tree_"):
-            raise VentgenValueError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
+            raise VentgenValueError(
+                f"this {type(self).__name__} is not fitted yet; call fit(X) first"
+            )
 
     def assign(self, X) -> np.ndarray:
         """(n, M) node ids, column ``i-1`` = node at level ``i`` (level 1 = deepest)."""
@@ -169,7 +181,9 @@ class HierarchicalKMeans(_TopDownClustering):
     True
     """
 
-    def __init__(self, maps=((8, 8), (4, 4), (2, 2)), n_init: int = 4, random_state=None, progress=None):
+    def __init__(
+        self, maps=((8, 8), (4, 4), (2, 2)), n_init: int = 4, random_state=None, progress=None
+    ):
         super().__init__(maps, random_state, progress)
         self.n_init = n_init
 
@@ -198,8 +212,15 @@ class RecursiveGMM(_TopDownClustering):
     (120, 2)
     """
 
-    def __init__(self, maps=((8, 8), (4, 4), (2, 2)), covariance_type: str = "full", n_init: int = 1,
-                 reg_covar: float = 1e-4, random_state=None, progress=None):
+    def __init__(
+        self,
+        maps=((8, 8), (4, 4), (2, 2)),
+        covariance_type: str = "full",
+        n_init: int = 1,
+        reg_covar: float = 1e-4,
+        random_state=None,
+        progress=None,
+    ):
         super().__init__(maps, random_state, progress)
         self.covariance_type = covariance_type
         self.n_init = n_init
@@ -208,8 +229,13 @@ class RecursiveGMM(_TopDownClustering):
     def _make(self, n_clusters, seed):
         from sklearn.mixture import GaussianMixture
 
-        return GaussianMixture(n_components=n_clusters, covariance_type=self.covariance_type,
-                               n_init=self.n_init, reg_covar=self.reg_covar, random_state=seed)
+        return GaussianMixture(
+            n_components=n_clusters,
+            covariance_type=self.covariance_type,
+            n_init=self.n_init,
+            reg_covar=self.reg_covar,
+            random_state=seed,
+        )
 
 
 class HierarchicalTimeSeriesKMeans(_TopDownClustering):
@@ -239,18 +265,28 @@ class HierarchicalTimeSeriesKMeans(_TopDownClustering):
     True
     """
 
-    def __init__(self, maps=((8, 8), (4, 4), (2, 2)), metric: str = "dtw", max_iter: int = 20,
-                 random_state=None, progress=None):
+    def __init__(
+        self,
+        maps=((8, 8), (4, 4), (2, 2)),
+        metric: str = "dtw",
+        max_iter: int = 20,
+        random_state=None,
+        progress=None,
+    ):
         super().__init__(maps, random_state, progress)
         self.metric = metric
         self.max_iter = max_iter
 
     def _prepare(self, X) -> np.ndarray:
         if self.metric not in ("dtw", "softdtw", "euclidean"):
-            raise VentgenValueError(f"metric must be 'dtw', 'softdtw' or 'euclidean', got {self.metric!r}")
+            raise VentgenValueError(
+                f"metric must be 'dtw', 'softdtw' or 'euclidean', got {self.metric!r}"
+            )
         X = getattr(X, "X", X)
         if not isinstance(X, np.ndarray):
-            raise VentgenTypeError(f"X must be a CycleSet or an array (n, channels, time), got {type(X).__name__}")
+            raise VentgenTypeError(
+                f"X must be a CycleSet or an array (n, channels, time), got {type(X).__name__}"
+            )
         if X.ndim != 3:
             raise VentgenValueError(f"X must be (n, channels, time), got shape {X.shape}")
         X = X.astype(np.float64)
@@ -259,7 +295,9 @@ class HierarchicalTimeSeriesKMeans(_TopDownClustering):
         if not hasattr(self, "scale_"):
             self.mean_ = X.mean(axis=(0, 2), keepdims=True)
             self.scale_ = X.std(axis=(0, 2), keepdims=True) + 1e-12
-        return np.transpose((X - self.mean_) / self.scale_, (0, 2, 1))  # tslearn: (n, time, channels)
+        return np.transpose(
+            (X - self.mean_) / self.scale_, (0, 2, 1)
+        )  # tslearn: (n, time, channels)
 
     def fit(self, X, y=None):
         for attr in ("mean_", "scale_"):
@@ -270,5 +308,6 @@ class HierarchicalTimeSeriesKMeans(_TopDownClustering):
     def _make(self, n_clusters, seed):
         from tslearn.clustering import TimeSeriesKMeans
 
-        return TimeSeriesKMeans(n_clusters=n_clusters, metric=self.metric, max_iter=self.max_iter,
-                                random_state=seed)
+        return TimeSeriesKMeans(
+            n_clusters=n_clusters, metric=self.metric, max_iter=self.max_iter, random_state=seed
+        )

@@ -92,8 +92,14 @@ class ImageDataset:
         """A new dataset with the rows ``idx``."""
         idx = np.asarray(idx)
         return ImageDataset(
-            self.X[idx], self.y[idx], self.classes, self.tree, self.name, self.split,
-            None if self.coarse is None else self.coarse[idx], self.coarse_classes,
+            self.X[idx],
+            self.y[idx],
+            self.classes,
+            self.tree,
+            self.name,
+            self.split,
+            None if self.coarse is None else self.coarse[idx],
+            self.coarse_classes,
         )
 
     def __repr__(self) -> str:
@@ -105,7 +111,16 @@ MNIST_CLASSES = [str(i) for i in range(10)]
 MNIST_TREE = flat_tree(MNIST_CLASSES, name="mnist")
 
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 #: FashionMNIST's 4-level tree (with the root) of section V-B.
 FASHION_MNIST_TREE = LabelTree(
@@ -148,21 +163,30 @@ def read_idx(path) -> np.ndarray:
     except (OSError, EOFError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise FileFormatError(path, f"cannot read ({exc}); expected an IDX file, gzip allowed") from None
+        raise FileFormatError(
+            path, f"cannot read ({exc}); expected an IDX file, gzip allowed"
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise FileFormatError(path, "not an IDX file: the first two bytes must be zero (magic number)")
+        raise FileFormatError(
+            path, "not an IDX file: the first two bytes must be zero (magic number)"
+        )
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
         raise FileFormatError(path, f"unknown IDX data type code 0x{code:02X}")
     head = 4 + 4 * ndim
     if len(raw) < head:
         raise FileFormatError(path, f"truncated header: {ndim} dimensions announced")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[code])
     need = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - head != need:
-        raise FileFormatError(path, f"header announces shape {shape} ({need} bytes of data), file holds {len(raw) - head}")
-    return np.frombuffer(raw, dtype=dtype, offset=head).reshape(shape).astype(dtype.newbyteorder("="))
+        raise FileFormatError(
+            path,
+            f"header announces shape {shape} ({need} bytes of data), file holds {len(raw) - head}",
+        )
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=head).reshape(shape).astype(dtype.newbyteorder("="))
+    )
 
 
 _IDX_STEMS = {
@@ -185,22 +209,32 @@ def _load_idx_dataset(root, split: str, name: str, subdir: str, classes, tree) -
     split = _check_split(split)
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(2, f"no such folder; expected the {name} IDX files "
-                                   f"{', '.join(_IDX_STEMS[split])} (.gz allowed) there", str(root))
+        raise FileNotFoundError(
+            2,
+            f"no such folder; expected the {name} IDX files "
+            f"{', '.join(_IDX_STEMS[split])} (.gz allowed) there",
+            str(root),
+        )
     paths = [_find_idx(root, stem, subdir) for stem in _IDX_STEMS[split]]
     if None in paths:
-        missing = [s for s, p in zip(_IDX_STEMS[split], paths) if p is None]
+        missing = [s for s, p in zip(_IDX_STEMS[split], paths, strict=False) if p is None]
         raise VentgenValueError(
             f"{root}: {name} {split} files not found: {missing} (looked for them, .gz or not, in {root}, "
             f"{root / 'raw'} and {root / subdir / 'raw'}); ventgen never downloads: copy the original IDX files there"
         )
     images, labels = (read_idx(p) for p in paths)
     if images.ndim != 3:
-        raise FileFormatError(paths[0], f"expected images of shape (n, rows, cols), got {images.shape}")
+        raise FileFormatError(
+            paths[0], f"expected images of shape (n, rows, cols), got {images.shape}"
+        )
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise FileFormatError(paths[1], f"expected {images.shape[0]} labels (one per image), got shape {labels.shape}")
+        raise FileFormatError(
+            paths[1], f"expected {images.shape[0]} labels (one per image), got shape {labels.shape}"
+        )
     if labels.size and labels.max() >= len(classes):
-        raise FileFormatError(paths[1], f"label {int(labels.max())} out of range for {len(classes)} classes")
+        raise FileFormatError(
+            paths[1], f"label {int(labels.max())} out of range for {len(classes)} classes"
+        )
     X = (images.astype(np.float32) / 255.0)[:, None]
     return ImageDataset(X, labels.astype(np.int64), list(classes), tree, name, split)
 
@@ -221,7 +255,9 @@ def load_mnist(root, split: str = "train") -> ImageDataset:
 
 def load_fashion_mnist(root, split: str = "train") -> ImageDataset:
     """FashionMNIST from its IDX files (same names as MNIST's), with the paper's 4-level tree."""
-    return _load_idx_dataset(root, split, "fashion-mnist", "FashionMNIST", FASHION_MNIST_CLASSES, FASHION_MNIST_TREE)
+    return _load_idx_dataset(
+        root, split, "fashion-mnist", "FashionMNIST", FASHION_MNIST_CLASSES, FASHION_MNIST_TREE
+    )
 
 
 # ----------------------------------------------------------------------------- CIFAR-100
@@ -262,17 +298,24 @@ def load_cifar100(root, split: str = "train") -> ImageDataset:
             raise FileFormatError(paths["meta"], f"missing key {key!r}", field=key)
     data = np.asarray(d["data"], dtype=np.uint8)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise FileFormatError(paths[split], f"data must be (n, 3072) uint8, got {data.shape}", field="data")
+        raise FileFormatError(
+            paths[split], f"data must be (n, 3072) uint8, got {data.shape}", field="data"
+        )
     fine = np.asarray(d["fine_labels"], dtype=np.int64)
     coarse = np.asarray(d["coarse_labels"], dtype=np.int64)
     if fine.shape[0] != data.shape[0] or coarse.shape[0] != data.shape[0]:
-        raise FileFormatError(paths[split], f"{data.shape[0]} images but {fine.shape[0]} fine / {coarse.shape[0]} coarse labels")
+        raise FileFormatError(
+            paths[split],
+            f"{data.shape[0]} images but {fine.shape[0]} fine / {coarse.shape[0]} coarse labels",
+        )
     fnames = [n.decode() if isinstance(n, bytes) else str(n) for n in meta["fine_label_names"]]
     cnames = [n.decode() if isinstance(n, bytes) else str(n) for n in meta["coarse_label_names"]]
     parent: dict[int, int] = {}
-    for f, c in zip(fine.tolist(), coarse.tolist()):
+    for f, c in zip(fine.tolist(), coarse.tolist(), strict=False):
         if parent.setdefault(f, c) != c:
-            raise FileFormatError(paths[split], f"fine class {f} appears under two coarse classes ({parent[f]}, {c})")
+            raise FileFormatError(
+                paths[split], f"fine class {f} appears under two coarse classes ({parent[f]}, {c})"
+            )
     if max(parent, default=-1) >= len(fnames) or max(parent.values(), default=-1) >= len(cnames):
         raise FileFormatError(paths[split], "labels out of range of the names in meta")
     tree = LabelTree({fnames[f]: [cnames[c]] for f, c in sorted(parent.items())}, name="cifar100")
@@ -297,7 +340,9 @@ def load_digits(split: str = "train", test_size: int = 360) -> ImageDataset:
     X = (d.images.astype(np.float32) / 16.0)[:, None]
     y = d.target.astype(np.int64)
     sl = slice(None, -test_size) if split == "train" else slice(-test_size, None)
-    return ImageDataset(X[sl], y[sl], MNIST_CLASSES, flat_tree(MNIST_CLASSES, name="digits"), "digits", split)
+    return ImageDataset(
+        X[sl], y[sl], MNIST_CLASSES, flat_tree(MNIST_CLASSES, name="digits"), "digits", split
+    )
 
 
 # ----------------------------------------------------------------------------- registry
@@ -322,7 +367,9 @@ def load_dataset(name: str, root=None, split: str = "train") -> ImageDataset:
     if root is None:
         base = os.environ.get("VENTGEN_DATA")
         if not base:
-            raise VentgenValueError(f"dataset {name!r} needs a root folder with its files (or VENTGEN_DATA set)")
+            raise VentgenValueError(
+                f"dataset {name!r} needs a root folder with its files (or VENTGEN_DATA set)"
+            )
         root = Path(base) / name
     return DATASETS[name](root, split)
 

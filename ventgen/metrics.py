@@ -134,7 +134,9 @@ def unsupervised_accuracy(labels_true, labels_pred) -> float:
     return float(table[rows, cols].sum() / table.sum())
 
 
-def dtree(leaf_nodes, labels, learned_tree: LearnedTree, label_tree: LabelTree) -> float:
+def dtree(
+    leaf_nodes, labels, learned_tree: LearnedTree, label_tree: LabelTree, distance: str = "path"
+) -> float:
     """Tree distance Dtree (eq. 15) between a learned tree and the true class hierarchy.
 
     ``(1 / N^2) * || D_S - D_H ||_F^2`` where ``D_S[a, b]`` is the number of edges on the learned tree's
@@ -150,6 +152,10 @@ def dtree(leaf_nodes, labels, learned_tree: LearnedTree, label_tree: LabelTree) 
         Fine class of every sample (names known to ``label_tree``; ints are compared as strings).
     learned_tree : LearnedTree
     label_tree : LabelTree
+    distance : {"path", "lca"}
+        ``"path"``: number of edges on the path between the two nodes (default); ``"lca"``: number of
+        levels from the nodes up to their lowest common ancestor (half the path, since all leaves of
+        each tree are at the same depth). The paper's wording allows both.
 
     Examples
     --------
@@ -158,14 +164,20 @@ def dtree(leaf_nodes, labels, learned_tree: LearnedTree, label_tree: LabelTree) 
     >>> dtree([0, 1], ["a", "b"], learned, flat_tree(["a", "b"]))   # paths 4 vs 2, twice, over 4 pairs
     2.0
     """
+    if distance not in ("path", "lca"):
+        raise VentgenValueError(f"distance must be 'path' or 'lca', got {distance!r}")
     if not isinstance(learned_tree, LearnedTree):
-        raise VentgenTypeError(f"learned_tree must be a LearnedTree, got {type(learned_tree).__name__}")
+        raise VentgenTypeError(
+            f"learned_tree must be a LearnedTree, got {type(learned_tree).__name__}"
+        )
     if not isinstance(label_tree, LabelTree):
         raise VentgenTypeError(f"label_tree must be a LabelTree, got {type(label_tree).__name__}")
     nodes = _as_1d("leaf_nodes", leaf_nodes)
     labels = _as_1d("labels", labels).astype(str)
     if nodes.shape[0] != labels.shape[0]:
-        raise VentgenValueError(f"leaf_nodes and labels must have the same length, got {nodes.shape[0]} and {labels.shape[0]}")
+        raise VentgenValueError(
+            f"leaf_nodes and labels must have the same length, got {nodes.shape[0]} and {labels.shape[0]}"
+        )
     if nodes.shape[0] == 0:
         raise VentgenValueError("dtree needs at least one sample")
     K = learned_tree.sizes[0]
@@ -181,6 +193,8 @@ def dtree(leaf_nodes, labels, learned_tree: LearnedTree, label_tree: LabelTree) 
     np.add.at(n, (nodes.astype(np.int64), yi.ravel()), 1.0)
     DS = learned_tree.distance_matrix().astype(np.float64)
     DH = label_tree.distance_matrix(list(classes)).astype(np.float64)
+    if distance == "lca":
+        DS, DH = DS / 2.0, DH / 2.0
     a = n.sum(axis=1)
     b = n.sum(axis=0)
     total = a @ (DS**2) @ a + b @ (DH**2) @ b - 2.0 * np.einsum("kc,kl,ld,cd->", n, DS, n, DH)
@@ -214,7 +228,7 @@ def level_report(
     -------
     DataFrame
         One row per level: ``level``, ``K`` (codes), ``used`` (codes holding a sample), ``purity``,
-        ``nmi``, ``accuracy``, ``dtree``.
+        ``nmi``, ``accuracy``, ``dtree`` (path lengths) and ``dtree_lca`` (depths to the common ancestor).
 
     Examples
     --------
@@ -257,8 +271,10 @@ def level_report(
             "nmi": nmi(y, k),
             "accuracy": unsupervised_accuracy(y, k),
             "dtree": np.nan,
+            "dtree_lca": np.nan,
         }
         if i == 0 and learned_tree is not None and label_tree is not None:
             row["dtree"] = dtree(k, y, learned_tree, label_tree)
+            row["dtree_lca"] = dtree(k, y, learned_tree, label_tree, distance="lca")
         rows.append(row)
     return pd.DataFrame(rows)
