@@ -28,7 +28,7 @@ def main(argv=None):
     rate = rec.sampling_rate
     ann = rec.annotations
     fig, axes = plt.subplots(len(VENTILATION_CLASSES), 1, figsize=(12, 2.1 * len(VENTILATION_CLASSES)))
-    for ax, label in zip(axes, VENTILATION_CLASSES):
+    for ax, label in zip(axes, VENTILATION_CLASSES, strict=True):
         rows = ann[ann["label"] == label]
         if not len(rows):
             ax.set_title(f"{label}: absent")

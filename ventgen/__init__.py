@@ -33,6 +33,7 @@ from .signals.io import (
 from .signals.recording import Recording
 
 # --- simulator
+from .signals.simulate import simulate_cohort, simulate_recording, write_simulated_cohort
 
 # --- segmentation and cycles
 # isort: split
@@ -93,6 +94,9 @@ __all__ = [
     "convert_file",
     "detect_format",
     # simulator
+    "simulate_cohort",
+    "simulate_recording",
+    "write_simulated_cohort",
     # segmentation and cycles
     "segment_breaths",
     "detect_breath_starts",

@@ -146,6 +146,40 @@ def _run_convert(args):
 
 
 # ----------------------------------------------------------------------------- simulate
+@command("simulate")
+def _add_simulate(sub):
+    p = _sub(
+        sub,
+        "simulate",
+        "simulate ventilated patients with labelled breathing events (one file per subject)",
+        "  ventgen simulate -o sim/                                  # 3 subjects x 60 min, 50 Hz, HDF5\n"
+        "  ventgen simulate -o sim/ --subjects 5 --minutes 10 --seed 1 --format csv\n"
+        "  ventgen simulate -o sim/ --mode cpap --phenotype obstructive --rate 100\n",
+    )
+    p.add_argument("-o", "--output", required=True, help="output folder (created)")
+    p.add_argument("--subjects", type=_positive_int, default=3, help="number of patients (default 3)")
+    p.add_argument("--minutes", type=_positive_float, default=60.0, help="minutes per patient (default 60)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0); same seed, same bytes")
+    p.add_argument("--rate", type=_positive_float, default=50.0, help="sampling rate in Hz (default 50)")
+    p.add_argument("--format", choices=("hdf5", "csv"), default="hdf5", help="file format (default hdf5)")
+    p.add_argument("--mode", choices=("psv", "pcv", "cpap"), default="psv",
+                   help="ventilation mode: pressure support (default), pressure assist-control, CPAP")
+    p.add_argument("--phenotype", choices=("healthy", "obstructive", "restrictive"), default=None,
+                   help="patient type for all subjects (default: drawn per subject)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.set_defaults(func=_run_simulate)
+
+
+def _run_simulate(args):
+    from .signals.simulate import write_simulated_cohort
+
+    paths = write_simulated_cohort(args.output, n_subjects=args.subjects, minutes=args.minutes,
+                                   sampling_rate=args.rate, random_state=args.seed, format=args.format,
+                                   overwrite=args.overwrite, progress=False if args.quiet else None,
+                                   mode=args.mode, phenotypes=args.phenotype)
+    for path in paths:
+        print(path)
+
 
 
 # ----------------------------------------------------------------------------- segment

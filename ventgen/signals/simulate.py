@@ -51,7 +51,7 @@ from scipy import signal as sps
 
 from .._util import check_random_state, progress
 from ..errors import VentgenTypeError, VentgenValueError
-from ..hierarchy import VENTILATION_TREE
+from ..hierarchy import VENTILATION_CLASSES, VENTILATION_TREE
 from .events import Drives, EffortGenerator, plan_events, resolve_proportions
 from .recording import Recording
 
@@ -60,6 +60,7 @@ __all__ = [
     "simulate_cohort",
     "PatientParams",
     "VentilatorSettings",
+    "write_simulated_cohort",
     "draw_patient",
     "draw_settings",
     "PHENOTYPES",
@@ -67,6 +68,7 @@ __all__ = [
 ]
 
 MODES = ("psv", "pcv", "cpap")
+_CLASS_CODE = {c: i for i, c in enumerate(VENTILATION_CLASSES)}
 INTERFACES = ("mask", "invasive")
 
 #: Ranges (uniform, low-high) of the patient mechanics and breathing pattern per phenotype.
@@ -187,8 +189,11 @@ def draw_patient(rng, phenotype: str | None = None, interface: str = "mask", **o
     return p
 
 
-def draw_settings(rng, mode: str = "psv", **overrides) -> VentilatorSettings:
+def draw_settings(rng, mode: str = "psv", patient_rr_bpm: float | None = None, **overrides) -> VentilatorSettings:
     """Draw ventilator settings in clinical ranges (PEEP 4-10, support 5-15 cmH2O, integers).
+
+    The backup rate (8-12 breaths/min) is kept at most 70 % of ``patient_rr_bpm`` when given, as
+    clinicians set it below the spontaneous rate so that backup breaths appear only in apnea.
 
     Examples
     --------
@@ -210,6 +215,8 @@ def draw_settings(rng, mode: str = "psv", **overrides) -> VentilatorSettings:
         ti_set_s=float(rng.uniform(0.8, 1.3)),
         valve_resistance=float(rng.uniform(1.5, 4.0)),
     )
+    if patient_rr_bpm is not None and mode != "cpap":
+        s.backup_rate_bpm = float(max(4.0, min(s.backup_rate_bpm, np.floor(0.7 * patient_rr_bpm))))
     for k, v in overrides.items():
         setattr(s, k, float(v))
     return s
@@ -447,7 +454,7 @@ def _simulate(n, rate, rng, proportions, mode, phenotype, patient, settings, int
     """Core simulation; returns a dict with the recording pieces and the hidden drives."""
     duration = n / rate
     pat = draw_patient(rng, phenotype, interface=interface, **patient)
-    vs = draw_settings(rng, mode, **settings)
+    vs = draw_settings(rng, mode, patient_rr_bpm=pat.rr_bpm, **settings)
     windows = plan_events(duration, proportions, rng)
     drives = Drives.zeros(n)
     efforts = EffortGenerator(drives, windows, pat, rate, rng).run(duration)
@@ -476,9 +483,8 @@ def _simulate(n, rate, rng, proportions, mode, phenotype, patient, settings, int
         "end_idx": ends,
         "device_breath": np.arange(1, len(starts) + 1, dtype=np.int64),
         "insp_end_idx": iends,
-        "label": labels.astype(object),
-        "superclass": VENTILATION_TREE.map(labels, 1) if len(labels) else np.array([], dtype=object),
-        "mandatory": mand,
+        "label_code": np.array([_CLASS_CODE[x] for x in labels], dtype=np.int64),
+        "mandatory": mand.astype(np.int64),
         "effort_cmh2o": np.round(effort, 3),
     })
     del trig_eff
@@ -541,9 +547,12 @@ def simulate_recording(minutes: float = 60.0, sampling_rate: float = 50.0, rando
     Recording
         ``flow`` (L/min), ``pressure`` (cmH2O), ``volume`` (mL since the breath start), annotations
         (``start_s, end_s, label, superclass``; contiguous, covering the recording) and markers of the
-        true breaths (``start_idx, end_idx`` (exclusive), ``insp_end_idx`` (first expiratory sample),
-        ``device_breath``, ``label``, ``superclass``, ``mandatory``, ``effort_cmh2o``); ``metadata``
-        holds the patient and the ventilator settings.
+        true breaths (``start_idx, end_idx`` (exclusive, = next start), ``insp_end_idx`` (first
+        expiratory sample), ``device_breath`` (1, 2, ...), ``label_code`` (index into
+        :data:`ventgen.hierarchy.VENTILATION_CLASSES`; every breath lies inside one annotation of that
+        label), ``mandatory`` (1 = backup/timed breath, 0 = patient-triggered), ``effort_cmh2o`` (peak
+        muscle pressure of the triggering effort, 0 for untriggered breaths)); markers are numeric so
+        that every file format stores them. ``metadata`` holds the patient and ventilator settings.
 
     Examples
     --------
@@ -625,7 +634,7 @@ def simulate_cohort(n_subjects: int = 3, minutes: float = 60.0, sampling_rate: f
     for i in _progress_iter(range(n_subjects), progress):
         rec = simulate_recording(minutes, sampling_rate, streams[i], proportions, mode, phenotype=phen[i],
                                  patient=patient, settings=settings, interface=interface,
-                                 subject=f"sim-{i + 1:02d}")
+                                 subject=_subject_id(i))
         if isinstance(random_state, (int, np.integer)):
             rec.metadata["random_state"] = int(random_state)
             rec.metadata["subject_index"] = i
@@ -633,5 +642,61 @@ def simulate_cohort(n_subjects: int = 3, minutes: float = 60.0, sampling_rate: f
     return recs
 
 
+def _subject_id(i: int) -> str:
+    return f"sim-{i + 1:02d}"
+
+
 def _progress_iter(it, enabled):
     return progress(it, enabled=enabled, desc="simulating subjects", unit="subject")
+
+
+def write_simulated_cohort(output_dir, n_subjects: int = 3, minutes: float = 60.0, sampling_rate: float = 50.0,
+                           random_state=0, format: str = "hdf5", overwrite: bool = False,
+                           progress: bool | None = None, **kwargs) -> list:
+    """Simulate a cohort and write one file per subject (``<subject>.h5`` or ``<subject>.csv``).
+
+    Parameters
+    ----------
+    output_dir : str or path-like
+        Folder (created). Existing files are never replaced unless ``overwrite``.
+    n_subjects, minutes, sampling_rate, random_state, progress, **kwargs
+        As in :func:`simulate_cohort`.
+    format : {"hdf5", "csv"}
+        File format, written by :func:`ventgen.write_recording`.
+    overwrite : bool
+        Replace existing files.
+
+    Returns
+    -------
+    list of Path
+        The files written, one per subject.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> paths = write_simulated_cohort(tempfile.mkdtemp(), n_subjects=1, minutes=0.5, progress=False)
+    >>> [p.name for p in paths]
+    ['sim-01.h5']
+    """
+    from pathlib import Path
+
+    from .io import write_recording
+
+    fmts = {"hdf5": ".h5", "csv": ".csv"}
+    if format not in fmts:
+        raise VentgenValueError(f"format must be one of {list(fmts)}, got {format!r}")
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise VentgenValueError(f"{out}: exists and is not a folder")
+    if isinstance(n_subjects, bool) or not isinstance(n_subjects, numbers.Integral) or n_subjects <= 0:
+        raise VentgenValueError(f"n_subjects must be a positive integer, got {n_subjects!r}")
+    targets = [out / f"{_subject_id(i)}{fmts[format]}" for i in range(n_subjects)]
+    if not overwrite:
+        clash = [str(p) for p in targets if p.exists()]
+        if clash:
+            raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", clash[0])
+    recs = simulate_cohort(n_subjects, minutes, sampling_rate, random_state, progress=progress, **kwargs)
+    out.mkdir(parents=True, exist_ok=True)
+    for rec, path in zip(recs, targets, strict=True):
+        write_recording(rec, path, format=format, overwrite=overwrite)
+    return targets
