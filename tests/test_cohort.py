@@ -327,3 +327,15 @@ def test_cli_generate_reports_bad_spec(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "sum to 0.7" in err and "c.json" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_linear_decoder_matches_exact_on_a_smooth_decoder(model, ref):
+    spec = {"patients": 2, "breaths": 60, "composition": PAPER}
+    a = generate_cohort(model, spec, ref, random_state=5)
+    b = generate_cohort(model, spec, ref, random_state=5, decoder="linear")
+    assert a.manifest.equals(b.manifest)
+    for ra, rb in zip(a.recordings, b.recordings, strict=True):
+        err = np.sqrt(np.mean((ra.flow - rb.flow) ** 2)) / np.std(ra.flow)
+        assert err < 0.2
+    with pytest.raises(VentgenValueError, match="decoder"):
+        generate_cohort(model, spec, ref, decoder="fast")

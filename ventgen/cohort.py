@@ -694,25 +694,37 @@ def _cut_padding(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, flow_ch: int) ->
     return np.clip(L, lo, hi)
 
 
-def _stitch(sig: np.ndarray, starts: np.ndarray, lens: np.ndarray, first: np.ndarray, last: np.ndarray) -> None:
-    """In place: remove jumps at joins by a linear ramp over each breath (vectorised)."""
+def _ramp_index(starts: np.ndarray, lens: np.ndarray):
+    """Breath number and position (0..1) of every sample of the concatenated breaths."""
+    breath = np.repeat(np.arange(starts.size, dtype=np.int64), lens)
+    pos = np.arange(breath.size, dtype=np.float64)
+    pos -= starts[breath]
+    pos /= np.maximum(lens - 1, 1)[breath]
+    return breath, pos
+
+
+def _stitch(sig: np.ndarray, starts: np.ndarray, lens: np.ndarray, first: np.ndarray, last: np.ndarray,
+            ramp) -> None:
+    """In place: remove jumps at joins by a linear ramp over each breath (vectorised).
+
+    At the join after breath i both neighbours are moved to the mean of breath i's last sample and
+    breath i+1's first; the correction is spread linearly over each breath so no kink appears.
+    """
     s = sig[starts]
     e = sig[starts + lens - 1]
-    n = starts.size
-    join = np.empty(n)  # value at the join after breath i
+    join = np.empty(starts.size)
     join[:-1] = 0.5 * (e[:-1] + s[1:])
     join[-1] = e[-1]
-    d0 = np.zeros(n)
-    d1 = np.zeros(n)
-    prev = np.empty(n)
+    prev = np.empty(starts.size)
     prev[0] = s[0]
     prev[1:] = join[:-1]
     d0 = np.where(first, 0.0, prev - s)
     d1 = np.where(last, 0.0, join - e)
-    breath = np.repeat(np.arange(n), lens)
-    pos = np.arange(sig.size) - np.repeat(starts, lens)
-    frac = pos / np.maximum(np.repeat(lens, lens) - 1, 1)
-    sig += d0[breath] + (d1 - d0)[breath] * frac
+    breath, pos = ramp
+    corr = (d1 - d0)[breath]
+    corr *= pos
+    corr += d0[breath]
+    sig += corr
 
 
 def generate_cohort(
@@ -726,6 +738,7 @@ def generate_cohort(
     length_method: str = "node",
     sampling_rate: float | None = None,
     batch_size: int = 8192,
+    decoder: str = "exact",
     subject_prefix: str = "virtual_",
     progress_bar: bool | None = None,
 ) -> CohortResult:
@@ -752,6 +765,12 @@ def generate_cohort(
         reached by linear interpolation.
     batch_size : int
         Latents decoded per ``model.decode`` call.
+    decoder : {"exact", "linear"}
+        ``"exact"`` decodes every latent with ``model.decode``. ``"linear"`` decodes each used node's
+        code once plus ``2 d`` secant points at +-sigma along each latent axis, and generates every
+        breath as ``decode(code) + J (z - code)`` (a statistical linearisation of the decoder over the
+        node's Gaussian): an order of magnitude faster on CPU, at an approximation error that
+        ``benchmarks/bench_generate.py`` measures.
     subject_prefix : str
         Patients are named ``<prefix>000``, ``<prefix>001``, ...
     progress_bar : bool, optional
@@ -774,6 +793,8 @@ def generate_cohort(
     """
     t0 = time.perf_counter()
     spec = read_cohort_spec(spec)
+    if decoder not in ("exact", "linear"):
+        raise VentgenValueError(f"decoder must be 'exact' or 'linear', got {decoder!r}")
     if length_method not in LENGTH_METHODS:
         raise VentgenValueError(f"length_method must be one of {LENGTH_METHODS}, got {length_method!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -882,10 +903,11 @@ def generate_cohort(
     Z = (codes[gid] + sigmas[gid] * (a * u[pat] + np.sqrt(1.0 - a * a) * eps)).astype(np.float32)
 
     # ---- decode in batches and cut
+    decode = model.decode if decoder == "exact" else _linear_decoder(model, codes, sigmas, np.unique(gid))
     pieces_f, pieces_p = [], []
     for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
         b1 = min(N, b0 + batch_size)
-        Xd = np.asarray(model.decode(Z[b0:b1]), dtype=np.float32)
+        Xd = np.asarray(decode(Z[b0:b1]) if decoder == "exact" else decode(Z[b0:b1], gid[b0:b1]), dtype=np.float32)
         if Xd.ndim != 3 or Xd.shape[0] != b1 - b0 or Xd.shape[2] < 2:
             raise VentgenValueError(f"model.decode returned shape {Xd.shape}, expected ({b1 - b0}, channels, time)")
         if b0 == 0 and Xd.shape[2] != T:
@@ -904,8 +926,10 @@ def generate_cohort(
     first[1:] = pat[1:] != pat[:-1]
     last = np.ones(N, dtype=bool)
     last[:-1] = pat[1:] != pat[:-1]
-    _stitch(flow, starts, lens, first, last)
-    _stitch(pres, starts, lens, first, last)
+    ramp = _ramp_index(starts, lens)
+    _stitch(flow, starts, lens, first, last, ramp)
+    _stitch(pres, starts, lens, first, last, ramp)
+    del ramp
 
     # ---- recordings and manifest
     from . import __version__
@@ -968,6 +992,31 @@ def generate_cohort(
             "n_breaths": int(N), "seconds": secs, "breaths_per_s": N / max(secs, 1e-9),
             "duration_s": [float(r.duration_s) for r in recs]}
     return CohortResult(recs, manifest, spec, table, info)
+
+
+def _linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarray):
+    """``f(Z, g)``: decode(code_g) + J_g (z - code_g), J_g from secants at +-sigma (one model call)."""
+    d = codes.shape[1]
+    eye = np.eye(d)
+    pts = []
+    for g in used:
+        c, h = codes[g], np.maximum(sigmas[g], 1e-6)
+        pts.append(np.concatenate([c[None], c + h[:, None] * eye, c - h[:, None] * eye]))
+    out = np.asarray(model.decode(np.concatenate(pts).astype(np.float32)), dtype=np.float64)
+    C, T = out.shape[1:]
+    out = out.reshape(len(used), 2 * d + 1, C * T)
+    base = {int(g): out[i, 0] for i, g in enumerate(used)}
+    jac = {int(g): (out[i, 1:d + 1] - out[i, d + 1:]) / (2 * np.maximum(sigmas[g], 1e-6))[:, None]
+           for i, g in enumerate(used)}
+
+    def f(Z, g):
+        X = np.empty((len(Z), C * T), dtype=np.float64)
+        for k in np.unique(g):
+            idx = np.flatnonzero(g == k)
+            X[idx] = base[int(k)] + (Z[idx].astype(np.float64) - codes[k]) @ jac[int(k)]
+        return X.reshape(len(Z), C, T)
+
+    return f
 
 
 def _regroup(k, r: _Resolved, runs_by_label: dict, rng):
