@@ -458,7 +458,11 @@ def _synthetic_cycles(result, length: int, cycle_rate: float, method: str, toler
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 br = segment_breaths(rec, method="flow")
-            seg.append(match_breaths(mp["start_s"].to_numpy(), br["start_s"].to_numpy(), tolerance_s))
+            d = match_breaths(mp["start_s"].to_numpy(), br["start_s"].to_numpy(), tolerance_s)
+            d["by_label"] = {str(lab): match_breaths(g["start_s"].to_numpy(), br["start_s"].to_numpy(), tolerance_s)["tp"]
+                             for lab, g in mp.groupby("label")}
+            d["n_by_label"] = mp["label"].astype(str).value_counts().to_dict()
+            seg.append(d)
         else:
             st = np.round(mp["start_s"].to_numpy() * rec.sampling_rate).astype(np.int64)
             en = np.minimum(np.round(mp["end_s"].to_numpy() * rec.sampling_rate).astype(np.int64), rec.n_samples)
@@ -472,6 +476,9 @@ def _synthetic_cycles(result, length: int, cycle_rate: float, method: str, toler
         segd = {**tot, "precision": tot["tp"] / max(tot["n_found"], 1), "recall": tot["tp"] / max(tot["n_true"], 1),
                 "f1": 2 * tot["tp"] / max(tot["n_true"] + tot["n_found"], 1), "tolerance_s": tolerance_s,
                 "per_patient_f1": [d["f1"] for d in seg]}
+        labs = sorted({k for d in seg for k in d["n_by_label"]})
+        segd["recall_by_label"] = {k: sum(d["by_label"].get(k, 0) for d in seg)
+                                   / max(sum(d["n_by_label"].get(k, 0) for d in seg), 1) for k in labs}
     else:
         segd = {"f1": float("nan"), "note": "method='manifest': the manifest boundaries were used"}
     return cyc, segd
