@@ -58,6 +58,13 @@ def _rest_level(flow: np.ndarray, bin_lpm: float = 0.5) -> float:
     return float(0.5 * (edges[k] + edges[k + 1]))
 
 
+def _prefix(x: np.ndarray) -> np.ndarray:
+    c = np.empty(x.size + 1, dtype=np.float64)
+    c[0] = 0.0
+    np.cumsum(x, out=c[1:])
+    return c
+
+
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = np.concatenate(([False], mask, [False])).astype(np.int8)
     d = np.diff(m)
@@ -77,6 +84,11 @@ def detect_breath_starts(
     onset_window_s: float = 0.4,
     min_pressure_rise_cmh2o: float = 1.0,
     pressure_tol_cmh2o: float = 0.15,
+    small_breaths: bool = True,
+    min_small_peak_lpm: float = 1.0,
+    small_fraction: float = 0.03,
+    min_small_insp_s: float = 0.3,
+    min_small_volume_ml: float = 30.0,
     return_info: bool = False,
 ):
     """Sample indices of inspiration onsets found from the flow signal alone.
@@ -108,6 +120,14 @@ def detect_breath_starts(
     pressure_tol_cmh2o : float
         Pressure noise level: the onset is the last sample within this of the pre-trigger minimum
         (or within 5 % of the pressure rise, when larger).
+    small_breaths : bool
+        Also look for shallow breaths (hypopnoea, weak efforts) between ordinary ones: excursions above
+        ``max(rest, 0) + max(min_small_peak_lpm, small_fraction * scale)`` that contain no ordinary
+        inspiration, last at least ``min_small_insp_s``, move at least ``min_small_volume_ml`` above
+        ``max(rest, 0)`` and (when pressure is given) do not pull the airway pressure down, as an
+        effort the ventilator did not answer does.
+    min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml : float
+        See ``small_breaths``.
     return_info : bool
         Also return a dict with the thresholds used.
 
@@ -146,20 +166,56 @@ def detect_breath_starts(
     min_len = max(1, int(round(min_insp_s * rate)))
     keep = (r1 - r0) >= min_len
     r0, r1 = r0[keep], r1[keep]
+    lows = np.full(r0.size, low)
+    if small_breaths:
+        # shallow breaths (hypopnoea): excursions above a much lower threshold that hold no ordinary
+        # inspiration, last long enough and move enough volume (cardiac oscillations do not)
+        # (relative to zero flow when the rest level is expiratory: gas must go into the patient)
+        base = max(rest, 0.0)
+        high2 = base + max(min_small_peak_lpm, small_fraction * scale)
+        low2 = base + low_fraction * (high2 - base)
+        s0, s1 = _runs(f > high2)
+        if s0.size:
+            cf = _prefix(f - base)
+            vol_ml = (cf[s1] - cf[s0]) / rate / 60.0 * 1000.0
+            inside = np.searchsorted(r0, s1) - np.searchsorted(r0, s0)
+            ok = (inside == 0) & ((s1 - s0) >= min_small_insp_s * rate) & (vol_ml >= min_small_volume_ml)
+            if pressure is not None and ok.any():
+                # an unsupported effort (the ventilator did not trigger) pulls the airway pressure down;
+                # a delivered or passive breath does not
+                pp = _prefix(np.asarray(pressure, dtype=np.float64))
+                p_mean = (pp[s1] - pp[s0]) / np.maximum(s1 - s0, 1)
+                p_start = np.asarray(pressure, dtype=np.float64)[s0]
+                ok &= p_mean >= p_start - 0.1
+            if ok.any():
+                r0 = np.concatenate([r0, s0[ok]])
+                r1 = np.concatenate([r1, s1[ok]])
+                lows = np.concatenate([lows, np.full(int(ok.sum()), low2)])
+                order = np.argsort(r0, kind="stable")
+                r0, r1, lows = r0[order], r1[order], lows[order]
+        info.update(small_high_lpm=high2)
     if r0.size == 0:
         return (empty, info) if return_info else empty
-    # hysteresis: a new excursion starts a breath only if the flow fell below `low` since the last one
-    below = f < low
-    cb = np.concatenate(([0], np.cumsum(below)))
+    # hysteresis: a new excursion starts a breath only if the flow fell below its low threshold since
+    # the previous excursion ended
+    cb_hi = _prefix(f < low)
     dipped = np.empty(r0.size, dtype=bool)
-    dipped[0] = cb[r0[0]] > 0  # a recording that starts mid-inspiration has no visible first onset
-    dipped[1:] = (cb[r0[1:]] - cb[r1[:-1]]) > 0
+    if small_breaths and (lows < low).any():
+        cb_lo = _prefix(f < lows.min())
+        prev1 = np.concatenate(([0], r1[:-1]))
+        n_hi = cb_hi[r0] - cb_hi[prev1]
+        n_lo = cb_lo[r0] - cb_lo[prev1]
+        dipped = np.where(lows < low, n_lo, n_hi) > 0
+    else:
+        prev1 = np.concatenate(([0], r1[:-1]))
+        dipped = (cb_hi[r0] - cb_hi[prev1]) > 0
     cross = r0[dipped]
+    prev_end_all = prev1
     # onset: the knee of the rise before the crossing. Between the expiratory trough (the minimum
     # in the search window) and the crossing, it is the sample lying farthest below the chord that
     # joins them ("kneedle"); robust to a slow expiratory return just before the trigger.
     win = max(2, int(round(onset_window_s * rate)))
-    prev_end = np.concatenate(([0], r1[dipped][:-1]))
+    prev_end = prev_end_all[dipped]
     lo = np.maximum(cross - win, prev_end)
     offs = np.arange(-win, 1)
     cand = cross[:, None] + offs[None, :]  # (n_onsets, win + 1)
