@@ -339,3 +339,17 @@ def test_linear_decoder_matches_exact_on_a_smooth_decoder(model, ref):
         assert err < 0.2
     with pytest.raises(VentgenValueError, match="decoder"):
         generate_cohort(model, spec, ref, decoder="fast")
+
+
+def test_spread_avoids_equal_neighbours():
+    from ventgen.cohort import _spread
+
+    keys = ["a"] * 5 + ["b"] * 5 + ["c"] * 2
+    order = _spread(keys)
+    assert sorted(order.tolist()) == list(range(12))
+    seq = [keys[i] for i in order]
+    assert all(x != y for x, y in zip(seq[:-1], seq[1:], strict=True))
+    # impossible to separate all: the surplus stays together at the end, nothing lost
+    keys = ["a"] * 6 + ["b"]
+    seq = [keys[i] for i in _spread(keys)]
+    assert seq.count("a") == 6 and seq[:3] == ["a", "b", "a"]

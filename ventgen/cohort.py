@@ -875,6 +875,8 @@ def generate_cohort(
         kk = np.concatenate(node_p)
         order = rng.permutation(rl.size)
         rl, ej, kk = rl[order], ej[order], kk[order]
+        order = _spread([resolved[j].node_labels[k] for j, k in zip(ej, kk, strict=True)])
+        rl, ej, kk = rl[order], ej[order], kk[order]
         p_col.append(np.full(int(rl.sum()), p))
         e_col.append(np.repeat(ej, rl))
         g_col.append(np.repeat(np.array([resolved[j].nodes[k] + offs[resolved[j].level - 1]
@@ -992,6 +994,41 @@ def generate_cohort(
             "n_breaths": int(N), "seconds": secs, "breaths_per_s": N / max(secs, 1e-9),
             "duration_s": [float(r.duration_s) for r in recs]}
     return CohortResult(recs, manifest, spec, table, info)
+
+
+def _spread(keys) -> np.ndarray:
+    """A permutation of ``keys`` (already shuffled) that avoids two equal neighbours where possible,
+    so that two events of one class do not merge into one longer event.
+
+    Walks the shuffled order and takes the first remaining item whose key differs from the previous
+    one and leaves a remainder that can still be separated; when no order can separate everything,
+    the surplus of the most frequent key ends up together (nothing is dropped).
+    """
+    from collections import Counter
+
+    n = len(keys)
+    left = Counter(keys)
+    if len(left) < 2 or n > 20000:
+        return np.arange(n, dtype=np.int64)
+
+    def ok(k, r):  # after taking key k, can the r remaining items follow with no equal neighbours?
+        c_k = left[k] - 1
+        c_o = max((v for kk, v in left.items() if kk != k), default=0)
+        return c_k <= r // 2 and c_o <= (r + 1) // 2
+
+    rest = list(range(n))
+    out = []
+    prev = None
+    while rest:
+        r = len(rest) - 1
+        pick = next((p for p, i in enumerate(rest) if keys[i] != prev and ok(keys[i], r)), None)
+        if pick is None:
+            pick = next((p for p, i in enumerate(rest) if keys[i] != prev), 0)
+        i = rest.pop(pick)
+        out.append(i)
+        left[keys[i]] -= 1
+        prev = keys[i]
+    return np.asarray(out, dtype=np.int64)
 
 
 def _linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarray):

@@ -1,0 +1,98 @@
+"""Generation speed on CPU: breaths per second, and the time for 100 patients of one hour each.
+
+Uses a trained model and its training cycles when given (``--model``, ``--reference``); otherwise
+simulates 2 subjects x 10 min, segments them and fits an HTVAE for one epoch (speed does not depend
+on how well the model is trained). Reports, for ``decoder="exact"`` and ``decoder="linear"``:
+the decoder alone (breaths/s of ``model.decode``), the whole ``generate_cohort`` (breaths/s and wall
+time for the cohort), the approximation error of the linear decoder, and a same-seed/same-bytes check.
+
+    python benchmarks/bench_generate.py
+    python benchmarks/bench_generate.py --patients 100 --minutes 60 --threads 2
+    python benchmarks/bench_generate.py --model runs/demo/model.pt --reference runs/demo/cycles_train.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import ventgen
+
+SPEC = {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}
+
+
+def _model_and_reference(args):
+    if args.model and args.reference:
+        return ventgen.HTVAE.load(args.model), ventgen.CycleSet.load(args.reference)
+    recs = ventgen.simulate_cohort(n_subjects=2, minutes=10, random_state=0)
+    cycles = ventgen.CycleSet.concatenate([ventgen.extract_cycles(r, ventgen.segment_breaths(r)) for r in recs])
+    model = ventgen.HTVAE(epochs=1, random_state=0, device="cpu").fit(cycles)
+    return model, cycles
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patients", type=int, default=100)
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model")
+    ap.add_argument("--reference")
+    ap.add_argument("--decoders", default="linear,exact", help="comma-separated: exact, linear")
+    ap.add_argument("--out", default="benchmarks/out/bench_generate.json")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    ventgen.set_progress(False)
+    warnings.simplefilter("ignore")
+    model, ref = _model_and_reference(args)
+    d = np.asarray(model.codebook(1)).shape[1]
+    results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes}
+
+    z = np.random.default_rng(0).standard_normal((32768, d)).astype(np.float32)
+    model.decode(z[:256])
+    t0 = time.perf_counter()
+    model.decode(z)
+    results["decode_only_breaths_per_s"] = len(z) / (time.perf_counter() - t0)
+    print(f"model.decode alone: {results['decode_only_breaths_per_s']:.0f} breaths/s (batch {len(z)})")
+
+    spec = {"patients": args.patients, "minutes": args.minutes, "composition": SPEC}
+    gen = {}
+    for dec in args.decoders.split(","):
+        t0 = time.perf_counter()
+        res = ventgen.generate_cohort(model, spec, ref, random_state=0, decoder=dec, batch_size=16384)
+        secs = time.perf_counter() - t0
+        gen[dec] = res
+        hours = sum(r.duration_s for r in res.recordings) / 3600
+        results[dec] = {"seconds": secs, "breaths": res.n_breaths, "breaths_per_s": res.n_breaths / secs,
+                        "hours_generated": hours}
+        print(f"generate_cohort decoder={dec}: {args.patients} patients x {args.minutes:g} min "
+              f"({res.n_breaths} breaths, {hours:.1f} h of signal) in {secs:.1f} s = "
+              f"{res.n_breaths / secs:.0f} breaths/s")
+    if "exact" in gen and "linear" in gen:
+        err = []
+        for a, b in zip(gen["exact"].recordings[:5], gen["linear"].recordings[:5], strict=True):
+            for x, y in ((a.flow, b.flow), (a.pressure, b.pressure)):
+                err.append(np.sqrt(np.mean((x - y) ** 2)) / np.std(x))
+        results["linear_relative_rmse"] = {"flow": float(np.mean(err[0::2])), "pressure": float(np.mean(err[1::2]))}
+        print(f"linear vs exact decoder, RMSE / signal std: flow {results['linear_relative_rmse']['flow']:.4f}, "
+              f"pressure {results['linear_relative_rmse']['pressure']:.4f}")
+    small = {"patients": 2, "minutes": 5, "composition": SPEC}
+    a = ventgen.generate_cohort(model, small, ref, random_state=7)
+    b = ventgen.generate_cohort(model, small, ref, random_state=7)
+    same = all(x.flow.tobytes() == y.flow.tobytes() and x.pressure.tobytes() == y.pressure.tobytes()
+               for x, y in zip(a.recordings, b.recordings, strict=True))
+    results["same_seed_same_bytes"] = bool(same)
+    print(f"same seed, same bytes: {same}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
