@@ -74,14 +74,15 @@ INTERFACES = ("mask", "invasive")
 #: Ranges (uniform, low-high) of the patient mechanics and breathing pattern per phenotype.
 #: Compliance in mL/cmH2O, resistance in cmH2O/(L/s) including upper airway / tube, rate in
 #: breaths/min, effort = peak muscle pressure in cmH2O. Healthy: C 50-90, R 5-10; obstructive
-#: (COPD): normal-to-high C, R 12-25, higher expiratory than inspiratory resistance, short Ti/Ttot;
+#: (COPD): normal-to-high C, R 10-20, expiratory resistance 1.2-1.6x the inspiratory one (dynamic
+#: hyperinflation and intrinsic PEEP follow), short Ti/Ttot;
 #: restrictive: C 25-45, R 6-12, fast shallow breathing (Arnal 2018; Lumb 2017; Tobin 1983).
 PHENOTYPES = {
     "healthy": {"compliance_ml_cmh2o": (50, 90), "resistance_cmh2o_l_s": (5, 10),
                 "exp_resistance_factor": (1.0, 1.2), "rr_bpm": (11, 20), "effort_cmh2o": (2.5, 7.0),
                 "ti_fraction": (0.36, 0.45)},
-    "obstructive": {"compliance_ml_cmh2o": (50, 90), "resistance_cmh2o_l_s": (12, 25),
-                    "exp_resistance_factor": (1.3, 2.0), "rr_bpm": (14, 24), "effort_cmh2o": (4.0, 10.0),
+    "obstructive": {"compliance_ml_cmh2o": (50, 90), "resistance_cmh2o_l_s": (10, 20),
+                    "exp_resistance_factor": (1.2, 1.6), "rr_bpm": (12, 22), "effort_cmh2o": (4.0, 10.0),
                     "ti_fraction": (0.28, 0.38)},
     "restrictive": {"compliance_ml_cmh2o": (25, 45), "resistance_cmh2o_l_s": (6, 12),
                     "exp_resistance_factor": (1.0, 1.2), "rr_bpm": (18, 30), "effort_cmh2o": (3.0, 8.0),
@@ -189,11 +190,14 @@ def draw_patient(rng, phenotype: str | None = None, interface: str = "mask", **o
     return p
 
 
-def draw_settings(rng, mode: str = "psv", patient_rr_bpm: float | None = None, **overrides) -> VentilatorSettings:
+def draw_settings(rng, mode: str = "psv", patient: PatientParams | None = None, **overrides) -> VentilatorSettings:
     """Draw ventilator settings in clinical ranges (PEEP 4-10, support 5-15 cmH2O, integers).
 
-    The backup rate (8-12 breaths/min) is kept at most 70 % of ``patient_rr_bpm`` when given, as
-    clinicians set it below the spontaneous rate so that backup breaths appear only in apnea.
+    With a ``patient``, the settings are titrated as a clinician would: the support is chosen for a
+    tidal volume of 6-8 mL/kg of a predicted body weight of 55-80 kg (roughly
+    ``Vt = 0.75 C (PS + 0.7 Pmus)`` under flow cycling), give or take 2 cmH2O, within 5-15 cmH2O;
+    the backup rate (8-12 breaths/min) is kept at most 70 % of the spontaneous rate, so that backup
+    breaths appear in apnea rather than in normal breathing.
 
     Examples
     --------
@@ -215,8 +219,12 @@ def draw_settings(rng, mode: str = "psv", patient_rr_bpm: float | None = None, *
         ti_set_s=float(rng.uniform(0.8, 1.3)),
         valve_resistance=float(rng.uniform(1.5, 4.0)),
     )
-    if patient_rr_bpm is not None and mode != "cpap":
-        s.backup_rate_bpm = float(max(4.0, min(s.backup_rate_bpm, np.floor(0.7 * patient_rr_bpm))))
+    if patient is not None and mode != "cpap":
+        target_l = rng.uniform(6.0, 8.0) * rng.uniform(55.0, 80.0) / 1000.0
+        c_l = patient.compliance_ml_cmh2o / 1000.0
+        ps = target_l / (0.75 * c_l) - 0.7 * patient.effort_cmh2o + rng.uniform(-2.0, 2.0)
+        s.support = float(np.clip(np.round(ps), 5.0, 15.0))
+        s.backup_rate_bpm = float(max(4.0, min(s.backup_rate_bpm, np.floor(0.7 * patient.rr_bpm))))
     for k, v in overrides.items():
         setattr(s, k, float(v))
     return s
@@ -454,7 +462,7 @@ def _simulate(n, rate, rng, proportions, mode, phenotype, patient, settings, int
     """Core simulation; returns a dict with the recording pieces and the hidden drives."""
     duration = n / rate
     pat = draw_patient(rng, phenotype, interface=interface, **patient)
-    vs = draw_settings(rng, mode, patient_rr_bpm=pat.rr_bpm, **settings)
+    vs = draw_settings(rng, mode, patient=pat, **settings)
     windows = plan_events(duration, proportions, rng)
     drives = Drives.zeros(n)
     efforts = EffortGenerator(drives, windows, pat, rate, rng).run(duration)
