@@ -433,6 +433,30 @@ def test_pb840_pathological_numbers_fall_back(tmp_path):
     np.testing.assert_allclose(rec.flow, [1.0, 3.0])
 
 
+@pytest.mark.parametrize(
+    "text, flow",
+    [
+        ("1.0, 2.0\n3, 4, 5\n6, 7\n", [1.0, 6.0]),      # too many fields in the middle
+        ("1, 2, 3\n4, 5\n6, 7\n", [4.0, 6.0]),          # ... and on the first line
+        ("1.0, 2.0\n17.66\n6, 7\n", [1.0, 6.0]),         # one field
+        ("1.0, 2.0\n1.13,\n6, 7\n", [1.0, 6.0]),         # empty second field
+        ("1.0, 2.0\n, 9.11\n6, 7\n", [1.0, 6.0]),        # empty first field
+    ],
+)
+def test_pb840_malformed_data_lines_are_junk(tmp_path, text, flow):
+    with pytest.warns(DataRecoveryWarning, match="skipped 1 junk line"):
+        rec = read_recording(pb(tmp_path, text), format="pb840")
+    np.testing.assert_allclose(rec.flow, flow)
+
+
+def test_pb840_blank_lines_ignored(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec = read_recording(pb(tmp_path, "BS, S:1,\n1.0, 2.0\n\n3.0, 4.0\nBE\n\n"), format="pb840")
+    np.testing.assert_allclose(rec.flow, [1.0, 3.0])
+    assert list(rec.markers["end_idx"]) == [2]
+
+
 def test_pb840_to_hdf5_and_csv(tmp_path):
     rec = read_recording(pb(tmp_path, _breaths(be=False)))
     for suffix in (".h5", ".csv"):

@@ -160,8 +160,9 @@ def detect_format(path) -> str:
     by_suffix = _SUFFIXES.get(path.suffix.lower())
     if by_suffix == "hdf5":
         return "hdf5"
-    lines = [ln.strip() for ln in head.replace(b"\x00", b"").replace(b"\r", b"\n").split(b"\n")]
-    lines = [ln for ln in lines[:-1] if ln][:20] or [ln for ln in lines if ln][:1]
+    chunk = head[:2048].replace(b"\x00", b"").replace(b"\r", b"\n").split(b"\n", 40)
+    lines = [ln.strip() for ln in (chunk[:-1] if len(chunk) > 1 else chunk)]
+    lines = [ln for ln in lines if ln][:20]
     for ln in lines:
         if _PB_MARK_RE.match(ln) or _PB_TS_RE.fullmatch(ln) or _PB3_PREFIX_RE.match(ln):
             return "pb840"
@@ -1195,8 +1196,10 @@ _PB_BE_RE = re.compile(rb"BE\s*,?")
 _PB_TS_RE = re.compile(rb"(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)(?:\.(\d{1,9}))?")
 _PB3_PREFIX_RE = re.compile(rb"\s*(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*,")
 _PB_DATA_RE = re.compile(rb"\s*[-+]?\d+(?:\.\d*)?\s*,\s*[-+]?\d+(?:\.\d*)?\s*")
-# bytes that can appear in a 'flow, pressure' line: 0 = allowed, 1 = anything else
-_PB_SPECIAL = bytes(0 if chr(i) in "0123456789.-+ ,\n" else 1 for i in range(256))
+# characters of a data line: 2-column 'flow, pressure'; 3-column adds the time of day
+_PB_ALLOWED = {2: b"0123456789.-+ ,\n", 3: b"0123456789.-+ ,\n:"}
+# translation tables: 0 = allowed, 1 = anything else
+_PB_SPECIAL = {k: bytes(0 if i in v else 1 for i in range(256)) for k, v in _PB_ALLOWED.items()}
 _HIGH_BYTES = bytes(range(128, 256))
 
 
@@ -1212,25 +1215,11 @@ def _pb_ts(s: bytes) -> datetime | None:
         return None
 
 
-def _pb3_strip(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Delete the ``<timestamp>,`` prefix of every line of a 3-column PB-840 file (vectorised)."""
-    commas = np.flatnonzero(a == 44)
-    if commas.size == 0:
-        return a
-    k = np.searchsorted(commas, starts)
-    has = k < commas.size
-    first = commas[np.minimum(k, commas.size - 1)]
-    has &= first < ends
-    has &= (first - starts) >= 19  # a date and a time
-    mark = np.zeros(a.size + 1, np.int32)
-    mark[starts[has]] += 1
-    mark[first[has] + 1] -= 1
-    keep = np.cumsum(mark[:-1]) == 0
-    return a[keep]
-
-
 def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_policy="raise",
                 max_gap_s=1.0) -> Recording:
+    """Read PB-840 text. The whole file is one byte buffer: lines are found with numpy, the few
+    non-data lines (breath marks, timestamps, junk) are cut out, and the data lines are parsed in one
+    call of pandas' C parser. Sample indices of marks count the data lines before them."""
     path = Path(path)
     _check_nan_policy(nan_policy)
     raw = path.read_bytes()
@@ -1243,7 +1232,6 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
         notes.append(f"removed {n_null} null byte(s)")
     if b"\r" in raw:
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    n_high = len(raw) - len(raw.translate(None, _HIGH_BYTES))
     if not raw.endswith(b"\n"):
         raw += b"\n"
     a = np.frombuffer(raw, np.uint8)
@@ -1251,82 +1239,76 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
     starts = np.empty_like(ends)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    head = raw[: 4096].split(b"\n")[:8]
-    three = any(_PB3_PREFIX_RE.match(ln) for ln in head)
-    start_time = None
-    if three:
-        for ln in head:
-            m = _PB3_PREFIX_RE.match(ln)
-            if m:
-                try:
-                    start_time = datetime.fromisoformat(m.group(1).decode())
-                except ValueError:
-                    start_time = None
-                break
-        a = _pb3_strip(a, starts, ends)
-        raw = a.tobytes()
-        ends = np.flatnonzero(a == 10)
-        starts = np.empty_like(ends)
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
     n_lines = ends.size
-    # lines that may hold 'flow, pressure': only number characters and exactly one comma
-    commas = np.flatnonzero(a == 44)
-    per_line = np.bincount(np.searchsorted(ends, commas), minlength=n_lines)[:n_lines]
-    cand = per_line == 1
-    special = np.flatnonzero(np.frombuffer(raw.translate(_PB_SPECIAL), np.uint8))
-    if special.size:
-        cand[np.searchsorted(ends, special)] = False
-    other = np.flatnonzero(~cand)
+    start_time = None
+    ncol = 2
+    for ln in raw[:4096].split(b"\n", 8)[:8]:
+        m = _PB3_PREFIX_RE.match(ln)
+        if m:
+            ncol = 3
+            try:
+                start_time = datetime.fromisoformat(m.group(1).decode())
+            except ValueError:
+                start_time = None
+            break
+    # candidate data lines: the usual layout first, a line-by-line check when that fails
+    cand = _pb_candidates_fast(raw, a, starts, ends, ncol)
+    buf = _pb_join(raw, a, cand, starts, ends)
+    parsed = None
+    if _pb_commas_ok(buf, ncol - 1, first_line_only=ncol == 2):
+        # 2 columns: pandas itself refuses a line with too many fields (ParserError -> None)
+        parsed = _pb_parse(buf, int(np.count_nonzero(cand)), ncol, strict=True)
+    if parsed is None:
+        cand = _pb_candidates(raw, a, starts, ends, ncol)
+        buf = _pb_join(raw, a, cand, starts, ends)
+        parsed = _pb_parse(buf, int(np.count_nonzero(cand)), ncol)
     cand_idx = np.flatnonzero(cand)
-    # the candidate lines, as one buffer
-    if other.size == 0:
-        buf = raw
-    elif other.size < 20000:
-        o_st = starts[other].tolist()
-        o_en = (ends[other] + 1).tolist()
-        pieces = [raw[0:o_st[0]]]
-        pieces += [raw[e:s] for e, s in zip(o_en[:-1], o_st[1:], strict=True)]
-        pieces.append(raw[o_en[-1]:])
-        buf = b"".join(pieces)
+    (flow, pres), junk_rows = parsed
+    if junk_rows is not None:
+        flow, pres = flow[~junk_rows], pres[~junk_rows]
+        data_lines = cand_idx[~junk_rows]
+        junk_lines = cand_idx[junk_rows].tolist()
     else:
-        keep = np.repeat(cand, (ends - starts + 1))
-        buf = a[keep].tobytes()
-    values = _parse_pb_values(buf, cand_idx.size)
-    junk_rows = np.zeros(cand_idx.size, bool) if values is None else None
-    if values is None:  # the fast parser met something odd: parse line by line (rare)
-        values, junk_rows = _parse_pb_lines(buf.split(b"\n")[: cand_idx.size])
-    else:
-        junk_rows = np.isnan(values).any(axis=1)
-    if junk_rows.any():
-        values = values[~junk_rows]
-    data_lines = cand_idx[~junk_rows] if junk_rows.any() else cand_idx
-    junk_lines = [int(x) for x in cand_idx[junk_rows]] if junk_rows.any() else []
-    # the other lines: breath marks, timestamps, blank lines, junk (few; handled one by one)
-    events = []  # (line, kind, breath)
-    n_blank = 0
-    for li in other.tolist():
+        data_lines = cand_idx
+        junk_lines = []
+    # the other lines: breath marks, timestamps, blank lines, junk (few)
+    other = np.flatnonzero(~cand)
+    ev_line, ev_kind, ev_bn, rest = _pb_marks_fast(raw, a, starts, ends, other, ncol)
+    n_high = 0
+    for li in rest:
         s = raw[starts[li]:ends[li]].strip()
-        if not s:
-            n_blank += 1
-            continue
-        if s[:1] == b"B":
+        if ncol == 3:
+            m = _PB3_PREFIX_RE.match(s)
+            if m:
+                s = s[m.end():].strip()
+        if s[:2] == b"BS":
             m = _PB_BS_RE.fullmatch(s)
             if m:
-                events.append((li, 1, int(m.group(1))))
+                ev_line.append(li)
+                ev_kind.append(1)
+                ev_bn.append(int(m.group(1)))
                 continue
-            if _PB_BE_RE.fullmatch(s):
-                events.append((li, 2, -1))
-                continue
-        elif start_time is None and not events and len(s) >= 19 and s[4:5] == b"-":
+        elif not s:
+            continue  # blank line
+        elif _PB_BE_RE.fullmatch(s):
+            ev_line.append(li)
+            ev_kind.append(2)
+            ev_bn.append(-1)
+            continue
+        elif len(s) >= 19 and s[4:5] == b"-":
             ts = _pb_ts(s)
             if ts is not None:
-                start_time = ts
+                if start_time is None and (data_lines.size == 0 or data_lines[0] > li):
+                    start_time = ts
                 continue
-        elif len(s) >= 19 and s[4:5] == b"-" and _pb_ts(s) is not None:
-            continue  # a later timestamp line
         junk_lines.append(li)
-    n = int(values.shape[0])
+        n_high += len(s) - len(s.translate(None, _HIGH_BYTES))
+    if rest:  # events were found in two passes: put them back in file order
+        order = np.argsort(np.asarray(ev_line), kind="stable")
+        ev_line = [ev_line[i] for i in order]
+        ev_kind = [ev_kind[i] for i in order]
+        ev_bn = [ev_bn[i] for i in order]
+    n = int(flow.shape[0])
     n_junk = len(junk_lines)
     if n == 0:
         raise FileFormatError(
@@ -1338,14 +1320,12 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
             path, f"{n_junk} of {n_lines} lines are not PB-840 data, marks or timestamps; "
             "is this a PB-840 text file?", line=min(junk_lines) + 1,
         )
-    # device markers
-    markers, n_empty, empty_line = _pb_markers(events, data_lines, n)
+    markers, n_empty, empty_line = _pb_markers(ev_line, ev_kind, ev_bn, data_lines, n)
     if n_junk:
-        first = min(junk_lines) + 1
         hi = f"; they hold {n_high} undecodable (non-ASCII) byte(s)" if n_high else ""
         notes.append(
             f"skipped {n_junk} junk line(s) that are not 'flow, pressure' data, breath marks or "
-            f"timestamps (first at line {first}){hi}"
+            f"timestamps (first at line {min(junk_lines) + 1}){hi}"
         )
     if n_empty:
         notes.append(f"dropped {n_empty} breath mark(s) with no samples (first at line {empty_line})")
@@ -1354,79 +1334,206 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
     md = {
         "device": "PB-840",
         "format": "pb840",
-        "variant": "3-column" if three else "2-column",
+        "variant": f"{ncol}-column",
         "source_file": path.name,
         "junk_lines": n_junk,
         "undecodable_bytes": int(n_high),
         "null_bytes": int(n_null),
     }
     return _make_recording(
-        path, flow=values[:, 0], pressure=values[:, 1], sampling_rate=sampling_rate,
+        path, flow=flow, pressure=pres, sampling_rate=sampling_rate,
         subject=path.name.split(".")[0] if subject is None else subject, start_time=start_time,
         metadata=md, markers=markers, nan_policy=nan_policy, max_gap_s=max_gap_s,
     )
 
 
-def _parse_pb_values(buf: bytes, n_rows: int) -> np.ndarray | None:
-    """Parse ``flow, pressure`` lines with pandas' C parser; None when the buffer is not clean."""
+_PB_BS_LINES_RE = re.compile(rb"(?:BS, S:\d+,\n)*")
+
+
+def _pb_marks_fast(raw, a, starts, ends, other, ncol):
+    """Breath marks among the non-data lines, in bulk for the usual spellings (``BS, S:<n>,`` and
+    ``BE`` at the start of the line). Returns the events found and the lines left for one-by-one
+    classification."""
+    if ncol != 2 or other.size == 0:
+        return [], [], [], other.tolist()
+    st = starts[other]
+    first = a[st]
+    second = a[np.minimum(st + 1, a.size - 1)]
+    is_be = (first == 66) & (second == 69) & (ends[other] - st == 2)
+    is_bs = (first == 66) & (second == 83)
+    bs_idx = np.flatnonzero(is_bs)
+    bs_texts = [raw[s:e] for s, e in zip(st[bs_idx].tolist(), ends[other[bs_idx]].tolist(), strict=True)]
+    joined = b"\n".join(bs_texts) + b"\n"
+    if bs_texts and _PB_BS_LINES_RE.fullmatch(joined) is None:
+        is_bs[:] = False  # unusual spelling somewhere: classify those lines one by one
+        bs_idx = bs_idx[:0]
+        numbers = []
+    else:
+        numbers = [int(x) for x in re.findall(rb"S:(\d+)", joined)] if bs_texts else []
+    kind = np.zeros(other.size, np.int8)
+    kind[is_be] = 2
+    kind[bs_idx] = 1
+    bn = np.full(other.size, -1, np.int64)
+    bn[bs_idx] = numbers
+    found = kind > 0
+    rest = other[~found].tolist()
+    return other[found].tolist(), kind[found].tolist(), bn[found].tolist(), rest
+
+
+def _pb_candidates_fast(raw: bytes, a: np.ndarray, starts: np.ndarray, ends: np.ndarray, ncol: int) -> np.ndarray:
+    """Candidate data lines, assuming the usual layout.
+
+    2-column files: breath marks start their line with ``B``, so every line that does not, that is not
+    the leading timestamp and that holds only number characters is a candidate. When characters other
+    than those of numbers exist outside the ``B`` lines (and always for 3-column files), the lines that
+    hold them are found from a translated copy of the buffer. The caller then checks the commas.
+    """
+    table = _PB_SPECIAL[ncol]
+    if ncol == 2:
+        cand = a[starts] != 66  # 'B'
+        if _pb_ts(raw[: ends[0]].strip()) is not None:
+            cand[0] = False
+        cand &= a[starts] != 44  # an empty first field (', 9.11')
+        cand &= ends > starts  # blank lines
+        n_special = len(raw.translate(None, _PB_ALLOWED[2]))
+        if n_special == 0:
+            return cand
+        other = np.flatnonzero(a[starts] == 66)
+        joined = b"".join([raw[s:e] for s, e in zip(starts[other].tolist(), ends[other].tolist(), strict=True)])
+        if len(joined.translate(None, _PB_ALLOWED[2])) == n_special:
+            return cand
+    else:
+        cand = np.ones(ends.size, bool)
+    special = np.flatnonzero(np.frombuffer(raw.translate(table), np.uint8))
+    if special.size:
+        cand[np.searchsorted(ends, special)] = False
+    return cand
+
+
+def _pb_candidates(raw: bytes, a: np.ndarray, starts: np.ndarray, ends: np.ndarray, ncol: int) -> np.ndarray:
+    """Candidate data lines, line by line (vectorised): number characters only, ``ncol - 1`` commas."""
+    n_lines = ends.size
+    commas = np.flatnonzero(a == 44)
+    per_line = np.bincount(np.searchsorted(ends, commas), minlength=n_lines)[:n_lines]
+    cand = per_line == ncol - 1
+    special = np.flatnonzero(np.frombuffer(raw.translate(_PB_SPECIAL[ncol]), np.uint8))
+    if special.size:
+        cand[np.searchsorted(ends, special)] = False
+    return cand
+
+
+def _pb_join(raw: bytes, a: np.ndarray, cand: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
+    """The candidate lines as one buffer (slices between the other lines, or a byte mask when many)."""
+    other = np.flatnonzero(~cand)
+    if other.size == 0:
+        return raw
+    if other.size < 20000:
+        o_st = starts[other].tolist()
+        o_en = (ends[other] + 1).tolist()
+        pieces = [raw[0:o_st[0]]]
+        pieces += [raw[e:s] for e, s in zip(o_en[:-1], o_st[1:], strict=True)]
+        pieces.append(raw[o_en[-1]:])
+        return b"".join(pieces)
+    keep = np.repeat(cand, (ends - starts + 1))
+    return a[keep].tobytes()
+
+
+def _pb_commas_ok(buf: bytes, k: int, first_line_only: bool = False) -> bool:
+    """True when every line of ``buf`` holds exactly ``k`` commas (commas and newlines alternate).
+
+    ``first_line_only`` checks the first line alone (pandas takes extra fields on the first line for
+    an index; on later lines it refuses them itself)."""
+    if not buf:
+        return True
+    if first_line_only:
+        return buf[: buf.find(b"\n")].count(b",") == k
+    b = np.frombuffer(buf, np.uint8)
+    c = np.flatnonzero(b == 44)
+    n = np.flatnonzero(b == 10)
+    if c.size != k * n.size:
+        return False
+    last = c[k - 1::k]  # the last comma of each line
+    first = c[0::k]
+    return bool((last < n).all() and (n[:-1] < first[1:]).all())
+
+
+def _pb_parse(buf: bytes, n_rows: int, ncol: int, strict: bool = False):
+    """((flow, pressure), junk rows or None) for the ``n_rows`` lines of ``buf``.
+
+    pandas' C parser on the whole buffer; empty or missing fields make a second pass that reads them
+    as NaN (junk rows). Anything stranger returns None when ``strict``, else falls back to parsing
+    line by line.
+    """
     if n_rows == 0:
-        return np.empty((0, 2))
-    try:
-        df = pd.read_csv(
-            _io.BytesIO(buf), header=None, names=["f", "p"], engine="c", skipinitialspace=True,
-            skip_blank_lines=False, na_filter=True, keep_default_na=False, na_values=[""],
-            dtype=np.float64,
-        )
-    except (ValueError, pd.errors.ParserError):
+        return (np.empty(0), np.empty(0)), None
+    names = ["f", "p"] if ncol == 2 else ["t", "f", "p"]
+    for na_filter in (False, True):
+        try:
+            df = pd.read_csv(
+                _io.BytesIO(buf), header=None, names=names, usecols=None if ncol == 2 else ["f", "p"], engine="c",
+                skip_blank_lines=False, na_filter=na_filter, keep_default_na=False, na_values=[""],
+                dtype={"f": np.float64, "p": np.float64}, index_col=False, low_memory=False,
+            )
+        except pd.errors.ParserError:
+            break
+        except ValueError:
+            continue
+        if df.shape[0] != n_rows:
+            break
+        values = (df["f"].to_numpy(dtype=np.float64), df["p"].to_numpy(dtype=np.float64))
+        junk = (np.isnan(values[0]) | np.isnan(values[1])) if na_filter else None
+        if junk is not None and not junk.any():
+            junk = None
+        return values, junk
+    if strict:
         return None
-    if df.shape[0] != n_rows:
-        return None
-    return df.to_numpy(dtype=np.float64)
+    return _pb_parse_lines(buf.split(b"\n")[:n_rows], ncol)
 
 
-def _parse_pb_lines(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+def _pb_parse_lines(lines: list[bytes], ncol: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     out = np.full((len(lines), 2), np.nan)
     junk = np.zeros(len(lines), bool)
     for i, ln in enumerate(lines):
         parts = ln.split(b",")
-        try:
-            out[i] = float(parts[0]), float(parts[1])
-        except (ValueError, IndexError):
+        if len(parts) != ncol:
             junk[i] = True
-        if not junk[i] and not np.isfinite(out[i]).all():
-            junk[i] = True
-    return out, junk
-
-
-def _pb_markers(events, data_lines: np.ndarray, n: int):
-    """Device markers from BS/BE lines: sample index = number of data lines before the mark."""
-    cols = {"start_idx": [], "end_idx": [], "device_breath": []}
-    if not events:
-        return pd.DataFrame({c: np.array(v, np.int64) for c, v in cols.items()}), 0, None
-    lines = np.array([e[0] for e in events])
-    pos = np.searchsorted(data_lines, lines).tolist()
-    opened = None  # (start_idx, breath, line)
-    rows = []
-    for (li, kind, bn), p in zip(events, pos, strict=True):
-        if kind == 1:
-            if opened is not None:
-                rows.append((opened[0], -1, opened[1], opened[2]))
-            opened = (p, bn, li)
-        elif opened is not None:
-            rows.append((opened[0], p, opened[1], opened[2]))
-            opened = None
-    if opened is not None:
-        rows.append((opened[0], -1, opened[1], opened[2]))
-    kept = []
-    n_empty = 0
-    empty_line = None
-    for k, (st, en, bn, li) in enumerate(rows):
-        nxt = rows[k + 1][0] if k + 1 < len(rows) else n
-        if st >= n or en == st or st >= nxt:
-            n_empty += 1
-            empty_line = empty_line or li + 1
             continue
-        kept.append((st, en, bn))
-    arr = np.array(kept, dtype=np.int64).reshape(-1, 3)
-    return pd.DataFrame({"start_idx": arr[:, 0], "end_idx": arr[:, 1], "device_breath": arr[:, 2]}), \
-        n_empty, empty_line
+        try:
+            out[i] = float(parts[-2]), float(parts[-1])
+        except ValueError:
+            junk[i] = True
+            continue
+        if not (math.isfinite(out[i, 0]) and math.isfinite(out[i, 1])):
+            junk[i] = True
+    return (out[:, 0].copy(), out[:, 1].copy()), junk
+
+
+def _pb_markers(ev_line: list, ev_kind: list, ev_bn: list, data_lines: np.ndarray, n: int):
+    """Device markers from BS/BE lines (vectorised).
+
+    A breath starts at the first data line after its BS and ends (exclusive) at the data line count
+    before the BE that follows it; a BS followed by another BS (or by the end of the file) has no end
+    mark (-1). A BE without an open breath (the file began inside a breath) is ignored. Breaths without
+    samples are dropped.
+    """
+    empty = {"start_idx": np.empty(0, np.int64), "end_idx": np.empty(0, np.int64),
+             "device_breath": np.empty(0, np.int64)}
+    if not ev_line:
+        return empty, 0, None
+    line = np.asarray(ev_line, np.int64)
+    kind = np.asarray(ev_kind, np.int8)
+    bn = np.asarray(ev_bn, np.int64)
+    pos = np.searchsorted(data_lines, line)
+    bs = np.flatnonzero(kind == 1)
+    if bs.size == 0:
+        return empty, 0, None
+    nxt = np.minimum(bs + 1, kind.size - 1)
+    closed = (bs + 1 < kind.size) & (kind[nxt] == 2)
+    start = pos[bs]
+    end = np.where(closed, pos[nxt], -1)
+    next_start = np.append(start[1:], n)
+    bad = (start >= n) | (end == start) | (start >= next_start)
+    n_empty = int(bad.sum())
+    empty_line = int(line[bs[bad][0]]) + 1 if n_empty else None
+    keep = ~bad
+    return {"start_idx": start[keep], "end_idx": end[keep], "device_breath": bn[bs][keep]}, n_empty, empty_line

@@ -70,10 +70,13 @@ def _fill_gaps(name: str, arr: np.ndarray, rate: float, max_gap_s: float) -> tup
     return out, int(bad.sum())
 
 
+def _empty_annotations() -> pd.DataFrame:
+    return pd.DataFrame({"start_s": np.empty(0), "end_s": np.empty(0), "label": np.empty(0, dtype=object)})
+
+
 def _check_annotations(ann, duration_s: float) -> pd.DataFrame:
     if ann is None:
-        return pd.DataFrame({"start_s": pd.Series(dtype=float), "end_s": pd.Series(dtype=float),
-                             "label": pd.Series(dtype=object)})
+        return _empty_annotations()
     if not isinstance(ann, pd.DataFrame):
         try:
             ann = pd.DataFrame(ann)
@@ -84,6 +87,8 @@ def _check_annotations(ann, duration_s: float) -> pd.DataFrame:
         raise VentgenValueError(
             f"Recording: annotations lack column(s) {missing}; expected {list(ANNOTATION_COLUMNS)}"
         )
+    if len(ann) == 0 and list(ann.columns) == list(ANNOTATION_COLUMNS):
+        return _empty_annotations()
     ann = ann.reset_index(drop=True).copy()
     problems = []
     try:
@@ -120,16 +125,22 @@ def _check_markers(markers, n: int) -> pd.DataFrame | None:
         markers = pd.DataFrame(markers)
     if "start_idx" not in markers.columns:
         raise VentgenValueError(f"Recording: markers need a start_idx column; expected {list(MARKER_COLUMNS)}")
-    m = markers.reset_index(drop=True).copy()
-    if "end_idx" not in m.columns:
-        m["end_idx"] = -1
-    if "device_breath" not in m.columns:
-        m["device_breath"] = -1
+    # numpy arrays first, one DataFrame at the end (pandas column-by-column edits cost milliseconds)
+    data = {}
     for c in MARKER_COLUMNS:
-        m[c] = m[c].astype(np.int64)
-    st = m["start_idx"].to_numpy()
-    en = m["end_idx"].to_numpy()
-    if len(m):
+        if c in markers.columns:
+            try:
+                data[c] = markers[c].to_numpy().astype(np.int64)
+            except (TypeError, ValueError):
+                raise VentgenValueError(f"Recording: marker column {c!r} must hold integers (sample indices)") from None
+        else:
+            data[c] = np.full(len(markers), -1, dtype=np.int64)
+    for c in markers.columns:
+        if c not in data:
+            data[c] = markers[c].to_numpy()
+    st = data["start_idx"]
+    en = data["end_idx"]
+    if len(st):
         if st.min() < 0 or st.max() >= n:
             raise VentgenValueError(f"Recording: marker start_idx outside [0, {n})")
         if (np.diff(st) <= 0).any():
@@ -137,7 +148,7 @@ def _check_markers(markers, n: int) -> pd.DataFrame | None:
         has_end = en >= 0
         if (en[has_end] > n).any() or (en[has_end] <= st[has_end]).any():
             raise VentgenValueError("Recording: marker end_idx must lie in (start_idx, n_samples]")
-    return m
+    return pd.DataFrame(data)
 
 
 @dataclass(eq=False)
