@@ -41,7 +41,8 @@ from .signals.cycles import CycleSet, cycles_from_recordings, extract_cycles
 from .signals.features import breath_metadata, inspiration_end
 from .signals.segment import detect_breath_starts, segment_breaths
 
-# --- models
+# --- models (imported lazily by __getattr__ below, so that `import ventgen` does not import torch)
+_LAZY = {"HTVAE": ".models.estimator"}
 
 # --- metrics and datasets
 # isort: split
@@ -106,6 +107,7 @@ __all__ = [
     "CycleSet",
     "cycles_from_recordings",
     # models
+    "HTVAE",
     # metrics and datasets
     "purity",
     "nmi",
@@ -133,3 +135,13 @@ __all__ = [
     "RunReport",
     "write_run_report",
 ]
+
+
+def __getattr__(name):  # PEP 562: lazy public names (torch-backed models)
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ventgen' has no attribute {name!r}")

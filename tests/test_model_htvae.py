@@ -1,0 +1,323 @@
+"""ventgen.HTVAE and its parts (SOM stack, module, trainer): shapes, losses, tree, sigma, must-link,
+persistence, resume, determinism and errors. Tiny networks and data so that the file runs in seconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ventgen
+from ventgen.errors import VentgenTypeError, VentgenValueError
+from ventgen.models.som import SOMStack, lattice_neighbours
+from ventgen.models.train import MustLinkSampler
+
+MAPS = [(3, 3), (2, 2)]
+SMALL = dict(maps=MAPS, latent_dim=3, channels=(4, 8), batch_size=16, lr=1e-2, progress=False)
+
+
+def cycles(n=96, T=32, seed=0, return_ti=False):
+    """Breath-like cycles in original units: flow (L/min, +-60) and pressure (cmH2O, 5..30)."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, T)[None, :]
+    ti = rng.uniform(0.25, 0.5, (n, 1))
+    amp = rng.uniform(20, 60, (n, 1))
+    flow = np.where(t < ti, amp * np.sin(np.pi * t / ti), -0.8 * amp * np.exp(-(t - ti) / 0.15))
+    paw = 5 + np.where(t < ti, rng.uniform(10, 25, (n, 1)), 0.0) + rng.normal(0, 0.2, (n, T))
+    X = np.stack([flow, paw], 1).astype(np.float32)
+    return (X, ti[:, 0]) if return_ti else X
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny models: one thread avoids OpenMP spin-waits on the shared 2-core CI machine (5-50x faster)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def X():
+    return cycles()
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    return ventgen.HTVAE(epochs=25, random_state=0, **SMALL).fit(X)
+
+
+# ------------------------------------------------------------------ shapes and API
+def test_shapes_and_units(fitted, X):
+    m, n = fitted, len(X)
+    assert m.transform(X).shape == (n, 3)
+    assert m.predict(X).shape == (n,) and m.predict(X, level=2).max() < 4
+    a = m.assign(X)
+    assert a.shape == (n, 2) and a.dtype == np.int64
+    assert a[:, 0].max() < 9 and a.min() >= 0
+    assert [t.shape for t in m.tree_] == [(9,)]
+    assert m.maps == [(3, 3), (2, 2)]
+    assert m.codebook(1).shape == (9, 3) and m.codebook(2).shape == (4, 3)
+    assert m.decode(np.zeros((5, 3))).shape == (5, 2, 32)
+    s = m.sample(level=2, node=1, n=7, random_state=0)
+    assert s.shape == (7, 2, 32) and s.dtype == np.float32
+    # original units: the decoder's [0, 1] output is mapped back to the training range per channel
+    lo, hi = X.min(axis=(0, 2)), X.max(axis=(0, 2))
+    assert (s.min(axis=(0, 2)) >= lo - 1e-3).all() and (s.max(axis=(0, 2)) <= hi + 1e-3).all()
+    assert s[:, 1].mean() > 4  # pressure channel sits in cmH2O, not in [0, 1]
+    for level in (0, 1, 2):
+        assert m.reconstruct(X[:4], level=level).shape == (4, 2, 32)
+    assert np.array_equal(m.sample(1, 0, 3, random_state=5), m.sample(1, 0, 3, random_state=5))
+
+
+def test_history_terms_and_loss_decreases(fitted):
+    h = fitted.history_
+    assert [r["epoch"] for r in h] == list(range(1, 26))
+    for key in (
+        "loss",
+        "rec",
+        "hier",
+        "topo",
+        "must_link",
+        "perplexity_1",
+        "perplexity_2",
+        "time_s",
+    ):
+        assert all(np.isfinite(r[key]) for r in h), key
+    assert h[-1]["loss"] < 0.8 * h[0]["loss"]
+    assert h[-1]["rec"] < h[0]["rec"]
+    assert all(1 <= r["perplexity_1"] <= 9 + 1e-6 for r in h)
+
+
+def test_reconstruction_beats_the_mean(fitted, X):
+    err = ((fitted.reconstruct(X) - X) ** 2).mean()
+    base = ((X - X.mean(0, keepdims=True)) ** 2).mean()
+    assert err < 0.9 * base
+
+
+def test_cycleset_like_input(fitted, X):
+    class FakeCycles:  # CycleSet duck type: the estimator reads .X in original units
+        def __init__(self, X):
+            self.X = X
+
+    assert np.array_equal(fitted.assign(FakeCycles(X)), fitted.assign(X))
+
+
+# ------------------------------------------------------------------ tree and sigma
+def test_parent_table_is_nearest_code(fitted, X):
+    c1, c2 = fitted.codebook(1), fitted.codebook(2)
+    d = ((c1[:, None, :] - c2[None, :, :]) ** 2).sum(-1)
+    assert np.array_equal(fitted.tree_[0], d.argmin(1))
+    a = fitted.assign(X)
+    assert np.array_equal(a[:, 1], fitted.tree_[0][a[:, 0]])
+    z = fitted.transform(X)
+    d0 = ((z[:, None, :] - c1[None]) ** 2).sum(-1)
+    assert np.array_equal(a[:, 0], d0.argmin(1))
+
+
+def test_sigma_positive_finite_and_formula(fitted):
+    for level, (h, w) in enumerate(MAPS, start=1):
+        s = fitted.node_sigma(level)
+        assert s.shape == (h * w, 3) and np.isfinite(s).all() and (s > 0).all()
+        codes = fitted.codebook(level)
+        idx, mask = (t.numpy() for t in lattice_neighbours(h, w))
+        diff = np.abs(codes[:, None, :] - codes[idx])
+        diff[~mask] = np.inf
+        np.testing.assert_allclose(s, np.maximum(diff.min(1) / fitted.rho, 1e-6), rtol=1e-6)
+
+
+def test_lattice_neighbours_and_distance():
+    idx, mask = lattice_neighbours(2, 3)
+    # node 0 (row 0, col 0): only down (3) and right (1)
+    assert mask[0].tolist() == [False, True, False, True] and idx[0, 1] == 3 and idx[0, 3] == 1
+    assert mask.sum() == 2 * 7  # 7 edges in a 2x3 grid, each seen from both ends
+    som = SOMStack([(2, 3), (1, 2)], latent_dim=2, seed=0)
+    assert som.lattice_distance(1, torch.tensor([0, 0]), torch.tensor([5, 0])).tolist() == [3, 0]
+
+
+def test_som_init_is_seeded_and_leaves_global_rng_alone():
+    state = torch.get_rng_state()
+    a = SOMStack([(3, 3), (2, 2)], 4, sigma_init=0.5, seed=3)
+    b = SOMStack([(3, 3), (2, 2)], 4, sigma_init=0.5, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a.codes[0], b.codes[0])
+    assert abs(float(a.codes[0].detach().std()) - 0.5) < 0.25
+
+
+# ------------------------------------------------------------------ must-link
+def test_must_link_sampler_partial_labels():
+    labels = np.array([0, -1, 1, 0, -1, 1, 0, 2])  # group 2 is a singleton: links nothing
+    s = MustLinkSampler(len(labels), labels=labels)
+    g = torch.Generator().manual_seed(0)
+    pairs = s.sample(500, g).numpy()
+    assert (labels[pairs[:, 0]] == labels[pairs[:, 1]]).all()
+    assert not np.isin(pairs, [1, 4, 7]).any()
+    assert set(pairs[:, 0]) == {0, 2, 3, 5, 6}
+
+
+def test_must_link_pairs_pulls_linked_pairs_together(X):
+    n = len(X)
+    pairs = (
+        np.random.default_rng(1).permutation(n)[:24].reshape(12, 2)
+    )  # 12 random, unrelated pairs
+    kw = dict(SMALL, epochs=10, random_state=0, must_link_weight=5.0)
+    free = ventgen.HTVAE(**kw).fit(X)
+    linked = ventgen.HTVAE(**kw).fit(X, must_link=pairs, must_link_level=1)
+
+    def pair_ratio(m):  # linked-pair distance relative to the mean distance (scale-free)
+        Z = m.transform(X)
+        d = np.sqrt(((Z[:, None] - Z[None]) ** 2).sum(-1))
+        return d[pairs[:, 0], pairs[:, 1]].mean() / d[~np.eye(n, dtype=bool)].mean()
+
+    assert pair_ratio(linked) < 0.85 * pair_ratio(free)
+    assert free.history_[-1]["must_link"] == 0 and linked.history_[0]["must_link"] > 0
+
+
+def test_must_link_labels_shape_the_clusters():
+    # two factors vary: flow amplitude (dominant) and inspiratory time; linking by the inspiratory time
+    # (partial labels: a quarter unknown) makes the level-1 nodes purer in that grouping
+    X, ti = cycles(return_ti=True)
+    grp = (ti > np.median(ti)).astype(int)
+    partial = np.where(np.arange(len(X)) % 4 == 0, -1, grp)
+
+    def purity(m):
+        a = m.predict(X, level=1)
+        return sum(np.bincount(grp[a == k]).max() for k in np.unique(a)) / len(X)
+
+    kw = dict(SMALL, epochs=6, random_state=0, must_link_weight=5.0)
+    free = ventgen.HTVAE(**kw).fit(X)
+    linked = ventgen.HTVAE(**kw).fit(X, must_link=partial, must_link_level=1)
+    assert purity(linked) > purity(free) + 0.08
+
+
+def test_must_link_pairs_and_string_labels(X):
+    pairs = np.array([[0, 1], [2, 3], [4, 5]])
+    m = ventgen.HTVAE(epochs=1, random_state=0, **SMALL).fit(X, must_link=pairs, must_link_level=2)
+    assert m.history_[0]["must_link"] >= 0
+    labels = np.array(["a", "", "b"] * (len(X) // 3))
+    ventgen.HTVAE(epochs=1, random_state=0, **SMALL).fit(X, must_link=labels)
+
+
+# ------------------------------------------------------------------ persistence, resume, determinism
+def test_save_load_round_trip(fitted, X, tmp_path):
+    p = tmp_path / "m.pt"
+    fitted.save(p)
+    with pytest.raises(FileExistsError):
+        fitted.save(p)
+    m2 = ventgen.HTVAE.load(p, device="cpu")
+    assert np.array_equal(m2.transform(X), fitted.transform(X))
+    assert np.array_equal(m2.assign(X), fitted.assign(X))
+    assert np.array_equal(m2.decode(np.ones((2, 3))), fitted.decode(np.ones((2, 3))))
+    assert np.array_equal(
+        m2.sample(2, 3, 4, random_state=1), fitted.sample(2, 3, 4, random_state=1)
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(m2.tree_, fitted.tree_, strict=True))
+    assert m2.history_ == fitted.history_ and m2.maps == fitted.maps
+    ckpt = torch.load(p, weights_only=True)
+    assert ckpt["ventgen_version"] == ventgen.__version__ and ckpt["params"]["latent_dim"] == 3
+
+
+def test_resume_equals_uninterrupted(X, tmp_path):
+    kw = dict(SMALL, random_state=4)
+    full = ventgen.HTVAE(epochs=3, **kw).fit(X, checkpoint_dir=tmp_path / "full")
+    ventgen.HTVAE(epochs=1, **kw).fit(
+        X, checkpoint_dir=tmp_path / "cut"
+    )  # "interrupted" after epoch 1
+    resumed = ventgen.HTVAE(epochs=3, **kw).fit(X, checkpoint_dir=tmp_path / "cut", resume=True)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]
+    for level in (1, 2):
+        assert np.array_equal(resumed.codebook(level), full.codebook(level))
+    assert np.array_equal(resumed.transform(X), full.transform(X))
+    assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
+    # a checkpoint is a loadable model too
+    assert np.array_equal(
+        ventgen.HTVAE.load(tmp_path / "full" / "checkpoint.pt").assign(X), full.assign(X)
+    )
+    with pytest.raises(VentgenValueError, match="different parameters"):
+        ventgen.HTVAE(epochs=3, **dict(kw, latent_dim=4)).fit(
+            X, checkpoint_dir=tmp_path / "cut", resume=True
+        )
+
+
+def test_determinism_with_seed(X):
+    a = ventgen.HTVAE(epochs=2, random_state=7, **SMALL).fit(X)
+    b = ventgen.HTVAE(epochs=2, random_state=7, **SMALL).fit(X)
+    c = ventgen.HTVAE(epochs=2, random_state=8, **SMALL).fit(X)
+    assert np.array_equal(a.codebook(1), b.codebook(1))
+    assert np.array_equal(a.transform(X), b.transform(X))
+    assert not np.array_equal(a.codebook(1), c.codebook(1))
+
+
+# ------------------------------------------------------------------ dead codes, images
+def test_dead_codes_are_revived(X):
+    # codes drawn far away (sigma_init large) are never used: "ignore" leaves them dead
+    kw = dict(SMALL, epochs=3, random_state=0, sigma_init=50.0, maps=[(4, 4), (2, 2)])
+    ignore = ventgen.HTVAE(dead_codes="ignore", **kw).fit(X)
+    revive = ventgen.HTVAE(dead_codes="reinit", **kw).fit(X)
+    assert ignore.history_[-1]["dead_1"] >= 8
+    assert revive.history_[-1]["dead_1"] < ignore.history_[-1]["dead_1"]
+    assert revive.history_[-1]["perplexity_1"] > ignore.history_[-1]["perplexity_1"]
+
+
+def test_images_fit_sample_and_uint8():
+    rng = np.random.default_rng(0)
+    imgs = (rng.random((40, 1, 8, 8)) > 0.5).astype(np.uint8) * 255
+    m = ventgen.HTVAE(epochs=1, random_state=0, **SMALL).fit(imgs)
+    s = m.sample(1, 4, 3, random_state=0)
+    assert s.shape == (3, 1, 8, 8) and s.min() >= 0 and s.max() <= 1
+    with pytest.raises(VentgenValueError, match=r"\[0, 1\]"):
+        ventgen.HTVAE(epochs=1, **SMALL).fit(imgs.astype(np.float32))
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(maps=[(2, 2), (3, 3)]), "shrink"),
+        (dict(maps=[(2, 2), (2, 2)]), "shrink"),
+        (dict(maps=[(1, 1)]), "at least 2 codes"),
+        (dict(maps=[]), "at least one"),
+        (dict(maps=[(2, "x")]), "pair of integers"),
+        (dict(latent_dim=0), "latent_dim"),
+        (dict(rho=-1), "rho"),
+        (dict(dead_codes="keep"), "dead_codes"),
+    ],
+)
+def test_bad_parameters(kw, match):
+    with pytest.raises(VentgenValueError, match=match):
+        ventgen.HTVAE(**kw)
+
+
+def test_bad_inputs(fitted, X):
+    m = ventgen.HTVAE(epochs=1, **SMALL)
+    with pytest.raises(VentgenValueError, match="empty"):
+        m.fit(np.zeros((0, 2, 32), np.float32))
+    bad = X.copy()
+    bad[3, 1, 5] = np.nan
+    with pytest.raises(VentgenValueError, match="NaN.*sample 3"):
+        m.fit(bad)
+    with pytest.raises(VentgenValueError, match=r"shape \(n, channels, time\)"):
+        m.fit(X[:, 0])
+    with pytest.raises(VentgenTypeError, match="numeric"):
+        m.fit(np.array([["a"]]))
+    with pytest.raises(VentgenValueError, match="not fitted"):
+        m.predict(X)
+    with pytest.raises(VentgenValueError, match=r"fitted on \(2, 32\)"):
+        fitted.transform(X[:, :, :16])
+    with pytest.raises(VentgenValueError, match="level must be in 1..2"):
+        fitted.predict(X, level=3)
+    with pytest.raises(VentgenValueError, match="node must be in 0..3"):
+        fitted.sample(2, 4)
+    with pytest.raises(VentgenValueError, match=r"Z must have shape \(n, 3\)"):
+        fitted.decode(np.zeros((2, 5)))
+    with pytest.raises(VentgenValueError, match="must_link"):
+        m.fit(X, must_link=np.zeros((3, 3), int))
+    with pytest.raises(VentgenValueError, match="indices in 0..95"):
+        m.fit(X, must_link=np.array([[0, 96]]))
+    with pytest.raises(VentgenValueError, match="must_link_level"):
+        m.fit(X, must_link_level=3)
+    with pytest.raises(VentgenValueError, match="checkpoint_dir"):
+        m.fit(X, resume=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(VentgenValueError, match="CUDA is not available"):
+            ventgen.HTVAE(device="cuda", epochs=1, **SMALL).fit(X)

@@ -1,0 +1,643 @@
+"""``ventgen.HTVAE``: the scikit-learn style estimator around the HTVAE module.
+
+Inputs are CycleSets (their ``X`` in original units: flow L/min, pressure cmH2O), float arrays of breath
+cycles (n, C, T) or images (n, C, H, W). The estimator keeps its own input scaling: time series are
+scaled per channel to [0, 1] with the training min/max (stored in the model), images must already be in
+[0, 1] (uint8 images are divided by 255). Everything that comes out (``decode``, ``sample``,
+``reconstruct``) is in the original units again.
+
+``save``/``load`` are the only places in ``ventgen.models`` that touch a file, through ``torch.save`` /
+``torch.load(weights_only=True)`` on the path the caller gives; the checkpoint holds tensors and
+primitive containers only (hyper-parameters, weights, scaling, history, optimizer and RNG states, the
+ventgen version).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .._util import atomic_path, check_random_state
+from ..errors import VentgenTypeError, VentgenValueError
+from .htvae import HTVAEModule
+from .som import check_maps
+from .train import MustLinkSampler, Trainer
+
+__all__ = ["HTVAE", "resolve_device"]
+
+FORMAT = "ventgen.HTVAE"
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+_CHUNK = 2048
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` -> cuda when available else cpu; ``"cpu"``/``"cuda"``/``"cuda:1"``/torch.device kept."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise VentgenValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise VentgenValueError(
+            f"device {device!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'"
+        )
+    return dev
+
+
+def _as_array(X, what: str = "X") -> np.ndarray:
+    """CycleSet / array / tensor -> numpy array (no copy when possible), with clear errors."""
+    if hasattr(X, "X") and not isinstance(X, np.ndarray):
+        X = X.X
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise VentgenTypeError(
+            f"{what} must be a CycleSet or a numeric array, got {type(X).__name__}: {exc}"
+        ) from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise VentgenTypeError(
+            f"{what} must be a CycleSet or a numeric array, got dtype {arr.dtype}"
+        )
+    return arr
+
+
+class HTVAE:
+    """Hierarchical Topological VAE (stacked self-organizing maps in a VAE's latent space).
+
+    Parameters
+    ----------
+    maps : list of (h, w)
+        Lattice sizes S_1 .. S_M, S_1 the deepest and largest; the number of codes must shrink.
+    latent_dim : int
+        Latent dimension.
+    rho : float
+        sigma of a code = smallest per-dimension distance to its lattice neighbours / rho.
+    sigma_init : float
+        Codes start from N(0, sigma_init^2 I).
+    lr : float
+        Adam learning rate (paper: 5e-4).
+    batch_size : int
+        Paper: 32.
+    epochs : int
+        Paper: 20.
+    device : {"auto", "cpu", "cuda"} or torch.device
+        "auto" uses CUDA when available.
+    random_state : None, int or numpy Generator
+        Seeds the weights, codes, data order and noise. Same seed, same model (on CPU).
+    channels : tuple of 2 ints, optional
+        Conv widths of the encoder/decoder (default (16, 32) for time series, (8, 16) for images).
+    kl_weight : float
+        Weight of an optional KL term (0: the paper's model).
+    must_link_weight : float
+        Weight of the must-link term (eq. 10).
+    dead_codes : {"reinit", "ignore"}
+        What to do with codes no sample used during an epoch (see :mod:`ventgen.models.train`).
+    progress : bool, optional
+        Progress bars during ``fit`` (None: the global setting, see :func:`ventgen.set_progress`).
+
+    Attributes
+    ----------
+    history_ : list of dict
+        Per epoch: epoch, loss, rec, hier, topo, must_link, kl, perplexity_1..M, dead_1..M, time_s.
+    input_shape_ : tuple
+        (C, T) or (C, H, W) seen in ``fit``.
+    scaling_ : dict
+        ``{"kind": "minmax", "min": (C,), "max": (C,)}`` for time series, ``{"kind": "identity"}`` for images.
+    device_ : torch.device
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.linspace(0, 1, 64)
+    >>> X = np.stack([np.stack([a * np.sin(6 * t), 5 + a * t]) for a in rng.uniform(1, 3, 40)])
+    >>> model = HTVAE(maps=[(3, 3), (2, 1)], latent_dim=4, epochs=2, random_state=0, progress=False)
+    >>> model = model.fit(X.astype("float32"))
+    >>> model.assign(X).shape, model.sample(level=2, node=0, n=3).shape
+    ((40, 2), (3, 2, 64))
+    """
+
+    def __init__(
+        self,
+        maps=((8, 8), (4, 4), (2, 2)),
+        latent_dim: int = 16,
+        rho: float = 2.0,
+        sigma_init: float = 1.0,
+        lr: float = 5e-4,
+        batch_size: int = 32,
+        epochs: int = 20,
+        device="auto",
+        random_state=None,
+        channels=None,
+        kl_weight: float = 0.0,
+        must_link_weight: float = 1.0,
+        dead_codes: str = "reinit",
+        progress: bool | None = None,
+    ):
+        self.maps = check_maps(maps)
+        self.latent_dim = _pos_int(latent_dim, "latent_dim")
+        self.rho = _pos_float(rho, "rho")
+        self.sigma_init = _pos_float(sigma_init, "sigma_init")
+        self.lr = _pos_float(lr, "lr")
+        self.batch_size = _pos_int(batch_size, "batch_size")
+        self.epochs = _pos_int(epochs, "epochs", allow_zero=True)
+        self.device = device
+        self.random_state = random_state
+        self.channels = None if channels is None else tuple(int(c) for c in channels)
+        self.kl_weight = _pos_float(kl_weight, "kl_weight", allow_zero=True)
+        self.must_link_weight = _pos_float(must_link_weight, "must_link_weight", allow_zero=True)
+        if dead_codes not in ("reinit", "ignore"):
+            raise VentgenValueError(f"dead_codes must be 'reinit' or 'ignore', got {dead_codes!r}")
+        self.dead_codes = dead_codes
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return (
+            f"HTVAE(maps={self.maps}, latent_dim={self.latent_dim}, rho={self.rho}, "
+            f"sigma_init={self.sigma_init}, lr={self.lr}, batch_size={self.batch_size}, epochs={self.epochs})"
+        )
+
+    # ================================================================== input handling
+    def _check_X(self, X, fitting: bool = False) -> np.ndarray:
+        arr = _as_array(X)
+        if arr.ndim not in (3, 4):
+            raise VentgenValueError(
+                f"X must have shape (n, channels, time) or (n, channels, height, width), got shape {arr.shape}"
+            )
+        if arr.shape[0] == 0:
+            raise VentgenValueError(
+                f"X is empty (shape {arr.shape}): at least one sample is needed"
+            )
+        if not fitting:
+            self._check_fitted()
+            if tuple(arr.shape[1:]) != tuple(self.input_shape_):
+                raise VentgenValueError(
+                    f"X has sample shape {tuple(arr.shape[1:])} but the model was fitted on {tuple(self.input_shape_)}"
+                )
+        if arr.dtype.kind == "f" or arr.dtype.kind == "c":
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                rows = np.flatnonzero(bad.reshape(arr.shape[0], -1).any(1))
+                raise VentgenValueError(
+                    f"X contains {int(bad.sum())} NaN/inf values in {len(rows)} samples "
+                    f"(first: sample {rows[0]}); fill or drop them before fitting"
+                )
+        return arr
+
+    def _scale(self, arr: np.ndarray) -> torch.Tensor:
+        s = self.scaling_
+        if s["kind"] == "minmax":
+            lo = s["min"].numpy()[None, :, None]
+            span = (s["max"] - s["min"]).numpy()[None, :, None]
+            out = (arr.astype(np.float32) - lo) / span
+        elif arr.dtype == np.uint8:
+            out = arr.astype(np.float32) / 255.0
+        else:
+            out = arr.astype(np.float32, copy=False)
+        return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+
+    def _unscale(self, x: torch.Tensor) -> np.ndarray:
+        x = x.detach().cpu()
+        s = self.scaling_
+        if s["kind"] == "minmax":
+            x = x * (s["max"] - s["min"])[None, :, None] + s["min"][None, :, None]
+        return x.numpy().astype(np.float32, copy=False)
+
+    @staticmethod
+    def _fit_scaling(arr: np.ndarray) -> dict:
+        if arr.ndim == 3:
+            lo = arr.min(axis=(0, 2)).astype(np.float64)
+            hi = arr.max(axis=(0, 2)).astype(np.float64)
+            hi = np.where(hi > lo, hi, lo + 1.0)  # a constant channel maps to 0
+            return {
+                "kind": "minmax",
+                "min": torch.tensor(lo, dtype=torch.float32),
+                "max": torch.tensor(hi, dtype=torch.float32),
+            }
+        if arr.dtype != np.uint8:
+            lo, hi = float(arr.min()), float(arr.max())
+            if lo < -1e-6 or hi > 1 + 1e-6:
+                raise VentgenValueError(
+                    f"images must be scaled to [0, 1] (or be uint8 0..255); got values in [{lo:g}, {hi:g}]"
+                )
+        return {"kind": "identity"}
+
+    def _must_link(self, must_link, n: int) -> MustLinkSampler | None:
+        if must_link is None:
+            return None
+        ml = np.asarray(must_link)
+        if ml.ndim == 2 and ml.shape[1] == 2 and ml.dtype.kind in "iu":
+            if ml.size and (ml.min() < 0 or ml.max() >= n):
+                raise VentgenValueError(
+                    f"must_link pairs must be indices in 0..{n - 1}, got values in [{ml.min()}, {ml.max()}]"
+                )
+            return MustLinkSampler(n, pairs=ml)
+        if ml.ndim == 1:
+            if ml.shape[0] != n:
+                raise VentgenValueError(
+                    f"must_link as a label vector must have one entry per sample ({n}), got {ml.shape[0]}"
+                )
+            if ml.dtype.kind in "iu":
+                codes = ml.astype(np.int64)
+                codes[codes < 0] = -1
+            else:
+                s = ml.astype(object)
+                unknown = np.array(
+                    [
+                        v is None
+                        or (isinstance(v, float) and math.isnan(v))
+                        or str(v) in ("", "-1")
+                        for v in s
+                    ]
+                )
+                _, inv = np.unique(np.where(unknown, "", s.astype(str)), return_inverse=True)
+                codes = np.where(unknown, -1, inv).astype(np.int64)
+            return MustLinkSampler(n, labels=codes)
+        raise VentgenValueError(
+            f"must_link must be (k, 2) integer index pairs or a label vector of length {n} "
+            f"(-1 or '' = unknown), got an array of shape {ml.shape} and dtype {ml.dtype}"
+        )
+
+    # ================================================================== fitting
+    def _build(self, input_shape, seed: int) -> HTVAEModule:
+        return HTVAEModule(
+            input_shape,
+            self.maps,
+            latent_dim=self.latent_dim,
+            rho=self.rho,
+            sigma_init=self.sigma_init,
+            channels=self.channels,
+            kl_weight=self.kl_weight,
+            must_link_weight=self.must_link_weight,
+            seed=seed,
+        )
+
+    def fit(
+        self,
+        X,
+        y=None,
+        must_link=None,
+        must_link_level: int = 1,
+        checkpoint_dir=None,
+        resume: bool = False,
+    ):
+        """Train the model.
+
+        Parameters
+        ----------
+        X : CycleSet or array (n, C, T) or (n, C, H, W)
+            Training data in original units.
+        y : ignored
+            Present for scikit-learn compatibility (use ``must_link`` for supervision).
+        must_link : (k, 2) int array or (n,) label vector, optional
+            Linked index pairs, or a partial label vector (-1, "" or None = unknown) in which every two
+            samples with the same label are linked.
+        must_link_level : int
+            The level i whose lattice distance weighs the must-link penalty (eq. 10).
+        checkpoint_dir : path, optional
+            Write ``checkpoint.pt`` there after every epoch (atomic replace).
+        resume : bool
+            Continue from ``checkpoint_dir/checkpoint.pt`` if it exists (same data and parameters); on
+            CPU the result equals an uninterrupted run with the same seed.
+
+        Returns
+        -------
+        self
+        """
+        arr = self._check_X(X, fitting=True)
+        n = arr.shape[0]
+        ml = self._must_link(must_link, n)
+        must_link_level = _pos_int(must_link_level, "must_link_level")
+        if must_link_level > len(self.maps):
+            raise VentgenValueError(
+                f"must_link_level must be in 1..{len(self.maps)} (the number of maps), got {must_link_level}"
+            )
+        if resume and checkpoint_dir is None:
+            raise VentgenValueError(
+                "resume=True needs checkpoint_dir (where the checkpoint was written)"
+            )
+        ckpt = None
+        if resume:
+            path = Path(checkpoint_dir) / CHECKPOINT_NAME
+            if path.exists():
+                ckpt = _load_checkpoint(path)
+                self._check_resume(ckpt, arr)
+
+        self.device_ = resolve_device(self.device)
+        self.input_shape_ = tuple(int(s) for s in arr.shape[1:])
+        if ckpt is None:
+            self.scaling_ = self._fit_scaling(arr)
+            rng = check_random_state(self.random_state)
+            seed_init, seed_train = (int(s) for s in rng.integers(0, 2**62, size=2))
+        else:
+            self.scaling_ = _scaling_from(ckpt["scaling"])
+            seed_init, seed_train = ckpt["seeds"]
+        self.seeds_ = (seed_init, seed_train)
+        self.module_ = self._build(self.input_shape_, seed_init)
+        if ckpt is not None:
+            self.module_.load_state_dict(ckpt["model"])
+        Xt = self._scale(arr)
+        trainer = Trainer(
+            self.module_,
+            Xt,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            device=self.device_,
+            seed=seed_train,
+            must_link=ml,
+            must_link_level=must_link_level,
+            dead_codes=self.dead_codes,
+            progress=self.progress,
+        )
+        if ckpt is not None:
+            trainer.load_state_dict(ckpt["trainer"])
+        self.history_ = trainer.history
+        self.n_samples_ = n
+
+        def on_epoch_end(tr):
+            self.history_ = tr.history
+            if checkpoint_dir is not None:
+                self._write(Path(checkpoint_dir) / CHECKPOINT_NAME, overwrite=True, trainer=tr)
+
+        trainer.fit(self.epochs, on_epoch_end=on_epoch_end)
+        self.history_ = trainer.history
+        self._trainer_snapshot = trainer.state_dict()
+        self.module_.eval()
+        return self
+
+    def _check_resume(self, ckpt: dict, arr: np.ndarray) -> None:
+        mine = self._params()
+        theirs = ckpt["params"]
+        diff = [
+            k
+            for k in mine
+            if k not in ("epochs", "device", "progress") and mine[k] != theirs.get(k)
+        ]
+        if diff:
+            raise VentgenValueError(
+                "cannot resume: the checkpoint was written with different parameters: "
+                + ", ".join(f"{k}={theirs.get(k)!r} (now {mine[k]!r})" for k in diff)
+            )
+        if (
+            tuple(ckpt["input_shape"]) != tuple(arr.shape[1:])
+            or int(ckpt["n_samples"]) != arr.shape[0]
+        ):
+            raise VentgenValueError(
+                f"cannot resume: the checkpoint was trained on {ckpt['n_samples']} samples of shape "
+                f"{tuple(ckpt['input_shape'])}, got {arr.shape[0]} of shape {tuple(arr.shape[1:])}"
+            )
+
+    # ================================================================== inference
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise VentgenValueError(
+                "this HTVAE is not fitted yet: call fit(X) (or HTVAE.load(path)) first"
+            )
+
+    @torch.no_grad()
+    def _encode(self, X) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        arr = self._check_X(X)
+        m = self.module_.eval()
+        mus, idxs = [], []
+        for i in range(0, arr.shape[0], _CHUNK):
+            x = self._scale(arr[i : i + _CHUNK]).to(self.device_)
+            mu0, idx = m.encode_chain(x)
+            mus.append(mu0.cpu())
+            idxs.append(torch.stack(idx, 1).cpu())
+        return torch.cat(mus), torch.cat(idxs)
+
+    def transform(self, X) -> np.ndarray:
+        """Latent means mu_0, (n, latent_dim)."""
+        return self._encode(X)[0].numpy()
+
+    def assign(self, X) -> np.ndarray:
+        """Node path of every sample, (n, M) int: column i-1 = node id at level i (row-major in its lattice)."""
+        return self._encode(X)[1].numpy().astype(np.int64)
+
+    def predict(self, X, level: int = 1) -> np.ndarray:
+        """Node id at ``level`` (1 = S_1, the deepest) of every sample, (n,) int."""
+        lvl = self._level(level)
+        return self.assign(X)[:, lvl - 1]
+
+    def fit_predict(self, X, y=None, **fit_kw) -> np.ndarray:
+        """``fit(X, **fit_kw)`` then ``predict(X)`` at level 1."""
+        return self.fit(X, y, **fit_kw).predict(X)
+
+    def _level(self, level) -> int:
+        self._check_fitted()
+        try:
+            lvl = operator.index(level)
+        except TypeError:
+            raise VentgenTypeError(
+                f"level must be an integer in 1..{len(self.maps)}, got {level!r}"
+            ) from None
+        if not 1 <= lvl <= len(self.maps):
+            raise VentgenValueError(
+                f"level must be in 1..{len(self.maps)} (1 = S_1, the deepest map), got {level}"
+            )
+        return lvl
+
+    @property
+    def tree_(self) -> list[np.ndarray]:
+        """The learned tree: ``tree_[i-1][k]`` = parent in level i+1 of node k of level i (M-1 arrays)."""
+        self._check_fitted()
+        return [p.cpu().numpy().astype(np.int64) for p in self.module_.som.parents()]
+
+    def codebook(self, level: int = 1) -> np.ndarray:
+        """Codes of ``level`` as a (K, latent_dim) array (row-major lattice order)."""
+        lvl = self._level(level)
+        return self.module_.som.codes[lvl - 1].detach().cpu().numpy().copy()
+
+    def node_sigma(self, level: int = 1) -> np.ndarray:
+        """Per-dimension sigma of every code of ``level``, (K, latent_dim), positive."""
+        lvl = self._level(level)
+        return self.module_.som.sigma(lvl).cpu().numpy().copy()
+
+    @torch.no_grad()
+    def decode(self, Z) -> np.ndarray:
+        """Decode latent vectors (n, latent_dim) to samples in ORIGINAL units, (n, *input_shape)."""
+        self._check_fitted()
+        Z = np.asarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise VentgenValueError(f"Z must have shape (n, {self.latent_dim}), got {Z.shape}")
+        if not np.isfinite(Z).all():
+            raise VentgenValueError("Z contains NaN or inf values")
+        m = self.module_.eval()
+        out = [
+            m.decoder(torch.from_numpy(Z[i : i + _CHUNK]).to(self.device_)).cpu()
+            for i in range(0, Z.shape[0], _CHUNK)
+        ]
+        x = torch.cat(out) if out else torch.zeros((0, *self.input_shape_))
+        return self._unscale(x)
+
+    def sample(self, level: int, node: int, n: int = 1, random_state=None) -> np.ndarray:
+        """Generate ``n`` samples from node ``node`` of ``level``: z ~ N(code, sigma^2 I), decoded.
+
+        Returns (n, *input_shape) in original units.
+        """
+        lvl = self._level(level)
+        K = self.maps[lvl - 1][0] * self.maps[lvl - 1][1]
+        try:
+            node = operator.index(node)
+        except TypeError:
+            raise VentgenTypeError(f"node must be an integer, got {node!r}") from None
+        if not 0 <= node < K:
+            raise VentgenValueError(
+                f"node must be in 0..{K - 1} for level {lvl} ({self.maps[lvl - 1]} lattice), got {node}"
+            )
+        n = _pos_int(n, "n", allow_zero=True)
+        rng = check_random_state(random_state)
+        code = self.codebook(lvl)[node]
+        sigma = self.node_sigma(lvl)[node]
+        Z = code[None, :] + sigma[None, :] * rng.standard_normal((n, self.latent_dim))
+        return self.decode(Z.astype(np.float32))
+
+    @torch.no_grad()
+    def reconstruct(self, X, level: int = 0) -> np.ndarray:
+        """Reconstructions in original units: level 0 decodes mu_0, level i >= 1 decodes the code mu_i."""
+        mu0, idx = self._encode(X)
+        if level == 0:
+            Z = mu0.numpy()
+        else:
+            lvl = self._level(level)
+            Z = self.codebook(lvl)[idx[:, lvl - 1].numpy()]
+        return self.decode(Z)
+
+    # ================================================================== persistence
+    def _params(self) -> dict:
+        rs = self.random_state
+        return {
+            "maps": [list(m) for m in self.maps],
+            "latent_dim": self.latent_dim,
+            "rho": self.rho,
+            "sigma_init": self.sigma_init,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "random_state": int(rs) if isinstance(rs, (int, np.integer)) else None,
+            "channels": None if self.channels is None else list(self.channels),
+            "kl_weight": self.kl_weight,
+            "must_link_weight": self.must_link_weight,
+            "dead_codes": self.dead_codes,
+        }
+
+    def _state(self, trainer=None) -> dict:
+        tr = (
+            trainer.state_dict()
+            if trainer is not None
+            else getattr(self, "_trainer_snapshot", None)
+        )
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "ventgen_version": __version__,
+            "params": self._params(),
+            "input_shape": list(self.input_shape_),
+            "n_samples": int(self.n_samples_),
+            "seeds": list(self.seeds_),
+            "scaling": {k: v for k, v in self.scaling_.items()},
+            "model": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
+            "history": [
+                dict(h) for h in (trainer.history if trainer is not None else self.history_)
+            ],
+            "trainer": tr,
+        }
+
+    def _write(self, path, overwrite: bool, trainer=None) -> None:
+        state = self._state(trainer)
+        with atomic_path(path, overwrite=overwrite, suffix=".pt.tmp") as tmp:
+            torch.save(state, tmp)
+
+    def save(self, path, overwrite: bool = False) -> None:
+        """Write the fitted model to ``path`` (atomic; refuses to replace a file unless ``overwrite``)."""
+        self._check_fitted()
+        self._write(path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path, device=None) -> HTVAE:
+        """Load a model written by :meth:`save` (or a training checkpoint) onto ``device`` (default auto)."""
+        ckpt = _load_checkpoint(path)
+        p = dict(ckpt["params"])
+        p["maps"] = [tuple(m) for m in p["maps"]]
+        model = cls(**p, device="auto" if device is None else device)
+        model.device_ = resolve_device(model.device)
+        model.input_shape_ = tuple(ckpt["input_shape"])
+        model.n_samples_ = int(ckpt["n_samples"])
+        model.seeds_ = tuple(ckpt["seeds"])
+        model.scaling_ = _scaling_from(ckpt["scaling"])
+        model.module_ = model._build(model.input_shape_, model.seeds_[0])
+        model.module_.load_state_dict(ckpt["model"])
+        model.module_.to(model.device_).eval()
+        model.history_ = [dict(h) for h in ckpt["history"]]
+        if ckpt.get("trainer") is not None:
+            model._trainer_snapshot = ckpt["trainer"]
+        return model
+
+
+def _load_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    from ..errors import FileFormatError
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a format error for the user
+        raise FileFormatError(
+            path, f"not a ventgen HTVAE checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise FileFormatError(
+            path, f"not a ventgen HTVAE checkpoint (expected format {FORMAT!r})", field="format"
+        )
+    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
+        raise FileFormatError(
+            path,
+            f"checkpoint format version {ckpt['format_version']} is newer than this ventgen "
+            f"({__version__}) reads ({FORMAT_VERSION}); upgrade ventgen",
+            field="format_version",
+        )
+    return ckpt
+
+
+def _scaling_from(d: dict) -> dict:
+    if d["kind"] == "minmax":
+        return {"kind": "minmax", "min": d["min"].float(), "max": d["max"].float()}
+    return {"kind": "identity"}
+
+
+def _pos_int(v, name: str, allow_zero: bool = False) -> int:
+    if isinstance(v, bool):
+        raise VentgenTypeError(f"{name} must be an integer, got {v!r}")
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise VentgenTypeError(f"{name} must be an integer, got {v!r}") from None
+    if i < 0 or (i == 0 and not allow_zero):
+        raise VentgenValueError(
+            f"{name} must be {'>= 0' if allow_zero else 'a positive integer'}, got {i}"
+        )
+    return int(i)
+
+
+def _pos_float(v, name: str, allow_zero: bool = False) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise VentgenTypeError(f"{name} must be a number, got {v!r}") from None
+    if not math.isfinite(f) or f < 0 or (f == 0 and not allow_zero):
+        raise VentgenValueError(
+            f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {v!r}"
+        )
+    return f

@@ -1,0 +1,193 @@
+"""The Hierarchical Topological VAE as a torch module, and its losses (paper eq. 4-10).
+
+One training step for a batch ``x`` (values in [0, 1]):
+
+1. ``(mu_0, logvar_0) = encoder(x)``, ``z_0 = mu_0 + exp(logvar_0 / 2) * eps`` (``mu_0`` in eval mode);
+2. ``mu_1`` = nearest code of S_1 to ``z_0``; ``mu_i`` = parent of ``mu_(i-1)`` in S_i (eq. 4);
+3. ``z_i = mu_i + sigma_i * eps_i`` with ``sigma_i`` from the lattice neighbours and ``rho`` (eq. 5);
+4. all M+1 latents ``z_0 .. z_M`` are decoded in ONE decoder call (concatenated on the batch axis);
+5. losses, each returned separately (per-sample sums over pixels / latent dimensions, batch means):
+   ``rec`` = sum_i ||x'_i - x||^2 (eq. 8), ``hier`` = sum_i ||z_i - z_(i-1)||^2 (eq. 7), ``topo`` = sum_i
+   sum_(e in neigh(mu_i)) ||mu_i - e||^2 (eq. 9), ``must_link`` = mean over linked pairs of
+   d_level(a, b) * ||z_a - z_b||^2 (eq. 10), ``kl`` (optional, weight 0 by default: the paper has none).
+
+sigma is computed from detached codes: the noise scale is a function of the map, not a path by which the
+reconstruction loss could pull neighbouring codes together. Gradients reach the codes through ``mu_i`` in
+``z_i`` (reparametrisation), the hierarchy and the topology terms.
+
+Examples
+--------
+>>> import torch
+>>> m = HTVAEModule((2, 64), maps=[(4, 4), (2, 2)], latent_dim=4, seed=0)
+>>> out = m(torch.rand(8, 2, 64))
+>>> sorted(k for k in out if k in ("loss", "rec", "hier", "topo", "must_link", "kl"))
+['hier', 'kl', 'loss', 'must_link', 'rec', 'topo']
+>>> tuple(out["x_rec"].shape)
+(3, 8, 2, 64)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .networks import build_decoder, build_encoder, check_input_shape
+from .som import SOMStack
+
+__all__ = ["HTVAEModule"]
+
+
+class HTVAEModule(nn.Module):
+    """Encoder, decoder and SOM stack of the HTVAE.
+
+    Parameters
+    ----------
+    input_shape : tuple
+        (C, T) or (C, H, W).
+    maps : list of (h, w)
+        Lattice sizes, S_1 (deepest, largest) first.
+    latent_dim : int
+        Latent dimension L.
+    rho, sigma_init : float
+        See :class:`ventgen.models.som.SOMStack`.
+    channels : tuple of 2 ints, optional
+        Conv widths (default from :func:`ventgen.models.networks.default_channels`).
+    kl_weight : float
+        Weight of an optional KL(q(z|x) || N(0, I)) term; 0 (the paper) by default.
+    must_link_weight : float
+        Weight of the must-link term (eq. 10).
+    sample_posterior : bool
+        Draw z_0 from q(z|x) during training (paper); False uses mu_0 (a deterministic encoder).
+    seed : int, optional
+        Seed of the weight and code initialisation (private generators; global RNG untouched).
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        maps,
+        latent_dim: int = 16,
+        rho: float = 2.0,
+        sigma_init: float = 1.0,
+        channels=None,
+        kl_weight: float = 0.0,
+        must_link_weight: float = 1.0,
+        sample_posterior: bool = True,
+        seed=None,
+    ):
+        super().__init__()
+        self.input_shape = check_input_shape(input_shape)
+        self.kl_weight = float(kl_weight)
+        self.must_link_weight = float(must_link_weight)
+        self.sample_posterior = bool(sample_posterior)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(int(seed))
+            self.encoder = build_encoder(self.input_shape, latent_dim, channels=channels)
+            self.decoder = build_decoder(self.input_shape, latent_dim, channels=channels)
+        self.som = SOMStack(
+            maps,
+            latent_dim,
+            sigma_init=sigma_init,
+            rho=rho,
+            seed=None if seed is None else int(seed) + 1,
+        )
+        self.latent_dim = int(latent_dim)
+
+    @property
+    def n_levels(self) -> int:
+        return self.som.n_levels
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+        must_link_level: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> dict:
+        """One pass of eq. 4-10 on a batch.
+
+        Parameters
+        ----------
+        x : tensor (n, *input_shape)
+            Scaled to [0, 1].
+        pairs : (xa, xb), optional
+            Inputs of must-link pairs (p, *input_shape) each; encoded in the same encoder call as ``x``.
+        must_link_level : int
+            Level i whose lattice distance d_i weighs the pair distance.
+        generator : torch.Generator, optional
+            Source of the reparametrisation noise (on x's device).
+
+        Returns
+        -------
+        dict
+            ``loss`` (scalar, weighted sum), ``rec``, ``hier``, ``topo``, ``must_link``, ``kl`` (scalars,
+            unweighted), ``rec_levels`` (M+1,), ``x_rec`` (M+1, n, *input_shape), ``z`` (M+1, n, L),
+            ``mu0``, ``logvar0``, ``idx`` (list of M (n,) node indices), ``parents`` (list of M-1).
+        """
+        n = x.shape[0]
+        inp = x if pairs is None else torch.cat([x, pairs[0], pairs[1]])
+        mu_all, logvar_all = self.encoder(inp)
+        if self.training and self.sample_posterior:
+            eps = torch.randn(
+                mu_all.shape, device=mu_all.device, dtype=mu_all.dtype, generator=generator
+            )
+            z_all = mu_all + torch.exp(0.5 * logvar_all) * eps
+        else:
+            z_all = mu_all
+        z0, mu0, logvar0 = z_all[:n], mu_all[:n], logvar_all[:n]
+
+        parents = self.som.parents()
+        idx = self.som.chain(z0, parents)
+        zs = [z0]
+        hier = 0.0
+        for i, k in enumerate(idx):
+            mu_i = self.som.codes[i][k]
+            if self.training:
+                sigma_i = self.som.sigma(i + 1)[k]
+                eps = torch.randn(
+                    mu_i.shape, device=mu_i.device, dtype=mu_i.dtype, generator=generator
+                )
+                z_i = mu_i + sigma_i * eps
+            else:
+                z_i = mu_i
+            hier = hier + ((z_i - zs[-1]) ** 2).sum(1)
+            zs.append(z_i)
+        z = torch.stack(zs)  # (M+1, n, L)
+        x_rec = self.decoder(z.reshape(-1, self.latent_dim)).view(len(zs), *x.shape)
+        rec_levels = ((x_rec - x.unsqueeze(0)) ** 2).flatten(2).sum(2).mean(1)  # (M+1,)
+        rec = rec_levels.sum()
+        hier = hier.mean()
+        topo = self.som.topology_loss(idx).mean()
+        kl = (-0.5 * (1 + logvar0 - mu0**2 - logvar0.exp()).sum(1)).mean()
+        if pairs is not None and pairs[0].shape[0] > 0:
+            p = pairs[0].shape[0]
+            za, zb = z_all[n : n + p], z_all[n + p :]
+            ia = self.som.chain(za, parents)[must_link_level - 1]
+            ib = self.som.chain(zb, parents)[must_link_level - 1]
+            d = self.som.lattice_distance(must_link_level, ia, ib).to(za.dtype)
+            must_link = (d * ((za - zb) ** 2).sum(1)).mean()
+        else:
+            must_link = torch.zeros((), device=x.device)
+        loss = rec + hier + topo + self.kl_weight * kl + self.must_link_weight * must_link
+        return {
+            "loss": loss,
+            "rec": rec,
+            "hier": hier,
+            "topo": topo,
+            "must_link": must_link,
+            "kl": kl,
+            "rec_levels": rec_levels,
+            "x_rec": x_rec,
+            "z": z,
+            "mu0": mu0,
+            "logvar0": logvar0,
+            "idx": idx,
+            "parents": parents,
+        }
+
+    @torch.no_grad()
+    def encode_chain(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Deterministic encoding: ``(mu_0, [node index at each level])``."""
+        mu0, _ = self.encoder(x)
+        return mu0, self.som.chain(mu0)

@@ -1,0 +1,213 @@
+"""The stack of self-organizing maps of the HTVAE: lattices, nearest codes, parents, sigma, topology.
+
+Maps ``S_1 .. S_M`` are 2-D lattices of ``h_i x w_i`` codes in the latent space, ``S_1`` the deepest and
+largest. Code ``k`` of a lattice sits at row ``k // w``, column ``k % w`` (row-major). Everything here is
+vectorised: nearest codes come from one :func:`torch.cdist` + ``argmin``; the 4-neighbour tables and the
+lattice coordinates are precomputed buffers; the parent table of every code is computed once per step.
+
+Examples
+--------
+>>> import torch
+>>> som = SOMStack([(4, 4), (2, 2)], latent_dim=3, sigma_init=1.0, rho=2.0, seed=0)
+>>> idx = som.chain(torch.randn(5, 3))
+>>> [tuple(i.shape) for i in idx]
+[(5,), (5,)]
+>>> bool((som.sigma(1) > 0).all())
+True
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch import nn
+
+from ..errors import VentgenTypeError, VentgenValueError
+
+__all__ = ["SOMStack", "check_maps", "lattice_neighbours", "lattice_coords"]
+
+SIGMA_FLOOR = 1e-6
+
+
+def check_maps(maps) -> list[tuple[int, int]]:
+    """Validate a list of lattice sizes ``[(h1, w1), ..., (hM, wM)]`` with ``h_i w_i > h_(i+1) w_(i+1)``.
+
+    Returns the sizes as a list of ``(int, int)`` tuples; raises :class:`VentgenValueError` naming the
+    offending map otherwise.
+    """
+    if isinstance(maps, (str, bytes)) or not hasattr(maps, "__iter__"):
+        raise VentgenTypeError(f"maps must be a list of (height, width) pairs, got {maps!r}")
+    out = []
+    for i, m in enumerate(maps, start=1):
+        try:
+            h, w = (operator.index(v) for v in m)
+        except (TypeError, ValueError):
+            raise VentgenValueError(
+                f"maps[{i - 1}] (S_{i}) must be a (height, width) pair of integers, got {m!r}"
+            ) from None
+        if h < 1 or w < 1 or h * w < 2:
+            raise VentgenValueError(
+                f"maps[{i - 1}] (S_{i}) = {(h, w)}: a map needs positive sizes and at least 2 codes"
+            )
+        out.append((h, w))
+    if not out:
+        raise VentgenValueError("maps must contain at least one (height, width) lattice")
+    for i in range(1, len(out)):
+        k_prev, k = out[i - 1][0] * out[i - 1][1], out[i][0] * out[i][1]
+        if k >= k_prev:
+            raise VentgenValueError(
+                f"maps must shrink from S_1 (deepest) to S_M: S_{i + 1} = {out[i]} has {k} codes, "
+                f"not fewer than S_{i} = {out[i - 1]} with {k_prev}; e.g. maps=[(8, 8), (4, 4), (2, 2)]"
+            )
+    return out
+
+
+def lattice_coords(h: int, w: int) -> torch.Tensor:
+    """(h*w, 2) long tensor of (row, column) of every code, row-major."""
+    k = torch.arange(h * w)
+    return torch.stack([k // w, k % w], dim=1)
+
+
+def lattice_neighbours(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """4-neighbour table of an ``h x w`` lattice.
+
+    Returns ``(index, mask)``, both (h*w, 4) in the order up, down, left, right; missing neighbours (at
+    the borders) have ``mask`` False and ``index`` pointing at the code itself.
+    """
+    rc = lattice_coords(h, w)
+    r, c = rc[:, 0:1], rc[:, 1:2]
+    dr = torch.tensor([[-1, 1, 0, 0]])
+    dc = torch.tensor([[0, 0, -1, 1]])
+    rr, cc = r + dr, c + dc
+    mask = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+    index = torch.where(mask, rr * w + cc, torch.arange(h * w)[:, None])
+    return index, mask
+
+
+class SOMStack(nn.Module):
+    """M stacked 2-D self-organizing maps whose codes are trainable parameters.
+
+    Parameters
+    ----------
+    maps : list of (h, w)
+        Lattice sizes, S_1 (deepest, most codes) first; must shrink strictly.
+    latent_dim : int
+        Dimension of the codes.
+    sigma_init : float
+        Codes start from N(0, sigma_init^2 I).
+    rho : float
+        sigma of a code (per dimension) = smallest |difference| to its lattice neighbours / rho.
+    seed : int, optional
+        Seed of the code initialisation (a private generator; the global RNG is untouched).
+
+    Notes
+    -----
+    Levels are 1-based in every public method (level 1 = S_1), as in the paper.
+    """
+
+    def __init__(self, maps, latent_dim: int, sigma_init: float = 1.0, rho: float = 2.0, seed=None):
+        super().__init__()
+        self.maps = check_maps(maps)
+        self.latent_dim = int(latent_dim)
+        self.rho = float(rho)
+        self.sigma_init = float(sigma_init)
+        gen = torch.Generator()
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(int(seed))
+        self.codes = nn.ParameterList(
+            nn.Parameter(torch.randn(h * w, self.latent_dim, generator=gen) * self.sigma_init)
+            for h, w in self.maps
+        )
+        for i, (h, w) in enumerate(self.maps):
+            index, mask = lattice_neighbours(h, w)
+            self.register_buffer(f"_nbr{i}", index, persistent=False)
+            self.register_buffer(f"_mask{i}", mask, persistent=False)
+            self.register_buffer(f"_coords{i}", lattice_coords(h, w), persistent=False)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def n_levels(self) -> int:
+        """Number of maps M."""
+        return len(self.maps)
+
+    def _lvl(self, level: int) -> int:
+        if not 1 <= level <= self.n_levels:
+            raise VentgenValueError(f"level must be in 1..{self.n_levels}, got {level}")
+        return level - 1
+
+    def neighbours(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(index, mask) 4-neighbour tables of ``level`` (see :func:`lattice_neighbours`)."""
+        i = self._lvl(level)
+        return getattr(self, f"_nbr{i}"), getattr(self, f"_mask{i}")
+
+    def coords(self, level: int) -> torch.Tensor:
+        """(K, 2) lattice coordinates (row, column) of the codes of ``level``."""
+        return getattr(self, f"_coords{self._lvl(level)}")
+
+    # ------------------------------------------------------------------ the discretisation chain
+    def nearest(self, z: torch.Tensor, level: int = 1) -> torch.Tensor:
+        """Index of the nearest code of ``level`` for every row of ``z`` (n, d) -> (n,)."""
+        codes = self.codes[self._lvl(level)].detach()
+        return torch.cdist(z.detach(), codes).argmin(dim=1)
+
+    def parents(self) -> list[torch.Tensor]:
+        """The learned tree: ``parents()[i-1][k]`` = nearest code of S_(i+1) to code k of S_i.
+
+        M-1 long tensors, computed for all codes at once from the current codes.
+        """
+        return [
+            torch.cdist(self.codes[i].detach(), self.codes[i + 1].detach()).argmin(dim=1)
+            for i in range(self.n_levels - 1)
+        ]
+
+    def chain(
+        self, z0: torch.Tensor, parents: list[torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """Node indices of ``z0`` at every level: mu_1 = nearest code of S_1, mu_i = parent of mu_(i-1).
+
+        Since mu_(i-1) is itself a code of S_(i-1), the nearest code of S_i to it is its parent in the
+        table of :meth:`parents`, so only level 1 needs a search over the batch.
+        """
+        if parents is None:
+            parents = self.parents()
+        idx = [self.nearest(z0, 1)]
+        for p in parents:
+            idx.append(p[idx[-1]])
+        return idx
+
+    # ------------------------------------------------------------------ Gaussian codes
+    def sigma(self, level: int) -> torch.Tensor:
+        """(K, d) per-dimension sigma of every code of ``level`` (detached from the codes).
+
+        sigma[k, j] = min over existing 4-neighbours e of |code_k[j] - e[j]| / rho, floored at 1e-6 so
+        that it stays positive and finite.
+        """
+        i = self._lvl(level)
+        codes = self.codes[i].detach()
+        index, mask = self.neighbours(level)
+        diff = (codes[:, None, :] - codes[index]).abs()
+        diff = diff.masked_fill(~mask[:, :, None], float("inf"))
+        return (diff.min(dim=1).values / self.rho).clamp_min(SIGMA_FLOOR)
+
+    # ------------------------------------------------------------------ losses
+    def topology_loss(self, idx: list[torch.Tensor]) -> torch.Tensor:
+        """Eq. 9 per sample: sum over levels of sum over the lattice neighbours e of mu_i of ||mu_i - e||^2.
+
+        ``idx`` holds the node indices of each level (list of M (n,) tensors); returns (n,).
+        """
+        total = 0.0
+        for i, k in enumerate(idx):
+            codes = self.codes[i]
+            index, mask = self.neighbours(i + 1)
+            nb = index[k]  # (n, 4)
+            d2 = ((codes[k][:, None, :] - codes[nb]) ** 2).sum(-1)  # (n, 4)
+            total = total + (d2 * mask[k]).sum(1)
+        return total
+
+    def lattice_distance(self, level: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Graph (Manhattan) distance on the ``level`` lattice between node indices ``a`` and ``b``."""
+        c = self.coords(level)
+        return (c[a] - c[b]).abs().sum(-1)

@@ -1,0 +1,271 @@
+"""The HTVAE training loop: batches, must-link pairs, dead codes, per-epoch history, resumable state.
+
+The loop never touches files: after every epoch it calls ``on_epoch_end(trainer)`` (the estimator uses it
+to write a checkpoint). :meth:`Trainer.state_dict` holds everything a bit-identical continuation needs
+(weights, Adam moments, both random generators, epoch, history), as tensors and primitive containers
+that ``torch.load(weights_only=True)`` accepts.
+
+Dead codes
+----------
+A code that no training sample reached during a whole epoch is *dead*: no loss term pulls it toward the
+data any more, and a map with many dead codes collapses to a few clusters. At the end of each epoch
+(``dead_codes="reinit"``, the default) every dead code is re-initialised next to live data, following
+the chain of the maps:
+
+* a dead code of S_1 is moved onto the encoding ``mu_0`` of a random training sample (drawn from up to
+  ``reservoir`` samples of the epoch), plus noise of 1% of the encodings' per-dimension spread;
+* a dead code of S_i (i > 1) is moved onto a *used* code of S_(i-1), drawn in proportion to its usage,
+  plus the same small noise, so that it becomes that code's parent.
+
+The Adam moments of re-initialised codes are reset to zero. The number of re-initialised codes per
+level is logged in the history as ``dead_1 .. dead_M`` (counted before re-initialisation), next to the
+per-level code-usage perplexity ``perplexity_1 .. perplexity_M`` (exp of the entropy of the usage
+distribution; K for uniform usage, 1 when one code takes everything). ``dead_codes="ignore"`` only logs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .._util import progress
+from ..errors import VentgenValueError
+from .htvae import HTVAEModule
+
+__all__ = ["Trainer", "MustLinkSampler"]
+
+LOSS_TERMS = ("loss", "rec", "hier", "topo", "must_link", "kl")
+
+
+class MustLinkSampler:
+    """Draws must-link pairs from index pairs or from a partial label vector.
+
+    Parameters
+    ----------
+    n : int
+        Number of training samples.
+    pairs : (k, 2) int array, optional
+        Linked index pairs.
+    labels : (n,) int array, optional
+        Group per sample, -1 = unknown; any two samples of the same group are linked.
+    """
+
+    def __init__(self, n: int, pairs=None, labels=None):
+        self.n = int(n)
+        self.pairs = None
+        self.groups = None
+        if pairs is not None:
+            self.pairs = torch.as_tensor(np.asarray(pairs, dtype=np.int64))
+        elif labels is not None:
+            lab = np.asarray(labels, dtype=np.int64)
+            known = np.flatnonzero(lab >= 0)
+            order = known[np.argsort(lab[known], kind="stable")]
+            g = lab[order]
+            _, start, count = np.unique(g, return_index=True, return_counts=True)
+            keep = count >= 2  # a singleton group links nothing
+            grp_of = np.repeat(np.arange(len(start)), count)
+            anchor_ok = keep[grp_of]
+            self.groups = {
+                "order": torch.as_tensor(order),
+                "start": torch.as_tensor(start[grp_of]),
+                "count": torch.as_tensor(count[grp_of]),
+                "anchors": torch.as_tensor(np.flatnonzero(anchor_ok)),
+            }
+        self.n_links = self._count()
+
+    def _count(self) -> int:
+        if self.pairs is not None:
+            return int(self.pairs.shape[0])
+        if self.groups is not None:
+            return int(self.groups["anchors"].shape[0])
+        return 0
+
+    def sample(self, k: int, generator: torch.Generator) -> torch.Tensor:
+        """(k, 2) long tensor of linked index pairs (k limited by what exists)."""
+        if self.n_links == 0 or k <= 0:
+            return torch.zeros((0, 2), dtype=torch.long)
+        if self.pairs is not None:
+            sel = torch.randint(self.pairs.shape[0], (k,), generator=generator)
+            return self.pairs[sel]
+        g = self.groups
+        a_pos = g["anchors"][torch.randint(g["anchors"].shape[0], (k,), generator=generator)]
+        u = torch.rand(k, generator=generator, dtype=torch.float64)
+        b_pos = g["start"][a_pos] + (u * g["count"][a_pos]).long().clamp_max(g["count"][a_pos] - 1)
+        return torch.stack([g["order"][a_pos], g["order"][b_pos]], dim=1)
+
+
+class Trainer:
+    """Trains an :class:`HTVAEModule` on a tensor of scaled inputs.
+
+    Parameters
+    ----------
+    module : HTVAEModule
+    X : tensor (n, *input_shape)
+        Training data scaled to [0, 1] (moved to ``device`` once).
+    lr, batch_size : float, int
+        Adam learning rate and batch size.
+    device : torch.device
+    seed : int
+        Seeds the data-order / pair generator (CPU) and the noise generator (on ``device``).
+    must_link : MustLinkSampler, optional
+    must_link_level : int
+    dead_codes : {"reinit", "ignore"}
+    reservoir : int
+        Samples encoded at the end of an epoch to re-initialise dead codes.
+    progress : bool, optional
+        Progress bar per epoch (None: the global setting).
+    """
+
+    def __init__(
+        self,
+        module: HTVAEModule,
+        X: torch.Tensor,
+        *,
+        lr: float = 5e-4,
+        batch_size: int = 32,
+        device="cpu",
+        seed: int = 0,
+        must_link: MustLinkSampler | None = None,
+        must_link_level: int = 1,
+        dead_codes: str = "reinit",
+        reservoir: int = 1024,
+        progress: bool | None = None,
+    ):
+        if dead_codes not in ("reinit", "ignore"):
+            raise VentgenValueError(f"dead_codes must be 'reinit' or 'ignore', got {dead_codes!r}")
+        if not 1 <= int(must_link_level) <= module.n_levels:
+            raise VentgenValueError(
+                f"must_link_level must be in 1..{module.n_levels} (the number of maps), got {must_link_level}"
+            )
+        self.device = torch.device(device)
+        self.module = module.to(self.device)
+        self.X = X.to(self.device)
+        self.batch_size = int(batch_size)
+        self.must_link = must_link
+        self.must_link_level = int(must_link_level)
+        self.dead_codes = dead_codes
+        self.reservoir = int(reservoir)
+        self.progress = progress
+        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=lr)
+        self.gen_cpu = torch.Generator()
+        self.gen_cpu.manual_seed(int(seed))
+        self.gen_dev = torch.Generator(device=self.device)
+        self.gen_dev.manual_seed(int(seed) + 7919)
+        self.epoch = 0
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-identically (tensors and primitive containers only)."""
+        return {
+            "epoch": self.epoch,
+            "optimizer": self.optimizer.state_dict(),
+            "rng_cpu": self.gen_cpu.get_state(),
+            "rng_device": self.gen_dev.get_state().cpu(),
+            "history": [dict(h) for h in self.history],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved (the module's weights are restored separately)."""
+        self.epoch = int(state["epoch"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.gen_cpu.set_state(state["rng_cpu"])
+        self.gen_dev.set_state(state["rng_device"])
+        self.history = [dict(h) for h in state["history"]]
+
+    # ------------------------------------------------------------------ training
+    def fit(self, epochs: int, on_epoch_end=None) -> list[dict]:
+        """Train until ``self.epoch == epochs``; returns the history (one dict per epoch)."""
+        while self.epoch < int(epochs):
+            self.run_epoch(total=int(epochs))
+            if on_epoch_end is not None:
+                on_epoch_end(self)
+        return self.history
+
+    def run_epoch(self, total: int | None = None) -> dict:
+        """One pass over the data in a random order; appends and returns the epoch's history row."""
+        m, n = self.module, self.X.shape[0]
+        M = m.n_levels
+        m.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=self.gen_cpu).to(self.device)
+        n_batches = (n + self.batch_size - 1) // self.batch_size
+        sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=self.device)
+        counts = [
+            torch.zeros(k, dtype=torch.long, device=self.device)
+            for k in (h * w for h, w in m.som.maps)
+        ]
+        n_pairs = (
+            self.batch_size // 2 if self.must_link is not None and self.must_link.n_links else 0
+        )
+        desc = f"epoch {self.epoch + 1}/{total}" if total else f"epoch {self.epoch + 1}"
+        bar = progress(range(n_batches), enabled=self.progress, desc=desc, unit="batch")
+        for b in bar:
+            sel = perm[b * self.batch_size : (b + 1) * self.batch_size]
+            x = self.X[sel]
+            pairs = None
+            if n_pairs:
+                pr = self.must_link.sample(n_pairs, self.gen_cpu).to(self.device)
+                pairs = (self.X[pr[:, 0]], self.X[pr[:, 1]])
+            out = m(x, pairs=pairs, must_link_level=self.must_link_level, generator=self.gen_dev)
+            self.optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            self.optimizer.step()
+            with torch.no_grad():
+                w = x.shape[0]
+                sums += torch.stack([out[k].detach().double() for k in LOSS_TERMS]) * w
+                for lvl, k in enumerate(out["idx"]):
+                    counts[lvl] += torch.bincount(k, minlength=counts[lvl].shape[0])
+            if b % 50 == 0 and self.progress is not False:
+                bar.set_postfix(loss=f"{out['loss'].item():.3g}")
+        means = (sums / n).tolist()
+        row = {"epoch": self.epoch + 1}
+        row.update({k: float(v) for k, v in zip(LOSS_TERMS, means, strict=True)})
+        for lvl in range(M):
+            c = counts[lvl].double()
+            p = c / c.sum()
+            ent = -(p[p > 0] * p[p > 0].log()).sum()
+            row[f"perplexity_{lvl + 1}"] = float(ent.exp())
+            row[f"dead_{lvl + 1}"] = int((counts[lvl] == 0).sum())
+        if self.dead_codes == "reinit":
+            self._reinit_dead(counts)
+        self.epoch += 1
+        row["time_s"] = time.perf_counter() - t0
+        self.history.append(row)
+        return row
+
+    @torch.no_grad()
+    def _reinit_dead(self, counts: list[torch.Tensor]) -> None:
+        m = self.module
+        if not any(bool((c == 0).any()) for c in counts):
+            return
+        n = self.X.shape[0]
+        k = min(self.reservoir, n)
+        sel = torch.randperm(n, generator=self.gen_cpu)[:k].to(self.device)
+        was_training = m.training
+        m.eval()
+        mu0 = torch.cat([m.encoder(self.X[sel[i : i + 1024]])[0] for i in range(0, k, 1024)])
+        m.train(was_training)
+        spread = mu0.std(0, unbiased=False).clamp_min(1e-6) if k > 1 else torch.ones_like(mu0[0])
+        for lvl, c in enumerate(counts):
+            dead = torch.nonzero(c == 0).flatten()
+            if dead.numel() == 0:
+                continue
+            if lvl == 0:
+                src = mu0[torch.randint(k, (dead.numel(),), generator=self.gen_cpu).to(self.device)]
+            else:
+                used = counts[lvl - 1].double().cpu()
+                pick = torch.multinomial(
+                    used / used.sum(), dead.numel(), replacement=True, generator=self.gen_cpu
+                )
+                src = m.som.codes[lvl - 1][pick.to(self.device)]
+            noise = torch.randn(src.shape, generator=self.gen_cpu).to(self.device) * 0.01 * spread
+            param = m.som.codes[lvl]
+            param[dead] = src + noise
+            st = self.optimizer.state.get(param)
+            if st:
+                for key in ("exp_avg", "exp_avg_sq"):
+                    if key in st:
+                        st[key][dead] = 0.0
