@@ -220,3 +220,18 @@ def test_recording_excerpt_shades_annotations():
         plots.plot_recording_excerpt(Rec(), start_s=500)
     with pytest.raises(VentgenValueError, match="give a recording"):
         plots.plot_recording_excerpt(flow=Rec.flow)
+
+
+def test_metadata_by_class_grid():
+    rng = np.random.default_rng(4)
+    lab = rng.choice(["normal breathing", "apnea", "snoring"], 600)
+    real = pd.DataFrame({"rr_bpm": rng.normal(15, 2, 600), "tvi_ml": rng.normal(500, 40, 600), "label": lab})
+    syn = real.copy()
+    syn.loc[syn["label"] == "apnea", "tvi_ml"] += 300  # only apnea volumes differ
+    fig = plots.plot_metadata_by_class(real, syn)
+    assert len(fig.axes) == 3 * 2
+    titles = [[fig.axes[i * 2 + j].get_title() for j in range(2)] for i in range(3)]
+    assert [fig.axes[i * 2].get_ylabel() for i in range(3)] == ["normal breathing", "snoring", "apnea"]
+    assert titles[0] == ["KS = 0.00", "KS = 0.00"] and titles[2][1] == "KS = 1.00"
+    with pytest.raises(VentgenValueError, match="no class column"):
+        plots.plot_metadata_by_class(real.drop(columns="label"), syn)

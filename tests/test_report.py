@@ -181,7 +181,7 @@ def test_write_run_report_full(tmp_path):
         level_report=level_report, cohort=([], manifest),
         fidelity={"tstr_accuracy": 0.8, "discriminative_score": 0.1, "per_class": pd.DataFrame({"c": ["x"], "ks": [0.1]})},
         synthetic_breaths=cyc.breaths * 1.02, config={"epochs": 4, "maps": [(3, 3), (2, 2)]},
-        notes="Four epochs only.", strict=True)
+        notes="Four epochs only.", strict=True, dpi=40)
     p = _parse(page)
     assert p.h2 == ["Overview", "Data", "Learned hierarchy", "Reconstructions", "Training", "Generated breaths",
                     "Virtual cohort", "Fidelity", "All metrics"]
@@ -224,10 +224,51 @@ def test_broken_section_is_reported_not_fatal(tmp_path):
             raise RuntimeError("decoder exploded")
 
     with pytest.warns(VentgenWarning, match="decoder exploded"):
-        page = write_run_report(tmp_path / "b", model=Broken(), cycles=FakeCycles())
+        page = write_run_report(tmp_path / "b", model=Broken(), cycles=FakeCycles(), dpi=40)
     html = page.read_text()
     assert "Could not build the reconstructions" in html and "decoder exploded" in html
     assert "report_problems" in json.loads((page.parent / "metrics.json").read_text())
     with warnings.catch_warnings(), pytest.raises(RuntimeError, match="decoder exploded"):
         warnings.simplefilter("ignore")
-        write_run_report(tmp_path / "b2", model=Broken(), cycles=FakeCycles(), strict=True)
+        write_run_report(tmp_path / "b2", model=Broken(), cycles=FakeCycles(), strict=True, dpi=40)
+
+
+def test_write_run_report_demo_call(tmp_path):
+    """The keywords `ventgen demo` passes, with the fidelity room's FidelityReport."""
+    from ventgen.fidelity import FidelityReport
+
+    model, train, test = FakeModel(), FakeCycles(seed=1), FakeCycles(n=40, seed=2)
+    rng = np.random.default_rng(3)
+    real = train.breaths.assign(label=train.labels)
+    syn = real.sample(60, random_state=0).reset_index(drop=True)
+    png = tmp_path / "ks_rr_bpm.png"
+    _fig().savefig(png)
+    fid = FidelityReport(
+        composition=pd.DataFrame({"entry": ["apnea"], "requested": [0.5], "achieved": [0.49], "difference": [-0.01]}),
+        segmentation={"f1": 0.99, "precision": 1.0}, ks=pd.DataFrame({"label": ["apnea"], "column": ["rr_bpm"], "ks": [0.12]}),
+        classifier={"tstr_accuracy": 0.8, "trtr_accuracy": 0.9, "ratio": 0.89}, discriminative={"score": 0.07},
+        memorisation={"fraction_below_real_p05": 0.01, "n_exact_copies": 0, "distances": rng.random(5)},
+        figures=[png], real_breaths=real, synthetic_breaths=syn)
+
+    class Rec:
+        flow = np.sin(np.arange(3000) / 20) * 30
+        pressure = np.full(3000, 5.0)
+        sampling_rate = 25.0
+        annotations = pd.DataFrame({"start_s": [10.0], "end_s": [30.0], "label": ["apnea"]})
+        duration_s = 120.0
+
+    evaluation = pd.DataFrame({"level": [1, 2], "K": [9, 4], "purity": [0.7, 0.6]})
+    page = write_run_report(tmp_path / "demo", model=model, cycles=train, test_cycles=test, history=model.history_,
+                            evaluation=evaluation, fidelity=fid, recordings=[Rec()], notes=["a", "b"],
+                            overwrite=True, strict=True, dpi=40)
+    p = _parse(page)
+    names = {Path(s).name for s in p.srcs}
+    assert {"recording-excerpt.png", "metadata-distributions.png", "metadata-by-class.png"} <= names
+    m = json.loads((page.parent / "metrics.json").read_text())
+    assert m["fidelity"]["summary"]["tstr_over_trtr"] == 0.89
+    assert m["fidelity"]["memorisation"] == {"fraction_below_real_p05": 0.01, "n_exact_copies": 0}
+    assert "distances" not in json.dumps(m)
+    html = page.read_text()
+    assert "tstr over trtr" in html and "purity" in html
+    # reconstructions come from the held-out cycles: titles are their classes
+    assert set(m["reconstruction_rmse"]) == {"z0 (continuous)", "level 1", "level 2"}

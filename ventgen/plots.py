@@ -33,6 +33,7 @@ __all__ = [
     "plot_reconstructions",
     "plot_generated_vs_real",
     "plot_metadata_distributions",
+    "plot_metadata_by_class",
     "plot_training_curves",
     "plot_recording_excerpt",
     "node_class_table",
@@ -835,6 +836,100 @@ def plot_metadata_distributions(
         ax.set_title(f"{col}   KS = {ks_txt}", fontsize=10.5)
     handles = [Patch(facecolor="#4d4d4d", alpha=0.45, label="real"),
                Line2D([], [], color="#d55e00", linewidth=1.8, label="synthetic")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def plot_metadata_by_class(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    *,
+    by: str = "label",
+    columns: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+    bins: int = 25,
+    colors: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Breath metadata per class, real vs synthetic: one row per class, one column per quantity.
+
+    Real breaths are filled grey, synthetic ones a step line in the class colour; each panel's title
+    holds the KS statistic of that class and quantity.
+
+    Parameters
+    ----------
+    real, synthetic : DataFrame
+        Breath tables with a class column ``by``.
+    by : str
+        The class column.
+    columns : sequence of str, optional
+        Default: ``rr_bpm, itime_s, tvi_ml, pip_cmh2o, peep_cmh2o`` (those in both frames).
+    classes : sequence of str, optional
+        Default: the classes of ``synthetic``, in ventilation order.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``len(classes) x len(columns)`` axes.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a = pd.DataFrame({"rr_bpm": rng.normal(15, 2, 300), "label": rng.choice(["apnea", "snoring"], 300)})
+    >>> len(plot_metadata_by_class(a, a).axes)
+    2
+    """
+    for name, df in (("real", real), ("synthetic", synthetic)):
+        if not isinstance(df, pd.DataFrame):
+            raise VentgenTypeError(f"plot_metadata_by_class: {name} must be a pandas DataFrame")
+        if by not in df.columns:
+            raise VentgenValueError(f"plot_metadata_by_class: {name} has no class column {by!r} (columns: {list(df.columns)[:12]})")
+    cols = [c for c in (columns or METADATA_COLUMNS) if c in real.columns and c in synthetic.columns]
+    if not cols:
+        raise VentgenValueError(f"plot_metadata_by_class: none of {list(columns or METADATA_COLUMNS)} is in both frames")
+    yr = real[by].astype(str).to_numpy()
+    ys = synthetic[by].astype(str).to_numpy()
+    rows = list(classes) if classes is not None else [c for c in _ordered_classes(ys) if c != UNLABELLED]
+    if not rows:
+        raise VentgenValueError("plot_metadata_by_class: no labelled synthetic breath")
+    colors = {**class_colors(rows), **(colors or {})}
+    fig = _new_figure(2.5 * len(cols) + 0.8, 1.45 * len(rows) + 1.0)
+    axes = fig.subplots(len(rows), len(cols), squeeze=False)
+    from scipy.stats import ks_2samp
+
+    for j, col in enumerate(cols):
+        a_all = pd.to_numeric(real[col], errors="coerce").to_numpy(dtype=float)
+        b_all = pd.to_numeric(synthetic[col], errors="coerce").to_numpy(dtype=float)
+        both = np.concatenate([a_all, b_all])
+        both = both[np.isfinite(both)]
+        lo, hi = (np.percentile(both, [0.5, 99.5]) if both.size else (0.0, 1.0))
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, bins + 1)
+        for i, cls in enumerate(rows):
+            ax = axes[i, j]
+            a = a_all[(yr == cls) & np.isfinite(a_all)]
+            b = b_all[(ys == cls) & np.isfinite(b_all)]
+            if a.size:
+                ax.hist(np.clip(a, lo, hi), bins=edges, density=True, color="#4d4d4d", alpha=0.4)
+            if b.size:
+                ax.hist(np.clip(b, lo, hi), bins=edges, density=True, histtype="step", color=colors[cls],
+                        linewidth=1.8)
+            ks = ks_2samp(a, b).statistic if a.size and b.size else float("nan")
+            ax.set_title(f"KS = {ks:.2f}" if np.isfinite(ks) else "KS n/a", fontsize=8.5, pad=2)
+            ax.set_yticks([])
+            ax.tick_params(labelsize=7.5)
+            ax.set_xlim(lo, hi)
+            if i < len(rows) - 1:
+                ax.tick_params(labelbottom=False)
+            else:
+                ax.set_xlabel(METADATA_COLUMNS.get(col, col), fontsize=8.5)
+            if j == 0:
+                ax.set_ylabel(cls, fontsize=9, color=colors[cls], fontweight="bold")
+    handles = [Patch(facecolor="#4d4d4d", alpha=0.4, label="real"),
+               Line2D([], [], color="#333333", linewidth=1.8, label="synthetic (class colour)")]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=12)

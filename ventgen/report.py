@@ -327,7 +327,6 @@ class RunReport:
         """
         if not hasattr(fig, "savefig"):
             raise VentgenTypeError(f"figure: expected a matplotlib Figure, got {type(fig).__name__}")
-        stem = _slug(name, self._fig_names)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=self.dpi, facecolor="white")
         if close:
@@ -336,15 +335,34 @@ class RunReport:
             plt = sys.modules.get("matplotlib.pyplot")
             if plt is not None:
                 plt.close(fig)
-        data = buf.getvalue()
-        rel = f"{FIGURE_DIR}/{stem}.png"
+        self._add_image(buf.getvalue(), name, caption, ".png", "image/png")
+        return self
+
+    def image(self, path, name: str | None = None, caption: str | None = None) -> RunReport:
+        """Add an existing PNG or JPEG file (copied into ``figures/`` when the report is written)."""
+        path = Path(path)
+        ext = path.suffix.lower()
+        if ext not in (".png", ".jpg", ".jpeg"):
+            raise VentgenValueError(f"image: {path} is not a .png or .jpg file")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise VentgenValueError(f"image: cannot read {path}: {exc.strerror or exc}") from None
+        magic = b"\x89PNG\r\n\x1a\n" if ext == ".png" else b"\xff\xd8"
+        if not data.startswith(magic):
+            raise VentgenValueError(f"image: {path} is not a valid {ext[1:].upper()} file")
+        self._add_image(data, name or path.stem, caption, ext, "image/png" if ext == ".png" else "image/jpeg")
+        return self
+
+    def _add_image(self, data: bytes, name: str, caption: str | None, ext: str, mime: str) -> None:
+        stem = _slug(name, self._fig_names)
+        rel = f"{FIGURE_DIR}/{stem}{ext}"
         self._figures[rel] = data
-        src = f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}" if self.embed_images else rel
+        src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}" if self.embed_images else rel
         cap = f"<figcaption>{_inline(caption)}</figcaption>" if caption else ""
         alt = html.escape(caption or name, quote=True)
         self._current()["items"].append(
             f'<figure><a href="{rel}"><img src="{src}" alt="{alt}" loading="lazy"></a>{cap}</figure>')
-        return self
 
     def table(self, df, caption: str | None = None, *, index: bool = False, max_rows: int = 200,
               compact: bool | None = None) -> RunReport:
@@ -538,8 +556,11 @@ def write_run_report(
     cohort=None,
     fidelity=None,
     level_report=None,
+    evaluation=None,
     labels=None,
     recording=None,
+    recordings=None,
+    test_cycles=None,
     synthetic_cycles=None,
     synthetic_labels=None,
     real_breaths=None,
@@ -553,6 +574,7 @@ def write_run_report(
     n_per_class: int = 6,
     max_cycles: int = 20000,
     embed_images: bool = False,
+    dpi: int = 110,
     overwrite: bool = False,
     strict: bool = False,
     random_state=0,
@@ -584,12 +606,17 @@ def write_run_report(
     fidelity : dict or DataFrame or object, optional
         Fidelity results; scalars join the metrics (under ``fidelity``), DataFrames become tables;
         ``real_breaths`` / ``synthetic_breaths`` DataFrames inside it feed the distribution figure.
-    level_report : DataFrame, optional
-        Per-level clustering metrics (``ventgen.metrics.level_report``).
+    level_report, evaluation : DataFrame, optional
+        Per-level clustering metrics (``ventgen.metrics.level_report``), e.g. on held-out breaths
+        (two names for the same input).
     labels : array of str, optional
         Labels of ``cycles`` when it carries none.
     recording : Recording-like, optional
         A real recording to show as an excerpt (flow, pressure, annotations).
+    recordings : list of Recording-like, optional
+        The real recordings; the first is shown when ``recording`` is not given.
+    test_cycles : CycleSet-like, optional
+        Held-out cycles: the reconstructions are drawn from these (default: from ``cycles``).
     synthetic_cycles, synthetic_labels : optional
         Generated cycles and their classes; default: sampled from ``model`` at the level-1 node with
         the most breaths of each class (among nodes whose majority it is).
@@ -606,6 +633,8 @@ def write_run_report(
         for the SOM figures (a random subset when there are more).
     embed_images : bool
         Embed the figures in the page too (one portable file).
+    dpi : int
+        Resolution of the PNG figures.
     overwrite : bool
         Replace an existing report.
     strict : bool
@@ -629,7 +658,7 @@ def write_run_report(
     from . import plots
 
     rng = check_random_state(random_state)
-    rep = RunReport(out_dir, title=title, subtitle=subtitle, overwrite=overwrite, embed_images=embed_images)
+    rep = RunReport(out_dir, title=title, subtitle=subtitle, overwrite=overwrite, embed_images=embed_images, dpi=dpi)
     problems: list[str] = []
 
     def attempt(what: str, fn):
@@ -645,6 +674,11 @@ def write_run_report(
             return None
 
     cyc = _cycles_parts(cycles, labels)
+    test = _cycles_parts(test_cycles)
+    if level_report is None:
+        level_report = evaluation
+    if recording is None and recordings:
+        recording = list(recordings)[0]
     if history is None and model is not None:
         history = getattr(model, "history_", None) or None
     maps = [tuple(m) for m in model.maps] if model is not None and getattr(model, "maps", None) is not None else None
@@ -754,19 +788,44 @@ def write_run_report(
         rep.section("Reconstructions")
 
         def _recon():
-            X = cyc["X"]
+            src = test if test is not None else cyc
+            X, lab = src["X"], src["labels"]
             k = min(n_reconstructions, X.shape[0])
-            pick = np.sort(rng.choice(X.shape[0], size=k, replace=False))
+            if lab is not None:  # one breath of each of k different classes where possible
+                classes = [c for c in plots._ordered_classes(lab) if c != ""]
+                chosen = rng.permutation(len(classes))[:k] if classes else []
+                pick = [int(rng.choice(np.flatnonzero(lab == classes[j]))) for j in chosen]
+                rest = np.setdiff1d(np.arange(X.shape[0]), pick)
+                pick = pick + list(rng.choice(rest, size=k - len(pick), replace=False))
+            else:
+                pick = list(rng.choice(X.shape[0], size=k, replace=False))
+            pick = np.array(pick, dtype=np.int64)
             xs = X[pick]
             recon = [np.asarray(model.reconstruct(xs, level=i)) for i in range(len(maps) + 1)]
-            errs = {f"level {i}" if i else "z0": float(np.sqrt(np.mean((r - xs) ** 2))) for i, r in enumerate(recon)}
-            rep.figure(plots.plot_reconstructions(xs, recon, n_show=k, sampling_rate=cyc["sampling_rate"],
-                                                  channels=_metadata_channels(cyc["channels"], X.shape[1])),
-                       "reconstructions",
-                       caption="Original breaths (black) and their reconstructions from the continuous latent z0 "
-                               "and from the code of every level: coarser levels keep less detail.")
-            rep.table(pd.DataFrame({"decoded from": list(errs), "RMSE (all channels, original units)": list(errs.values())}),
-                      caption=f"Reconstruction error of the {k} breaths shown")
+            titles = [f"{lab[i]}" for i in pick] if lab is not None else None
+            fig = plots.plot_reconstructions(xs, recon, n_show=k, sampling_rate=src["sampling_rate"],
+                                             channels=_metadata_channels(src["channels"], X.shape[1]))
+            if titles:
+                for j, ax in enumerate(fig.axes[:k]):
+                    ax.set_title(titles[j] or f"breath {j + 1}", fontsize=10)
+            which = "held-out" if test is not None else "training"
+            rep.figure(fig, "reconstructions",
+                       caption=f"Original {which} breaths (black) and their reconstructions from the continuous "
+                               "latent z0 and from the code of every level: coarser levels keep less detail.")
+            # error over a larger sample, per channel
+            m = min(512, X.shape[0])
+            idx = np.sort(rng.choice(X.shape[0], size=m, replace=False))
+            names = _metadata_channels(src["channels"], X.shape[1]) or [f"channel {c}" for c in range(X.shape[1])]
+            rows = []
+            for i in range(len(maps) + 1):
+                r = np.asarray(model.reconstruct(X[idx], level=i))
+                err = np.sqrt(np.mean((r - X[idx]) ** 2, axis=(0, 2)))
+                rows.append({"decoded from": f"level {i}" if i else "z0 (continuous)",
+                             **{f"RMSE {n}": float(e) for n, e in zip(names, err, strict=True)}})
+            tab = pd.DataFrame(rows)
+            rep.table(tab, caption=f"Reconstruction error (root mean square, original units) over {m} {which} breaths")
+            rep.metrics({"reconstruction_rmse": {r["decoded from"]: {k2: v for k2, v in r.items() if k2 != "decoded from"}
+                                                 for r in rows}})
         attempt("the reconstructions", _recon)
 
     # ---------------------------------------------------------------- training
@@ -855,28 +914,37 @@ def write_run_report(
 
     # ---------------------------------------------------------------- fidelity
     fid_tables: dict[str, pd.DataFrame] = {}
+    fid_metrics: dict = {}
+    fid_headline: dict = {}
+    fid_images: list[Path] = []
     if fidelity is not None:
-        fdict = fidelity
         if isinstance(fidelity, pd.DataFrame):
             fdict = {"fidelity": fidelity}
-        elif not isinstance(fidelity, Mapping):
-            fdict = fidelity.to_dict() if hasattr(fidelity, "to_dict") else dict(vars(fidelity))
-        scalars = {}
+        elif isinstance(fidelity, Mapping):
+            fdict = dict(fidelity)
+        elif callable(getattr(fidelity, "to_dict", None)):
+            fdict = dict(fidelity.to_dict())
+        else:
+            fdict = dict(vars(fidelity))
+        summ = fidelity.summary() if callable(getattr(fidelity, "summary", None)) else fdict.get("summary")
         for k, v in fdict.items():
+            k = str(k)
             if isinstance(v, pd.DataFrame):
-                if k == "real_breaths" and real_breaths is None:
-                    real_breaths = v
-                elif k == "synthetic_breaths" and synthetic_breaths is None:
-                    synthetic_breaths = v
-                else:
-                    fid_tables[str(k)] = v
+                if k == "real_breaths":
+                    real_breaths = v if real_breaths is None else real_breaths
+                elif k == "synthetic_breaths":
+                    synthetic_breaths = v if synthetic_breaths is None else synthetic_breaths
+                elif not (k == "composition" and callable(getattr(cohort, "composition", None))):
+                    fid_tables[k] = v
+            elif k == "figures" and isinstance(v, (list, tuple)):
+                fid_images = [Path(f) for f in v if str(f).lower().endswith((".png", ".jpg", ".jpeg"))]
             elif _is_num(v) or isinstance(v, (str, bool)) or v is None:
-                scalars[str(k)] = v
+                fid_metrics[k] = v
             elif isinstance(v, Mapping):
-                scalars.update({f"{k}.{kk}": vv for kk, vv in _flatten(v).items() if _is_num(vv) or isinstance(vv, str)})
-        fid_scalars = scalars
-    else:
-        fid_scalars = {}
+                fid_metrics[k] = {kk: vv for kk, vv in _flatten(v).items()
+                                  if _is_num(vv) or isinstance(vv, (str, bool)) or vv is None}
+        source = summ if isinstance(summ, Mapping) else fid_metrics
+        fid_headline = {k.replace("_", " "): v for k, v in source.items() if _is_num(v)}
     if real_breaths is None and cyc is not None and isinstance(cyc["breaths"], pd.DataFrame):
         real_breaths = cyc["breaths"]
     if synthetic_breaths is None and recs and real_breaths is not None:
@@ -888,25 +956,34 @@ def write_run_report(
                 return None
             return pd.concat([seg(r) for r in recs[:5]], ignore_index=True)
         synthetic_breaths = attempt("the segmentation of the virtual patients", _segment)
-    if fid_scalars or fid_tables or (real_breaths is not None and synthetic_breaths is not None):
+    if fid_metrics or fid_tables or fid_images or (real_breaths is not None and synthetic_breaths is not None):
         rep.section("Fidelity")
+        if fid_headline:
+            rep.tiles(fid_headline)
         if real_breaths is not None and synthetic_breaths is not None:
             def _dist():
                 ks = plots.ks_table(real_breaths, synthetic_breaths)
                 rep.figure(plots.plot_metadata_distributions(real_breaths, synthetic_breaths), "metadata_distributions",
                            caption="Breath metadata of real breaths (grey) and synthetic breaths (orange): "
                                    "two-sample Kolmogorov–Smirnov statistic in each title (0 = same distribution).")
-                rep.table(ks, caption="Real vs synthetic breath metadata")
+                rep.table(ks, caption="Real vs synthetic breath metadata, all classes together")
+                if "label" in real_breaths.columns and "label" in synthetic_breaths.columns:
+                    attempt("the per-class metadata figure", lambda: rep.figure(
+                        plots.plot_metadata_by_class(real_breaths, synthetic_breaths), "metadata_by_class",
+                        caption="The same quantities per class: real (grey) and synthetic (class colour), "
+                                "KS statistic of each class and quantity in the panel titles."))
                 finite = ks["ks"].to_numpy(dtype=float)
                 finite = finite[np.isfinite(finite)]
                 rep.metrics({"ks": {r.column: r.ks for r in ks.itertuples()},
                              "median_ks": float(np.median(finite)) if finite.size else None})
             attempt("the metadata distributions", _dist)
-        if fid_scalars:
-            rep.tiles({k: v for k, v in fid_scalars.items() if _is_num(v)})
-            rep.metrics({"fidelity": fid_scalars})
         for name, df in fid_tables.items():
-            rep.table(df, caption=name.replace("_", " "))
+            rep.table(df, caption=name.replace("_", " "), max_rows=60)
+        if fid_images:
+            where = sorted({str(p.parent) for p in fid_images})
+            rep.note(f"The fidelity evaluation also wrote {len(fid_images)} figure(s) in `{', '.join(where)}`.")
+        if fid_metrics:
+            rep.metrics({"fidelity": fid_metrics})
 
     # ---------------------------------------------------------------- extra tables, all metrics
     if tables:
