@@ -103,8 +103,8 @@ def test_convert_many_to_folder(tmp_path):
 
 def test_convert_csv_units(tmp_path):
     (tmp_path / "raw.csv").write_text("Q,P\n1.0,10\n0.5,20\n")
-    rc = main(["convert", str(tmp_path / "raw.csv"), "-o", str(tmp_path / "raw.h5"), "--flow-col", "Q",
-               "--flow-unit", "L/s", "--pressure-col", "P", "--pressure-unit", "mbar", "--sampling-rate", "100"])
+    rc = main(["convert", str(tmp_path / "raw.csv"), "-o", str(tmp_path / "raw.h5"), "--flow-column", "Q",
+               "--flow-unit", "L/s", "--pressure-column", "P", "--pressure-unit", "mbar", "--sampling-rate", "100"])
     assert rc == 0
     rec = read_recording(tmp_path / "raw.h5")
     np.testing.assert_allclose(rec.flow, [60.0, 30.0])

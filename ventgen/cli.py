@@ -125,7 +125,7 @@ def _add_convert(sub):
     g.add_argument("--sampling-rate", type=_positive_float, help="Hz, when the CSV has no time column")
     for ch, units in (("flow", "L/min, L/s, mL/s"), ("pressure", "cmH2O, hPa, mbar"), ("volume", "mL, L"),
                       ("time", "s, ms")):
-        g.add_argument(f"--{ch}-col", help=f"name of the {ch} column")
+        g.add_argument(f"--{ch}-column", help=f"name of the {ch} column")
         g.add_argument(f"--{ch}-unit", help=f"unit of the {ch} column ({units})")
     g.add_argument("--delimiter", help="field separator (default ,)")
     g.add_argument("--nan-policy", choices=("raise", "interpolate", "keep"), help="missing values")
@@ -135,8 +135,8 @@ def _add_convert(sub):
 def _run_convert(args):
     from .signals.io import convert_file
 
-    keys = ("sampling_rate", "flow_col", "flow_unit", "pressure_col", "pressure_unit", "volume_col", "volume_unit",
-            "time_col", "time_unit", "delimiter", "nan_policy")
+    keys = ("sampling_rate", "flow_column", "flow_unit", "pressure_column", "pressure_unit", "volume_column", "volume_unit",
+            "time_column", "time_unit", "delimiter", "nan_policy")
     read_kw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     written = convert_file(args.input, args.output, args.to, format=args.format, overwrite=args.overwrite,
                            **read_kw)

@@ -187,8 +187,8 @@ def read_recording(path, format=None, **kw) -> Recording:
         The file format; detected from the content when omitted (see :func:`detect_format`).
     **kw
         Options of the format's reader. Common: ``subject`` (default: from the file or its stem),
-        ``nan_policy`` (see :class:`Recording`). CSV: ``sampling_rate``, ``time_col``, ``flow_col``,
-        ``pressure_col``, ``volume_col``, ``time_unit``, ``flow_unit`` ("L/min", "L/s", "mL/s"),
+        ``nan_policy`` (see :class:`Recording`). CSV: ``sampling_rate``, ``time_column``, ``flow_column``,
+        ``pressure_column``, ``volume_column``, ``time_unit``, ``flow_unit`` ("L/min", "L/s", "mL/s"),
         ``pressure_unit`` ("cmH2O", "hPa", "mbar"), ``volume_unit`` ("mL", "L"), ``delimiter``,
         ``annotations`` (path of an annotation CSV, default the side file ``<stem>.annotations.csv``
         when present; False to ignore). HDF5: ``index`` or ``name`` of the recording when the file holds
@@ -261,6 +261,7 @@ def read_recordings(path, format=None, **kw) -> list[Recording]:
         files = sorted(
             f for f in path.iterdir()
             if f.is_file() and not f.name.startswith(".") and not f.name.endswith(_SIDE_SUFFIXES)
+            and f.suffix.lower() not in (".json", ".md", ".pt")
         )
         out: list[Recording] = []
         for f in progress(files, desc="reading"):
@@ -481,7 +482,7 @@ def convert_file(src, dst, to=None, *, format=None, overwrite: bool = False, **r
     overwrite : bool
         Replace existing output files.
     **read_kw
-        Reader options (``sampling_rate``, ``flow_unit``, ``flow_col`` ... see :func:`read_recording`).
+        Reader options (``sampling_rate``, ``flow_unit``, ``flow_column`` ... see :func:`read_recording`).
 
     Returns
     -------
@@ -738,10 +739,10 @@ def _read_csv(
     path,
     *,
     sampling_rate=None,
-    time_col=None,
-    flow_col=None,
-    pressure_col=None,
-    volume_col=None,
+    time_column=None,
+    flow_column=None,
+    pressure_column=None,
+    volume_column=None,
     time_unit=None,
     flow_unit=None,
     pressure_unit=None,
@@ -773,10 +774,10 @@ def _read_csv(
     found = {}
     units = {}
     for kind, explicit, unit in (
-        ("flow", flow_col, flow_unit),
-        ("pressure", pressure_col, pressure_unit),
-        ("volume", volume_col, volume_unit),
-        ("time", time_col, time_unit),
+        ("flow", flow_column, flow_unit),
+        ("pressure", pressure_column, pressure_unit),
+        ("volume", volume_column, volume_unit),
+        ("time", time_column, time_unit),
     ):
         c, u = _find_column(cols, kind, explicit, unit, path)
         found[kind], units[kind] = c, u
@@ -785,7 +786,7 @@ def _read_csv(
             raise FileFormatError(
                 path,
                 f"no {kind} column; expected a column named like {_CANONICAL[kind]!r} "
-                f"(or pass {kind}_col=); columns are {cols}",
+                f"(or pass {kind}_column=); columns are {cols}",
                 line=1,
             )
     first_line = 2  # header is line 1
@@ -1223,10 +1224,10 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
     path = Path(path)
     _check_nan_policy(nan_policy)
     raw = path.read_bytes()
-    if not raw.strip():
+    if not raw[:4096].strip(b" \t\r\n\x00") and not raw.strip(b" \t\r\n\x00"):
         raise FileFormatError(path, "empty file: expected PB-840 'flow, pressure' lines")
     notes: list[str] = []
-    n_null = raw.count(b"\x00")
+    n_null = raw.count(b"\x00") if b"\x00" in raw else 0
     if n_null:
         raw = raw.replace(b"\x00", b"")
         notes.append(f"removed {n_null} null byte(s)")
@@ -1399,11 +1400,22 @@ def _pb_candidates_fast(raw: bytes, a: np.ndarray, starts: np.ndarray, ends: np.
         if n_special == 0:
             return cand
         other = np.flatnonzero(a[starts] == 66)
-        joined = b"".join([raw[s:e] for s, e in zip(starts[other].tolist(), ends[other].tolist(), strict=True)])
+        b_st, b_en = starts[other].tolist(), ends[other].tolist()
+        joined = b"".join([raw[s:e] for s, e in zip(b_st, b_en, strict=True)])
         if len(joined.translate(None, _PB_ALLOWED[2])) == n_special:
             return cand
-    else:
-        cand = np.ones(ends.size, bool)
+        # a few odd characters outside the B lines: find them segment by segment between B lines
+        t = raw.translate(table)
+        seg_st = [0] + [e + 1 for e in b_en]
+        seg_en = b_st + [len(raw)]
+        for s, e in zip(seg_st, seg_en, strict=True):
+            pos = t.find(b"\x01", s, e)
+            while pos >= 0:
+                li = int(np.searchsorted(ends, pos))
+                cand[li] = False
+                pos = t.find(b"\x01", int(ends[li]) + 1, e)
+        return cand
+    cand = np.ones(ends.size, bool)
     special = np.flatnonzero(np.frombuffer(raw.translate(table), np.uint8))
     if special.size:
         cand[np.searchsorted(ends, special)] = False
