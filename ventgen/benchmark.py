@@ -82,10 +82,10 @@ def _image_split(dataset, root, seed, subset, n_val):
     return _Split(train.X, train.labels, test.X, test.labels, train.tree, dataset, n_val=len(va))
 
 
-def _ventilation_split(root, seed, subset):
+def _ventilation_split(root, seed, subset, sim_minutes):
     from . import hierarchy
 
-    cycles = _ventilation_cycles(root, seed)
+    cycles = _ventilation_cycles(root, sim_minutes)
     subjects = np.asarray(cycles.subjects).astype(str)
     uniq = sorted(set(subjects.tolist()))
     if len(uniq) < 2:
@@ -96,31 +96,35 @@ def _ventilation_split(root, seed, subset):
     labels = np.asarray(cycles.labels).astype(str)
     X = np.asarray(cycles.X, dtype=np.float32)
     tr, te = np.flatnonzero(~test_mask), np.flatnonzero(test_mask & (labels != ""))
+    if te.size == 0:
+        raise VentgenValueError(f"held-out subject {uniq[-1]!r} has no labelled cycles to evaluate on")
     if subset is not None:
         rng = check_random_state(seed)
         tr = np.sort(rng.choice(tr, size=min(subset, tr.size), replace=False))
         te = np.sort(rng.choice(te, size=min(subset, te.size), replace=False))
-    return _Split(X[tr], labels[tr], X[te], labels[te], hierarchy.VENTILATION_TREE, "ventilation")
+    return _Split(
+        X[tr], labels[tr], X[te], labels[te], hierarchy.VENTILATION_TREE, "ventilation"
+    )
 
 
-def _ventilation_cycles(root, seed):
-    import ventgen
+def _ventilation_cycles(root, sim_minutes):
+    """Breath cycles from a CycleSet file, a folder/file of recordings, or the simulated default cohort."""
+    from .signals.cycles import CycleSet, cycles_from_recordings
 
-    if root is not None and Path(root).is_file():
-        from .signals.cycles import CycleSet
-
-        return CycleSet.load(root)
+    if root is not None and Path(root).is_file() and Path(root).suffix in (".h5", ".hdf5"):
+        try:
+            return CycleSet.load(root)
+        except (KeyError, OSError, ValueError):
+            pass  # not a CycleSet: read it as recordings below
     if root is not None:
-        recordings = ventgen.read_recordings(root)
+        sources = [Path(root)]
     else:
-        recordings = ventgen.simulate_cohort(random_state=seed)
-    sets = []
-    for rec in recordings:
-        breaths = ventgen.segment_breaths(rec)
-        sets.append(ventgen.extract_cycles(rec, breaths))
-    from .signals.cycles import CycleSet
+        from .signals.simulate import simulate_cohort
 
-    return CycleSet.concatenate(sets)
+        # one fixed cohort (seed 0): the seeds of the benchmark vary the models, not the data
+        sources = simulate_cohort(minutes=sim_minutes, random_state=0, progress=False)
+    cycles, _ = cycles_from_recordings(sources, progress_bar=False)
+    return cycles
 
 
 # ----------------------------------------------------------------------------- models
@@ -164,7 +168,7 @@ def _fit_one(model_name, data: _Split, seed, cfg, cache):
         model = HTVAE(maps=list(maps), **common)
         kw = {}
         if model_name == "htvae-mustlink":
-            kw = {"must_link": np.where(data.y_train == "", -1, data.y_train).astype(object)}
+            kw = {"must_link": data.y_train}  # partial label vector, "" = unknown
         model.fit(data.X_train, **kw)
         assign = model.assign(data.X_test)
         learned = LearnedTree(model.tree_, model.maps)
@@ -300,6 +304,7 @@ def run_benchmark(
     lr: float = 5e-4,
     subset: int | None = None,
     n_val: int = 600,
+    sim_minutes: float = 60.0,
     first_seed: int = 0,
     device: str = "auto",
     threads: int | None = None,
@@ -328,6 +333,8 @@ def run_benchmark(
         Use a random subset of this many training and test samples (quick checks).
     n_val : int
         Validation samples held out of the training set (600 in the paper).
+    sim_minutes : float
+        Minutes per simulated subject for ``ventilation`` without ``root`` (3 subjects, seed 0).
     device : str
     threads : int, optional
         ``torch.set_num_threads`` for this process (1 when several benchmarks share a CPU).
@@ -380,14 +387,15 @@ def run_benchmark(
         run_file = out_dir / "runs" / f"{model_name}_seed{seed}.csv"
         if run_file.exists() and not overwrite:
             continue
-        if seed not in data_cache:
+        dkey = ("data", seed if dataset != "ventilation" or subset is not None else 0)
+        if dkey not in data_cache:
             data_cache.clear()
-            data_cache[seed] = (
-                _ventilation_split(root, seed, subset)
+            data_cache[dkey] = (
+                _ventilation_split(root, seed, subset, sim_minutes)
                 if dataset == "ventilation"
                 else _image_split(dataset, root, seed, subset, n_val)
             )
-        data = data_cache[seed]
+        data = data_cache[dkey]
         rep, history = _fit_one(model_name, data, seed, cfg, data_cache)
         rep.insert(0, "dataset", dataset)
         if history is not None and len(history):

@@ -229,6 +229,8 @@ def _add_benchmark(subparsers):
                    help="comma-separated subset: htvae,som-vae,vae-hkmeans,vae-rgmm "
                         "(ventilation also htvae-mustlink,ts-hkmeans); default all")
     p.add_argument("--subset", type=_positive_int, default=None, help="random subset of N train and N test samples")
+    p.add_argument("--sim-minutes", type=_positive_float, default=60.0,
+                   help="ventilation without --root: minutes per simulated subject (default 60)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads for this process")
     p.add_argument("--overwrite", action="store_true", help="retrain runs whose files exist (default: skip them)")
@@ -242,7 +244,7 @@ def _run_benchmark(args):
     summary = run_benchmark(
         args.dataset, root=args.root, out_dir=args.out, seeds=args.seeds, first_seed=args.first_seed,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, maps=args.maps,
-        models=models, subset=args.subset, device=args.device, threads=args.threads, overwrite=args.overwrite,
+        models=models, subset=args.subset, sim_minutes=args.sim_minutes, device=args.device, threads=args.threads, overwrite=args.overwrite,
         progress=False if args.quiet else None,
     )
     from .benchmark import summary_markdown
