@@ -187,3 +187,24 @@ def test_benchmark_argument_errors(tmp_path, capsys):
     )
     with pytest.raises(SystemExit):
         main(["benchmark", "--dataset", "digits", "--maps", "8by8"])
+
+
+def test_benchmark_ventilation_simulated(tmp_path):
+    from ventgen.benchmark import run_benchmark
+
+    out = tmp_path / "vent"
+    summary = run_benchmark(
+        "ventilation",
+        out_dir=out,
+        sim_minutes=1.5,
+        epochs=1,
+        models=["vae-hkmeans", "vae-rgmm"],
+        maps=[(2, 2), (1, 2)],
+        latent_dim=3,
+        progress=False,
+    )
+    assert set(summary["model"]) == {"vae-hkmeans", "vae-rgmm"}
+    run = pd.read_csv(out / "runs" / "vae-hkmeans_seed0.csv")
+    # held-out subject: the test set is the labelled cycles of the last subject only
+    assert run["n_test"].iloc[0] > 0 and run["n_train"].iloc[0] > run["n_test"].iloc[0]
+    assert np.isfinite(run.loc[run.level == 1, "dtree"]).all()

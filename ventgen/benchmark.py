@@ -97,14 +97,14 @@ def _ventilation_split(root, seed, subset, sim_minutes):
     X = np.asarray(cycles.X, dtype=np.float32)
     tr, te = np.flatnonzero(~test_mask), np.flatnonzero(test_mask & (labels != ""))
     if te.size == 0:
-        raise VentgenValueError(f"held-out subject {uniq[-1]!r} has no labelled cycles to evaluate on")
+        raise VentgenValueError(
+            f"held-out subject {uniq[-1]!r} has no labelled cycles to evaluate on"
+        )
     if subset is not None:
         rng = check_random_state(seed)
         tr = np.sort(rng.choice(tr, size=min(subset, tr.size), replace=False))
         te = np.sort(rng.choice(te, size=min(subset, te.size), replace=False))
-    return _Split(
-        X[tr], labels[tr], X[te], labels[te], hierarchy.VENTILATION_TREE, "ventilation"
-    )
+    return _Split(X[tr], labels[tr], X[te], labels[te], hierarchy.VENTILATION_TREE, "ventilation")
 
 
 def _ventilation_cycles(root, sim_minutes):

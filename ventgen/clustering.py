@@ -248,6 +248,8 @@ class HierarchicalTimeSeriesKMeans(_TopDownClustering):
     maps : sequence of (h, w) or int
     metric : {"dtw", "softdtw", "euclidean"}
     max_iter : int
+    sakoe_chiba_radius : int or None
+        DTW warping window in samples (default 10: 0.4 s at 25 Hz); None = unconstrained (slow).
     random_state : None, int or Generator
 
     Notes
@@ -270,12 +272,14 @@ class HierarchicalTimeSeriesKMeans(_TopDownClustering):
         maps=((8, 8), (4, 4), (2, 2)),
         metric: str = "dtw",
         max_iter: int = 20,
+        sakoe_chiba_radius: int | None = 10,
         random_state=None,
         progress=None,
     ):
         super().__init__(maps, random_state, progress)
         self.metric = metric
         self.max_iter = max_iter
+        self.sakoe_chiba_radius = sakoe_chiba_radius
 
     def _prepare(self, X) -> np.ndarray:
         if self.metric not in ("dtw", "softdtw", "euclidean"):
@@ -308,6 +312,16 @@ class HierarchicalTimeSeriesKMeans(_TopDownClustering):
     def _make(self, n_clusters, seed):
         from tslearn.clustering import TimeSeriesKMeans
 
+        params = None
+        if self.metric == "dtw" and self.sakoe_chiba_radius is not None:
+            params = {
+                "global_constraint": "sakoe_chiba",
+                "sakoe_chiba_radius": int(self.sakoe_chiba_radius),
+            }
         return TimeSeriesKMeans(
-            n_clusters=n_clusters, metric=self.metric, max_iter=self.max_iter, random_state=seed
+            n_clusters=n_clusters,
+            metric=self.metric,
+            max_iter=self.max_iter,
+            metric_params=params,
+            random_state=seed,
         )
