@@ -250,3 +250,23 @@ def test_pb840_markers_method_reproduces_marks(pb840_dir):
     rec = _read_pb840(pb840_dir / "0149_2016-02-17-08-38-13_1.csv_test")
     df = segment_breaths(rec, method="markers")
     np.testing.assert_array_equal(df["start_idx"], rec.markers["start_idx"])
+
+
+def test_simulated_cohort_breath_starts():
+    """The physiological simulator's true breaths (sim room), found from flow and pressure alone."""
+    if not hasattr(ventgen, "simulate_cohort"):
+        pytest.skip("ventgen.simulate_cohort not available")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        recs = ventgen.simulate_cohort(n_subjects=3, minutes=10, sampling_rate=50, random_state=0, progress=False)
+    tp = n_true = n_found = 0
+    for rec in recs:
+        true = rec.markers["start_idx"].to_numpy()
+        bare = Recording(rec.flow, rec.pressure, rec.sampling_rate)  # no markers: flow method only
+        found = segment_breaths(bare, method="flow")["start_idx"].to_numpy()
+        p, r, _ = match_f1(true, found, TOL)
+        tp += r * true.size
+        n_true += true.size
+        n_found += found.size
+    f1 = 2 * tp / (n_true + n_found)
+    assert f1 >= 0.98, f1

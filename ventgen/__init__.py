@@ -37,7 +37,7 @@ from .signals.simulate import simulate_cohort, simulate_recording, write_simulat
 
 # --- segmentation and cycles
 # isort: split
-from .signals.cycles import CycleSet, cycles_from_recordings, extract_cycles
+from .signals.cycles import CycleSet, cycles_from_recordings, extract_cycles, segment_files
 from .signals.features import breath_metadata, inspiration_end
 from .signals.segment import detect_breath_starts, segment_breaths
 
@@ -106,6 +106,7 @@ __all__ = [
     "extract_cycles",
     "CycleSet",
     "cycles_from_recordings",
+    "segment_files",
     # models
     "HTVAE",
     # metrics and datasets

@@ -183,6 +183,44 @@ def _run_simulate(args):
 
 
 # ----------------------------------------------------------------------------- segment
+@command("segment")
+def _add_segment(sub):
+    p = _sub(
+        sub,
+        "segment",
+        "find the breaths of recordings and write them as a CycleSet (HDF5): fixed-length flow and "
+        "pressure cycles with labels, subjects and per-breath metadata",
+        "  ventgen segment ../shared/data/pb840/*.test -o cycles.h5 --method flow\n"
+        "  ventgen segment cohort.h5 -o cycles.h5 --breaths-csv breaths.csv\n"
+        "  ventgen segment recs/ -o cycles.h5 --length 200 --cycle-rate 25 --long-policy compress\n",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="recording files or folders (CSV, HDF5, PB-840 text)")
+    p.add_argument("-o", "--output", required=True, metavar="CYCLES.h5", help="CycleSet file to write")
+    p.add_argument("--method", choices=("flow", "markers", "auto"), default="auto",
+                   help="flow: from the signals only; markers: the device's breath marks; "
+                        "auto (default): markers when a recording has them")
+    p.add_argument("--breaths-csv", metavar="FILE", help="also write the breath table (one row per breath) as CSV")
+    p.add_argument("--length", type=_positive_int, default=200, help="samples per cycle (default 200)")
+    p.add_argument("--cycle-rate", type=_positive_float, default=25.0,
+                   help="cycle sampling rate in Hz (default 25: 200 samples hold 8 s)")
+    p.add_argument("--long-policy", choices=("drop", "compress"), default="drop",
+                   help="breaths longer than length/cycle-rate seconds: drop (default) or time-compress")
+    p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected per file)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=_run_segment)
+
+
+def _run_segment(args):
+    from .signals.cycles import segment_files
+
+    read_kw = {"format": args.format} if args.format else {}
+    out = segment_files(args.inputs, args.output, method=args.method, breaths_csv=args.breaths_csv,
+                        length=args.length, cycle_rate=args.cycle_rate, long_policy=args.long_policy,
+                        overwrite=args.overwrite, read_kwargs=read_kw,
+                        progress_bar=False if args.quiet else None)
+    print(f"{out['n_recordings']} recording(s), {out['n_breaths']} breaths, {out['n_cycles']} cycles -> {out['output']}"
+          + (f"; breath table -> {out['breaths_csv']}" if out["breaths_csv"] else ""))
+
 
 
 # ----------------------------------------------------------------------------- train

@@ -83,6 +83,8 @@ def detect_breath_starts(
     min_breath_s: float = 0.2,
     onset_window_s: float = 0.4,
     min_pressure_rise_cmh2o: float = 1.0,
+    pressure_window_s: float = 0.8,
+    min_pressure_slope_cmh2o_s: float = 15.0,
     pressure_tol_cmh2o: float = 0.15,
     small_breaths: bool = True,
     min_small_peak_lpm: float = 1.0,
@@ -105,10 +107,11 @@ def detect_breath_starts(
     min_peak_lpm : float
         Smallest rise above the resting flow that can be an inspiration.
     high_fraction : float
-        The high threshold is ``rest + max(min_peak_lpm, high_fraction * scale)``, with ``scale`` the
-        99th percentile of flow above rest.
+        The high threshold is ``base + max(min_peak_lpm, high_fraction * scale)``, with ``base`` the
+        resting flow (the mode of the flow histogram) when positive, else 0, and ``scale`` the 99th
+        percentile of flow above ``base``.
     low_fraction : float
-        The flow must fall below ``rest + low_fraction * (high - rest)`` between two inspirations.
+        The flow must fall below ``base + low_fraction * (high - base)`` between two inspirations.
     min_insp_s : float
         Minimum time above the high threshold (shorter excursions are spikes).
     min_breath_s : float
@@ -116,7 +119,12 @@ def detect_breath_starts(
     onset_window_s : float
         How far back from the crossing the onset (the knee of the flow rise) is searched.
     min_pressure_rise_cmh2o : float
-        Pressure rise within 0.2 s after the crossing that marks a ventilator-delivered breath.
+        Pressure rise that marks a ventilator-delivered breath.
+    pressure_window_s : float
+        How far back from the flow crossing the pressure rise of the trigger is searched (a trigger can
+        precede the flow, for instance while the glottis is closed).
+    min_pressure_slope_cmh2o_s : float
+        A pressure rise steeper than this (cmH2O/s) can be a ventilator's delivery.
     pressure_tol_cmh2o : float
         Pressure noise level: the onset is the last sample within this of the pre-trigger minimum
         (or within 5 % of the pressure rise, when larger).
@@ -153,12 +161,15 @@ def detect_breath_starts(
     if n < 3:
         return (empty, info) if return_info else empty
     rest = _rest_level(f)
-    scale = float(np.percentile(f, _PEAK_PERCENTILE)) - rest
+    # thresholds count from the resting flow when it sits above zero (a leak or a sensor offset), and
+    # from zero when the rest is expiratory: an inspiration moves gas into the patient
+    base = max(rest, 0.0)
+    scale = float(np.percentile(f, _PEAK_PERCENTILE)) - base
     info.update(rest_lpm=rest, scale_lpm=scale)
     if scale < min_peak_lpm:
         return (empty, info) if return_info else empty
-    high = rest + max(min_peak_lpm, high_fraction * scale)
-    low = rest + low_fraction * (high - rest)
+    high = base + max(min_peak_lpm, high_fraction * scale)
+    low = base + low_fraction * (high - base)
     info.update(high_lpm=high, low_lpm=low)
 
     # excursions above the high threshold, long enough
@@ -170,8 +181,6 @@ def detect_breath_starts(
     if small_breaths:
         # shallow breaths (hypopnoea): excursions above a much lower threshold that hold no ordinary
         # inspiration, last long enough and move enough volume (cardiac oscillations do not)
-        # (relative to zero flow when the rest level is expiratory: gas must go into the patient)
-        base = max(rest, 0.0)
         high2 = base + max(min_small_peak_lpm, small_fraction * scale)
         low2 = base + low_fraction * (high2 - base)
         s0, s1 = _runs(f > high2)
@@ -233,20 +242,36 @@ def detect_breath_starts(
     best = np.argmax(below, axis=1)
     onset = np.where(span > 0, cand[rows, best], cross)
     if pressure is not None:
-        # A ventilator's trigger shows in the pressure: it stops falling (patient effort) and rises
-        # (delivery). Where that rise is clear, the onset is the last pressure minimum before it.
+        # A ventilator's trigger shows in the pressure: its last steep rise near the flow crossing
+        # (searched from `pressure_window_s` before it to 0.2 s after it, never before the previous
+        # inspiration). The onset is the last sample, within 0.4 s before that rise, still at the
+        # pre-trigger pressure level (within the noise tolerance).
         p = np.asarray(pressure, dtype=np.float64)
-        pj = p[np.clip(cand, 0, n - 1)]
-        pw = np.where(valid & (np.arange(win + 1)[None, :] >= trough[:, None]), pj, np.inf)
-        p_min = pw.min(axis=1)
+        pwin = max(2, int(round(pressure_window_s * rate)))
         ahead = max(1, int(round(0.2 * rate)))
-        fut = p[np.clip(cross[:, None] + np.arange(ahead)[None, :], 0, n - 1)].max(axis=1)
+        short = max(1, int(round(0.4 * rate)))
+        offs_p = np.arange(-pwin, ahead + 1)
+        cp_ = cross[:, None] + offs_p[None, :]
+        lo_p = np.maximum(cross - pwin, prev_end)
+        validp = (cp_ >= lo_p[:, None]) & (cp_ >= 0) & (cp_ < n - 1)
+        pj = p[np.clip(cp_, 0, n - 1)]
+        dp = p[np.clip(cp_ + 1, 0, n - 1)] - pj
+        dpv = np.where(validp, dp, -np.inf)
+        # the last steep rise: a cough's pressure spike before the trigger is steep too, but comes first
+        steep = dpv >= min_pressure_slope_cmh2o_s / rate
+        jr = offs_p.size - 1 - np.argmax(steep[:, ::-1], axis=1)
+        col = np.arange(offs_p.size)[None, :]
+        before = validp & (col <= jr[:, None]) & (col >= (jr - short)[:, None])
+        p_min = np.where(before, pj, np.inf).min(axis=1)
+        j_abs = cp_[rows, jr]
+        fut = p[np.clip(j_abs[:, None] + 1 + np.arange(ahead)[None, :], 0, n - 1)].max(axis=1)
+        fut = np.where(steep.any(axis=1), fut, -np.inf)
         rise = fut - p_min
-        tol = np.maximum(pressure_tol_cmh2o, 0.05 * rise)
-        near = pw <= (p_min + tol)[:, None]
-        last_min = win - np.argmax(near[:, ::-1], axis=1)
-        use_p = np.isfinite(p_min) & (rise >= min_pressure_rise_cmh2o)
-        p_on = cand[rows, last_min]
+        tol = np.maximum(pressure_tol_cmh2o, 0.05 * np.where(np.isfinite(rise), rise, 0.0))
+        near = before & (pj <= (p_min + tol)[:, None])
+        last_min = offs_p.size - 1 - np.argmax(near[:, ::-1], axis=1)
+        use_p = np.isfinite(rise) & (rise >= min_pressure_rise_cmh2o) & near.any(axis=1)
+        p_on = cp_[rows, last_min]
         # The pressure responds a fixed lag after the flow (sensor and logging delays), learnt from the
         # breaths where both agree; the flow knee is kept unless it precedes the lag-corrected pressure
         # onset (a patient effort that lowers pressure and raises flow before the trigger).
@@ -255,7 +280,12 @@ def detect_breath_starts(
         lag = int(np.median(diff[agree])) if agree.sum() >= 3 else 0
         p_on = p_on - lag
         lead = max(2, int(round(0.08 * rate)))  # pressure clearly first: flow lags the delivery
-        p_first = p_on < onset - lead
+        # ... and only when the pressure is still up when the flow crosses (a sustained delivery)
+        p_cross = p[np.clip(cross, 0, n - 1)]
+        p_first = (p_on < onset - lead) & (p_cross >= p_min + 0.5 * rise)
+        if return_info:
+            info.update(cross=cross, flow_onset=onset.copy(), pressure_onset=p_on, use_pressure=use_p,
+                        pressure_first=p_first, pressure_lag=lag)
         onset = np.where(use_p, np.where(p_first, p_on, np.maximum(onset, p_on)), onset)
     onset = np.clip(onset, 0, n - 1)
     onset = np.maximum.accumulate(onset)
