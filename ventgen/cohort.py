@@ -694,37 +694,30 @@ def _cut_padding(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, flow_ch: int) ->
     return np.clip(L, lo, hi)
 
 
-def _ramp_index(starts: np.ndarray, lens: np.ndarray):
-    """Breath number and position (0..1) of every sample of the concatenated breaths."""
-    breath = np.repeat(np.arange(starts.size, dtype=np.int64), lens)
-    pos = np.arange(breath.size, dtype=np.float64)
-    pos -= starts[breath]
-    pos /= np.maximum(lens - 1, 1)[breath]
-    return breath, pos
+def _stitch_batch(Xd: np.ndarray, L: np.ndarray, first: np.ndarray, last: np.ndarray, prev_e):
+    """In place: remove the jumps at the joins of a batch of consecutive breaths.
 
-
-def _stitch(sig: np.ndarray, starts: np.ndarray, lens: np.ndarray, first: np.ndarray, last: np.ndarray,
-            ramp) -> None:
-    """In place: remove jumps at joins by a linear ramp over each breath (vectorised).
-
-    At the join after breath i both neighbours are moved to the mean of breath i's last sample and
-    breath i+1's first; the correction is spread linearly over each breath so no kink appears.
+    ``Xd`` (b [+ 1], channels, T) holds the batch's breaths and, when there is one, the next breath
+    (only its first sample is read). At the join after breath i both neighbours move to the mean of
+    breath i's last sample and breath i+1's first; the correction is a linear ramp over each whole
+    breath, so no kink appears. Returns the last samples of the batch's last breath.
     """
-    s = sig[starts]
-    e = sig[starts + lens - 1]
-    join = np.empty(starts.size)
-    join[:-1] = 0.5 * (e[:-1] + s[1:])
-    join[-1] = e[-1]
-    prev = np.empty(starts.size)
-    prev[0] = s[0]
-    prev[1:] = join[:-1]
-    d0 = np.where(first, 0.0, prev - s)
-    d1 = np.where(last, 0.0, join - e)
-    breath, pos = ramp
-    corr = (d1 - d0)[breath]
-    corr *= pos
-    corr += d0[breath]
-    sig += corr
+    b = L.size
+    s = Xd[:, :, 0].astype(np.float64)  # (b [+1], C)
+    e = Xd[np.arange(b), :, L - 1].astype(np.float64)  # (b, C)
+    nxt = s[1:b + 1] if s.shape[0] > b else np.vstack([s[1:b], e[-1:]])
+    join_after = np.where(last[:, None], e, 0.5 * (e + nxt))
+    before = np.empty_like(e)
+    before[1:] = join_after[:-1]
+    before[0] = s[0] if prev_e is None else 0.5 * (prev_e + s[0])
+    d0 = np.where(first[:, None], 0.0, before - s[:b])
+    d1 = np.where(last[:, None], 0.0, join_after - e)
+    inv = (1.0 / np.maximum(L - 1, 1)).astype(np.float32)
+    frac = np.arange(Xd.shape[2], dtype=np.float32)[None, :] * inv[:, None]  # (b, T)
+    corr = frac[:, None, :] * (d1 - d0).astype(np.float32)[:, :, None]
+    corr += d0.astype(np.float32)[:, :, None]
+    Xd[:b] += corr
+    return e[-1]
 
 
 def generate_cohort(
@@ -809,7 +802,6 @@ def generate_cohort(
     out_rate = float(sampling_rate or spec.sampling_rate or cyc_rate)
     if not np.isfinite(out_rate) or out_rate <= 0:
         raise VentgenValueError(f"sampling_rate must be positive, got {out_rate!r}")
-    T = ref.X.shape[2]
     C = ref.X.shape[1]
     flow_ch = ref.channels.index("flow_lpm") if "flow_lpm" in ref.channels else 0
     pres_ch = ref.channels.index("paw_cmh2o") if "paw_cmh2o" in ref.channels else min(1, C - 1)
@@ -904,34 +896,33 @@ def generate_cohort(
     eps = rng.standard_normal((N, d))
     Z = (codes[gid] + sigmas[gid] * (a * u[pat] + np.sqrt(1.0 - a * a) * eps)).astype(np.float32)
 
-    # ---- decode in batches and cut
+    # ---- decode in batches, stitch, cut
     decode = model.decode if decoder == "exact" else _linear_decoder(model, codes, sigmas, np.unique(gid))
-    pieces_f, pieces_p = [], []
-    for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
-        b1 = min(N, b0 + batch_size)
-        Xd = np.asarray(decode(Z[b0:b1]) if decoder == "exact" else decode(Z[b0:b1], gid[b0:b1]), dtype=np.float32)
-        if Xd.ndim != 3 or Xd.shape[0] != b1 - b0 or Xd.shape[2] < 2:
-            raise VentgenValueError(f"model.decode returned shape {Xd.shape}, expected ({b1 - b0}, channels, time)")
-        if b0 == 0 and Xd.shape[2] != T:
-            T = Xd.shape[2]
-        if length_method == "padding":
-            lens[b0:b1] = _cut_padding(Xd, lo[gid[b0:b1]], hi[gid[b0:b1]], flow_ch)
-        L = np.clip(lens[b0:b1], 2, Xd.shape[2])
-        lens[b0:b1] = L
-        mask = np.arange(Xd.shape[2])[None, :] < L[:, None]
-        pieces_f.append(Xd[:, flow_ch, :][mask])
-        pieces_p.append(Xd[:, pres_ch, :][mask])
-    flow = np.concatenate(pieces_f).astype(np.float64)
-    pres = np.concatenate(pieces_p).astype(np.float64)
-    starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
     first = np.ones(N, dtype=bool)
     first[1:] = pat[1:] != pat[:-1]
     last = np.ones(N, dtype=bool)
     last[:-1] = pat[1:] != pat[:-1]
-    ramp = _ramp_index(starts, lens)
-    _stitch(flow, starts, lens, first, last, ramp)
-    _stitch(pres, starts, lens, first, last, ramp)
-    del ramp
+    pieces_f, pieces_p = [], []
+    prev_e = None  # last sample (flow, pressure) of the breath before the batch
+    for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
+        b1 = min(N, b0 + batch_size)
+        ext = min(N, b1 + 1)  # one breath more: its first sample closes this batch's last join
+        Xd = np.asarray(decode(Z[b0:ext]) if decoder == "exact" else decode(Z[b0:ext], gid[b0:ext]),
+                        dtype=np.float32)
+        if Xd.ndim != 3 or Xd.shape[0] != ext - b0 or Xd.shape[2] < 2 or Xd.shape[1] < C:
+            raise VentgenValueError(f"model.decode returned shape {Xd.shape}, expected ({ext - b0}, {C}, time)")
+        Xd = Xd[:, [flow_ch, pres_ch], :]
+        if length_method == "padding":
+            lens[b0:b1] = _cut_padding(Xd[: b1 - b0], lo[gid[b0:b1]], hi[gid[b0:b1]], 0)
+        L = np.clip(lens[b0:b1], 2, Xd.shape[2])
+        lens[b0:b1] = L
+        prev_e = _stitch_batch(Xd, L, first[b0:b1], last[b0:b1], prev_e)
+        mask = np.arange(Xd.shape[2])[None, :] < L[:, None]
+        pieces_f.append(Xd[: b1 - b0, 0, :][mask])
+        pieces_p.append(Xd[: b1 - b0, 1, :][mask])
+    flow = np.concatenate(pieces_f)
+    pres = np.concatenate(pieces_p)
+    starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
 
     # ---- recordings and manifest
     from . import __version__
@@ -1016,18 +1007,21 @@ def _spread(keys) -> np.ndarray:
         c_o = max((v for kk, v in left.items() if kk != k), default=0)
         return c_k <= r // 2 and c_o <= (r + 1) // 2
 
-    rest = list(range(n))
+    from collections import deque
+
+    queues: dict = {}
+    for i, k in enumerate(keys):
+        queues.setdefault(k, deque()).append(i)
     out = []
     prev = None
-    while rest:
-        r = len(rest) - 1
-        pick = next((p for p, i in enumerate(rest) if keys[i] != prev and ok(keys[i], r)), None)
-        if pick is None:
-            pick = next((p for p, i in enumerate(rest) if keys[i] != prev), 0)
-        i = rest.pop(pick)
-        out.append(i)
-        left[keys[i]] -= 1
-        prev = keys[i]
+    for r in range(n - 1, -1, -1):  # r = items left after this pick
+        heads = [(q[0], k) for k, q in queues.items() if q and k != prev]
+        good = [h for h in heads if ok(h[1], r)]
+        pick = min(good or heads or [(q[0], k) for k, q in queues.items() if q])
+        k = pick[1]
+        out.append(queues[k].popleft())
+        left[k] -= 1
+        prev = k
     return np.asarray(out, dtype=np.int64)
 
 
@@ -1042,15 +1036,18 @@ def _linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarr
     out = np.asarray(model.decode(np.concatenate(pts).astype(np.float32)), dtype=np.float64)
     C, T = out.shape[1:]
     out = out.reshape(len(used), 2 * d + 1, C * T)
-    base = {int(g): out[i, 0] for i, g in enumerate(used)}
-    jac = {int(g): (out[i, 1:d + 1] - out[i, d + 1:]) / (2 * np.maximum(sigmas[g], 1e-6))[:, None]
+    base = {int(g): out[i, 0].astype(np.float32) for i, g in enumerate(used)}
+    jac = {int(g): ((out[i, 1:d + 1] - out[i, d + 1:]) / (2 * np.maximum(sigmas[g], 1e-6))[:, None]).astype(np.float32)
            for i, g in enumerate(used)}
+    codes32 = codes.astype(np.float32)
 
     def f(Z, g):
-        X = np.empty((len(Z), C * T), dtype=np.float64)
-        for k in np.unique(g):
-            idx = np.flatnonzero(g == k)
-            X[idx] = base[int(k)] + (Z[idx].astype(np.float64) - codes[k]) @ jac[int(k)]
+        X = np.empty((len(Z), C * T), dtype=np.float32)
+        order = np.argsort(g, kind="stable")
+        bounds = np.flatnonzero(np.diff(g[order])) + 1
+        for idx in np.split(order, bounds):
+            k = int(g[idx[0]])
+            X[idx] = (Z[idx] - codes32[k]) @ jac[k] + base[k]
         return X.reshape(len(Z), C, T)
 
     return f

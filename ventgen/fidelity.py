@@ -219,7 +219,7 @@ def tstr_trtr(real_X, real_y, synth_X, synth_y, *, test_size: float = 0.3, rando
     p_real = _forest(seed).fit(Xtr, ytr).predict(Xte)
     p_syn = _forest(seed).fit(sX, sy).predict(Xte)
     trtr, tstr = accuracy_score(yte, p_real), accuracy_score(yte, p_syn)
-    return {"classes": classes, "n_real_train": int(len(ytr)), "n_synthetic_train": int(len(sy)),
+    return {"classes": [str(c) for c in classes], "n_real_train": int(len(ytr)), "n_synthetic_train": int(len(sy)),
             "n_test": int(len(yte)), "trtr_accuracy": float(trtr), "tstr_accuracy": float(tstr),
             "ratio": float(tstr / trtr) if trtr > 0 else float("nan"),
             "trtr_balanced_accuracy": float(balanced_accuracy_score(yte, p_real)),
