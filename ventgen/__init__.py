@@ -41,8 +41,7 @@ from .signals.cycles import CycleSet, cycles_from_recordings, extract_cycles, se
 from .signals.features import breath_metadata, inspiration_end
 from .signals.segment import detect_breath_starts, segment_breaths
 
-# --- models (imported lazily by __getattr__ below, so that `import ventgen` does not import torch)
-_LAZY = {"HTVAE": ".models.estimator"}
+# --- models (imported lazily by __getattr__ at the end, so that `import ventgen` does not import torch)
 
 # --- metrics and datasets
 # isort: split
@@ -136,6 +135,9 @@ __all__ = [
     "RunReport",
     "write_run_report",
 ]
+
+
+_LAZY = {"HTVAE": ".models.estimator"}
 
 
 def __getattr__(name):  # PEP 562: lazy public names (torch-backed models)

@@ -457,7 +457,7 @@ class HTVAE:
     def codebook(self, level: int = 1) -> np.ndarray:
         """Codes of ``level`` as a (K, latent_dim) array (row-major lattice order)."""
         lvl = self._level(level)
-        return self.module_.som.codes[lvl - 1].detach().cpu().numpy().copy()
+        return self.module_.som.level_codes(lvl).detach().cpu().numpy().copy()
 
     def node_sigma(self, level: int = 1) -> np.ndarray:
         """Per-dimension sigma of every code of ``level``, (K, latent_dim), positive."""

@@ -137,29 +137,19 @@ class HTVAEModule(nn.Module):
             z_all = mu_all
         z0, mu0, logvar0 = z_all[:n], mu_all[:n], logvar_all[:n]
 
-        parents = self.som.parents()
-        idx = self.som.chain(z0, parents)
-        zs = [z0]
-        hier = 0.0
-        for i, k in enumerate(idx):
-            mu_i = self.som.codes[i][k]
-            if self.training:
-                sigma_i = self.som.sigma(i + 1)[k]
-                eps = torch.randn(
-                    mu_i.shape, device=mu_i.device, dtype=mu_i.dtype, generator=generator
-                )
-                z_i = mu_i + sigma_i * eps
-            else:
-                z_i = mu_i
-            hier = hier + ((z_i - zs[-1]) ** 2).sum(1)
-            zs.append(z_i)
-        z = torch.stack(zs)  # (M+1, n, L)
-        x_rec = self.decoder(z.reshape(-1, self.latent_dim)).view(len(zs), *x.shape)
+        z_maps, idx, topo, parents = self.som.step(z0, generator=generator, sample=self.training)
+        z = torch.cat([z0.unsqueeze(0), z_maps])  # (M+1, n, L)
+        hier = ((z[1:] - z[:-1]) ** 2).sum(-1).sum(0).mean()
+        x_rec = self.decoder(z.reshape(-1, self.latent_dim)).view(z.shape[0], *x.shape)
         rec_levels = ((x_rec - x.unsqueeze(0)) ** 2).flatten(2).sum(2).mean(1)  # (M+1,)
         rec = rec_levels.sum()
-        hier = hier.mean()
-        topo = self.som.topology_loss(idx).mean()
-        kl = (-0.5 * (1 + logvar0 - mu0**2 - logvar0.exp()).sum(1)).mean()
+        topo = topo.mean()
+        loss = rec + hier + topo
+        if self.kl_weight > 0:
+            kl = (-0.5 * (1 + logvar0 - mu0**2 - logvar0.exp()).sum(1)).mean()
+            loss = loss + self.kl_weight * kl
+        else:
+            kl = torch.zeros((), device=x.device)
         if pairs is not None and pairs[0].shape[0] > 0:
             p = pairs[0].shape[0]
             za, zb = z_all[n : n + p], z_all[n + p :]
@@ -169,7 +159,8 @@ class HTVAEModule(nn.Module):
             must_link = (d * ((za - zb) ** 2).sum(1)).mean()
         else:
             must_link = torch.zeros((), device=x.device)
-        loss = rec + hier + topo + self.kl_weight * kl + self.must_link_weight * must_link
+        if pairs is not None:
+            loss = loss + self.must_link_weight * must_link
         return {
             "loss": loss,
             "rec": rec,

@@ -103,7 +103,12 @@ class SOMStack(nn.Module):
 
     Notes
     -----
-    Levels are 1-based in every public method (level 1 = S_1), as in the paper.
+    Levels are 1-based in every public method (level 1 = S_1), as in the paper. The codes of all levels
+    live in ONE parameter ``codes`` of shape (K_1 + ... + K_M, d), level i in rows
+    ``offsets[i-1]:offsets[i]``; the neighbour tables use the same global row numbers. One tensor for
+    all levels lets a training step gather, sample and penalise every level with a handful of kernels
+    instead of a handful per level (:meth:`step`), which keeps the SOM machinery cheap next to the
+    networks.
     """
 
     def __init__(self, maps, latent_dim: int, sigma_init: float = 1.0, rho: float = 2.0, seed=None):
@@ -112,20 +117,30 @@ class SOMStack(nn.Module):
         self.latent_dim = int(latent_dim)
         self.rho = float(rho)
         self.sigma_init = float(sigma_init)
+        sizes = [h * w for h, w in self.maps]
+        self.offsets = [0]
+        for k in sizes:
+            self.offsets.append(self.offsets[-1] + k)
         gen = torch.Generator()
         if seed is None:
             gen.seed()
         else:
             gen.manual_seed(int(seed))
-        self.codes = nn.ParameterList(
-            nn.Parameter(torch.randn(h * w, self.latent_dim, generator=gen) * self.sigma_init)
-            for h, w in self.maps
+        self.codes = nn.Parameter(
+            torch.cat([torch.randn(k, self.latent_dim, generator=gen) for k in sizes])
+            * self.sigma_init
         )
+        nbr, mask, coords, level_of = [], [], [], []
         for i, (h, w) in enumerate(self.maps):
-            index, mask = lattice_neighbours(h, w)
-            self.register_buffer(f"_nbr{i}", index, persistent=False)
-            self.register_buffer(f"_mask{i}", mask, persistent=False)
-            self.register_buffer(f"_coords{i}", lattice_coords(h, w), persistent=False)
+            index, m = lattice_neighbours(h, w)
+            nbr.append(index + self.offsets[i])
+            mask.append(m)
+            coords.append(lattice_coords(h, w))
+            level_of.append(torch.full((h * w,), i))
+        self.register_buffer("_nbr", torch.cat(nbr), persistent=False)
+        self.register_buffer("_mask", torch.cat(mask), persistent=False)
+        self.register_buffer("_coords", torch.cat(coords), persistent=False)
+        self.register_buffer("_maskf", torch.cat(mask).float(), persistent=False)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -138,35 +153,44 @@ class SOMStack(nn.Module):
             raise VentgenValueError(f"level must be in 1..{self.n_levels}, got {level}")
         return level - 1
 
-    def neighbours(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(index, mask) 4-neighbour tables of ``level`` (see :func:`lattice_neighbours`)."""
+    def _rows(self, level: int) -> slice:
         i = self._lvl(level)
-        return getattr(self, f"_nbr{i}"), getattr(self, f"_mask{i}")
+        return slice(self.offsets[i], self.offsets[i + 1])
+
+    def level_codes(self, level: int) -> torch.Tensor:
+        """(K, d) codes of ``level`` (a view into :attr:`codes`, gradients flow)."""
+        return self.codes[self._rows(level)]
+
+    def neighbours(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(index, mask) 4-neighbour tables of ``level`` in LOCAL indices (see :func:`lattice_neighbours`)."""
+        r = self._rows(level)
+        return self._nbr[r] - r.start, self._mask[r]
 
     def coords(self, level: int) -> torch.Tensor:
         """(K, 2) lattice coordinates (row, column) of the codes of ``level``."""
-        return getattr(self, f"_coords{self._lvl(level)}")
+        return self._coords[self._rows(level)]
 
     # ------------------------------------------------------------------ the discretisation chain
     def nearest(self, z: torch.Tensor, level: int = 1) -> torch.Tensor:
         """Index of the nearest code of ``level`` for every row of ``z`` (n, d) -> (n,)."""
-        codes = self.codes[self._lvl(level)].detach()
-        return torch.cdist(z.detach(), codes).argmin(dim=1)
+        return torch.cdist(z.detach(), self.level_codes(level).detach()).argmin(dim=1)
 
     def parents(self) -> list[torch.Tensor]:
         """The learned tree: ``parents()[i-1][k]`` = nearest code of S_(i+1) to code k of S_i.
 
-        M-1 long tensors, computed for all codes at once from the current codes.
+        M-1 long tensors of local indices, computed for all codes at once from the current codes.
         """
+        c = self.codes.detach()
+        o = self.offsets
         return [
-            torch.cdist(self.codes[i].detach(), self.codes[i + 1].detach()).argmin(dim=1)
+            torch.cdist(c[o[i] : o[i + 1]], c[o[i + 1] : o[i + 2]]).argmin(dim=1)
             for i in range(self.n_levels - 1)
         ]
 
     def chain(
         self, z0: torch.Tensor, parents: list[torch.Tensor] | None = None
     ) -> list[torch.Tensor]:
-        """Node indices of ``z0`` at every level: mu_1 = nearest code of S_1, mu_i = parent of mu_(i-1).
+        """Node indices (local) of ``z0`` at every level: mu_1 = nearest code of S_1, mu_i = parent of mu_(i-1).
 
         Since mu_(i-1) is itself a code of S_(i-1), the nearest code of S_i to it is its parent in the
         table of :meth:`parents`, so only level 1 needs a search over the batch.
@@ -179,33 +203,52 @@ class SOMStack(nn.Module):
         return idx
 
     # ------------------------------------------------------------------ Gaussian codes
+    def _sigma_all(self) -> torch.Tensor:
+        c = self.codes.detach()
+        diff = (c[:, None, :] - c[self._nbr]).abs()
+        diff = diff.masked_fill(~self._mask[:, :, None], float("inf"))
+        return (diff.amin(dim=1) / self.rho).clamp_min(SIGMA_FLOOR)
+
     def sigma(self, level: int) -> torch.Tensor:
         """(K, d) per-dimension sigma of every code of ``level`` (detached from the codes).
 
         sigma[k, j] = min over existing 4-neighbours e of |code_k[j] - e[j]| / rho, floored at 1e-6 so
         that it stays positive and finite.
         """
-        i = self._lvl(level)
-        codes = self.codes[i].detach()
-        index, mask = self.neighbours(level)
-        diff = (codes[:, None, :] - codes[index]).abs()
-        diff = diff.masked_fill(~mask[:, :, None], float("inf"))
-        return (diff.min(dim=1).values / self.rho).clamp_min(SIGMA_FLOOR)
+        return self._sigma_all()[self._rows(level)]
 
     # ------------------------------------------------------------------ losses
     def topology_loss(self, idx: list[torch.Tensor]) -> torch.Tensor:
         """Eq. 9 per sample: sum over levels of sum over the lattice neighbours e of mu_i of ||mu_i - e||^2.
 
-        ``idx`` holds the node indices of each level (list of M (n,) tensors); returns (n,).
+        ``idx`` holds the local node indices of each level (list of M (n,) tensors); returns (n,).
         """
-        total = 0.0
-        for i, k in enumerate(idx):
-            codes = self.codes[i]
-            index, mask = self.neighbours(i + 1)
-            nb = index[k]  # (n, 4)
-            d2 = ((codes[k][:, None, :] - codes[nb]) ** 2).sum(-1)  # (n, 4)
-            total = total + (d2 * mask[k]).sum(1)
-        return total
+        g = torch.stack([k + self.offsets[i] for i, k in enumerate(idx)])  # (M, n) global rows
+        return self._topology(g)
+
+    def _topology(self, g: torch.Tensor, mu: torch.Tensor | None = None) -> torch.Tensor:
+        if mu is None:
+            mu = self.codes[g]  # (M, n, d)
+        d2 = ((mu.unsqueeze(-2) - self.codes[self._nbr[g]]) ** 2).sum(-1)  # (M, n, 4)
+        return (d2 * self._maskf[g]).sum((0, 2))
+
+    def step(self, z0: torch.Tensor, generator: torch.Generator | None = None, sample: bool = True):
+        """Everything a training step needs from the maps, for all levels at once.
+
+        Returns ``(z, idx, topo, parents)``: ``z`` (M, n, d) = mu_i + sigma_i * eps (or mu_i when
+        ``sample`` is False), ``idx`` list of M local node indices (n,), ``topo`` (n,) eq. 9 per sample,
+        ``parents`` as :meth:`parents`.
+        """
+        parents = self.parents()
+        idx = self.chain(z0, parents)
+        g = torch.stack([k + self.offsets[i] for i, k in enumerate(idx)])  # (M, n)
+        mu = self.codes[g]
+        if sample:
+            eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
+            z = mu + self._sigma_all()[g] * eps
+        else:
+            z = mu
+        return z, idx, self._topology(g, mu), parents
 
     def lattice_distance(self, level: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Graph (Manhattan) distance on the ``level`` lattice between node indices ``a`` and ``b``."""

@@ -260,12 +260,13 @@ class Trainer:
                 pick = torch.multinomial(
                     used / used.sum(), dead.numel(), replacement=True, generator=self.gen_cpu
                 )
-                src = m.som.codes[lvl - 1][pick.to(self.device)]
+                src = m.som.level_codes(lvl)[pick.to(self.device)]
             noise = torch.randn(src.shape, generator=self.gen_cpu).to(self.device) * 0.01 * spread
-            param = m.som.codes[lvl]
-            param[dead] = src + noise
+            rows = dead + m.som.offsets[lvl]
+            param = m.som.codes
+            param[rows] = src + noise
             st = self.optimizer.state.get(param)
             if st:
                 for key in ("exp_avg", "exp_avg_sq"):
                     if key in st:
-                        st[key][dead] = 0.0
+                        st[key][rows] = 0.0
