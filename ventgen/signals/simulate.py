@@ -18,25 +18,44 @@ difference per sample, so the simulated volume is exactly the integral of the si
 
 *Ventilator.* Pressure support (``mode="psv"``): a breath is triggered when the patient's flow
 exceeds the flow trigger (1-4 L/min; PB-840 default 3 L/min) after a trigger delay of 60-150 ms
-(bench values of ICU ventilators, Thille 2009); the pressure rises to ``PEEP + support`` with an
-exponential rise time; inspiration cycles off when flow falls below a fraction (15-40 %, default
-25 %) of its peak, or after ``ti_max_s``. A backup rate delivers time-cycled mandatory breaths when no
-trigger arrives in time (S/T mode of home ventilators; apnea ventilation). ``mode="pcv"``
+(bench values of ICU ventilators [Thille2009]); the pressure rises to ``PEEP + support`` with an
+exponential rise time and a small controller overshoot (0-8 % of the support); inspiration cycles
+off when flow falls below a fraction (15-40 %, default 25 %) of its peak, or after ``ti_max_s``. A
+backup rate delivers time-cycled mandatory breaths when no trigger arrives in time (S/T mode of home
+ventilators; apnea ventilation). ``mode="pcv"``
 (pressure assist-control) uses the same triggers but time-cycles every breath at ``ti_set_s``.
 ``mode="cpap"`` holds a constant pressure through a demand valve of small resistance; breaths are the
 patient's own (zero crossings of the patient flow).
 
 *Patients.* Resistance, compliance, breathing rate, effort, inspiratory fraction, leak and noise are
 drawn per patient from phenotype ranges (healthy, obstructive, restrictive; see :data:`PHENOTYPES`)
-after Arnal et al., Respir Care 2018;63:158-168 (simulation parameters of ventilated adults) and
-Lumb, Nunn's Applied Respiratory Physiology (2017). Effort follows Albanese et al. 2016.
+after [Arnal2018] and [Lumb2017]; effort follows [Albanese2016] (see :mod:`ventgen.signals.events`).
+Settings are titrated per patient: support for 6-8 mL/kg [Brochard1989], backup rate below the
+spontaneous rate.
 
 *Measurement.* The recorded flow is the patient flow plus the residual of the ventilator's leak
 compensation (orifice model ``Q_leak = K sqrt(Paw)``; the ventilator estimates K with a 10 s lag
-and a small bias), cardiogenic oscillations (0.3-2 L/min at the heart rate; Imanaka et al. Crit
-Care Med 2000;28:402-407), event artefacts and white sensor noise, rounded to 0.01 like PB-840 files.
+and a small bias), cardiogenic oscillations (0.3-2 L/min at the heart rate [Imanaka2000]), event
+artefacts and white sensor noise, rounded to 0.01 like PB-840 files.
 The volume channel is what a ventilator displays: the integral of the recorded flow since the start
 of the current breath.
+
+References
+----------
+[Arnal2018]    Arnal JM, Garnero A, Saoli M, Chatburn RL. Parameters for simulation of adult subjects
+               during mechanical ventilation. Respir Care 2018;63:158-168.
+[Lumb2017]     Lumb AB. Nunn's Applied Respiratory Physiology, 8th ed. Elsevier 2017.
+[Albanese2016] Albanese A, Cheng L, Ursino M, Chbat NW. Am J Physiol Heart Circ Physiol
+               2016;310:H899-H921.
+[Brochard1989] Brochard L, Harf A, Lorino H, Lemaire F. Inspiratory pressure support prevents
+               diaphragmatic fatigue during weaning from mechanical ventilation. Am Rev Respir Dis
+               1989;139:513-521.
+[Thille2009]   Thille AW, Lyazidi A, Richard JC, Galia F, Brochard L. A bench study of intensive-care-unit
+               ventilators: new versus old and turbine-based versus compressed gas-based ventilators.
+               Intensive Care Med 2009;35:1368-1376.
+[Tobin1983]    Tobin MJ, et al. Breathing patterns. 1. Normal subjects. Chest 1983;84:202-205.
+[Imanaka2000]  Imanaka H, Nishimura M, Takeuchi M, et al. Autotriggering caused by cardiogenic
+               oscillation during flow-triggered mechanical ventilation. Crit Care Med 2000;28:402-407.
 """
 
 from __future__ import annotations
@@ -129,6 +148,7 @@ class VentilatorSettings:
     ti_max_s: float = 2.5
     ti_set_s: float = 1.0           # pcv and backup breaths
     valve_resistance: float = 2.5   # expiratory valve + circuit, cmH2O/(L/s)
+    overshoot: float = 0.03         # pressure overshoot at the end of the rise, fraction of support
 
 
 def _check_overrides(cls, overrides, what: str) -> dict:
@@ -218,6 +238,7 @@ def draw_settings(rng, mode: str = "psv", patient: PatientParams | None = None, 
         ti_max_s=float(rng.uniform(2.0, 3.0)),
         ti_set_s=float(rng.uniform(0.8, 1.3)),
         valve_resistance=float(rng.uniform(1.5, 4.0)),
+        overshoot=float(rng.uniform(0.0, 0.08)),
     )
     if patient is not None and mode != "cpap":
         target_l = rng.uniform(6.0, 8.0) * rng.uniform(55.0, 80.0) / 1000.0
@@ -351,6 +372,8 @@ class _Ventilator:
         p0 = self.paw[st - 1] if st > 0 else s.peep
         tau_r = max(s.rise_time_s / 3.0, 1e-3)
         target = s.peep + s.support + (p0 - s.peep - s.support) * np.exp(-t / tau_r)
+        if s.overshoot > 0:  # pressure controller overshoot, peaking at t = tau_r
+            target = target + s.overshoot * s.support * (t / tau_r) * np.exp(1.0 - t / tau_r)
         vv, q, paw = self._phase(st, end, v0, target, self.r_in[st:end], 0.0)
         if self.mode == "pcv" or mandatory:
             e = min(st + max(int(round(s.ti_set_s * self.rate)), 1), end)
