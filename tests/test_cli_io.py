@@ -61,6 +61,16 @@ def test_info_bad_files_exit_nonzero_one_line(tmp_path, capsys):
     assert "Traceback" not in cap.err
 
 
+def test_info_binary_junk_one_line(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    for name in ("blob", "blob.csv", "blob.h5", "blob.csv_test"):
+        (tmp_path / name).write_bytes(bytes(rng.integers(0, 256, 5000, dtype=np.uint8)))
+        assert main(["info", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("ventgen: error: ") and name in err
+        assert len(err.strip().splitlines()) == 1, err
+
+
 def test_info_pb840_real(pb840_dir, capsys):
     files = sorted(str(f) for f in pb840_dir.iterdir() if f.is_file())
     with pytest.warns(Warning) as w:  # recoverable defects are reported, not fatal

@@ -529,3 +529,10 @@ def test_module_has_no_torch():
     src = Path(vio.__file__).read_text()
     assert "torch" not in src.replace("never imports torch", "")
     assert os.path.basename(vio.__file__) == "io.py"
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    res = doctest.testmod(vio, optionflags=doctest.ELLIPSIS)
+    assert res.attempted >= 8 and res.failed == 0

@@ -172,7 +172,7 @@ def detect_format(path) -> str:
         return "csv"
     if by_suffix:
         return by_suffix
-    raise FileFormatError(path, f"cannot tell the format; pass format= one of {', '.join(FORMATS)}")
+    raise FileFormatError(path, f"cannot tell the format; pass format= (CLI: --format) one of {', '.join(FORMATS)}")
 
 
 # ============================================================================ public API
@@ -250,7 +250,7 @@ def read_recordings(path, format=None, **kw) -> list[Recording]:
     >>> recs = [Recording(flow=np.ones(100) * i, pressure=np.full(100, 5.0), sampling_rate=50,
     ...                   subject=f"s{i}") for i in range(3)]
     >>> p = os.path.join(tempfile.mkdtemp(), "cohort.h5")
-    >>> write_recordings(recs, p)
+    >>> _ = write_recordings(recs, p)
     >>> [r.subject for r in read_recordings(p)]
     ['s0', 's1', 's2']
     """
