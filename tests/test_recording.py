@@ -130,6 +130,17 @@ def test_markers_validated():
         _rec(100, 50, markers=pd.DataFrame({"start_idx": [10], "end_idx": [5]}))
 
 
+def test_markers_from_dict_of_arrays():
+    rec = _rec(100, 50, markers={"start_idx": np.array([0, 40]), "insp_end_idx": [20, 60]})
+    assert list(rec.markers.columns) == ["start_idx", "end_idx", "device_breath", "insp_end_idx"]
+    assert list(rec.markers["end_idx"]) == [-1, -1]
+    assert list(rec.markers["insp_end_idx"]) == [20, 60]
+    with pytest.raises(VentgenValueError, match="equal lengths"):
+        _rec(100, 50, markers={"start_idx": [0, 40], "end_idx": [10]})
+    with pytest.raises(VentgenValueError, match="integers"):
+        _rec(100, 50, markers={"start_idx": ["a", "b"]})
+
+
 def test_slice_clips_annotations_and_markers():
     rec = _rec(500, 50, annotations=_ann([(1, 3, "a"), (4, 6, "b")]),
                markers=pd.DataFrame({"start_idx": [50, 150, 300], "end_idx": [150, 300, -1]}))

@@ -70,8 +70,13 @@ def _fill_gaps(name: str, arr: np.ndarray, rate: float, max_gap_s: float) -> tup
     return out, int(bad.sum())
 
 
+_EMPTY_ANNOTATIONS = pd.DataFrame(
+    {"start_s": np.empty(0), "end_s": np.empty(0), "label": np.empty(0, dtype=object)}
+)
+
+
 def _empty_annotations() -> pd.DataFrame:
-    return pd.DataFrame({"start_s": np.empty(0), "end_s": np.empty(0), "label": np.empty(0, dtype=object)})
+    return _EMPTY_ANNOTATIONS.copy()  # a copy of a template is cheaper than building a DataFrame
 
 
 def _check_annotations(ann, duration_s: float) -> pd.DataFrame:
@@ -118,10 +123,26 @@ def _check_annotations(ann, duration_s: float) -> pd.DataFrame:
     return ann
 
 
+class _Columns(dict):
+    """A dict of equal-length arrays seen through the DataFrame attributes _check_markers uses."""
+
+    @property
+    def columns(self):
+        return list(self.keys())
+
+    def __len__(self):
+        return len(next(iter(self.values()))) if dict.__len__(self) else 0
+
+
 def _check_markers(markers, n: int) -> pd.DataFrame | None:
     if markers is None:
         return None
-    if not isinstance(markers, pd.DataFrame):
+    if isinstance(markers, dict):  # columns given as arrays: no intermediate DataFrame
+        lengths = {len(np.atleast_1d(v)) for v in markers.values()}
+        if len(lengths) > 1:
+            raise VentgenValueError("Recording: marker columns must have equal lengths")
+        markers = _Columns({k: np.atleast_1d(np.asarray(v)) for k, v in markers.items()})
+    elif not isinstance(markers, pd.DataFrame):
         markers = pd.DataFrame(markers)
     if "start_idx" not in markers.columns:
         raise VentgenValueError(f"Recording: markers need a start_idx column; expected {list(MARKER_COLUMNS)}")
@@ -130,14 +151,14 @@ def _check_markers(markers, n: int) -> pd.DataFrame | None:
     for c in MARKER_COLUMNS:
         if c in markers.columns:
             try:
-                data[c] = markers[c].to_numpy().astype(np.int64)
+                data[c] = np.asarray(markers[c]).astype(np.int64)
             except (TypeError, ValueError):
                 raise VentgenValueError(f"Recording: marker column {c!r} must hold integers (sample indices)") from None
         else:
             data[c] = np.full(len(markers), -1, dtype=np.int64)
     for c in markers.columns:
         if c not in data:
-            data[c] = markers[c].to_numpy()
+            data[c] = np.asarray(markers[c])
     st = data["start_idx"]
     en = data["end_idx"]
     if len(st):
@@ -148,6 +169,8 @@ def _check_markers(markers, n: int) -> pd.DataFrame | None:
         has_end = en >= 0
         if (en[has_end] > n).any() or (en[has_end] <= st[has_end]).any():
             raise VentgenValueError("Recording: marker end_idx must lie in (start_idx, n_samples]")
+    if len(data) == len(MARKER_COLUMNS):  # the usual case: one int64 block is much cheaper to build
+        return pd.DataFrame(np.column_stack([data[c] for c in MARKER_COLUMNS]), columns=list(MARKER_COLUMNS))
     return pd.DataFrame(data)
 
 
