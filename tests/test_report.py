@@ -272,3 +272,14 @@ def test_write_run_report_demo_call(tmp_path):
     assert "tstr over trtr" in html and "purity" in html
     # reconstructions come from the held-out cycles: titles are their classes
     assert set(m["reconstruction_rmse"]) == {"z0 (continuous)", "level 1", "level 2"}
+
+
+def test_long_tables_fold_without_script(tmp_path):
+    rep = RunReport(tmp_path / "r")
+    rep.table(pd.DataFrame({"a": np.arange(30)}), caption="long one")
+    rep.table(pd.DataFrame({"a": np.arange(3)}), caption="short one")
+    rep.table(pd.DataFrame({"a": np.arange(300)}), caption="capped", max_rows=100, collapse=None)
+    html = rep.to_html()
+    assert html.count("<details>") == 1 and "long one <span class=\"rows\">(30 rows" in html
+    assert '<div class="tcap">short one</div>' in html
+    assert "200 more rows not shown" in html and html.count("<tr>") == 1 + 30 + 1 + 3 + 1 + 100

@@ -22,6 +22,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch, Rectangle, Wedge
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from .errors import VentgenTypeError, VentgenValueError
 from .hierarchy import VENTILATION_TREE
@@ -237,7 +238,9 @@ def node_class_table(assignments, labels, maps, level: int) -> pd.DataFrame:
 def _class_legend(fig: Figure, classes: Sequence[str], colors: Mapping[str, str], *, loc="outside lower center", ncol=None):
     handles = [Patch(facecolor=colors[c], edgecolor="none", label=c or "unlabelled") for c in classes]
     if handles:
-        fig.legend(handles=handles, loc=loc, ncol=ncol or min(len(handles), 6), frameon=False, fontsize=9)
+        longest = max(len(h.get_label()) for h in handles)
+        fit = max(1, int(fig.get_figwidth() / (0.45 + 0.075 * longest)))  # columns that fit the width
+        fig.legend(handles=handles, loc=loc, ncol=ncol or min(len(handles), 6, fit), frameon=False, fontsize=9)
 
 
 # ---------------------------------------------------------------------------------------------- SOM
@@ -997,6 +1000,8 @@ def plot_training_curves(history: Sequence[Mapping], *, title: str | None = None
         finite = y[np.isfinite(y)]
         if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title(nice.get(term, term), fontsize=10)
         ax.set_xlabel("epoch", fontsize=8)
         ax.grid(alpha=0.25)

@@ -191,6 +191,10 @@ tbody tr:hover td { background:#eef5fc; }
 td.num, th.num { text-align:right; white-space: nowrap; }
 .tablewrap.compact { display: inline-block; min-width: 420px; max-width: 100%; vertical-align: top; }
 .tablewrap.compact table { width: auto; min-width: 420px; }
+details { margin: 10px 0 14px; }
+details > summary { cursor: pointer; color: var(--accent); font-size: 13.5px; padding: 4px 0; }
+details > summary .rows { color: var(--muted); }
+details[open] > summary { margin-bottom: 4px; }
 .tcap { color: var(--muted); font-size: 13px; margin: 12px 0 2px; }
 .more { color: var(--muted); font-size: 12.5px; padding: 6px 12px; }
 footer { color: var(--muted); font-size: 12.5px; text-align:center; padding: 10px 0 30px; }
@@ -365,11 +369,12 @@ class RunReport:
             f'<figure><a href="{rel}"><img src="{src}" alt="{alt}" loading="lazy"></a>{cap}</figure>')
 
     def table(self, df, caption: str | None = None, *, index: bool = False, max_rows: int = 200,
-              compact: bool | None = None) -> RunReport:
+              compact: bool | None = None, collapse: int | None = 25) -> RunReport:
         """Add a table from a DataFrame (or a mapping, shown as two columns). Numbers are right-aligned.
 
         ``compact`` sizes the table to its content instead of the page width (default: when it has at
-        most three columns).
+        most three columns). Tables longer than ``collapse`` rows are folded under their caption (a
+        ``<details>`` element: click to open; no script); ``None`` never folds.
         """
         if isinstance(df, Mapping):
             df = pd.DataFrame({"name": list(map(str, df.keys())), "value": list(df.values())})
@@ -391,11 +396,17 @@ class RunReport:
         more = ""
         if len(values) > max_rows:
             more = f'<div class="more">… {len(values) - max_rows:,} more rows not shown</div>'
-        cap = f'<div class="tcap">{_inline(caption)}</div>' if caption else ""
         compact = len(cols) <= 3 if compact is None else compact
-        self._current()["items"].append(
-            f'{cap}<div class="tablewrap{" compact" if compact else ""}"><table><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>{more}</div>')
+        block = (f'<div class="tablewrap{" compact" if compact else ""}"><table><thead><tr>{head}</tr></thead>'
+                 f'<tbody>{"".join(body)}</tbody></table>{more}</div>')
+        if collapse is not None and len(values) > collapse:
+            label = _inline(caption) if caption else "Table"
+            self._current()["items"].append(
+                f'<details><summary>{label} <span class="rows">({len(values):,} rows; click to show)</span>'
+                f"</summary>{block}</details>")
+        else:
+            cap = f'<div class="tcap">{_inline(caption)}</div>' if caption else ""
+            self._current()["items"].append(cap + block)
         return self
 
     def metrics(self, values: Mapping, *, prefix: str | None = None) -> RunReport:
@@ -886,9 +897,9 @@ def write_run_report(
             attempt("the composition table", _composition)
         info = _get(cohort, "info")
         if isinstance(info, Mapping):
-            nums = {k.replace("_", " "): v for k, v in info.items() if _is_num(v)}
+            nums = {k: v for k, v in info.items() if _is_num(v) or isinstance(v, str)}
             if nums:
-                rep.tiles(nums)
+                rep.table(nums, caption="Generation")
                 rep.metrics({"cohort_info": nums})
         if manifest is not None and len(manifest) and "label" in manifest:
             comp = manifest["label"].astype(str).value_counts(normalize=True)
@@ -978,9 +989,10 @@ def write_run_report(
                              "median_ks": float(np.median(finite)) if finite.size else None})
             attempt("the metadata distributions", _dist)
         for name, df in fid_tables.items():
-            rep.table(df, caption=name.replace("_", " "), max_rows=60)
+            rep.table(df, caption=name.replace("_", " "), max_rows=500)
         if fid_images:
-            where = sorted({str(p.parent) for p in fid_images})
+            where = sorted({os.path.relpath(p.parent, rep.out_dir) if p.is_absolute() == rep.out_dir.is_absolute()
+                            else str(p.parent) for p in fid_images})
             rep.note(f"The fidelity evaluation also wrote {len(fid_images)} figure(s) in `{', '.join(where)}`.")
         if fid_metrics:
             rep.metrics({"fidelity": fid_metrics})
