@@ -22,7 +22,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch, Rectangle, Wedge
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .errors import VentgenTypeError, VentgenValueError
 from .hierarchy import VENTILATION_TREE
@@ -1000,8 +1000,10 @@ def plot_training_curves(history: Sequence[Mapping], *, title: str | None = None
         finite = y[np.isfinite(y)]
         if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
             ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(nice.get(term, term), fontsize=10)
         ax.set_xlabel("epoch", fontsize=8)
         ax.grid(alpha=0.25)
@@ -1015,6 +1017,7 @@ def plot_training_curves(history: Sequence[Mapping], *, title: str | None = None
             ax.plot(x, df[col].to_numpy(dtype=float), marker="o", markersize=3, linewidth=1.4,
                     color=cmap(i / max(1, len(perp) - 1) * 0.85), label=col.replace("perplexity_", "level "))
         ax.set_title("code perplexity per level", fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch", fontsize=8)
         ax.legend(fontsize=7, frameon=False)
         ax.grid(alpha=0.25)

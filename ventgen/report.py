@@ -1007,5 +1007,6 @@ def write_run_report(
     if rep.metrics_dict:
         rep.section("All metrics", "Every number of this page, also in `metrics.json` beside it.")
         flat = _flatten(rep.metrics_dict)
-        rep.table(pd.DataFrame({"metric": list(flat), "value": [_fmt(v) for v in flat.values()]}))
+        rep.table(pd.DataFrame({"metric": list(flat), "value": [_fmt(v) for v in flat.values()]}),
+                  caption=f"All {len(flat)} metrics")
     return rep.write()
