@@ -224,6 +224,56 @@ def _run_segment(args):
 
 
 # ----------------------------------------------------------------------------- train
+def _fraction(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {value!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {value!r}")
+    return v
+
+
+@command("train")
+def _add_train(sub):
+    p = _sub(
+        sub,
+        "train",
+        "train an HTVAE (stacked self-organizing maps in a VAE latent space) on a CycleSet and save it; "
+        "one line per epoch with every loss term and the code usage (perplexity) of each level",
+        "  ventgen train cycles.h5 -o model.pt\n"
+        "  ventgen train cycles.h5 -o model.pt --maps 8x8,4x4,2x2 --epochs 20 --latent-dim 16 --seed 0\n"
+        "  ventgen train cycles.h5 -o model.pt --must-link 1 --label-fraction 0.2   # 20% of labels as must-links\n"
+        "  ventgen train cycles.h5 -o model.pt --resume    # continue after an interruption\n",
+    )
+    p.add_argument("cycles", metavar="CYCLES.h5", help="CycleSet file (from 'ventgen segment')")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.pt", help="model file to write")
+    p.add_argument("--maps", default="8x8,4x4,2x2", help="lattices, deepest first (default 8x8,4x4,2x2)")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="training epochs (default 20, the paper)")
+    p.add_argument("--latent-dim", type=_positive_int, default=16, help="latent dimension (default 16)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
+    p.add_argument("--lr", type=_positive_float, default=5e-4, help="Adam learning rate (default 5e-4)")
+    p.add_argument("--must-link", type=_positive_int, default=None, metavar="LEVEL",
+                   help="use the cycles' labels as must-link constraints at this level (1 = deepest)")
+    p.add_argument("--label-fraction", type=_fraction, default=1.0,
+                   help="fraction of the labelled cycles whose labels are used for must-link (default 1)")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (same seed, same model on CPU)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto (CUDA if present)")
+    p.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoints (default MODEL.pt.checkpoints/)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args):
+    from .training import train_file
+
+    out = train_file(args.cycles, args.output, maps=args.maps, epochs=args.epochs, latent_dim=args.latent_dim,
+                     batch_size=args.batch_size, lr=args.lr, must_link_level=args.must_link,
+                     label_fraction=args.label_fraction, seed=args.seed, device=args.device, resume=args.resume,
+                     overwrite=args.overwrite, checkpoint_dir=args.checkpoint_dir,
+                     progress=False if args.quiet else None)
+    print(f"{out['n_cycles']} cycles ({out['n_linked']} with must-link labels) -> {out['output']}")
 
 
 # ----------------------------------------------------------------------------- benchmark

@@ -28,12 +28,36 @@ from .htvae import HTVAEModule
 from .som import check_maps
 from .train import MustLinkSampler, Trainer
 
-__all__ = ["HTVAE", "resolve_device"]
+__all__ = ["HTVAE", "resolve_device", "parse_maps"]
 
 FORMAT = "ventgen.HTVAE"
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 _CHUNK = 2048
+
+
+def parse_maps(text: str) -> list[tuple[int, int]]:
+    """Parse ``"8x8,4x4,2x2"`` into ``[(8, 8), (4, 4), (2, 2)]`` (validated by :func:`check_maps`).
+
+    Examples
+    --------
+    >>> parse_maps("8x8, 4x4,2x1")
+    [(8, 8), (4, 4), (2, 1)]
+    """
+    out = []
+    for part in str(text).split(","):
+        h, sep, w = part.strip().lower().partition("x")
+        try:
+            out.append((int(h), int(w)))
+        except ValueError:
+            raise VentgenValueError(
+                f"maps must look like 8x8,4x4,2x2 (height x width per level), got {text!r}"
+            ) from None
+        if not sep:
+            raise VentgenValueError(
+                f"maps must look like 8x8,4x4,2x2 (height x width per level), got {text!r}"
+            )
+    return check_maps(out)
 
 
 def resolve_device(device) -> torch.device:
@@ -291,6 +315,7 @@ class HTVAE:
         must_link_level: int = 1,
         checkpoint_dir=None,
         resume: bool = False,
+        epoch_callback=None,
     ):
         """Train the model.
 
@@ -310,6 +335,8 @@ class HTVAE:
         resume : bool
             Continue from ``checkpoint_dir/checkpoint.pt`` if it exists (same data and parameters); on
             CPU the result equals an uninterrupted run with the same seed.
+        epoch_callback : callable, optional
+            Called as ``epoch_callback(row)`` with each epoch's history row (after its checkpoint).
 
         Returns
         -------
@@ -369,6 +396,8 @@ class HTVAE:
             self.history_ = tr.history
             if checkpoint_dir is not None:
                 self._write(Path(checkpoint_dir) / CHECKPOINT_NAME, overwrite=True, trainer=tr)
+            if epoch_callback is not None:
+                epoch_callback(dict(tr.history[-1]))
 
         trainer.fit(self.epochs, on_epoch_end=on_epoch_end)
         self.history_ = trainer.history

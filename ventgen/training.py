@@ -1,0 +1,147 @@
+"""File-level training: a CycleSet file in, a saved HTVAE out (the ``ventgen train`` command).
+
+Kept outside :mod:`ventgen.models` (which never opens files): this module reads the CycleSet with
+:meth:`ventgen.CycleSet.load` and hands paths to :meth:`ventgen.HTVAE.save`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._util import check_random_state
+from .errors import VentgenValueError
+
+__all__ = ["train_file", "partial_labels"]
+
+
+def partial_labels(labels, fraction: float = 1.0, random_state=None) -> np.ndarray:
+    """Keep a random ``fraction`` of the known labels, blank ("") the rest.
+
+    Models a partially annotated archive: must-link constraints then come from the kept labels only.
+
+    Examples
+    --------
+    >>> lab = partial_labels(["a", "b", "", "a"], fraction=0.5, random_state=0)
+    >>> int((lab != "").sum())
+    2
+    """
+    lab = np.asarray(labels).astype(str)
+    if not 0.0 <= float(fraction) <= 1.0:
+        raise VentgenValueError(f"label fraction must be in [0, 1], got {fraction}")
+    known = np.flatnonzero(lab != "")
+    rng = check_random_state(random_state)
+    keep = rng.permutation(known)[: int(round(float(fraction) * known.size))]
+    out = np.full(lab.shape, "", dtype=object)
+    out[keep] = lab[keep]
+    return out
+
+
+def train_file(
+    cycles_path,
+    output,
+    *,
+    maps="8x8,4x4,2x2",
+    epochs: int = 20,
+    latent_dim: int = 16,
+    must_link_level: int | None = None,
+    label_fraction: float = 1.0,
+    seed: int | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    overwrite: bool = False,
+    checkpoint_dir=None,
+    progress: bool | None = None,
+    log=print,
+    **params,
+) -> dict:
+    """Train a :class:`ventgen.HTVAE` on a CycleSet file and save it.
+
+    Parameters
+    ----------
+    cycles_path : path
+        CycleSet HDF5 file (``ventgen segment`` output).
+    output : path
+        Where to save the model (``.pt``); refused if it exists unless ``overwrite``.
+    maps : str or list of (h, w)
+        "8x8,4x4,2x2" or a list of pairs; level 1 (deepest) first.
+    must_link_level : int, optional
+        Use the CycleSet's labels as must-link constraints at this level (None: unsupervised).
+    label_fraction : float
+        Fraction of the labelled cycles whose labels are used (the others count as unknown).
+    checkpoint_dir : path, optional
+        Per-epoch checkpoints (default: ``<output>.checkpoints/``); ``resume`` continues from there.
+    log : callable
+        Receives one line per epoch with every loss term and the per-level perplexity.
+    **params
+        Other :class:`ventgen.HTVAE` parameters (lr, batch_size, rho, sigma_init, ...).
+
+    Returns
+    -------
+    dict
+        ``output``, ``n_cycles``, ``n_linked`` (cycles with a kept label), ``history``.
+    """
+    from . import HTVAE
+    from .models.estimator import parse_maps
+    from .signals.cycles import CycleSet
+
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise FileExistsError(
+            17, "exists; pass overwrite=True (or --overwrite) to replace it", str(output)
+        )
+    maps = parse_maps(maps) if isinstance(maps, str) else maps
+    cycles = CycleSet.load(cycles_path)
+    if len(cycles) == 0:
+        raise VentgenValueError(f"{cycles_path}: the CycleSet holds no cycles")
+    must_link = None
+    n_linked = 0
+    if must_link_level is not None:
+        must_link = partial_labels(cycles.labels, label_fraction, random_state=seed)
+        n_linked = int((must_link != "").sum())
+        if n_linked < 2:
+            raise VentgenValueError(
+                f"{cycles_path}: --must-link needs labelled cycles, but only {n_linked} of {len(cycles)} "
+                f"have a label (after --label-fraction {label_fraction})"
+            )
+    ckpt = (
+        Path(checkpoint_dir)
+        if checkpoint_dir is not None
+        else output.with_name(output.name + ".checkpoints")
+    )
+    model = HTVAE(
+        maps=maps,
+        epochs=epochs,
+        latent_dim=latent_dim,
+        device=device,
+        random_state=seed,
+        progress=progress,
+        **params,
+    )
+
+    def report(row):
+        terms = " ".join(
+            f"{k}={row[k]:.4g}" for k in ("loss", "rec", "hier", "topo", "must_link") if k in row
+        )
+        perp = " ".join(
+            f"perplexity_{i}={row[f'perplexity_{i}']:.1f}" for i in range(1, len(maps) + 1)
+        )
+        log(f"epoch {row['epoch']}/{epochs}: {terms} {perp} ({row['time_s']:.1f} s)")
+
+    model.fit(
+        cycles,
+        must_link=must_link,
+        must_link_level=must_link_level or 1,
+        checkpoint_dir=ckpt,
+        resume=resume,
+        epoch_callback=report,
+    )
+    model.save(output, overwrite=overwrite)
+    return {
+        "output": str(output),
+        "n_cycles": len(cycles),
+        "n_linked": n_linked,
+        "history": model.history_,
+        "checkpoint_dir": str(ckpt),
+    }
