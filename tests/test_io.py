@@ -206,6 +206,14 @@ def test_custom_column_names(tmp_path):
     np.testing.assert_allclose(rec.pressure, [5, 6])
 
 
+def test_csv_with_byte_order_mark_and_crlf(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes("\ufefftime_s,flow_lpm,paw_cmh2o\r\n0,1,5\r\n0.02,2,6\r\n".encode("utf-8"))
+    rec = read_recording(p)
+    np.testing.assert_allclose(rec.flow, [1, 2])
+    assert rec.sampling_rate == 50.0
+
+
 def test_refuses_to_guess_units(tmp_path):
     p = _write(tmp_path / "g.csv", "time_s,flow,paw_cmh2o\n0,1,5\n0.02,1,5\n")
     with pytest.raises(FileFormatError, match=r"g\.csv, line 1, 'flow': the unit of the flow column is not declared"):

@@ -720,7 +720,7 @@ def _numeric_column(df: pd.DataFrame, col: str, path, first_line: int) -> np.nda
 def _read_csv_table(path, delimiter) -> pd.DataFrame:
     try:
         return pd.read_csv(
-            path, sep=delimiter, engine="c", skipinitialspace=True, encoding="utf-8",
+            path, sep=delimiter, engine="c", skipinitialspace=True, encoding="utf-8-sig",
             encoding_errors="strict", low_memory=False,
         )
     except pd.errors.EmptyDataError:
