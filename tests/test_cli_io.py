@@ -38,6 +38,14 @@ def test_info_prints_counts(tmp_path, capsys):
     assert out["channels"].iloc[0] == "flow_lpm,paw_cmh2o"
 
 
+def test_info_folder(tmp_path, capsys):
+    write_recordings([_rec(subject="x"), _rec(subject="y", seed=1)], tmp_path / "d", format="csv")
+    assert main(["info", "--csv", str(tmp_path / "d")]) == 0
+    out = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert [f.split("/")[-1] for f in out["file"]] == ["x.csv", "y.csv"]  # side files are not recordings
+    assert list(out["n_annotations"]) == [1, 1]
+
+
 def test_info_many_per_file(tmp_path, capsys):
     write_recordings([_rec(subject="x"), _rec(300, subject="y")], tmp_path / "m.h5")
     assert main(["info", str(tmp_path / "m.h5")]) == 0

@@ -82,9 +82,10 @@ def _add_info(sub):
         "annotations and NaN count (one row per recording)",
         "  ventgen info recording.csv\n"
         "  ventgen info ../shared/data/pb840/*.test\n"
+        "  ventgen info recordings/            # every recording file of a folder\n"
         "  ventgen info cohort.h5 --csv > summary.csv\n",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="recording files (CSV, HDF5, PB-840 text)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recording files (CSV, HDF5, PB-840 text) or folders")
     p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected per file)")
     p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
     p.set_defaults(func=_run_info)

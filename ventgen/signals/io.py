@@ -223,6 +223,15 @@ def read_recording(path, format=None, **kw) -> Recording:
     return reader(path, **kw)
 
 
+def _recording_files(folder: Path) -> list[Path]:
+    """The files of a folder that may be recordings (not hidden, not CSV side files, not JSON/docs)."""
+    return sorted(
+        f for f in folder.iterdir()
+        if f.is_file() and not f.name.startswith(".") and not f.name.endswith(_SIDE_SUFFIXES)
+        and f.suffix.lower() not in (".json", ".md", ".pt")
+    )
+
+
 def read_recordings(path, format=None, **kw) -> list[Recording]:
     """Read every recording of a file or of a folder.
 
@@ -258,11 +267,7 @@ def read_recordings(path, format=None, **kw) -> list[Recording]:
 
     path = _path(path)
     if path.is_dir():
-        files = sorted(
-            f for f in path.iterdir()
-            if f.is_file() and not f.name.startswith(".") and not f.name.endswith(_SIDE_SUFFIXES)
-            and f.suffix.lower() not in (".json", ".md", ".pt")
-        )
+        files = _recording_files(path)
         out: list[Recording] = []
         for f in progress(files, desc="reading"):
             out.extend(read_recordings(f, format=format, **kw))
@@ -425,6 +430,7 @@ def describe_files(paths, format=None, *, errors: str = "raise") -> pd.DataFrame
     Parameters
     ----------
     paths : iterable of path-like
+        Files, or folders (each of their recording files is described).
     format : str, optional
         Force one format for every file.
     errors : {"raise", "collect"}
@@ -444,8 +450,12 @@ def describe_files(paths, format=None, *, errors: str = "raise") -> pd.DataFrame
     """
     if errors not in ("raise", "collect"):
         raise VentgenValueError(f"errors must be 'raise' or 'collect', got {errors!r}")
-    frames = []
+    expanded = []
     for p in paths:
+        p = _path(p)
+        expanded.extend(_recording_files(p) if p.is_dir() else [p])
+    frames = []
+    for p in expanded:
         try:
             df = describe_file(p, format=format)
             df["error"] = ""
@@ -1391,15 +1401,17 @@ def _pb_candidates_fast(raw: bytes, a: np.ndarray, starts: np.ndarray, ends: np.
     """
     table = _PB_SPECIAL[ncol]
     if ncol == 2:
-        cand = a[starts] != 66  # 'B'
+        first = a[starts]
+        is_b = first == 66  # 'B'
+        cand = ~is_b
         if _pb_ts(raw[: ends[0]].strip()) is not None:
             cand[0] = False
-        cand &= a[starts] != 44  # an empty first field (', 9.11')
+        cand &= first != 44  # an empty first field (', 9.11')
         cand &= ends > starts  # blank lines
         n_special = len(raw.translate(None, _PB_ALLOWED[2]))
         if n_special == 0:
             return cand
-        other = np.flatnonzero(a[starts] == 66)
+        other = np.flatnonzero(is_b)
         b_st, b_en = starts[other].tolist(), ends[other].tolist()
         joined = b"".join([raw[s:e] for s, e in zip(b_st, b_en, strict=True)])
         if len(joined.translate(None, _PB_ALLOWED[2])) == n_special:
