@@ -544,3 +544,24 @@ def test_docstring_examples_run():
 
     res = doctest.testmod(vio, optionflags=doctest.ELLIPSIS)
     assert res.attempted >= 8 and res.failed == 0
+
+
+def test_nan_kept_through_hdf5_and_csv(tmp_path):
+    f = np.ones(200)
+    f[10:15] = np.nan
+    rec = Recording(flow=f, pressure=np.ones(200), sampling_rate=50, nan_policy="keep")
+    write_recording(rec, tmp_path / "n.h5")
+    assert read_recording(tmp_path / "n.h5").n_nan == 5  # the file remembers that gaps were accepted
+    write_recording(rec, tmp_path / "n.csv")
+    with pytest.raises(FileFormatError, match=r"line 12, 'flow_lpm'"):
+        read_recording(tmp_path / "n.csv")
+    assert read_recording(tmp_path / "n.csv", nan_policy="keep").n_nan == 5
+
+
+def test_overwrite_csv_removes_stale_side_files(tmp_path):
+    p = tmp_path / "s.csv"
+    write_recording(make_rec(), p)
+    write_recording(make_rec(ann=False, markers=False), p, overwrite=True)
+    assert not (tmp_path / "s.annotations.csv").exists() and not (tmp_path / "s.markers.csv").exists()
+    back = read_recording(p)
+    assert len(back.annotations) == 0 and back.markers is None
