@@ -457,6 +457,17 @@ def test_pb840_malformed_data_lines_are_junk(tmp_path, text, flow):
     np.testing.assert_allclose(rec.flow, flow)
 
 
+def test_pb840_timestamp_lines_mid_file(tmp_path):
+    text = ("2016-02-17-08-43-02.525325\nBS, S:1,\n1.0, 2.0\n2.0, 3.0\nBE\n2016-02-17-08-43-03.000000\n"
+            "BS, S:2,\n3.0, 4.0\nBE\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec = read_recording(pb(tmp_path, text))
+    np.testing.assert_allclose(rec.flow, [1.0, 2.0, 3.0])
+    assert list(rec.markers["start_idx"]) == [0, 2] and list(rec.markers["end_idx"]) == [2, 3]
+    assert rec.start_time == datetime(2016, 2, 17, 8, 43, 2, 525325)
+
+
 def test_pb840_blank_lines_ignored(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

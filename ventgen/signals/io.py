@@ -1408,6 +1408,9 @@ def _pb_candidates_fast(raw: bytes, a: np.ndarray, starts: np.ndarray, ends: np.
             cand[0] = False
         cand &= first != 44  # an empty first field (', 9.11')
         cand &= ends > starts  # blank lines
+        long = np.flatnonzero(ends - starts >= 19)  # timestamp lines (YYYY-MM-DD-...) anywhere
+        if long.size:
+            cand[long[a[starts[long] + 4] == 45]] = False
         n_special = len(raw.translate(None, _PB_ALLOWED[2]))
         if n_special == 0:
             return cand
