@@ -1209,7 +1209,8 @@ _PB3_PREFIX_RE = re.compile(rb"\s*(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*,
 _PB_DATA_RE = re.compile(rb"\s*[-+]?\d+(?:\.\d*)?\s*,\s*[-+]?\d+(?:\.\d*)?\s*")
 # characters of a data line: 2-column 'flow, pressure'; 3-column adds the time of day
 _PB_ALLOWED = {2: b"0123456789.-+ ,\n", 3: b"0123456789.-+ ,\n:"}
-# translation tables: 0 = allowed, 1 = anything else
+# translation tables: 0 = allowed, 1 = anything else (the translated bytes are read as numpy bools:
+# flatnonzero on a bool view is an order of magnitude faster than on uint8)
 _PB_SPECIAL = {k: bytes(0 if i in v else 1 for i in range(256)) for k, v in _PB_ALLOWED.items()}
 _HIGH_BYTES = bytes(range(128, 256))
 
@@ -1411,27 +1412,20 @@ def _pb_candidates_fast(raw: bytes, a: np.ndarray, starts: np.ndarray, ends: np.
         long = np.flatnonzero(ends - starts >= 19)  # timestamp lines (YYYY-MM-DD-...) anywhere
         if long.size:
             cand[long[a[starts[long] + 4] == 45]] = False
-        n_special = len(raw.translate(None, _PB_ALLOWED[2]))
+        t = raw.translate(table)
+        n_special = t.count(b"\x01")
         if n_special == 0:
             return cand
         other = np.flatnonzero(is_b)
-        b_st, b_en = starts[other].tolist(), ends[other].tolist()
-        joined = b"".join([raw[s:e] for s, e in zip(b_st, b_en, strict=True)])
-        if len(joined.translate(None, _PB_ALLOWED[2])) == n_special:
+        in_b = b"".join([t[s:e] for s, e in zip(starts[other].tolist(), ends[other].tolist(), strict=True)])
+        if in_b.count(b"\x01") == n_special:
             return cand
-        # a few odd characters outside the B lines: find them segment by segment between B lines
-        t = raw.translate(table)
-        seg_st = [0] + [e + 1 for e in b_en]
-        seg_en = b_st + [len(raw)]
-        for s, e in zip(seg_st, seg_en, strict=True):
-            pos = t.find(b"\x01", s, e)
-            while pos >= 0:
-                li = int(np.searchsorted(ends, pos))
-                cand[li] = False
-                pos = t.find(b"\x01", int(ends[li]) + 1, e)
+        # odd characters outside the B lines too: find the lines that hold them (0/1 bytes seen as bools)
+        special = np.flatnonzero(np.frombuffer(t, bool))
+        cand[np.searchsorted(ends, special)] = False
         return cand
     cand = np.ones(ends.size, bool)
-    special = np.flatnonzero(np.frombuffer(raw.translate(table), np.uint8))
+    special = np.flatnonzero(np.frombuffer(raw.translate(table), bool))
     if special.size:
         cand[np.searchsorted(ends, special)] = False
     return cand
@@ -1443,7 +1437,7 @@ def _pb_candidates(raw: bytes, a: np.ndarray, starts: np.ndarray, ends: np.ndarr
     commas = np.flatnonzero(a == 44)
     per_line = np.bincount(np.searchsorted(ends, commas), minlength=n_lines)[:n_lines]
     cand = per_line == ncol - 1
-    special = np.flatnonzero(np.frombuffer(raw.translate(_PB_SPECIAL[ncol]), np.uint8))
+    special = np.flatnonzero(np.frombuffer(raw.translate(_PB_SPECIAL[ncol]), bool))
     if special.size:
         cand[np.searchsorted(ends, special)] = False
     return cand
