@@ -50,11 +50,31 @@ def test_shapes_units_rate(rec5):
 def test_other_rate_and_modes():
     r = simulate_recording(minutes=1, sampling_rate=100, random_state=0, mode="pcv")
     assert r.n_samples == 6000 and r.sampling_rate == 100
+    assert len(simulate_recording(minutes=1, random_state=0, mode="vcv").markers) > 5
     c = simulate_recording(minutes=2, random_state=0, mode="cpap", proportions={"normal breathing": 1})
     # CPAP: no pressure support, pressure stays near the CPAP level
     peep = c.metadata["settings"]["peep"]
     assert abs(np.median(c.pressure) - peep) < 0.5
     assert len(c.markers) > 10
+
+
+def test_volume_control_delivers_set_volume_and_flow():
+    rng = check_random_state(4)
+    n = int(3 * 60 * RATE)
+    out = _simulate(n, RATE, rng, resolve_proportions({"normal breathing": 1}), "vcv", "healthy", {},
+                    {"tidal_volume_ml": 500.0, "peak_flow_lpm": 60.0, "decelerating": 0.0, "pause_s": 0.0},
+                    "invasive")
+    m, v = out["markers"], out["vent"]
+    st, ie = m["start_idx"].to_numpy(), m["insp_end_idx"].to_numpy()
+    delivered = (v.vol[ie] - v.vol[st]) * 1000
+    limited = np.array([v.paw[e - 1] >= out["settings"].pressure_limit - 1e-9 for e in ie])
+    assert np.mean(limited) < 0.1
+    np.testing.assert_allclose(delivered[~limited], 500.0, rtol=0.06)
+    # square flow: the inspiratory flow sits at the set peak flow
+    mid = (st + ie) // 2
+    np.testing.assert_allclose(np.median(v.q[mid] * 60), 60.0, rtol=1e-6)
+    # the pressure rises during a square-flow inspiration (elastic load)
+    assert np.median(v.paw[ie - 1] - v.paw[st + 1]) > 2.0
 
 
 def test_determinism_same_seed_same_bytes():
@@ -102,7 +122,7 @@ def test_markers_are_true_breaths_inside_their_annotation(rec5):
     normal = labels == "normal breathing"
     assert 1.0 < np.median(dur[normal]) < 8.0
     insp_mean = np.array([rec5.flow[a:b].mean() for a, b in zip(st, ie, strict=True)])
-    assert np.mean(insp_mean[normal] > 0) > 0.95
+    assert np.mean(insp_mean[normal] > 0) > 0.9  # a few asynchronous breaths (late triggers) are allowed
 
 
 def test_proportions_honoured():
@@ -270,7 +290,7 @@ def test_draw_patient_ranges():
         ({"minutes": 0}, "minutes must be a positive"),
         ({"minutes": 0.05}, "too short"),
         ({"sampling_rate": 5}, r"sampling_rate must be a number of Hz in \[10, 1000\]"),
-        ({"mode": "vcv"}, "mode must be one of"),
+        ({"mode": "hfov"}, "mode must be one of"),
         ({"interface": "helmet"}, "interface must be one of"),
         ({"proportions": {"yawning": 1}}, "unknown class 'yawning'"),
         ({"settings": {"peeep": 5}}, r"unknown field\(s\) \['peeep'\]"),

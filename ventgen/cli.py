@@ -163,8 +163,8 @@ def _add_simulate(sub):
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0); same seed, same bytes")
     p.add_argument("--rate", type=_positive_float, default=50.0, help="sampling rate in Hz (default 50)")
     p.add_argument("--format", choices=("hdf5", "csv"), default="hdf5", help="file format (default hdf5)")
-    p.add_argument("--mode", choices=("psv", "pcv", "cpap"), default="psv",
-                   help="ventilation mode: pressure support (default), pressure assist-control, CPAP")
+    p.add_argument("--mode", choices=("psv", "pcv", "vcv", "cpap"), default="psv",
+                   help="ventilation mode: pressure support (default), pressure or volume assist-control, CPAP")
     p.add_argument("--phenotype", choices=("healthy", "obstructive", "restrictive"), default=None,
                    help="patient type for all subjects (default: drawn per subject)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")

@@ -543,9 +543,10 @@ class EffortGenerator:
         * compression: the glottis closes for 0.15-0.3 s (resistance +800 cmH2O/(L/s)) while the
           expiratory muscles build 50-120 cmH2O;
         * expulsion: the glottis opens, expiratory pressure decays with tau 0.1-0.25 s; dynamic airway
-          compression adds 0-6 cmH2O/(L/s) of resistance, fading over ~0.3 s. Peak expiratory flow
-          results at roughly 150-450 L/min at the airway opening, below the 360-720 L/min of healthy
-          adults at the mouth [Bach1996] because the mask, circuit and expiratory valve add resistance.
+          compression adds the resistance that limits the peak expiratory flow to a value drawn in
+          150-450 L/min (fading with tau 0.4 s), below the 360-720 L/min of healthy adults at the
+          mouth [Bach1996] because the mask, circuit and expiratory valve add resistance; obstructive
+          patients, whose own resistance is higher, cough weaker.
         """
         rng, d, dt = self.rng, self.d, self.dt
         _, pmax0, _ = self.base(w)
@@ -569,8 +570,14 @@ class EffortGenerator:
         self._add(d.pmus, k0 + n_rise, off)
         self._add(d.pmus, k0 + n_rise, expir)
         self._add(d.r_add, k0 + n_rise, np.full(n_close, 800.0))
+        # dynamic airway compression limits the expulsive flow: the added resistance is chosen so that
+        # the expiratory drive would give a peak flow of 150-450 L/min through the whole path
+        # (patient, compression, ~2.5 cmH2O/(L/s) of circuit and valve)
+        cpf = rng.uniform(150.0, 450.0) / 60.0
+        r_path = self.p.resistance_cmh2o_l_s * getattr(self.p, "exp_resistance_factor", 1.0) + 2.5
+        r_comp = max(pexp / cpf - r_path, 0.0)
         n_comp = int(0.6 * self.rate)
-        comp = rng.uniform(0.0, 6.0) * np.exp(-np.arange(n_comp) * dt / 0.3)
+        comp = r_comp * np.exp(-np.arange(n_comp) * dt / 0.4)
         self._add(d.r_add, k0 + n_rise + n_close, comp)
         ttot = ti + close + rng.uniform(0.9, 2.2)
         return ttot, pin

@@ -24,6 +24,10 @@ off when flow falls below a fraction (15-40 %, default 25 %) of its peak, or aft
 backup rate delivers time-cycled mandatory breaths when no trigger arrives in time (S/T mode of home
 ventilators; apnea ventilation). ``mode="pcv"``
 (pressure assist-control) uses the same triggers but time-cycles every breath at ``ti_set_s``.
+``mode="vcv"`` (volume assist-control, as in the PB-840 reference recordings) imposes the inspiratory
+flow (square or descending ramp at a set peak flow until the set tidal volume, then an optional
+pause); the airway pressure follows from the equation of motion, with scooped pressure when the
+patient pulls harder than the set flow, and a high-pressure limit that ends the breath.
 ``mode="cpap"`` holds a constant pressure through a demand valve of small resistance; breaths are the
 patient's own (zero crossings of the patient flow).
 
@@ -86,7 +90,7 @@ __all__ = [
     "MODES",
 ]
 
-MODES = ("psv", "pcv", "cpap")
+MODES = ("psv", "pcv", "vcv", "cpap")
 _CLASS_CODE = {c: i for i, c in enumerate(VENTILATION_CLASSES)}
 INTERFACES = ("mask", "invasive")
 
@@ -149,6 +153,11 @@ class VentilatorSettings:
     ti_set_s: float = 1.0           # pcv and backup breaths
     valve_resistance: float = 2.5   # expiratory valve + circuit, cmH2O/(L/s)
     overshoot: float = 0.03         # pressure overshoot at the end of the rise, fraction of support
+    tidal_volume_ml: float = 450.0  # vcv: set tidal volume
+    peak_flow_lpm: float = 50.0     # vcv: set peak inspiratory flow
+    decelerating: float = 0.0       # vcv: 0 = square flow, 1 = descending ramp to 10 % of peak
+    pause_s: float = 0.0            # vcv: end-inspiratory pause
+    pressure_limit: float = 45.0    # vcv: high-pressure limit, ends inspiration
 
 
 def _check_overrides(cls, overrides, what: str) -> dict:
@@ -239,12 +248,18 @@ def draw_settings(rng, mode: str = "psv", patient: PatientParams | None = None, 
         ti_set_s=float(rng.uniform(0.8, 1.3)),
         valve_resistance=float(rng.uniform(1.5, 4.0)),
         overshoot=float(rng.uniform(0.0, 0.08)),
+        tidal_volume_ml=float(rng.uniform(6.0, 8.0) * rng.uniform(55.0, 80.0)),
+        peak_flow_lpm=float(rng.integers(40, 71)),
+        decelerating=float(rng.choice([0.0, 1.0])),
+        pause_s=float(rng.choice([0.0, 0.0, 0.1, 0.2, 0.3])),
+        pressure_limit=float(rng.integers(40, 51)),
     )
     if patient is not None and mode != "cpap":
         target_l = rng.uniform(6.0, 8.0) * rng.uniform(55.0, 80.0) / 1000.0
         c_l = patient.compliance_ml_cmh2o / 1000.0
         ps = target_l / (0.75 * c_l) - 0.7 * patient.effort_cmh2o + rng.uniform(-2.0, 2.0)
         s.support = float(np.clip(np.round(ps), 5.0, 15.0))
+        s.tidal_volume_ml = float(np.round(target_l * 1000.0, -1))
         s.backup_rate_bpm = float(max(4.0, min(s.backup_rate_bpm, np.floor(0.7 * patient.rr_bpm))))
     for k, v in overrides.items():
         setattr(s, k, float(v))
@@ -386,6 +401,30 @@ class _Ventilator:
         self._write(st, e, vv, q, paw)
         return e, vv[e - st], paw[e - st - 1]
 
+    def inspiration_vc(self, st: int, v0: float):
+        """Volume-controlled inspiration: flow imposed, pressure from the equation of motion."""
+        s = self.s
+        q_pk = s.peak_flow_lpm / 60.0
+        q_end = q_pk * (1.0 - 0.9 * s.decelerating)
+        vt = s.tidal_volume_ml / 1000.0
+        ti = 2.0 * vt / (q_pk + q_end)  # trapezoid of area vt
+        n_flow = max(int(round(ti * self.rate)), 1)
+        n_tot = n_flow + int(round(s.pause_s * self.rate))
+        end = min(self.n, st + n_tot)
+        m = end - st
+        frac = np.arange(m) / n_flow
+        q = np.where(frac < 1.0, q_pk + (q_end - q_pk) * frac, 0.0)
+        q[0] *= 0.5  # the valve opens within the first sample
+        vv = v0 + np.concatenate(([0.0], np.cumsum(q))) * self.dt
+        c = self.c[st:end]
+        paw = s.peep + self.r_in[st:end] * q + vv[:-1] / c - self.pmus[st:end]
+        over = np.flatnonzero(paw > s.pressure_limit)
+        e = st + int(over[0]) + 1 if over.size else end
+        e = max(e, st + 1)
+        np.minimum(paw, s.pressure_limit, out=paw)
+        self._write(st, e, vv, q, paw)
+        return e, vv[e - st], paw[e - st - 1]
+
     def run(self):
         """Whole recording; returns an array of breaths (start, insp_end, mandatory, trigger sample)."""
         s = self.s
@@ -398,7 +437,10 @@ class _Ventilator:
             st, mand, v, trig = self.expiration(c, v, paw_c, max(deadline, c + self.min_exp))
             if st >= n:
                 break
-            e, v, paw_c = self.inspiration(st, v, mand)
+            if self.mode == "vcv":
+                e, v, paw_c = self.inspiration_vc(st, v)
+            else:
+                e, v, paw_c = self.inspiration(st, v, mand)
             if e >= n:
                 break
             breaths.append((st, e, mand, trig))
@@ -561,8 +603,9 @@ def simulate_recording(minutes: float = 60.0, sampling_rate: float = 50.0, rando
         Share of recording time per class (or super-class), see
         :func:`ventgen.signals.events.resolve_proportions`; default
         :data:`ventgen.signals.events.DEFAULT_PROPORTIONS` (all ten classes).
-    mode : {"psv", "pcv", "cpap"}
-        Ventilation mode: pressure support with backup rate, pressure assist-control, or CPAP.
+    mode : {"psv", "pcv", "vcv", "cpap"}
+        Ventilation mode: pressure support with backup rate, pressure assist-control, volume
+        assist-control, or CPAP.
     phenotype : {"healthy", "obstructive", "restrictive"}, optional
         Patient type; drawn when None.
     patient, settings : mapping, optional
