@@ -248,18 +248,20 @@ def draw_settings(rng, mode: str = "psv", patient: PatientParams | None = None, 
         ti_set_s=float(rng.uniform(0.8, 1.3)),
         valve_resistance=float(rng.uniform(1.5, 4.0)),
         overshoot=float(rng.uniform(0.0, 0.08)),
-        tidal_volume_ml=float(rng.uniform(6.0, 8.0) * rng.uniform(55.0, 80.0)),
-        peak_flow_lpm=float(rng.integers(40, 71)),
-        decelerating=float(rng.choice([0.0, 1.0])),
-        pause_s=float(rng.choice([0.0, 0.0, 0.1, 0.2, 0.3])),
-        pressure_limit=float(rng.integers(40, 51)),
     )
+    if mode == "vcv":
+        s.tidal_volume_ml = float(rng.uniform(6.0, 8.0) * rng.uniform(55.0, 80.0))
+        s.peak_flow_lpm = float(rng.integers(40, 71))
+        s.decelerating = float(rng.choice([0.0, 1.0]))
+        s.pause_s = float(rng.choice([0.0, 0.0, 0.1, 0.2, 0.3]))
+        s.pressure_limit = float(rng.integers(40, 51))
     if patient is not None and mode != "cpap":
         target_l = rng.uniform(6.0, 8.0) * rng.uniform(55.0, 80.0) / 1000.0
         c_l = patient.compliance_ml_cmh2o / 1000.0
         ps = target_l / (0.75 * c_l) - 0.7 * patient.effort_cmh2o + rng.uniform(-2.0, 2.0)
         s.support = float(np.clip(np.round(ps), 5.0, 15.0))
-        s.tidal_volume_ml = float(np.round(target_l * 1000.0, -1))
+        if mode == "vcv":
+            s.tidal_volume_ml = float(np.round(target_l * 1000.0, -1))
         s.backup_rate_bpm = float(max(4.0, min(s.backup_rate_bpm, np.floor(0.7 * patient.rr_bpm))))
     for k, v in overrides.items():
         setattr(s, k, float(v))
