@@ -515,7 +515,7 @@ def _resolve(spec: CohortSpec, st: _Stats, table: pd.DataFrame) -> list:
             tot = np.maximum(c.sum(axis=1), 1)
             best = int(np.argmax(share / tot)) if share.any() else -1
             bestmsg = (f"the node with the largest share is level {level} node {best} "
-                       f"({int(share[best])} of {int(c[best].sum())} breaths, majority {labs[best]!r})"
+                       f"({int(share[best])} of {int(c[best].sum())} breaths, majority {str(labs[best])!r})"
                        if best >= 0 else "no reference breath of it at all")
             represented = sorted({str(v) for v in labs if v})
             problems.append(
