@@ -37,6 +37,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/out/cohort_pipeline")
     ap.add_argument("--reuse", action="store_true", help="reuse cycles.h5 and model.pt from --out")
+    ap.add_argument("--latent", default="node", choices=("node", "data"), help="generate_cohort(latent=...)")
+    ap.add_argument("--tag", default="", help="suffix of the cohort/fidelity folders (compare settings)")
     args = ap.parse_args(argv)
 
     import torch
@@ -85,9 +87,9 @@ def main(argv=None):
 
     spec = {"patients": args.patients, "minutes": args.patient_minutes, "composition": PAPER_SPEC}
     t0 = time.perf_counter()
-    res = ventgen.generate_cohort(model, spec, cycles, random_state=args.seed)
+    res = ventgen.generate_cohort(model, spec, cycles, random_state=args.seed, latent=args.latent)
     t["generate_s"] = time.perf_counter() - t0
-    cdir = out / "cohort"
+    cdir = out / f"cohort{args.tag}"
     if cdir.exists():
         shutil.rmtree(cdir)
     ventgen.write_cohort(res, cdir)
@@ -95,7 +97,7 @@ def main(argv=None):
     print(res.composition().to_string(index=False))
 
     t0 = time.perf_counter()
-    fdir = out / "fidelity"
+    fdir = out / f"fidelity{args.tag}"
     if fdir.exists():
         shutil.rmtree(fdir)
     rep = ventgen.evaluate_cohort(cdir, cycles, out_dir=fdir, random_state=args.seed)
@@ -114,7 +116,7 @@ def main(argv=None):
     s = rep.summary()
     print("\nSUMMARY", json.dumps(s, indent=1, default=float))
     print("timings", json.dumps(t))
-    (out / "summary.json").write_text(json.dumps({"summary": s, "timings": t, "memorisation": mem,
+    (out / f"summary{args.tag}.json").write_text(json.dumps({"summary": s, "timings": t, "memorisation": mem,
                                                    "classifier": rep.classifier,
                                                    "segmentation": rep.segmentation}, indent=1, default=float))
 

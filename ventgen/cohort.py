@@ -67,10 +67,15 @@ __all__ = [
     "write_cohort",
     "read_cohort",
     "LENGTH_METHODS",
+    "LATENT_SOURCES",
 ]
 
 #: How a decoded cycle's length is chosen, see the module notes.
 LENGTH_METHODS = ("node", "padding")
+#: Where the latent Gaussians come from: ``"node"`` = the paper's ``N(code, sigma**2)``; ``"data"`` =
+#: the mean and per-dimension spread of the encoded reference breaths of the requested class in that
+#: node (falls back to ``"node"`` for a node/class pair with fewer than 3 reference breaths).
+LATENT_SOURCES = ("node", "data")
 _SUM_TOL = 1e-3
 _UNLABELLED = "unlabelled"
 
@@ -732,6 +737,7 @@ def generate_cohort(
     sampling_rate: float | None = None,
     batch_size: int = 8192,
     decoder: str = "exact",
+    latent: str = "node",
     subject_prefix: str = "virtual_",
     progress_bar: bool | None = None,
 ) -> CohortResult:
@@ -758,6 +764,12 @@ def generate_cohort(
         reached by linear interpolation.
     batch_size : int
         Latents decoded per ``model.decode`` call.
+    latent : {"node", "data"}
+        ``"node"`` (default, the paper): ``z ~ N(code, sigma**2)`` of the node. ``"data"``: ``z`` from a
+        Gaussian with the mean and per-dimension spread of the encoded (``model.transform``) reference
+        breaths of the requested class in that node: the breaths keep the spread the real breaths of
+        that class have in that node, and a class stays itself even in a mixed node. Needs
+        ``model.transform``.
     decoder : {"exact", "linear"}
         ``"exact"`` decodes every latent with ``model.decode``. ``"linear"`` decodes each used node's
         code once plus ``2 d`` secant points at +-sigma along each latent axis, and generates every
@@ -786,6 +798,8 @@ def generate_cohort(
     """
     t0 = time.perf_counter()
     spec = read_cohort_spec(spec)
+    if latent not in LATENT_SOURCES:
+        raise VentgenValueError(f"latent must be one of {LATENT_SOURCES}, got {latent!r}")
     if decoder not in ("exact", "linear"):
         raise VentgenValueError(f"decoder must be 'exact' or 'linear', got {decoder!r}")
     if length_method not in LENGTH_METHODS:
@@ -883,21 +897,47 @@ def generate_cohort(
     run = np.concatenate(run_col)
     N = pat.size
 
-    # ---- lengths (node method) drawn per node, in a fixed order
+    # ---- components: (node, class) pairs; the reference breaths of that class in that node give the
+    # real lengths (and, with latent="data", the latent moments) of the breaths drawn from it
+    is_node_entry = np.array([r.entry.is_node for r in resolved])[ent]
+    key_lab = np.where(is_node_entry, "", lab)
+    comp_keys, comp = np.unique(np.stack([gid.astype(str), key_lab]).T, axis=0, return_inverse=True)
+    comp = comp.ravel()
+    n_comp = len(comp_keys)
+    comp_g = comp_keys[:, 0].astype(np.int64)
+    lvl_of = np.searchsorted(offs, comp_g, side="right") - 1
+    members = []
+    for c in range(n_comp):
+        sel = gid_ref[:, lvl_of[c]] == comp_g[c]
+        if comp_keys[c, 1]:
+            sel &= ref.labels == comp_keys[c, 1]
+        members.append(np.flatnonzero(sel))
+    centers, scales = codes[comp_g].copy(), sigmas[comp_g].copy()
+    n_data = 0
+    if latent == "data":
+        mu_ref = np.asarray(model.transform(ref.X), dtype=np.float64)
+        for c, mem in enumerate(members):
+            if mem.size >= 3:
+                centers[c] = mu_ref[mem].mean(axis=0)
+                scales[c] = mu_ref[mem].std(axis=0, ddof=1) + 1e-6
+                n_data += 1
+
+    # ---- lengths drawn per component, in a fixed order
     lens = np.zeros(N, dtype=np.int64)
     if length_method == "node":
-        for g in np.unique(gid):
-            sel = np.flatnonzero(gid == g)
-            lens[sel] = rng.choice(lengths_of(int(g)), size=sel.size)
+        for c in range(n_comp):
+            sel = np.flatnonzero(comp == c)
+            pool = ref.lengths[members[c]] if members[c].size else lengths_of(int(comp_g[c]))
+            lens[sel] = rng.choice(pool, size=sel.size)
     lo = np.array([lengths_of(int(g)).min() for g in range(offs[-1])]) if length_method == "padding" else None
     hi = np.array([lengths_of(int(g)).max() for g in range(offs[-1])]) if length_method == "padding" else None
 
     # ---- latents
     eps = rng.standard_normal((N, d))
-    Z = (codes[gid] + sigmas[gid] * (a * u[pat] + np.sqrt(1.0 - a * a) * eps)).astype(np.float32)
+    Z = (centers[comp] + scales[comp] * (a * u[pat] + np.sqrt(1.0 - a * a) * eps)).astype(np.float32)
 
     # ---- decode in batches, stitch, cut
-    decode = model.decode if decoder == "exact" else _linear_decoder(model, codes, sigmas, np.unique(gid))
+    decode = model.decode if decoder == "exact" else _linear_decoder(model, centers, scales, np.arange(n_comp))
     first = np.ones(N, dtype=bool)
     first[1:] = pat[1:] != pat[:-1]
     last = np.ones(N, dtype=bool)
@@ -907,7 +947,7 @@ def generate_cohort(
     for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
         b1 = min(N, b0 + batch_size)
         ext = min(N, b1 + 1)  # one breath more: its first sample closes this batch's last join
-        Xd = np.asarray(decode(Z[b0:ext]) if decoder == "exact" else decode(Z[b0:ext], gid[b0:ext]),
+        Xd = np.asarray(decode(Z[b0:ext]) if decoder == "exact" else decode(Z[b0:ext], comp[b0:ext]),
                         dtype=np.float32)
         if Xd.ndim != 3 or Xd.shape[0] != ext - b0 or Xd.shape[2] < 2 or Xd.shape[1] < C:
             raise VentgenValueError(f"model.decode returned shape {Xd.shape}, expected ({ext - b0}, {C}, time)")
@@ -982,6 +1022,7 @@ def generate_cohort(
     secs = time.perf_counter() - t0
     info = {"seed": random_state if isinstance(random_state, (int, np.integer)) else None,
             "sampling_rate": out_rate, "cycle_rate": cyc_rate, "length_method": length_method,
+            "latent": latent, "decoder": decoder, "n_components": int(n_comp), "n_data_components": int(n_data),
             "n_breaths": int(N), "seconds": secs, "breaths_per_s": N / max(secs, 1e-9),
             "duration_s": [float(r.duration_s) for r in recs]}
     return CohortResult(recs, manifest, spec, table, info)
