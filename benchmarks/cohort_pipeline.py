@@ -37,8 +37,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/out/cohort_pipeline")
     ap.add_argument("--reuse", action="store_true", help="reuse cycles.h5 and model.pt from --out")
-    ap.add_argument("--latent", default="node", choices=("node", "data"), help="generate_cohort(latent=...)")
-    ap.add_argument("--tag", default="", help="suffix of the cohort/fidelity folders (compare settings)")
+    ap.add_argument("--latents", default="node,data", help="generate_cohort(latent=...) values to compare")
     args = ap.parse_args(argv)
 
     import torch
@@ -86,10 +85,16 @@ def main(argv=None):
         print(f"  level {lv}: {len(sub)} non-empty nodes; labels represented: {sorted(sub.label.unique())}")
 
     spec = {"patients": args.patients, "minutes": args.patient_minutes, "composition": PAPER_SPEC}
+    for latent in args.latents.split(","):
+        print(f"\n================ latent={latent}")
+        _generate_and_evaluate(model, cycles, spec, latent, out, args.seed, dict(t))
+
+
+def _generate_and_evaluate(model, cycles, spec, latent, out, seed, t):
     t0 = time.perf_counter()
-    res = ventgen.generate_cohort(model, spec, cycles, random_state=args.seed, latent=args.latent)
+    res = ventgen.generate_cohort(model, spec, cycles, random_state=seed, latent=latent)
     t["generate_s"] = time.perf_counter() - t0
-    cdir = out / f"cohort{args.tag}"
+    cdir = out / f"cohort_{latent}"
     if cdir.exists():
         shutil.rmtree(cdir)
     ventgen.write_cohort(res, cdir)
@@ -97,10 +102,10 @@ def main(argv=None):
     print(res.composition().to_string(index=False))
 
     t0 = time.perf_counter()
-    fdir = out / f"fidelity{args.tag}"
+    fdir = out / f"fidelity_{latent}"
     if fdir.exists():
         shutil.rmtree(fdir)
-    rep = ventgen.evaluate_cohort(cdir, cycles, out_dir=fdir, random_state=args.seed)
+    rep = ventgen.evaluate_cohort(cdir, cycles, out_dir=fdir, random_state=seed)
     t["evaluate_s"] = time.perf_counter() - t0
     print("\nsegmentation of the generated recordings:", json.dumps(
         {k: v for k, v in rep.segmentation.items() if k != "per_patient_f1"}, default=float))
@@ -116,7 +121,7 @@ def main(argv=None):
     s = rep.summary()
     print("\nSUMMARY", json.dumps(s, indent=1, default=float))
     print("timings", json.dumps(t))
-    (out / f"summary{args.tag}.json").write_text(json.dumps({"summary": s, "timings": t, "memorisation": mem,
+    (out / f"summary_{latent}.json").write_text(json.dumps({"summary": s, "timings": t, "memorisation": mem,
                                                    "classifier": rep.classifier,
                                                    "segmentation": rep.segmentation}, indent=1, default=float))
 
