@@ -368,6 +368,11 @@ def _add_generate(sub):
     p.add_argument("--format", choices=("hdf5", "csv"), default="hdf5", help="recording format (default hdf5)")
     p.add_argument("--length-method", choices=("node", "padding"), default="node",
                    help="breath lengths from the node's real lengths (default) or from the decoded padding")
+    p.add_argument("--latent", choices=("node", "data"), default="node",
+                   help="latent Gaussians: the node's code and sigma (default, the paper) or the moments of the "
+                        "encoded reference breaths of the class in the node")
+    p.add_argument("--decoder", choices=("exact", "linear"), default="exact",
+                   help="decode every latent (default) or linearise the decoder per node (much faster)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=_run_generate)
 
@@ -377,7 +382,7 @@ def _run_generate(args):
 
     res = generate_cohort_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,
                                 format=args.format, overwrite=args.overwrite, length_method=args.length_method,
-                                progress_bar=False if args.quiet else None)
+                                latent=args.latent, decoder=args.decoder, progress_bar=False if args.quiet else None)
     print(f"{res!r} -> {args.output}")
 
 

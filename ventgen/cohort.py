@@ -1223,8 +1223,8 @@ def read_cohort(path) -> CohortResult:
 
 
 def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, format: str = "hdf5",
-                          overwrite: bool = False, length_method: str = "node",
-                          progress_bar: bool | None = None) -> CohortResult:
+                          overwrite: bool = False, length_method: str = "node", latent: str = "node",
+                          decoder: str = "exact", progress_bar: bool | None = None) -> CohortResult:
     """Load a model (path or object), generate a cohort and write it: what ``ventgen generate`` runs.
 
     Parameters
@@ -1253,6 +1253,6 @@ def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, fo
             raise FileNotFoundError(2, "no such model file", str(model))
         model = HTVAE.load(model)
     result = generate_cohort(model, spec, reference, random_state=random_state, length_method=length_method,
-                             progress_bar=progress_bar)
+                             latent=latent, decoder=decoder, progress_bar=progress_bar)
     write_cohort(result, out_dir, format=format, overwrite=overwrite)
     return result
