@@ -51,7 +51,7 @@ def make_rec(n=300, rate=50.0, subject="p1", volume=False, ann=True, markers=Tru
 def assert_same(a: Recording, b: Recording):
     assert a.equals(b), (a, b)
     assert a.start_time == b.start_time
-    assert a.metadata.get("settings") == b.metadata.get("settings")
+    assert a.metadata == b.metadata
     if a.markers is not None:
         pd.testing.assert_frame_equal(a.markers.reset_index(drop=True), b.markers.reset_index(drop=True),
                                       check_dtype=False)

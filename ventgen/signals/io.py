@@ -402,15 +402,15 @@ def describe_file(path, format=None) -> pd.DataFrame:
     path = _path(path)
     fmt = _check_format(format, FORMATS) or detect_format(path)
     if fmt == "hdf5":
-        recs = _read_hdf5_all(path, nan_policy="keep")
+        named = _read_hdf5_all(path, nan_policy="keep", with_names=True)
     else:
-        recs = [read_recording(path, format=fmt, nan_policy="keep")]
+        named = [("", read_recording(path, format=fmt, nan_policy="keep"))]
     rows = []
-    for i, r in enumerate(recs):
+    for name, r in named:
         rows.append({
             "file": str(path),
             "format": fmt,
-            "recording": r.metadata.get("hdf5_name", "") if fmt == "hdf5" else "",
+            "recording": name,
             "subject": r.subject,
             "duration_s": float(r.duration_s),
             "sampling_rate": float(r.sampling_rate),
@@ -420,7 +420,6 @@ def describe_file(path, format=None) -> pd.DataFrame:
             "n_annotations": int(len(r.annotations)),
             "n_nan": int(r.n_nan),
         })
-        del i
     return pd.DataFrame(rows)
 
 
@@ -881,7 +880,6 @@ def _read_csv(
     if mk_src is not None:
         mk_df = _read_marker_csv(mk_src)
     md = dict((meta or {}).get("metadata") or {})
-    md.setdefault("source_file", path.name)
     if subject is None:
         subject = (meta or {}).get("subject") or path.stem
     start_time = _parse_time((meta or {}).get("start_time"), meta_path, "start_time")
@@ -1124,7 +1122,6 @@ def _read_hdf5_group(path, name, g, *, subject=None, nan_policy=None, max_gap_s=
         md = json.loads(attrs.get("metadata_json", "{}") or "{}")
     except ValueError:
         raise FileFormatError(path, "metadata_json is not valid JSON", field=f"{where}@metadata_json") from None
-    md["hdf5_name"] = name
     markers = None
     if "markers" in g and isinstance(g["markers"], h5py.Group):
         mg = g["markers"]
@@ -1169,12 +1166,14 @@ def _hdf5_names(path, f) -> list[str]:
     return sorted(f[_HDF5_ROOT].keys())
 
 
-def _read_hdf5_all(path, *, subject=None, nan_policy=None, max_gap_s=1.0) -> list[Recording]:
+def _read_hdf5_all(path, *, subject=None, nan_policy=None, max_gap_s=1.0, with_names=False) -> list:
+    """Every recording of a ventgen HDF5 file, in name order (as (name, Recording) with ``with_names``)."""
     path = Path(path)
     with _open_h5(path) as f:
         names = _hdf5_names(path, f)
-        return [_read_hdf5_group(path, n, f[_HDF5_ROOT][n], subject=subject, nan_policy=nan_policy,
+        recs = [_read_hdf5_group(path, n, f[_HDF5_ROOT][n], subject=subject, nan_policy=nan_policy,
                                  max_gap_s=max_gap_s) for n in names]
+    return list(zip(names, recs, strict=True)) if with_names else recs
 
 
 def _read_hdf5_one(path, *, index=None, name=None, subject=None, nan_policy=None, max_gap_s=1.0) -> Recording:
