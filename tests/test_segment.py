@@ -219,14 +219,24 @@ def _read_pb840(path):
         return ventgen.read_recording(path)
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["0149_2016-02-17-08-38-13_1.csv_test", "jimmy-example-data.csv.test", "raw_utils_3_columns.csv.test"],
-)
+PB840_FILES = [
+    "0149_2016-02-17-08-38-13_1.csv_test",
+    "bad_unicode_error.csv.test",
+    "file_without_be_at_end.csv.test",
+    "jimmy-example-data.csv.test",
+    "raw_utils_3_columns.csv.test",
+    "speedup-multi-bad-first-lines-error-case.csv.test",
+]
+PB840_WITH_REFERENCE = [n for n in PB840_FILES if n not in ("file_without_be_at_end.csv.test",
+                                                            "speedup-multi-bad-first-lines-error-case.csv.test")]
+
+
+@pytest.mark.parametrize("name", PB840_FILES)
 def test_pb840_flow_method_matches_ventilator_marks(pb840_dir, name):
     rec = _read_pb840(pb840_dir / name)
     marks = rec.markers["start_idx"].to_numpy()
-    df = segment_breaths(rec, method="flow")
+    bare = Recording(rec.flow, rec.pressure, rec.sampling_rate)  # no markers at all
+    df = segment_breaths(bare, method="flow")
     found = df["start_idx"].to_numpy()
     # evaluate where the ventilator marked breaths (the file may start or end mid-breath)
     found = found[(found >= marks[0] - TOL) & (found <= marks[-1] + TOL)]
@@ -234,16 +244,36 @@ def test_pb840_flow_method_matches_ventilator_marks(pb840_dir, name):
     assert p >= 0.98 and r >= 0.98, (p, r)
 
 
-def test_pb840_metadata_matches_reference_table(pb840_dir):
-    rec = _read_pb840(pb840_dir / "jimmy-example-data.csv.test")
-    ref = pd.read_csv(pb840_dir / "reference" / "jimmy-example-data.csv.test.breaths.csv")
-    df = segment_breaths(rec, method="markers")
-    m = df.set_index("start_idx").loc[ref["bs_idx"]]
-    ok = np.abs(m["insp_end_idx"].to_numpy() - ref["ie_idx"].to_numpy()) <= 2
-    assert ok.mean() >= 0.95
-    for mine, theirs in [("tvi_ml", "tvi"), ("pip_cmh2o", "PIP")]:
-        a, b = m[mine].to_numpy(), ref[theirs].to_numpy()
-        assert (np.abs(a - b) <= np.maximum(0.02 * np.abs(b), 0.5)).mean() >= 0.95
+@pytest.mark.parametrize("name", PB840_WITH_REFERENCE)
+def test_pb840_flow_method_metadata_matches_ventmap(pb840_dir, name):
+    """Matched breaths: inspiration end within 2 samples, volumes/PIP/PEEP within 2 % or 0.5 unit."""
+    rec = _read_pb840(pb840_dir / name)
+    ref = pd.read_csv(pb840_dir / "reference" / f"{name}.breaths.csv")
+    df = segment_breaths(Recording(rec.flow, rec.pressure, rec.sampling_rate), method="flow")
+    s = df["start_idx"].to_numpy()
+    bs = ref["bs_idx"].to_numpy()
+    k = np.clip(np.searchsorted(s, bs), 1, s.size - 1)
+    k = np.where(np.abs(s[k - 1] - bs) < np.abs(s[k] - bs), k - 1, k)
+    matched = np.abs(s[k] - bs) <= TOL
+    assert matched.mean() >= 0.98
+    m, r = df.iloc[k[matched]], ref[matched]
+    assert np.mean(np.abs(m["insp_end_idx"].to_numpy() - r["ie_idx"].to_numpy()) <= 2) >= 0.95
+    for mine, theirs in [("tvi_ml", "tvi"), ("tve_ml", "tve"), ("pip_cmh2o", "PIP"), ("peep_cmh2o", "PEEP")]:
+        a, b = m[mine].to_numpy(), r[theirs].to_numpy()
+        assert np.mean(np.abs(a - b) <= np.maximum(0.02 * np.abs(b), 0.5)) >= 0.95, mine
+
+
+@pytest.mark.parametrize("name", PB840_WITH_REFERENCE)
+def test_pb840_markers_metadata_equals_ventmap(pb840_dir, name):
+    """From the ventilator's own marks, the metadata code reproduces ventMAP's table exactly."""
+    rec = _read_pb840(pb840_dir / name)
+    ref = pd.read_csv(pb840_dir / "reference" / f"{name}.breaths.csv")
+    df = segment_breaths(rec, method="markers").set_index("start_idx").loc[ref["bs_idx"]]
+    np.testing.assert_array_equal(df["insp_end_idx"], ref["ie_idx"])
+    for mine, theirs in [("tvi_ml", "tvi"), ("tve_ml", "tve"), ("pip_cmh2o", "PIP"), ("peep_cmh2o", "PEEP"),
+                         ("max_flow_lpm", "maxF"), ("min_flow_lpm", "minF"), ("mean_insp_p_cmh2o", "Maw"),
+                         ("itime_s", "iTime"), ("rr_bpm", "inst_RR")]:
+        np.testing.assert_allclose(df[mine].to_numpy(), ref[theirs].to_numpy(), rtol=1e-6, atol=1e-6, err_msg=mine)
 
 
 def test_pb840_markers_method_reproduces_marks(pb840_dir):

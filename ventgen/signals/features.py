@@ -71,16 +71,16 @@ class _Simpson:
 
     def __init__(self, x: np.ndarray):
         self.x = x
-        even = np.where(np.arange(x.size) % 2 == 0, x, 0.0)
-        self.c_even = _prefix(even)
-        self.c_all = _prefix(x)
+        # prefix sums of the even- and odd-indexed samples (half-length each: one pass in all)
+        self.c_even = _prefix(x[0::2])
+        self.c_odd = _prefix(x[1::2])
 
     def _psum(self, parity, lo, hi):
         """Sum of x[k] for k in [lo, hi) with k % 2 == parity (arrays)."""
         lo = np.minimum(lo, hi)
-        se = self.c_even[hi] - self.c_even[lo]
-        sa = self.c_all[hi] - self.c_all[lo]
-        return np.where(parity == 0, se, sa - se)
+        se = self.c_even[(hi + 1) // 2] - self.c_even[(lo + 1) // 2]
+        so = self.c_odd[hi // 2] - self.c_odd[lo // 2]
+        return np.where(parity == 0, se, so)
 
     def _odd(self, a, b):
         """Simpson over [a, b) with b - a odd and >= 3 (elementwise; other entries are garbage)."""
@@ -134,12 +134,24 @@ def _sign_change_candidates(flow: np.ndarray, confirm: float) -> tuple[np.ndarra
     n = f.size
     if n < 3:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    i = np.flatnonzero((f[:-1] >= 0) & (f[1:] < 0))  # crossing between i and i+1
+    neg = f < 0
+    i = np.flatnonzero(neg[1:] > neg[:-1])  # >= 0 at i, < 0 at i + 1
     if i.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    fp = np.concatenate([f, np.full(6, np.nan)])
+    tail0 = max(n - 6, 0)
+    fp = np.concatenate([f[tail0:], np.full(6, np.nan)])  # the tail, padded: lookups past the end are NaN
+    near_end = i + 5 >= n
+
+    def at(k):
+        j = i + k
+        out = f[np.minimum(j, n - 1)]
+        if near_end.any():
+            tail = j[near_end] - tail0
+            out[near_end] = fp[np.clip(tail, 0, fp.size - 1)]
+        return out
+
     with np.errstate(invalid="ignore"):
-        f1, f2, f3, f4, f5 = (fp[i + k] for k in range(1, 6))
+        f1, f2, f3, f4, f5 = (at(k) for k in range(1, 6))
         c_a = (f1 <= -confirm) & (f2 < 0)
         c_c = (f1 < 0) & (f2 <= -confirm)
         c_b = (f1 < 0) & (f4 <= -confirm)
@@ -190,13 +202,14 @@ def inspiration_end(
     flow = np.asarray(flow, dtype=np.float64)
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
-    nb = starts.size
-    if nb == 0:
+    if starts.size == 0:
         return np.empty(0, np.int64)
-    dt = 1.0 / float(sampling_rate)
-
-    # (1) first confirmed sign change at relative index >= 1 whose confirmation lies inside the breath
     cand, req = _sign_change_candidates(flow, confirm_flow_lpm)
+    return _inspiration_end(flow, starts, ends, 1.0 / float(sampling_rate), cand, req, _Simpson(flow))
+
+
+def _inspiration_end(flow, starts, ends, dt, cand, req, simpson) -> np.ndarray:
+    # (1) first confirmed sign change at relative index >= 1 whose confirmation lies inside the breath
     x01 = ends - 1
     if cand.size:
         k = np.searchsorted(cand, starts + 1, side="left")
@@ -212,25 +225,30 @@ def inspiration_end(
     # inside the breath (a sign change at i -> i + 1 with i + 1 <= end - 1)
     pos = flow > 0
     d = np.flatnonzero(pos[1:] != pos[:-1]) + 1  # run boundaries
-    bounds = np.union1d(d, starts)
-    bounds = bounds[(bounds >= starts[0]) & (bounds < ends[-1])]
-    seg_a = bounds
-    seg_b = np.append(bounds[1:], ends[-1])
-    owner = np.searchsorted(starts, seg_a, side="right") - 1
-    seg_b = np.minimum(seg_b, ends[owner])
-    ok = pos[seg_a] & (seg_b <= ends[owner] - 1) & (seg_b > seg_a)
+    up = pos[d]
+    ra, rb = d[up], d[~up]
+    if pos[0]:
+        ra = np.concatenate(([0], ra))
+    if pos[-1]:
+        rb = np.concatenate((rb, [flow.size]))
+    # the breath holding each run's last sample; a run that began before that breath is cut at its start
+    j = np.searchsorted(starts, rb - 1, side="right") - 1
+    ok = j >= 0
+    jj = np.maximum(j, 0)
+    ra = np.maximum(ra, starts[jj])
+    ok &= (ra < rb) & (rb <= ends[jj] - 1)
     x02 = ends - 1
     if ok.any():
-        simpson = _Simpson(flow)
-        sa, sb, so = seg_a[ok], seg_b[ok], owner[ok]
+        sa, sb, so = ra[ok], rb[ok], jj[ok]
         area = simpson(sa, sb, dt)
-        # largest area per breath, earliest on ties: sort by (owner, -area, start)
-        order = np.lexsort((sa, -area, so))
-        first = np.ones(order.size, dtype=bool)
-        first[1:] = so[order][1:] != so[order][:-1]
-        best = order[first]
-        pos_area = area[best] > 0
-        x02[so[best][pos_area]] = sb[best][pos_area]
+        # largest area per breath (runs are sorted, so breaths come in groups), earliest on ties
+        g = np.flatnonzero(np.concatenate(([True], so[1:] != so[:-1])))
+        gmax = np.maximum.reduceat(area, g)
+        is_max = area == np.repeat(gmax, np.diff(np.append(g, so.size)))
+        im = np.flatnonzero(is_max)
+        first = im[np.concatenate(([True], so[im][1:] != so[im][:-1]))]
+        good = area[first] > 0
+        x02[so[first][good]] = sb[first][good]
     return np.maximum(x01, x02)
 
 
@@ -321,12 +339,15 @@ def breath_metadata(
             raise VentgenValueError("breath_metadata: breaths must be sorted and non-overlapping")
     rate = float(sampling_rate)
     dt = 1.0 / rate
+    simpson = _Simpson(flow) if nb else None
+    cand, req = _sign_change_candidates(flow, confirm_flow_lpm)
     if insp_ends is None:
-        ie = inspiration_end(flow, starts, ends, sampling_rate=rate, confirm_flow_lpm=confirm_flow_lpm)
+        ie = _inspiration_end(flow, starts, ends, dt, cand, req, simpson) if nb else np.empty(0, np.int64)
     else:
-        ie = np.clip(np.asarray(insp_ends, dtype=np.int64).ravel(), starts, ends)
+        ie = np.asarray(insp_ends, dtype=np.int64).ravel()
         if ie.shape != starts.shape:
             raise VentgenValueError(f"breath_metadata: {starts.size} starts but {ie.size} insp_ends")
+        ie = np.clip(ie, starts, ends)
 
     nsamp = ends - starts
     frame = nsamp * dt
@@ -336,23 +357,49 @@ def breath_metadata(
         ie_ratio = np.where(etime > 0, itime / etime, np.nan)
         rr = 60.0 / frame
     if nb:
-        simpson = _Simpson(flow)
         tvi = simpson(starts, ie, dt) * _ML_PER_L_MIN_S
         tve = np.abs(simpson(ie, ends, dt) * _ML_PER_L_MIN_S)
-        cp = _prefix(pressure)
         ni = ie - starts
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean_insp = np.where(ni > 0, (cp[ie] - cp[starts]) / np.maximum(ni, 1), np.nan)
+        ne = ends - ie
+        contiguous = bool((ends[:-1] == starts[1:]).all()) and ends[-1] == n and ie[-1] < n
+        if contiguous:
+            # one reduceat per signal and operation over [s0, ie0, s1, ie1, ...]: inspiration and
+            # expiration parts of every breath (empty parts are masked below)
+            idx = np.empty(2 * nb, dtype=np.int64)
+            idx[0::2] = starts
+            idx[1::2] = ie
+            pmax = np.maximum.reduceat(pressure, idx)
+            psum = np.add.reduceat(pressure, idx)
+            fmax = np.maximum.reduceat(flow, idx)
+            fmin = np.minimum.reduceat(flow, idx)
+            hi, he = ni > 0, ne > 0
+            pip = np.where(hi, pmax[0::2], np.nan)
+            maxp = np.fmax(pip, np.where(he, pmax[1::2], np.nan))
+            maxf = np.fmax(np.where(hi, fmax[0::2], np.nan), np.where(he, fmax[1::2], np.nan))
+            minf = np.fmin(np.where(hi, fmin[0::2], np.nan), np.where(he, fmin[1::2], np.nan))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean_insp = np.where(hi, psum[0::2] / np.maximum(ni, 1), np.nan)
+        else:
+            cp = _prefix(pressure)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean_insp = np.where(ni > 0, (cp[ie] - cp[starts]) / np.maximum(ni, 1), np.nan)
+            pip = _segment_reduce(np.maximum, pressure, starts, ie)
+            maxp = _segment_reduce(np.maximum, pressure, starts, ends)
+            maxf = _segment_reduce(np.maximum, flow, starts, ends)
+            minf = _segment_reduce(np.minimum, flow, starts, ends)
+        # PEEP: mean of the last `peep_samples` samples of the expiration (of the breath when the
+        # expiration is empty)
         pk = np.maximum(ends - peep_samples, ie)
         pk = np.where(pk >= ends, np.maximum(ends - peep_samples, starts), pk)
-        peep = (cp[ends] - cp[pk]) / np.maximum(ends - pk, 1)
-        pip = _segment_reduce(np.maximum, pressure, starts, ie)
-        maxp = _segment_reduce(np.maximum, pressure, starts, ends)
-        maxf = _segment_reduce(np.maximum, flow, starts, ends)
-        minf = _segment_reduce(np.minimum, flow, starts, ends)
-        cand, _ = _sign_change_candidates(flow, confirm_flow_lpm)
-        k = np.searchsorted(cand, starts + 1)
-        no_exp = ~((k < cand.size) & (cand[np.minimum(k, max(cand.size - 1, 0))] < ends)) if cand.size else np.ones(nb, bool)
+        k = np.arange(max(int(peep_samples), 1))[None, :]
+        take = pk[:, None] + k
+        inside = take < ends[:, None]
+        peep = np.where(inside, pressure[np.minimum(take, n - 1)], 0.0).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+        if cand.size:
+            kk = np.searchsorted(cand, starts + 1)
+            no_exp = ~((kk < cand.size) & (cand[np.minimum(kk, cand.size - 1)] < ends))
+        else:
+            no_exp = np.ones(nb, bool)
     else:
         tvi = tve = mean_insp = peep = pip = maxp = maxf = minf = np.empty(0)
         no_exp = np.empty(0, bool)

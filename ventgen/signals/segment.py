@@ -35,10 +35,11 @@ _PEAK_PERCENTILE = 99.0
 _ABSURD_FLOW_LPM = 2000.0
 
 
-def _fill_nonfinite(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fill_nonfinite(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` with non-finite samples interpolated, and the mask of those samples (None when all finite)."""
+    if np.isfinite(x.sum()):  # one pass, no mask, in the common all-finite case
+        return x, None
     bad = ~np.isfinite(x)
-    if not bad.any():
-        return x, bad
     if bad.all():
         return np.zeros_like(x), bad
     idx = np.arange(x.size)
@@ -53,9 +54,11 @@ def _rest_level(flow: np.ndarray, bin_lpm: float = 0.5) -> float:
     if hi - lo < bin_lpm:
         return float(np.median(flow))
     nb = int(min(4000, max(8, np.ceil((hi - lo) / bin_lpm))))
-    counts, edges = np.histogram(flow, bins=nb, range=(lo, hi))
-    k = int(np.argmax(counts))
-    return float(0.5 * (edges[k] + edges[k + 1]))
+    width = (hi - lo) / nb
+    k = ((flow - lo) * (1.0 / width)).astype(np.int64)
+    counts = np.bincount(k[(k >= 0) & (k < nb)], minlength=nb)
+    j = int(np.argmax(counts))
+    return float(lo + (j + 0.5) * width)
 
 
 def _prefix(x: np.ndarray) -> np.ndarray:
@@ -152,19 +155,62 @@ def detect_breath_starts(
     >>> detect_breath_starts(flow, 50).tolist()
     [0, 200, 400]
     """
-    f = np.asarray(flow, dtype=np.float64)
-    rate = float(sampling_rate)
-    f, _ = _fill_nonfinite(f)
+    f, _ = _fill_nonfinite(np.asarray(flow, dtype=np.float64))
+    p = None
+    if pressure is not None:
+        p, _ = _fill_nonfinite(np.asarray(pressure, dtype=np.float64))
+        if p.shape != f.shape:
+            raise VentgenValueError(f"detect_breath_starts: pressure has shape {p.shape}, flow {f.shape}")
+    return _detect(
+        f, float(sampling_rate), p,
+        min_peak_lpm=min_peak_lpm, high_fraction=high_fraction, low_fraction=low_fraction,
+        min_insp_s=min_insp_s, min_breath_s=min_breath_s, onset_window_s=onset_window_s,
+        min_pressure_rise_cmh2o=min_pressure_rise_cmh2o, pressure_window_s=pressure_window_s,
+        min_pressure_slope_cmh2o_s=min_pressure_slope_cmh2o_s, pressure_tol_cmh2o=pressure_tol_cmh2o,
+        small_breaths=small_breaths, min_small_peak_lpm=min_small_peak_lpm, small_fraction=small_fraction,
+        min_small_insp_s=min_small_insp_s, min_small_volume_ml=min_small_volume_ml, return_info=return_info,
+    )
+
+
+def _runs_above(x: np.ndarray, thr: float, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Start and (exclusive) end indices of the runs where ``x > thr`` (three passes over ``x``)."""
+    m = x > thr
+    if m.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    d = np.flatnonzero(m[1:] != m[:-1]) + 1
+    up = m[d]
+    st, en = d[up], d[~up]
+    if m[0]:
+        st = np.concatenate(([0], st))
+    if m[-1]:
+        en = np.concatenate((en, [m.size]))
+    return st + offset, en + offset
+
+
+def _subsample(x: np.ndarray, max_n: int = 100_000) -> np.ndarray:
+    """A strided view with at most about ``max_n`` samples, for robust level statistics."""
+    step = max(1, x.size // max_n)
+    return x[::step]
+
+
+def _detect(
+    f, rate, p, *, min_peak_lpm, high_fraction, low_fraction, min_insp_s, min_breath_s, onset_window_s,
+    min_pressure_rise_cmh2o, pressure_window_s, min_pressure_slope_cmh2o_s, pressure_tol_cmh2o,
+    small_breaths, min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml, return_info,
+):
+    """:func:`detect_breath_starts` on finite arrays (no copies, no validation)."""
+    pressure = p
     n = f.size
     empty = np.empty(0, np.int64)
     info = {"rest_lpm": np.nan, "high_lpm": np.nan, "low_lpm": np.nan, "scale_lpm": 0.0}
     if n < 3:
         return (empty, info) if return_info else empty
-    rest = _rest_level(f)
+    sub = _subsample(f)
+    rest = _rest_level(sub)
     # thresholds count from the resting flow when it sits above zero (a leak or a sensor offset), and
     # from zero when the rest is expiratory: an inspiration moves gas into the patient
     base = max(rest, 0.0)
-    scale = float(np.percentile(f, _PEAK_PERCENTILE)) - base
+    scale = float(np.percentile(sub, _PEAK_PERCENTILE)) - base
     info.update(rest_lpm=rest, scale_lpm=scale)
     if scale < min_peak_lpm:
         return (empty, info) if return_info else empty
@@ -173,51 +219,65 @@ def detect_breath_starts(
     info.update(high_lpm=high, low_lpm=low)
 
     # excursions above the high threshold, long enough
-    r0, r1 = _runs(f > high)
+    r0, r1 = _runs_above(f, high)
     min_len = max(1, int(round(min_insp_s * rate)))
     keep = (r1 - r0) >= min_len
     r0, r1 = r0[keep], r1[keep]
     lows = np.full(r0.size, low)
     if small_breaths:
-        # shallow breaths (hypopnoea): excursions above a much lower threshold that hold no ordinary
-        # inspiration, last long enough and move enough volume (cardiac oscillations do not)
+        # Shallow breaths (hypopnoea) replace ordinary ones, so they lie in long gaps between
+        # ordinary inspirations (longer than 1.5 median periods; everywhere when there are few). There,
+        # excursions above a much lower threshold that last long enough and move enough volume are
+        # breaths (cardiac oscillations are too small); only these gaps are scanned.
         high2 = base + max(min_small_peak_lpm, small_fraction * scale)
         low2 = base + low_fraction * (high2 - base)
-        s0, s1 = _runs(f > high2)
-        if s0.size:
-            cf = _prefix(f - base)
-            vol_ml = (cf[s1] - cf[s0]) / rate / 60.0 * 1000.0
-            inside = np.searchsorted(r0, s1) - np.searchsorted(r0, s0)
-            ok = (inside == 0) & ((s1 - s0) >= min_small_insp_s * rate) & (vol_ml >= min_small_volume_ml)
-            if pressure is not None and ok.any():
-                # an unsupported effort (the ventilator did not trigger) pulls the airway pressure down;
-                # a delivered or passive breath does not
-                pp = _prefix(np.asarray(pressure, dtype=np.float64))
-                p_mean = (pp[s1] - pp[s0]) / np.maximum(s1 - s0, 1)
-                p_start = np.asarray(pressure, dtype=np.float64)[s0]
-                ok &= p_mean >= p_start - 0.1
-            if ok.any():
-                r0 = np.concatenate([r0, s0[ok]])
-                r1 = np.concatenate([r1, s1[ok]])
-                lows = np.concatenate([lows, np.full(int(ok.sum()), low2)])
-                order = np.argsort(r0, kind="stable")
-                r0, r1, lows = r0[order], r1[order], lows[order]
         info.update(small_high_lpm=high2)
+        if r0.size >= 4:
+            period = float(np.median(np.diff(r0)))
+            g0 = np.concatenate(([0], r1))
+            g1 = np.concatenate((r0, [n]))
+            long_gap = (g1 - g0) > 1.5 * period
+            g0, g1 = g0[long_gap], g1[long_gap]
+        else:
+            g0, g1 = np.array([0]), np.array([n])
+        if g0.size:
+            cnt = g1 - g0
+            gi = np.repeat(g0 - np.concatenate(([0], np.cumsum(cnt)[:-1])), cnt) + np.arange(cnt.sum())
+            fg = f[gi]
+            s0, s1 = _runs_above(fg, high2)
+            if s0.size:
+                # runs touching a gap edge continue an ordinary excursion: not shallow breaths
+                edge0 = np.concatenate(([0], np.cumsum(cnt)))
+                k = np.searchsorted(edge0, s0, side="right") - 1
+                inner = (s0 > edge0[k]) & (s1 < edge0[k + 1]) | ((g0[k] == 0) & (s0 == edge0[k]) & (s1 < edge0[k + 1]))
+                cf = _prefix(fg - base)
+                vol_ml = (cf[s1] - cf[s0]) / rate / 60.0 * 1000.0
+                ok = inner & ((s1 - s0) >= min_small_insp_s * rate) & (vol_ml >= min_small_volume_ml)
+                if pressure is not None and ok.any():
+                    # an unsupported effort (the ventilator did not trigger) pulls the airway pressure
+                    # down; a delivered or passive breath does not
+                    pg = pressure[gi]
+                    pp = _prefix(pg)
+                    p_mean = (pp[s1] - pp[s0]) / np.maximum(s1 - s0, 1)
+                    ok &= p_mean >= pg[s0] - 0.1
+                if ok.any():
+                    a0 = gi[s0[ok]]
+                    a1 = gi[s1[ok] - 1] + 1
+                    r0 = np.concatenate([r0, a0])
+                    r1 = np.concatenate([r1, a1])
+                    lows = np.concatenate([lows, np.full(a0.size, low2)])
+                    order = np.argsort(r0, kind="stable")
+                    r0, r1, lows = r0[order], r1[order], lows[order]
     if r0.size == 0:
         return (empty, info) if return_info else empty
     # hysteresis: a new excursion starts a breath only if the flow fell below its low threshold since
-    # the previous excursion ended
-    cb_hi = _prefix(f < low)
-    dipped = np.empty(r0.size, dtype=bool)
-    if small_breaths and (lows < low).any():
-        cb_lo = _prefix(f < lows.min())
-        prev1 = np.concatenate(([0], r1[:-1]))
-        n_hi = cb_hi[r0] - cb_hi[prev1]
-        n_lo = cb_lo[r0] - cb_lo[prev1]
-        dipped = np.where(lows < low, n_lo, n_hi) > 0
-    else:
-        prev1 = np.concatenate(([0], r1[:-1]))
-        dipped = (cb_hi[r0] - cb_hi[prev1]) > 0
+    # the previous excursion ended (one reduceat pass gives the minimum of every gap)
+    prev1 = np.concatenate(([0], r1[:-1]))
+    idx = np.empty(2 * r0.size, dtype=np.int64)
+    idx[0::2] = prev1
+    idx[1::2] = r0
+    gap_min = np.minimum.reduceat(f, idx)[0::2]
+    dipped = (gap_min < lows) & (r0 > prev1)
     cross = r0[dipped]
     prev_end_all = prev1
     # onset: the knee of the rise before the crossing. Between the expiratory trough (the minimum
@@ -241,12 +301,11 @@ def detect_breath_starts(
     below = np.where(valid & (np.arange(win + 1)[None, :] >= trough[:, None]), chord - fj, -np.inf)
     best = np.argmax(below, axis=1)
     onset = np.where(span > 0, cand[rows, best], cross)
-    if pressure is not None:
+    if p is not None:
         # A ventilator's trigger shows in the pressure: its last steep rise near the flow crossing
         # (searched from `pressure_window_s` before it to 0.2 s after it, never before the previous
         # inspiration). The onset is the last sample, within 0.4 s before that rise, still at the
         # pre-trigger pressure level (within the noise tolerance).
-        p = np.asarray(pressure, dtype=np.float64)
         pwin = max(2, int(round(pressure_window_s * rate)))
         ahead = max(1, int(round(0.2 * rate)))
         short = max(1, int(round(0.4 * rate)))
@@ -296,6 +355,21 @@ def detect_breath_starts(
         gap_ok[1:] = np.diff(onset) >= mind
         onset = onset[gap_ok]
     return (onset.astype(np.int64), info) if return_info else onset.astype(np.int64)
+
+
+def _detector_params(kwargs: dict) -> dict:
+    """Defaults of :func:`detect_breath_starts` updated with ``kwargs`` (unknown names refused)."""
+    import inspect
+
+    sig = inspect.signature(detect_breath_starts)
+    params = {k: v.default for k, v in sig.parameters.items() if v.kind is inspect.Parameter.KEYWORD_ONLY}
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise VentgenTypeError(
+            f"segment_breaths: unknown detector option(s) {unknown}; see detect_breath_starts for {sorted(params)}"
+        )
+    params.update(kwargs)
+    return params
 
 
 def _empty_table() -> pd.DataFrame:
@@ -378,17 +452,16 @@ def segment_breaths(
     name = recording.subject or "(no subject)"
     flow, bad_f = _fill_nonfinite(recording.flow)
     pressure, bad_p = _fill_nonfinite(recording.pressure)
-    bad = bad_f | bad_p
-    if bad.all():
+    bad = bad_f if bad_p is None else (bad_p if bad_f is None else bad_f | bad_p)
+    if bad is not None and bad.all():
         raise VentgenValueError(f"segment_breaths: recording {name} has no finite sample")
-    peak = float(np.max(np.abs(flow)))
-    if peak > _ABSURD_FLOW_LPM:
-        p99 = float(np.percentile(np.abs(flow), 99))
-        if p99 > _ABSURD_FLOW_LPM:
-            raise VentgenValueError(
-                f"segment_breaths: recording {name}: flow reaches {p99:.0f} L/min at its 99th percentile; "
-                "flow must be in L/min (convert mL/s or mL/min when reading the file)"
-            )
+    # flow so large that the units must be wrong (checked on a subsample: a robust percentile)
+    p99 = float(np.percentile(np.abs(_subsample(flow)), 99))
+    if p99 > _ABSURD_FLOW_LPM:
+        raise VentgenValueError(
+            f"segment_breaths: recording {name}: flow reaches {p99:.0f} L/min at its 99th percentile; "
+            "flow must be in L/min (convert mL/s or mL/min when reading the file)"
+        )
 
     insp_ends = None
     if method == "markers":
@@ -410,7 +483,7 @@ def segment_breaths(
         if starts.size and mk["end_idx"].to_numpy()[-1] < 0:
             truncated[-1] = True
     else:
-        starts = detect_breath_starts(flow, rate, pressure, **detector_kwargs)
+        starts = _detect(flow, rate, pressure, **_detector_params(detector_kwargs))
         ends = np.append(starts[1:], n)
         truncated = np.zeros(starts.size, dtype=bool)
         if starts.size:
@@ -424,8 +497,11 @@ def segment_breaths(
         )
         return _empty_table()
     # quality flags
-    cb = np.concatenate(([0], np.cumsum(bad)))
-    artefact = (cb[ends] - cb[starts]) > 0
+    if bad is None:
+        artefact = np.zeros(starts.size, dtype=bool)
+    else:
+        cb = np.concatenate(([0], np.cumsum(bad)))
+        artefact = (cb[ends] - cb[starts]) > 0
     if artefact.any():
         warnings.warn(
             f"segment_breaths: {int(artefact.sum())} of {starts.size} breaths of recording {name} contain "
