@@ -87,7 +87,10 @@ def main(argv=None):
     spec = {"patients": args.patients, "minutes": args.patient_minutes, "composition": PAPER_SPEC}
     for latent in args.latents.split(","):
         print(f"\n================ latent={latent}")
-        _generate_and_evaluate(model, cycles, spec, latent, out, args.seed, dict(t))
+        try:
+            _generate_and_evaluate(model, cycles, spec, latent, out, args.seed, dict(t))
+        except ventgen.VentgenValueError as exc:
+            print(f"latent={latent}: {exc}")
 
 
 def _generate_and_evaluate(model, cycles, spec, latent, out, seed, t):

@@ -406,3 +406,21 @@ def test_latent_data_keeps_the_real_spread(model, ref):
     assert r.info["latent"] == "data" and r.info["n_data_components"] > 0
     with pytest.raises(VentgenValueError, match="latent"):
         generate_cohort(model, spec, ref, latent="prior")
+
+
+def test_members_nodes_generate_a_minority_class(model, ref):
+    """A class that is no node's majority: refused with nodes='majority', generated from the nodes
+    holding it (class-conditional latents) with latent='data'."""
+    labels = ref.labels.copy()
+    A = model.assign(ref.X)
+    rng = np.random.default_rng(0)
+    normal = np.flatnonzero(labels == "normal breathing")
+    labels[rng.choice(normal, 60, replace=False)] = "coughing"  # scattered: a minority everywhere
+    spec = {"patients": 1, "breaths": 40, "composition": {"coughing": 0.5, "apnea": 0.5}}
+    with pytest.raises(VentgenValueError, match="nodes='members'"):
+        generate_cohort(model, spec, ref, labels=labels)
+    r = generate_cohort(model, spec, ref, labels=labels, latent="data")
+    m = r.manifest
+    assert (m.entry == m.label).all() and (m.label == "coughing").sum() == 20
+    cough_nodes = set(np.unique(A[labels == "coughing", 0]))
+    assert set(m.loc[m.label == "coughing", "node"]) <= cough_nodes

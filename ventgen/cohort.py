@@ -479,7 +479,8 @@ def _available(st: _Stats) -> str:
             f"{{\"level\": L, \"node\": k}} with levels {lv}")
 
 
-def _resolve(spec: CohortSpec, st: _Stats, table: pd.DataFrame) -> list:
+def _resolve(spec: CohortSpec, st: _Stats, table: pd.DataFrame, nodes: str = "majority",
+             min_members: int = 3) -> list:
     problems = []
     out = []
     M = len(st.maps)
@@ -514,6 +515,23 @@ def _resolve(spec: CohortSpec, st: _Stats, table: pd.DataFrame) -> list:
         members = [name] if kind == "class" else [m for m in st.tree.members(name) if m in st.classes]
         midx = [st.classes.index(m) for m in members]
         c = st.counts[level - 1]
+        if nodes == "members":
+            # every node holding breaths of the class (>= min_members of them), weighted by how many;
+            # the generated breaths are the class's own (class-conditional latents, see latent="data")
+            nn, ll, ww = [], [], []
+            for m, j in zip(members, midx, strict=True):
+                keep = np.flatnonzero(c[:, j] >= min_members)
+                if keep.size == 0:
+                    keep = np.flatnonzero(c[:, j] > 0)
+                nn.append(keep)
+                ll.append(np.full(keep.size, m, dtype=object))
+                ww.append(c[keep, j].astype(float))
+            nn, ll, ww = np.concatenate(nn), np.concatenate(ll).astype(str), np.concatenate(ww)
+            if ww.sum() == 0:
+                problems.append(f"{e.key!r}: no reference breath of it is assigned to any node of level {level}")
+                continue
+            out.append(_Resolved(e, level, nn, ww / ww.sum(), ll, name if kind == "class" else ""))
+            continue
         sel = np.flatnonzero(np.isin(labs, members))
         if sel.size == 0:
             share = c[:, midx].sum(axis=1)
@@ -525,7 +543,8 @@ def _resolve(spec: CohortSpec, st: _Stats, table: pd.DataFrame) -> list:
             represented = sorted({str(v) for v in labs if v})
             problems.append(
                 f"{e.key!r}: no node of level {level} has it as its majority label ({bestmsg}); "
-                f"classes level {level} represents: {represented}; try a coarser level, or an explicit node"
+                f"classes level {level} represents: {represented}; try a coarser level, an explicit node, or "
+                "nodes='members' with latent='data' (class-conditional sampling inside mixed nodes)"
             )
             continue
         w = c[sel][:, midx].sum(axis=1).astype(float)
@@ -543,7 +562,8 @@ def _resolve(spec: CohortSpec, st: _Stats, table: pd.DataFrame) -> list:
     return out
 
 
-def resolve_composition(model, spec, reference, *, labels=None, label_tree=None) -> pd.DataFrame:
+def resolve_composition(model, spec, reference, *, labels=None, label_tree=None,
+                        nodes: str = "majority") -> pd.DataFrame:
     """Which nodes each composition entry draws from, with their weights and labels.
 
     Returns
@@ -563,7 +583,7 @@ def resolve_composition(model, spec, reference, *, labels=None, label_tree=None)
     table = _label_table(st)
     rows = []
     pur = table.set_index(["level", "node"])["purity"]
-    for r in _resolve(spec, st, table):
+    for r in _resolve(spec, st, table, nodes=nodes):
         for k, w, lab in zip(r.nodes, r.weights, r.node_labels, strict=True):
             rows.append({"entry": r.entry.key, "fraction": r.entry.fraction, "level": r.level, "node": int(k),
                          "weight": float(w), "label": str(lab), "purity": float(pur.loc[(r.level, int(k))])})
@@ -738,6 +758,7 @@ def generate_cohort(
     batch_size: int = 8192,
     decoder: str = "exact",
     latent: str = "node",
+    nodes: str = "auto",
     subject_prefix: str = "virtual_",
     progress_bar: bool | None = None,
 ) -> CohortResult:
@@ -764,6 +785,12 @@ def generate_cohort(
         reached by linear interpolation.
     batch_size : int
         Latents decoded per ``model.decode`` call.
+    nodes : {"auto", "majority", "members"}
+        Which nodes a named class draws from. ``"majority"``: the nodes whose majority label it is
+        (the class of a node is its majority). ``"members"``: every node holding at least 3 reference
+        breaths of the class, weighted by how many; meaningful with ``latent="data"``, whose Gaussians
+        are class-conditional, so a class stays itself inside a mixed node. ``"auto"`` (default):
+        ``"majority"`` with ``latent="node"``, ``"members"`` with ``latent="data"``.
     latent : {"node", "data"}
         ``"node"`` (default, the paper): ``z ~ N(code, sigma**2)`` of the node. ``"data"``: ``z`` from a
         Gaussian with the mean and per-dimension spread of the encoded (``model.transform``) reference
@@ -800,6 +827,10 @@ def generate_cohort(
     spec = read_cohort_spec(spec)
     if latent not in LATENT_SOURCES:
         raise VentgenValueError(f"latent must be one of {LATENT_SOURCES}, got {latent!r}")
+    if nodes not in ("auto", "majority", "members"):
+        raise VentgenValueError(f"nodes must be 'auto', 'majority' or 'members', got {nodes!r}")
+    if nodes == "auto":
+        nodes = "members" if latent == "data" else "majority"
     if decoder not in ("exact", "linear"):
         raise VentgenValueError(f"decoder must be 'exact' or 'linear', got {decoder!r}")
     if length_method not in LENGTH_METHODS:
@@ -810,7 +841,7 @@ def generate_cohort(
     ref = _as_reference(reference, labels)
     st = _node_stats(model, ref, label_tree)
     table = _label_table(st)
-    resolved = _resolve(spec, st, table)
+    resolved = _resolve(spec, st, table, nodes=nodes)
     M = len(st.maps)
     cyc_rate = ref.sampling_rate
     out_rate = float(sampling_rate or spec.sampling_rate or cyc_rate)
@@ -1022,7 +1053,7 @@ def generate_cohort(
     secs = time.perf_counter() - t0
     info = {"seed": random_state if isinstance(random_state, (int, np.integer)) else None,
             "sampling_rate": out_rate, "cycle_rate": cyc_rate, "length_method": length_method,
-            "latent": latent, "decoder": decoder, "n_components": int(n_comp), "n_data_components": int(n_data),
+            "latent": latent, "decoder": decoder, "nodes": nodes, "n_components": int(n_comp), "n_data_components": int(n_data),
             "n_breaths": int(N), "seconds": secs, "breaths_per_s": N / max(secs, 1e-9),
             "duration_s": [float(r.duration_s) for r in recs]}
     return CohortResult(recs, manifest, spec, table, info)
@@ -1224,7 +1255,8 @@ def read_cohort(path) -> CohortResult:
 
 def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, format: str = "hdf5",
                           overwrite: bool = False, length_method: str = "node", latent: str = "node",
-                          decoder: str = "exact", progress_bar: bool | None = None) -> CohortResult:
+                          decoder: str = "exact", nodes: str = "auto",
+                          progress_bar: bool | None = None) -> CohortResult:
     """Load a model (path or object), generate a cohort and write it: what ``ventgen generate`` runs.
 
     Parameters
@@ -1253,6 +1285,6 @@ def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, fo
             raise FileNotFoundError(2, "no such model file", str(model))
         model = HTVAE.load(model)
     result = generate_cohort(model, spec, reference, random_state=random_state, length_method=length_method,
-                             latent=latent, decoder=decoder, progress_bar=progress_bar)
+                             latent=latent, decoder=decoder, nodes=nodes, progress_bar=progress_bar)
     write_cohort(result, out_dir, format=format, overwrite=overwrite)
     return result
