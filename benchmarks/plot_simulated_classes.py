@@ -41,9 +41,16 @@ def main(argv=None):
         i0, i1 = int(t0 * rate), int(t1 * rate)
         t = np.arange(i0, i1) / rate
         ax.plot(t, rec.flow[i0:i1], lw=0.8, color="tab:blue")
+        # scale to the event itself (a neighbouring cough would otherwise flatten everything)
+        e0, e1 = int(max(r.start_s, t0) * rate), int(min(r.end_s, t1) * rate)
+        lo, hi = rec.flow[e0:e1].min(), rec.flow[e0:e1].max()
+        pad = 0.1 * (hi - lo) + 1.0
+        ax.set_ylim(lo - pad, hi + pad)
         ax.set_ylabel("flow L/min", color="tab:blue")
         ax2 = ax.twinx()
         ax2.plot(t, rec.pressure[i0:i1], lw=0.8, color="tab:red")
+        plo, phi = rec.pressure[e0:e1].min(), rec.pressure[e0:e1].max()
+        ax2.set_ylim(plo - 0.1 * (phi - plo) - 0.5, phi + 0.1 * (phi - plo) + 0.5)
         ax2.set_ylabel("Paw cmH2O", color="tab:red")
         ax.axvspan(max(r.start_s, t0), min(r.end_s, t1), color="0.9", zorder=0)
         mk = rec.markers

@@ -22,19 +22,20 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, default=50.0)
     args = ap.parse_args(argv)
     simulate_recording(minutes=1, sampling_rate=args.rate, random_state=0)  # warm-up (imports)
-    for mode in ("psv", "pcv", "cpap"):
-        times, breaths = [], []
+    for mode in ("psv", "pcv", "vcv", "cpap"):
+        times, cpu, breaths = [], [], []
         for seed in range(args.repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             rec = simulate_recording(minutes=args.minutes, sampling_rate=args.rate, random_state=seed, mode=mode)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             breaths.append(len(rec.markers))
         t = np.array(times)
         per_hour = t * 60.0 / args.minutes
         print(f"{mode:>4}: {args.minutes:g} min at {args.rate:g} Hz: median {np.median(t):.3f} s "
               f"(min {t.min():.3f}, max {t.max():.3f}) over {args.repeats} seeds -> "
               f"{np.median(per_hour):.3f} s per simulated hour, {3600 / np.median(per_hour):.0f}x real time; "
-              f"{int(np.median(breaths))} breaths, {rec.n_samples} samples")
+              f"CPU time median {np.median(cpu):.3f} s; {int(np.median(breaths))} breaths, {rec.n_samples} samples")
 
 
 if __name__ == "__main__":
