@@ -135,8 +135,9 @@ def main(argv=None):
     ap.add_argument("--csv", default=str(here / "out" / "sim_realism.csv"), help="where the quantile table goes")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
+    # the PB-840 files are different ICU patients: settings drawn and titrated per patient
     recs = simulate_cohort(args.subjects, args.minutes, 50, args.seed, mode=args.mode, progress=False,
-                           interface=args.interface)
+                           interface=args.interface, shared_settings=False)
     t_sim = time.perf_counter() - t0
     sim = pd.concat([breath_table(r) for r in recs], ignore_index=True)
     sim_n = sim[(sim["label"] == "normal breathing") & (sim["mandatory"] == 0)]

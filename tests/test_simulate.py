@@ -312,6 +312,17 @@ def test_cohort_bad_arguments():
         simulate_cohort(n_subjects=1, minutes=1, random_state="zero")
 
 
+def test_cohort_shares_one_ventilator_protocol_unless_asked():
+    shared = simulate_cohort(n_subjects=3, minutes=0.5, random_state=7, progress=False)
+    assert all(r.metadata["settings"] == shared[0].metadata["settings"] for r in shared)
+    assert shared[0].metadata["patient"] != shared[1].metadata["patient"]
+    own = simulate_cohort(n_subjects=3, minutes=0.5, random_state=7, progress=False, shared_settings=False)
+    assert len({(r.metadata["settings"]["peep"], r.metadata["settings"]["support"],
+                 r.metadata["settings"]["rise_time_s"]) for r in own}) == 3
+    fixed = simulate_cohort(n_subjects=2, minutes=0.5, random_state=7, progress=False, settings={"peep": 6})
+    assert [r.metadata["settings"]["peep"] for r in fixed] == [6, 6]
+
+
 def test_overrides_are_used():
     r = simulate_recording(minutes=1, random_state=0, settings={"peep": 8, "support": 6},
                            patient={"compliance_ml_cmh2o": 40.0}, phenotype="healthy", interface="invasive")

@@ -167,6 +167,8 @@ def _add_simulate(sub):
                    help="ventilation mode: pressure support (default), pressure or volume assist-control, CPAP")
     p.add_argument("--phenotype", choices=("healthy", "obstructive", "restrictive"), default=None,
                    help="patient type for all subjects (default: drawn per subject)")
+    p.add_argument("--per-subject-settings", action="store_true",
+                   help="draw and titrate ventilator settings per subject (default: one protocol for the cohort)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=_run_simulate)
 
@@ -177,7 +179,8 @@ def _run_simulate(args):
     paths = write_simulated_cohort(args.output, n_subjects=args.subjects, minutes=args.minutes,
                                    sampling_rate=args.rate, random_state=args.seed, format=args.format,
                                    overwrite=args.overwrite, progress=False if args.quiet else None,
-                                   mode=args.mode, phenotypes=args.phenotype)
+                                   mode=args.mode, phenotypes=args.phenotype,
+                                   shared_settings=not args.per_subject_settings)
     for path in paths:
         print(path)
 

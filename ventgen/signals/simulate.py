@@ -661,11 +661,12 @@ def simulate_recording(minutes: float = 60.0, sampling_rate: float = 50.0, rando
 
 def simulate_cohort(n_subjects: int = 3, minutes: float = 60.0, sampling_rate: float = 50.0, random_state=0,
                     proportions=None, mode: str = "psv", progress: bool | None = None, *,
-                    phenotypes=None, patient=None, settings=None, interface: str = "mask") -> list[Recording]:
+                    phenotypes=None, patient=None, settings=None, interface: str = "mask",
+                    shared_settings: bool = True) -> list[Recording]:
     """Simulate a cohort of ventilated patients (default: the paper's 3 subjects x 1 hour, 10 classes).
 
     Subject ``i`` gets its own random stream (spawned from ``random_state``), so it is the same
-    whatever ``n_subjects`` is.
+    whatever ``n_subjects`` is (for an int or None ``random_state``).
 
     Parameters
     ----------
@@ -679,6 +680,11 @@ def simulate_cohort(n_subjects: int = 3, minutes: float = 60.0, sampling_rate: f
         Show a progress bar over subjects (None = the global setting).
     phenotypes : str or sequence of str, optional
         One phenotype for all, or one per subject; drawn when None.
+    shared_settings : bool
+        True (default): one ventilator protocol for the whole cohort, drawn once (PEEP, support,
+        trigger, cycling, rise time ...; backup rate at most 7 breaths/min), as in the paper's
+        dataset (three subjects on the same ventilator model). False: settings drawn and titrated
+        per patient, like different ICU patients. ``settings`` overrides either way.
 
     Returns
     -------
@@ -706,6 +712,16 @@ def simulate_cohort(n_subjects: int = 3, minutes: float = 60.0, sampling_rate: f
     else:
         check_random_state(random_state)
         streams = [np.random.default_rng(s) for s in np.random.SeedSequence(random_state).spawn(n_subjects)]
+    settings = _check_overrides(VentilatorSettings, settings, "settings")
+    if shared_settings:
+        if isinstance(random_state, np.random.Generator):
+            srng = random_state.spawn(1)[0]
+        else:  # a child of its own, apart from the subjects' streams
+            srng = np.random.default_rng(np.random.SeedSequence(random_state, spawn_key=(1_000_003,)))
+        shared = asdict(draw_settings(srng, mode))
+        if mode != "cpap":
+            shared["backup_rate_bpm"] = min(shared["backup_rate_bpm"], 7.0)
+        settings = {**shared, **settings}
     recs = []
     for i in _progress_iter(range(n_subjects), progress):
         rec = simulate_recording(minutes, sampling_rate, streams[i], proportions, mode, phenotype=phen[i],
