@@ -315,6 +315,8 @@ def test_write_and_read_cohort(result, tmp_path):
         warnings.simplefilter("error")
         ventgen.write_cohort(result, out, format="hdf5", overwrite=True)
     assert sorted(p.suffix for p in out.iterdir() if p.name.startswith("virtual_")) == [".h5"] * 4
+    # the folder goes straight back through the readers (manifest.csv is not taken for a recording)
+    assert [r.subject for r in ventgen.read_recordings(out)] == [r.subject for r in result.recordings]
 
 
 def test_cli_generate_reports_bad_spec(tmp_path, capsys):

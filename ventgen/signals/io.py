@@ -223,12 +223,20 @@ def read_recording(path, format=None, **kw) -> Recording:
     return reader(path, **kw)
 
 
+#: Tables that a ventgen cohort folder (written by ``write_cohort``, marked by ``cohort.json``) holds
+#: beside its recordings; they are not recordings.
+_COHORT_TABLES = ("manifest.csv", "node_labels.csv")
+
+
 def _recording_files(folder: Path) -> list[Path]:
-    """The files of a folder that may be recordings (not hidden, not CSV side files, not JSON/docs)."""
+    """The files of a folder that may be recordings (not hidden, not CSV side files, not JSON/docs,
+    not the tables of a generated cohort folder)."""
+    cohort = (folder / "cohort.json").is_file()
     return sorted(
         f for f in folder.iterdir()
         if f.is_file() and not f.name.startswith(".") and not f.name.endswith(_SIDE_SUFFIXES)
         and f.suffix.lower() not in (".json", ".md", ".pt")
+        and not (cohort and f.name in _COHORT_TABLES)
     )
 
 
