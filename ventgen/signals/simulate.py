@@ -682,7 +682,7 @@ def simulate_cohort(n_subjects: int = 3, minutes: float = 60.0, sampling_rate: f
         One phenotype for all, or one per subject; drawn when None.
     shared_settings : bool
         True (default): one ventilator protocol for the whole cohort, drawn once (PEEP, support,
-        trigger, cycling, rise time ...; backup rate at most 7 breaths/min), as in the paper's
+        trigger, cycling, rise time ...; backup rate at most 8 breaths/min), as in the paper's
         dataset (three subjects on the same ventilator model). False: settings drawn and titrated
         per patient, like different ICU patients. ``settings`` overrides either way.
 
@@ -720,7 +720,7 @@ def simulate_cohort(n_subjects: int = 3, minutes: float = 60.0, sampling_rate: f
             srng = np.random.default_rng(np.random.SeedSequence(random_state, spawn_key=(1_000_003,)))
         shared = asdict(draw_settings(srng, mode))
         if mode != "cpap":
-            shared["backup_rate_bpm"] = min(shared["backup_rate_bpm"], 7.0)
+            shared["backup_rate_bpm"] = min(shared["backup_rate_bpm"], 8.0)
         settings = {**shared, **settings}
     recs = []
     for i in _progress_iter(range(n_subjects), progress):
