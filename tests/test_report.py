@@ -283,3 +283,68 @@ def test_long_tables_fold_without_script(tmp_path):
     assert html.count("<details>") == 1 and "long one <span class=\"rows\">(30 rows" in html
     assert '<div class="tcap">short one</div>' in html
     assert "200 more rows not shown" in html and html.count("<tr>") == 1 + 30 + 1 + 3 + 1 + 100
+
+
+def _run_folder(tmp_path, with_model=False):
+    """A run folder in `ventgen demo`'s layout, made of small files."""
+    from ventgen import CycleSet
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rng = np.random.default_rng(5)
+    n = 24
+    X = rng.normal(size=(n, 2, 32)).astype(np.float32)
+    lab = CLASSES[rng.integers(0, 3, n)]
+    cs = CycleSet(X, np.full(n, 32), 25.0, labels=lab, subjects=np.array(["s1"] * n))
+    cs.save(run / "cycles_train.h5")
+    cs.save(run / "cycles_test.h5")
+    pd.DataFrame({"level": [1, 2], "K": [4, 2], "purity": [0.5, 0.4]}).to_csv(run / "evaluation.csv", index=False)
+    fid = run / "fidelity"
+    fid.mkdir()
+    (fid / "fidelity.json").write_text(json.dumps({"summary": {"ks_median": 0.12, "tstr_over_trtr": 0.9},
+                                                   "ks": [{"label": "apnea"}], "figures": []}))
+    pd.DataFrame({"label": ["apnea"], "column": ["rr_bpm"], "ks": [0.12]}).to_csv(fid / "ks.csv", index=False)
+    if with_model:
+        from ventgen import HTVAE
+
+        m = HTVAE(maps=[(2, 2), (1, 2)], latent_dim=3, epochs=1, batch_size=8, random_state=0, device="cpu",
+                  progress=False).fit(X)
+        m.save(run / "model.pt")
+    return run
+
+
+def test_report_command_from_run_folder(tmp_path, capsys):
+    from ventgen.cli import main
+
+    run = _run_folder(tmp_path, with_model=True)
+    assert main(["--quiet", "report", str(run)]) == 0
+    page = run / "report" / "index.html"
+    assert capsys.readouterr().out.strip() == str(page)
+    p = _parse(page)
+    assert p.h2 == ["Overview", "Data", "Learned hierarchy", "Reconstructions", "Training", "Generated breaths",
+                    "Fidelity", "All metrics"]
+    m = json.loads((run / "report" / "metrics.json").read_text())
+    assert m["fidelity"]["summary"]["tstr_over_trtr"] == 0.9
+    assert all((page.parent / s).is_file() for s in p.srcs)
+    # a second run refuses to overwrite, with a one-line error
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ventgen: error:") and "overwrite" in err and "\n" not in err
+    # explicit files without a run folder
+    assert main(["report", "-o", str(tmp_path / "r2"), "--evaluation", str(run / "evaluation.csv"),
+                 "--cycles", str(run / "cycles_train.h5"), "--title", "only data"]) == 0
+    assert _parse(tmp_path / "r2" / "index.html").h2 == ["Overview", "Data", "Learned hierarchy"]
+    assert "<title>only data</title>" in (tmp_path / "r2" / "index.html").read_text()
+
+
+def test_report_command_bad_input(tmp_path, capsys):
+    from ventgen.cli import main
+
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "nothing to report" in capsys.readouterr().err
+    run = _run_folder(tmp_path)
+    assert main(["report", str(run), "--model", str(tmp_path / "missing.pt")]) == 2
+    assert "model file" in capsys.readouterr().err

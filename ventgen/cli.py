@@ -422,6 +422,43 @@ def _run_evaluate_cohort(args):
 
 
 
+# ----------------------------------------------------------------------------- report
+@command("report")
+def _add_report(sub):
+    p = _sub(
+        sub,
+        "report",
+        "write the HTML run report (figures, tables, metrics.json) from a run folder and/or files",
+        "  ventgen report runs/demo                      # -> runs/demo/report/index.html\n"
+        "  ventgen report runs/demo -o runs/demo/report --overwrite\n"
+        "  ventgen report -o rep/ --model model.pt --cycles cycles_train.h5 --cohort cohort/ --fidelity fid/\n",
+    )
+    p.add_argument("run", nargs="?", help="run folder laid out like 'ventgen demo' writes it (optional)")
+    p.add_argument("-o", "--output", help="report folder (default RUN/report)")
+    p.add_argument("--model", help="trained HTVAE file")
+    p.add_argument("--cycles", help="training cycles (CycleSet HDF5)")
+    p.add_argument("--test-cycles", help="held-out cycles (CycleSet HDF5)")
+    p.add_argument("--evaluation", help="per-level metrics CSV")
+    p.add_argument("--cohort", help="folder written by 'ventgen generate'")
+    p.add_argument("--fidelity", help="folder written by 'ventgen evaluate-cohort'")
+    p.add_argument("--recording", help="a recording file, or a folder of them (the first is shown)")
+    p.add_argument("--title", default="ventgen run report", help="page title")
+    p.add_argument("--embed", action="store_true", help="also embed the figures in the page (one portable file)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args):
+    from .report import report_from_run
+
+    page = report_from_run(
+        args.run, args.output, model=args.model, cycles=args.cycles, test_cycles=args.test_cycles,
+        evaluation=args.evaluation, cohort=args.cohort, fidelity=args.fidelity, recording=args.recording,
+        title=args.title, embed_images=args.embed, overwrite=args.overwrite,
+    )
+    print(page)
+
+
 # ----------------------------------------------------------------------------- demo
 @command("demo")
 def _add_demo(sub):

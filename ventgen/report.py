@@ -1010,3 +1010,117 @@ def write_run_report(
         rep.table(pd.DataFrame({"metric": list(flat), "value": [_fmt(v) for v in flat.values()]}),
                   caption=f"All {len(flat)} metrics")
     return rep.write()
+
+
+# ------------------------------------------------------------------------------- from a run folder
+#: Files :func:`report_from_run` looks for in a run folder (as ``ventgen demo`` writes it).
+RUN_LAYOUT = {
+    "model": "model.pt",
+    "cycles": "cycles_train.h5",
+    "test_cycles": "cycles_test.h5",
+    "evaluation": "evaluation.csv",
+    "cohort": "cohort",
+    "fidelity": "fidelity",
+    "recordings": "recordings",
+}
+
+
+def _read_fidelity_dir(path: Path) -> dict:
+    """The tables and numbers ``evaluate_cohort`` wrote in a folder, as a fidelity mapping."""
+    doc_path = path / "fidelity.json"
+    if not doc_path.is_file():
+        raise VentgenValueError(f"{path}: not a fidelity folder (no fidelity.json)")
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise VentgenValueError(f"{doc_path}: cannot read JSON: {exc}") from None
+    out: dict = {k: v for k, v in doc.items() if isinstance(v, Mapping) or _is_num(v)}
+    for name in ("ks", "composition", "synthetic_breaths"):
+        csv = path / f"{name}.csv"
+        if csv.is_file():
+            out[name] = pd.read_csv(csv)
+    out["figures"] = sorted(path.glob("*.png"))
+    return out
+
+
+def report_from_run(run_dir=None, out_dir=None, *, model=None, cycles=None, test_cycles=None, evaluation=None,
+                    cohort=None, fidelity=None, recording=None, overwrite: bool = False, **kwargs) -> Path:
+    """Build the run report from files: a run folder (``ventgen demo``'s layout) and/or explicit paths.
+
+    Every input is optional; explicit paths win over the files found in ``run_dir``
+    (:data:`RUN_LAYOUT`: ``model.pt``, ``cycles_train.h5``, ``cycles_test.h5``, ``evaluation.csv``,
+    ``cohort/``, ``fidelity/``, ``recordings/``).
+
+    Parameters
+    ----------
+    run_dir : path, optional
+        A run folder.
+    out_dir : path, optional
+        Report folder; default ``run_dir/report``.
+    model, cycles, test_cycles, evaluation, cohort, fidelity, recording : path, optional
+        A saved HTVAE, CycleSet HDF5 files, a per-level metrics CSV, a cohort folder
+        (``ventgen generate``), a fidelity folder (``ventgen evaluate-cohort``), a recording file or a
+        folder of them (the first is shown).
+    overwrite : bool
+    **kwargs
+        Passed to :func:`write_run_report` (``title``, ``notes``, ``metrics``...).
+
+    Returns
+    -------
+    Path
+        The page.
+
+    Examples
+    --------
+    >>> report_from_run("runs/demo", "runs/demo/report2")  # doctest: +SKIP
+    """
+    paths = {"model": model, "cycles": cycles, "test_cycles": test_cycles, "evaluation": evaluation,
+             "cohort": cohort, "fidelity": fidelity, "recordings": recording}
+    if run_dir is not None:
+        run = Path(run_dir)
+        if not run.is_dir():
+            raise VentgenValueError(f"{run}: no such run folder")
+        for key, rel in RUN_LAYOUT.items():
+            if paths[key] is None and (run / rel).exists():
+                paths[key] = run / rel
+    if out_dir is None:
+        if run_dir is None:
+            raise VentgenValueError("report_from_run: give a run folder or an output folder")
+        out_dir = Path(run_dir) / "report"
+    if not any(v is not None for v in paths.values()):
+        raise VentgenValueError(
+            f"report_from_run: nothing to report: none of {sorted(RUN_LAYOUT.values())} in {run_dir}, "
+            "and no file given")
+    for key, p in paths.items():
+        if p is not None and not Path(p).exists():
+            raise VentgenValueError(f"report_from_run: {key} file {p} does not exist")
+    loaded: dict = {}
+    if paths["cycles"] is not None or paths["test_cycles"] is not None:
+        from .signals.cycles import CycleSet
+
+        for key in ("cycles", "test_cycles"):
+            if paths[key] is not None:
+                loaded[key] = CycleSet.load(paths[key])
+    if paths["model"] is not None:
+        from .models.estimator import HTVAE
+
+        loaded["model"] = HTVAE.load(paths["model"], device="cpu")
+    if paths["evaluation"] is not None:
+        loaded["evaluation"] = pd.read_csv(paths["evaluation"])
+    if paths["cohort"] is not None:
+        from .cohort import read_cohort
+
+        loaded["cohort"] = read_cohort(paths["cohort"])
+    if paths["fidelity"] is not None:
+        loaded["fidelity"] = _read_fidelity_dir(Path(paths["fidelity"]))
+    if paths["recordings"] is not None:
+        from .signals.io import read_recording
+
+        rp = Path(paths["recordings"])
+        files = sorted(f for f in rp.iterdir() if f.suffix.lower() in (".h5", ".hdf5", ".csv")) if rp.is_dir() else [rp]
+        if files:
+            loaded["recording"] = read_recording(files[0])
+    return write_run_report(out_dir, overwrite=overwrite, **loaded, **kwargs)
+
+
+__all__.append("report_from_run")
