@@ -12,7 +12,7 @@ Prints, in one run and on one device:
 Usage::
 
     python benchmarks/bench_train_step.py [--device auto|cpu|cuda] [--steps 200] [--threads N]
-        [--skip-mnist] [--mnist-n 60000]
+        [--rounds 8] [--skip-mnist] [--skip-epochs] [--mnist-n 60000]
 """
 
 from __future__ import annotations
@@ -41,22 +41,17 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def time_steps(step, n_steps, device, warmup=20, repeats=3):
-    """Median over ``repeats`` blocks of the mean ms/step of ``n_steps`` steps."""
-    for _ in range(warmup):
+def time_block(step, n_steps, device):
+    """(wall ms/step, process-CPU ms/step) of ``n_steps`` steps."""
+    sync(device)
+    w0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(n_steps):
         step()
-    blocks = []
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        for _ in range(n_steps):
-            step()
-        sync(device)
-        blocks.append((time.perf_counter() - t0) / n_steps * 1000)
-    return statistics.median(blocks), blocks
+    sync(device)
+    return (time.perf_counter() - w0) / n_steps * 1000, (time.process_time() - c0) / n_steps * 1000
 
 
-def step_ratio(input_shape, device, n_steps, batch=32, latent=16):
+def step_ratio(input_shape, device, n_steps, batch=32, latent=16, rounds=8):
     torch.manual_seed(0)
     x = torch.rand(batch, *input_shape, device=device)
     gen = torch.Generator(device=device)
@@ -85,13 +80,25 @@ def step_ratio(input_shape, device, n_steps, batch=32, latent=16):
         loss.backward()
         opt_a.step()
 
-    # interleave to share any background-load drift fairly
-    res_h, res_a = [], []
-    for _ in range(2):
-        res_a.append(time_steps(ae_step, n_steps, device)[0])
-        res_h.append(time_steps(ht_step, n_steps, device)[0])
-    h, a = min(res_h), min(res_a)
-    return h, a
+    # interleave short blocks (alternating order) so that background-load drift hits both alike;
+    # report the median over rounds of the per-round ratio, on wall time and on process CPU time
+    for _ in range(10):
+        ae_step()
+        ht_step()
+    ratios_w, ratios_c, hw, aw = [], [], [], []
+    for r in range(rounds):
+        order = [("a", ae_step), ("h", ht_step)] if r % 2 == 0 else [("h", ht_step), ("a", ae_step)]
+        res = {k: time_block(f, n_steps, device) for k, f in order}
+        ratios_w.append(res["h"][0] / res["a"][0])
+        ratios_c.append(res["h"][1] / res["a"][1])
+        hw.append(res["h"][0])
+        aw.append(res["a"][0])
+    return (
+        statistics.median(hw),
+        statistics.median(aw),
+        statistics.median(ratios_w),
+        statistics.median(ratios_c),
+    )
 
 
 def read_idx_images(path):
@@ -132,7 +139,9 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--steps", type=int, default=200, help="steps per timing block")
+    ap.add_argument("--steps", type=int, default=50, help="steps per timing block")
+    ap.add_argument("--rounds", type=int, default=8, help="interleaved HTVAE/AE block pairs")
+    ap.add_argument("--skip-epochs", action="store_true", help="only the per-step ratio")
     ap.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
     )
@@ -155,6 +164,8 @@ def main(argv=None):
             f"{label}: HTVAE {h:.2f} ms/step, plain AE decoding (M+1)x batch {a:.2f} ms/step, ratio {h / a:.3f}"
         )
 
+    if args.skip_epochs:
+        return
     epoch_time(cycles_1000(), device, "1000 cycles (2x200)")
     if not args.skip_mnist:
         f = MNIST / "train-images-idx3-ubyte.gz"

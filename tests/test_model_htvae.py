@@ -155,39 +155,57 @@ def test_must_link_sampler_partial_labels():
     assert set(pairs[:, 0]) == {0, 2, 3, 5, 6}
 
 
-def test_must_link_pairs_pulls_linked_pairs_together(X):
-    n = len(X)
-    pairs = (
-        np.random.default_rng(1).permutation(n)[:24].reshape(12, 2)
-    )  # 12 random, unrelated pairs
-    kw = dict(SMALL, epochs=10, random_state=0, must_link_weight=5.0)
-    free = ventgen.HTVAE(**kw).fit(X)
-    linked = ventgen.HTVAE(**kw).fit(X, must_link=pairs, must_link_level=1)
+def _module_with_linked_pairs(seed=0):
+    from ventgen.models.htvae import HTVAEModule
 
-    def pair_ratio(m):  # linked-pair distance relative to the mean distance (scale-free)
-        Z = m.transform(X)
-        d = np.sqrt(((Z[:, None] - Z[None]) ** 2).sum(-1))
-        return d[pairs[:, 0], pairs[:, 1]].mean() / d[~np.eye(n, dtype=bool)].mean()
-
-    assert pair_ratio(linked) < 0.85 * pair_ratio(free)
-    assert free.history_[-1]["must_link"] == 0 and linked.history_[0]["must_link"] > 0
+    torch.manual_seed(0)
+    m = HTVAEModule((2, 32), [(3, 3), (2, 2)], latent_dim=3, channels=(4, 8), seed=seed).eval()
+    x = torch.rand(8, 2, 32)
+    xa, xb = torch.rand(6, 2, 32), torch.rand(6, 2, 32)
+    return m, x, xa, xb
 
 
-def test_must_link_labels_shape_the_clusters():
-    # two factors vary: flow amplitude (dominant) and inspiratory time; linking by the inspiratory time
-    # (partial labels: a quarter unknown) makes the level-1 nodes purer in that grouping
-    X, ti = cycles(return_ti=True)
-    grp = (ti > np.median(ti)).astype(int)
-    partial = np.where(np.arange(len(X)) % 4 == 0, -1, grp)
+def test_must_link_term_is_eq10():
+    m, x, xa, xb = _module_with_linked_pairs()
+    for level in (1, 2):
+        out = m(x, pairs=(xa, xb), must_link_level=level)
+        za, zb = m.encoder(xa)[0], m.encoder(xb)[0]  # eval mode: z = mu
+        ia, ib = m.som.chain(za)[level - 1], m.som.chain(zb)[level - 1]
+        d = m.som.lattice_distance(level, ia, ib).float()
+        expected = (d * ((za - zb) ** 2).sum(1)).mean()
+        torch.testing.assert_close(out["must_link"], expected)
+        torch.testing.assert_close(
+            out["loss"], out["rec"] + out["hier"] + out["topo"] + out["must_link"]
+        )
 
-    def purity(m):
-        a = m.predict(X, level=1)
-        return sum(np.bincount(grp[a == k]).max() for k in np.unique(a)) / len(X)
 
-    kw = dict(SMALL, epochs=6, random_state=0, must_link_weight=5.0)
-    free = ventgen.HTVAE(**kw).fit(X)
-    linked = ventgen.HTVAE(**kw).fit(X, must_link=partial, must_link_level=1)
-    assert purity(linked) > purity(free) + 0.08
+def test_must_link_gradient_pulls_linked_pairs_together():
+    def dist(m, xa, xb):
+        return ((m.encoder(xa)[0] - m.encoder(xb)[0]) ** 2).sum(1).detach()
+
+    for seed in range(3):
+        m, x, xa, xb = _module_with_linked_pairs(seed)
+        with (
+            torch.no_grad()
+        ):  # put S_1's codes among the encodings so that pairs land in different nodes
+            z = m.encoder(torch.cat([xa, xb]))[0]
+            m.som.codes[:9] = z[torch.arange(9) % z.shape[0]] + 0.01 * torch.randn(9, 3)
+        before = dist(m, xa, xb)
+        out = m(x, pairs=(xa, xb), must_link_level=1)
+        assert out["must_link"] > 0
+        m.zero_grad()
+        out["must_link"].backward()
+        with torch.no_grad():
+            for p in m.encoder.parameters():
+                p -= 1e-2 * p.grad
+        assert dist(m, xa, xb).sum() < before.sum()
+
+
+def test_must_link_term_decreases_in_training(X):
+    pairs = np.random.default_rng(1).permutation(len(X))[:24].reshape(12, 2)
+    m = ventgen.HTVAE(**dict(SMALL, epochs=6, random_state=0)).fit(X, must_link=pairs)
+    ml = [h["must_link"] for h in m.history_]
+    assert ml[0] > 0 and ml[-1] < 0.5 * ml[0]
 
 
 def test_must_link_pairs_and_string_labels(X):

@@ -7,20 +7,24 @@ that ``torch.load(weights_only=True)`` accepts.
 
 Dead codes
 ----------
-A code that no training sample reached during a whole epoch is *dead*: no loss term pulls it toward the
-data any more, and a map with many dead codes collapses to a few clusters. At the end of each epoch
-(``dead_codes="reinit"``, the default) every dead code is re-initialised next to live data, following
-the chain of the maps:
+A code that no training sample reached for a while is *dead*: no loss term pulls it toward the data
+any more, and a map with many dead codes collapses to a few clusters (at initialisation, when the codes
+N(0, sigma_init^2 I) and the first encodings have different scales, one code can take every sample).
+With ``dead_codes="reinit"`` (the default) the usage of every code is counted over windows of
+``dead_window`` batches (default 200; one whole epoch when an epoch is shorter; windows restart with
+each epoch and a trailing partial window is not judged), and at the end of each window every code
+nobody used is re-initialised next to live data, following the chain of the maps:
 
-* a dead code of S_1 is moved onto the encoding ``mu_0`` of a random training sample (drawn from up to
-  ``reservoir`` samples of the epoch), plus noise of 1% of the encodings' per-dimension spread;
-* a dead code of S_i (i > 1) is moved onto a *used* code of S_(i-1), drawn in proportion to its usage,
-  plus the same small noise, so that it becomes that code's parent.
+* a dead code of S_1 is moved onto the encoding ``mu_0`` of a random recent training sample (from the
+  last ``reservoir`` samples seen), plus noise of 1% of those encodings' per-dimension spread;
+* a dead code of S_i (i > 1) is moved onto a *used* code of S_(i-1), drawn in proportion to its usage
+  in the window, plus the same small noise, so that it becomes that code's parent.
 
-The Adam moments of re-initialised codes are reset to zero. The number of re-initialised codes per
-level is logged in the history as ``dead_1 .. dead_M`` (counted before re-initialisation), next to the
-per-level code-usage perplexity ``perplexity_1 .. perplexity_M`` (exp of the entropy of the usage
-distribution; K for uniform usage, 1 when one code takes everything). ``dead_codes="ignore"`` only logs.
+The Adam moments of re-initialised codes are reset to zero. The history logs, per epoch and level,
+``perplexity_1 .. perplexity_M`` (exp of the entropy of the code-usage distribution over the epoch; K
+for uniform usage, 1 when one code takes everything), ``dead_1 .. dead_M`` (codes unused during the
+whole epoch) and ``revived_1 .. revived_M`` (codes re-initialised during the epoch).
+``dead_codes="ignore"`` only logs.
 """
 
 from __future__ import annotations
@@ -112,8 +116,10 @@ class Trainer:
     must_link : MustLinkSampler, optional
     must_link_level : int
     dead_codes : {"reinit", "ignore"}
+    dead_window : int
+        Batches per dead-code check (one epoch when shorter).
     reservoir : int
-        Samples encoded at the end of an epoch to re-initialise dead codes.
+        Recent encodings kept to re-initialise dead codes.
     progress : bool, optional
         Progress bar per epoch (None: the global setting).
     """
@@ -130,6 +136,7 @@ class Trainer:
         must_link: MustLinkSampler | None = None,
         must_link_level: int = 1,
         dead_codes: str = "reinit",
+        dead_window: int = 200,
         reservoir: int = 1024,
         progress: bool | None = None,
     ):
@@ -147,6 +154,7 @@ class Trainer:
         self.must_link_level = int(must_link_level)
         self.dead_codes = dead_codes
         self.reservoir = int(reservoir)
+        self.dead_window = int(dead_window)
         self.progress = progress
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=lr)
         self.gen_cpu = torch.Generator()
@@ -193,10 +201,13 @@ class Trainer:
         perm = torch.randperm(n, generator=self.gen_cpu).to(self.device)
         n_batches = (n + self.batch_size - 1) // self.batch_size
         sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=self.device)
-        counts = [
-            torch.zeros(k, dtype=torch.long, device=self.device)
-            for k in (h * w for h, w in m.som.maps)
-        ]
+        sizes = [h * w for h, w in m.som.maps]
+        counts = [torch.zeros(k, dtype=torch.long, device=self.device) for k in sizes]
+        window = [torch.zeros(k, dtype=torch.long, device=self.device) for k in sizes]
+        revived = [0] * M
+        recent: list[torch.Tensor] = []
+        keep = max(1, -(-self.reservoir // self.batch_size))
+        check_every = min(self.dead_window, n_batches)
         n_pairs = (
             self.batch_size // 2 if self.must_link is not None and self.must_link.n_links else 0
         )
@@ -217,7 +228,18 @@ class Trainer:
                 w = x.shape[0]
                 sums += torch.stack([out[k].detach().double() for k in LOSS_TERMS]) * w
                 for lvl, k in enumerate(out["idx"]):
-                    counts[lvl] += torch.bincount(k, minlength=counts[lvl].shape[0])
+                    bc = torch.bincount(k, minlength=sizes[lvl])
+                    counts[lvl] += bc
+                    window[lvl] += bc
+                if self.dead_codes == "reinit":
+                    recent.append(out["mu0"].detach())
+                    if len(recent) > keep:
+                        recent.pop(0)
+                    if (b + 1) % check_every == 0:
+                        for lvl, r in enumerate(self._reinit_dead(window, torch.cat(recent))):
+                            revived[lvl] += r
+                        for c in window:
+                            c.zero_()
             if b % 50 == 0 and self.progress is not False:
                 bar.set_postfix(loss=f"{out['loss'].item():.3g}")
         means = (sums / n).tolist()
@@ -229,28 +251,22 @@ class Trainer:
             ent = -(p[p > 0] * p[p > 0].log()).sum()
             row[f"perplexity_{lvl + 1}"] = float(ent.exp())
             row[f"dead_{lvl + 1}"] = int((counts[lvl] == 0).sum())
-        if self.dead_codes == "reinit":
-            self._reinit_dead(counts)
+            row[f"revived_{lvl + 1}"] = revived[lvl]
         self.epoch += 1
         row["time_s"] = time.perf_counter() - t0
         self.history.append(row)
         return row
 
     @torch.no_grad()
-    def _reinit_dead(self, counts: list[torch.Tensor]) -> None:
+    def _reinit_dead(self, counts: list[torch.Tensor], mu0: torch.Tensor) -> list[int]:
+        """Re-initialise the codes with zero ``counts``; returns how many per level."""
         m = self.module
-        if not any(bool((c == 0).any()) for c in counts):
-            return
-        n = self.X.shape[0]
-        k = min(self.reservoir, n)
-        sel = torch.randperm(n, generator=self.gen_cpu)[:k].to(self.device)
-        was_training = m.training
-        m.eval()
-        mu0 = torch.cat([m.encoder(self.X[sel[i : i + 1024]])[0] for i in range(0, k, 1024)])
-        m.train(was_training)
+        dead_per_level = [torch.nonzero(c == 0).flatten() for c in counts]
+        if not any(d.numel() for d in dead_per_level):
+            return [0] * len(counts)
+        k = mu0.shape[0]
         spread = mu0.std(0, unbiased=False).clamp_min(1e-6) if k > 1 else torch.ones_like(mu0[0])
-        for lvl, c in enumerate(counts):
-            dead = torch.nonzero(c == 0).flatten()
+        for lvl, dead in enumerate(dead_per_level):
             if dead.numel() == 0:
                 continue
             if lvl == 0:
@@ -270,3 +286,4 @@ class Trainer:
                 for key in ("exp_avg", "exp_avg_sq"):
                     if key in st:
                         st[key][rows] = 0.0
+        return [int(d.numel()) for d in dead_per_level]
