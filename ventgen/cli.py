@@ -326,6 +326,9 @@ def _add_benchmark(subparsers):
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads for this process")
     p.add_argument("--overwrite", action="store_true", help="retrain runs whose files exist (default: skip them)")
+    p.add_argument("--from-checkpoints", action="store_true",
+                   help="evaluate HTVAE runs from their last per-epoch checkpoint instead of training "
+                        "(a run cut short; the table's epochs column says how many were done)")
     p.set_defaults(func=_run_benchmark)
 
 
@@ -337,7 +340,7 @@ def _run_benchmark(args):
         args.dataset, root=args.root, out_dir=args.out, seeds=args.seeds, first_seed=args.first_seed,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, maps=args.maps,
         models=models, subset=args.subset, sim_minutes=args.sim_minutes, device=args.device, threads=args.threads, overwrite=args.overwrite,
-        progress=False if args.quiet else None,
+        from_checkpoints=args.from_checkpoints, progress=False if args.quiet else None,
     )
     from .benchmark import summary_markdown
 
