@@ -150,6 +150,9 @@ def test_resolve_proportions_superclass_and_errors():
         resolve_proportions({"apnea": 0})
     with pytest.raises(ventgen.VentgenTypeError):
         resolve_proportions(["apnea"])
+    assert resolve_proportions("normal breathing = 1, movement=1") == p
+    with pytest.raises(ventgen.VentgenValueError, match="item 2 .* is not 'class=weight'"):
+        resolve_proportions("apnea=1, snoring")
 
 
 def test_plan_events_contiguous():
@@ -350,6 +353,12 @@ def test_write_and_cli_round_trip(tmp_path):
                      "--format", "csv"]) == 0
     for name in ("sim-01.csv", "sim-01.markers.csv", "sim-01.annotations.csv"):
         assert (tmp_path / "c1" / name).read_bytes() == (tmp_path / "c2" / name).read_bytes()
+    # proportions from the command line
+    assert main(["--quiet", "simulate", "-o", str(tmp_path / "p"), "--subjects", "1", "--minutes", "1",
+                 "--proportions", "normal breathing=1, apnea=1"]) == 0
+    labs = set(ventgen.read_recording(tmp_path / "p" / "sim-01.h5").annotations["label"])
+    assert labs == {"normal breathing", "apnea"}
+    assert main(["--quiet", "simulate", "-o", str(tmp_path / "q"), "--minutes", "1", "--proportions", "yawn=1"]) == 2
     # never overwrite silently
     assert main(["--quiet", "simulate", "-o", str(tmp_path / "c1"), "--minutes", "0.5", "--subjects", "1",
                  "--format", "csv"]) == 2

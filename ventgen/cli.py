@@ -155,7 +155,8 @@ def _add_simulate(sub):
         "simulate ventilated patients with labelled breathing events (one file per subject)",
         "  ventgen simulate -o sim/                                  # 3 subjects x 60 min, 50 Hz, HDF5\n"
         "  ventgen simulate -o sim/ --subjects 5 --minutes 10 --seed 1 --format csv\n"
-        "  ventgen simulate -o sim/ --mode cpap --phenotype obstructive --rate 100\n",
+        "  ventgen simulate -o sim/ --mode cpap --phenotype obstructive --rate 100\n"
+        "  ventgen simulate -o sim/ --proportions 'normal breathing=0.5, apnea=0.25, snoring=0.25'\n",
     )
     p.add_argument("-o", "--output", required=True, help="output folder (created)")
     p.add_argument("--subjects", type=_positive_int, default=3, help="number of patients (default 3)")
@@ -167,6 +168,8 @@ def _add_simulate(sub):
                    help="ventilation mode: pressure support (default), pressure or volume assist-control, CPAP")
     p.add_argument("--phenotype", choices=("healthy", "obstructive", "restrictive"), default=None,
                    help="patient type for all subjects (default: drawn per subject)")
+    p.add_argument("--proportions", default=None, metavar="SPEC",
+                   help="share of time per class or super-class, 'class=weight, ...' (default: all ten classes)")
     p.add_argument("--per-subject-settings", action="store_true",
                    help="draw and titrate ventilator settings per subject (default: one protocol for the cohort)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
@@ -179,7 +182,7 @@ def _run_simulate(args):
     paths = write_simulated_cohort(args.output, n_subjects=args.subjects, minutes=args.minutes,
                                    sampling_rate=args.rate, random_state=args.seed, format=args.format,
                                    overwrite=args.overwrite, progress=False if args.quiet else None,
-                                   mode=args.mode, phenotypes=args.phenotype,
+                                   mode=args.mode, phenotypes=args.phenotype, proportions=args.proportions,
                                    shared_settings=not args.per_subject_settings)
     for path in paths:
         print(path)

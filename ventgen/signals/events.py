@@ -138,9 +138,11 @@ def resolve_proportions(proportions=None) -> dict[str, float]:
 
     Parameters
     ----------
-    proportions : mapping of str to float, optional
+    proportions : mapping of str to float, or str, optional
         Weights per fine class; a super-class name (``"respiratory event"``, ``"movement"``) spreads
         its weight evenly over its classes. Missing classes get 0. ``None`` = :data:`DEFAULT_PROPORTIONS`.
+        A string ``"normal breathing=0.5, apnea=0.25, snoring=0.25"`` (the command line's form) is
+        parsed into such a mapping.
 
     Returns
     -------
@@ -152,9 +154,13 @@ def resolve_proportions(proportions=None) -> dict[str, float]:
     >>> p = resolve_proportions({"normal breathing": 1, "movement": 1})
     >>> p["normal breathing"], p["lying down"]
     (0.5, 0.125)
+    >>> resolve_proportions("normal breathing=3, apnea=1")["apnea"]
+    0.25
     """
     if proportions is None:
         proportions = DEFAULT_PROPORTIONS
+    if isinstance(proportions, str):
+        proportions = _parse_proportions(proportions)
     if not isinstance(proportions, Mapping):
         raise VentgenTypeError(
             f"proportions must be a mapping of class name -> weight, got {type(proportions).__name__}"
@@ -187,6 +193,21 @@ def resolve_proportions(proportions=None) -> dict[str, float]:
     if total <= 0:
         raise VentgenValueError("proportions: at least one class needs a positive weight")
     return {k: v / total for k, v in out.items()}
+
+
+def _parse_proportions(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i, part in enumerate(p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, weight = part.rpartition("=")
+        if not sep or not name.strip():
+            raise VentgenValueError(
+                f"proportions: item {i + 1} ({part!r}) is not 'class=weight'; "
+                "expected e.g. 'normal breathing=0.5, apnea=0.25, snoring=0.25'"
+            )
+        out[name.strip()] = weight.strip()
+    return out
 
 
 def plan_events(duration_s: float, proportions: Mapping[str, float], rng: np.random.Generator) -> pd.DataFrame:

@@ -601,7 +601,7 @@ def simulate_recording(minutes: float = 60.0, sampling_rate: float = 50.0, rando
         Samples per second, in [10, 1000] (50 Hz like the PB-840).
     random_state : None, int or numpy Generator
         Same seed, same bytes.
-    proportions : mapping, optional
+    proportions : mapping or str, optional
         Share of recording time per class (or super-class), see
         :func:`ventgen.signals.events.resolve_proportions`; default
         :data:`ventgen.signals.events.DEFAULT_PROPORTIONS` (all ten classes).
