@@ -108,7 +108,7 @@ def _generate_and_evaluate(model, cycles, spec, latent, out, seed, t):
     fdir = out / f"fidelity_{latent}"
     if fdir.exists():
         shutil.rmtree(fdir)
-    rep = ventgen.evaluate_cohort(cdir, cycles, out_dir=fdir, random_state=seed)
+    rep = ventgen.evaluate_cohort(cdir, cycles, out_dir=fdir, random_state=seed, model=model)
     t["evaluate_s"] = time.perf_counter() - t0
     print("\nsegmentation of the generated recordings:", json.dumps(
         {k: v for k, v in rep.segmentation.items() if k != "per_patient_f1"}, default=float))
@@ -122,6 +122,7 @@ def _generate_and_evaluate(model, cycles, spec, latent, out, seed, t):
     mem = {k: v for k, v in rep.memorisation.items() if k != "distances"}
     print("memorisation:", json.dumps(mem, default=float))
     s = rep.summary()
+    s["reconstruction_ceiling"] = rep.ceiling
     print("\nSUMMARY", json.dumps(s, indent=1, default=float))
     print("timings", json.dumps(t))
     (out / f"summary_{latent}.json").write_text(json.dumps({"summary": s, "timings": t, "memorisation": mem,

@@ -125,6 +125,9 @@ class DoubleModel:
         self.n_decoded += len(Z)
         return waves(np.asarray(Z, dtype=float) * self.std_ + self.mean_)
 
+    def reconstruct(self, X, level=0):
+        return self.decode(self.transform(X))
+
     def sample(self, level, node, n, random_state=None):
         rng = np.random.default_rng(random_state)
         c = self.codes_[level - 1][node]

@@ -109,12 +109,15 @@ def test_evaluate_cohort_on_double(tmp_path):
     spec = {"patients": 3, "breaths": 200, "composition": {"normal breathing": 0.6, "snoring": 0.4}}
     res = ventgen.generate_cohort(model, spec, real, random_state=0)
     ventgen.write_cohort(res, tmp_path / "cohort")
-    rep = ventgen.evaluate_cohort(tmp_path / "cohort", real, out_dir=tmp_path / "fid", random_state=0)
+    rep = ventgen.evaluate_cohort(tmp_path / "cohort", real, out_dir=tmp_path / "fid", random_state=0, model=model)
     s = rep.summary()
     assert s["composition_max_abs_difference"] == 0
     assert s["segmentation_f1"] > 0.98
     assert set(rep.segmentation["recall_by_label"]) == {"normal breathing", "snoring"}
     assert s["tstr_over_trtr"] > 0.85
+    # the double reconstructs its own waveforms almost exactly: a near-perfect ceiling
+    assert rep.ceiling["ks_median"] < 0.1 and rep.ceiling["ratio"] > 0.9
+    assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["reconstruction_ceiling"]["ks_median"] < 0.1
     assert (tmp_path / "fid" / "fidelity.json").is_file() and (tmp_path / "fid" / "ks_rr_bpm.png").is_file()
     assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["summary"]["ks_median"] == pytest.approx(rep.ks_median)
     with pytest.raises(FileExistsError):

@@ -414,6 +414,8 @@ def _add_evaluate_cohort(sub):
     p.add_argument("--method", choices=("segment", "manifest"), default="segment",
                    help="find synthetic breaths with segment_breaths (default) or use the manifest boundaries")
     p.add_argument("--seed", type=_seed, default=0, help="random seed of splits and classifiers (default 0)")
+    p.add_argument("--model", help="the model that generated the cohort: adds the same numbers for its "
+                                   "reconstructions of the real breaths (the ceiling generation can reach)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     p.set_defaults(func=_run_evaluate_cohort)
 
@@ -422,8 +424,11 @@ def _run_evaluate_cohort(args):
     from .fidelity import evaluate_cohort
 
     rep = evaluate_cohort(args.cohort, args.real, out_dir=args.output, random_state=args.seed, method=args.method,
-                          overwrite=args.overwrite, progress_bar=False if args.quiet else None)
-    print(json.dumps(rep.summary(), indent=2, default=str))
+                          overwrite=args.overwrite, model=args.model, progress_bar=False if args.quiet else None)
+    out = rep.summary()
+    if rep.ceiling is not None:
+        out["reconstruction_ceiling"] = rep.ceiling
+    print(json.dumps(out, indent=2, default=str))
 
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "tstr_trtr",
     "discriminative_score",
     "memorisation_check",
+    "reconstruction_ceiling",
     "cycle_features",
     "METADATA_KS_COLUMNS",
 ]
@@ -353,6 +354,7 @@ class FidelityReport:
     info: dict = field(default_factory=dict)
     real_breaths: pd.DataFrame | None = None
     synthetic_breaths: pd.DataFrame | None = None
+    ceiling: dict | None = None
 
     @property
     def ks_median(self) -> float:
@@ -385,6 +387,8 @@ class FidelityReport:
              "discriminative": self.discriminative, "memorisation": mem,
              "composition": self.composition, "ks": self.ks, "figures": [str(f) for f in self.figures],
              "info": self.info}
+        if self.ceiling is not None:
+            d["reconstruction_ceiling"] = self.ceiling
         if self.real_breaths is not None:
             d["real_breaths"] = self.real_breaths
         if self.synthetic_breaths is not None:
@@ -516,9 +520,54 @@ def _plot_ks(real_meta, syn_meta, rl, sl, ks: pd.DataFrame, out: Path, columns, 
     return files
 
 
+def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA_KS_COLUMNS,
+                           random_state=0) -> dict:
+    """The same fidelity numbers for the model's reconstructions of the real breaths themselves.
+
+    A generator cannot be more faithful than the decoder it samples through: reconstructions of the
+    real training breaths (``model.reconstruct``, cut at their real lengths) bound what generation
+    can reach. Comparing a cohort's numbers with this ceiling separates a weak model from a weak
+    generation procedure.
+
+    Returns
+    -------
+    dict
+        ``ks_median`` (per class and column, over ``classes``), ``tstr_accuracy`` / ``trtr_accuracy`` /
+        ``ratio`` (train on reconstructions, test on real), ``discriminative_score`` (real vs
+        reconstructed), ``rmse`` per channel.
+
+    Examples
+    --------
+    >>> reconstruction_ceiling(model, cycles, ["normal breathing", "apnea"])  # doctest: +SKIP
+    """
+    from . import CycleSet
+
+    rng = check_random_state(random_state)
+    X = np.asarray(real_cycles.X)
+    R = np.asarray(model.reconstruct(X), dtype=np.float32)
+    labels = np.asarray(real_cycles.labels).astype(str)
+    classes = sorted(set(labels) - {""}) if classes is None else [str(c) for c in classes]
+    keep = np.flatnonzero(np.isin(labels, classes))
+    rec = CycleSet(R[keep], lengths=np.asarray(real_cycles.lengths)[keep], sampling_rate=real_cycles.sampling_rate,
+                   labels=labels[keep], channels=list(getattr(real_cycles, "channels", ["flow_lpm", "paw_cmh2o"])))
+    real = real_cycles.subset(keep) if hasattr(real_cycles, "subset") else real_cycles
+    ks = ks_table(_cycle_metadata(real), _cycle_metadata(rec), labels[keep], labels[keep], columns=columns)
+    fr, fq = cycle_features(X[keep]), cycle_features(R[keep])
+    out = {"ks_median": float(np.nanmedian(ks["ks"])) if len(ks) else float("nan"),
+           "rmse": {str(c): float(np.sqrt(np.mean((R[:, i] - X[:, i]) ** 2)))
+                    for i, c in enumerate(getattr(real_cycles, "channels", range(X.shape[1])))}}
+    try:
+        t = tstr_trtr(fr, labels[keep], fq, labels[keep], random_state=rng)
+        out.update({"tstr_accuracy": t["tstr_accuracy"], "trtr_accuracy": t["trtr_accuracy"], "ratio": t["ratio"]})
+    except VentgenValueError:
+        pass
+    out["discriminative_score"] = discriminative_score(fr, fq, labels[keep], labels[keep], random_state=rng)["score"]
+    return out
+
+
 def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method: str = "segment",
                     tolerance_s: float = 0.3, columns=METADATA_KS_COLUMNS, overwrite: bool = False,
-                    progress_bar: bool | None = None) -> FidelityReport:
+                    model=None, progress_bar: bool | None = None) -> FidelityReport:
     """Fidelity of a generated cohort against the real (training) cycles.
 
     Parameters
@@ -540,6 +589,9 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
         Metadata compared with KS.
     overwrite : bool
         Replace existing report files in ``out_dir``.
+    model : HTVAE or path, optional
+        The model that generated the cohort: adds the :func:`reconstruction_ceiling` (the same numbers
+        for its reconstructions of the real breaths) under ``report.ceiling``.
 
     Returns
     -------
@@ -597,6 +649,13 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
         info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
               "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns)},
         real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
+    if model is not None:
+        if isinstance(model, (str, os.PathLike)):
+            from . import HTVAE
+
+            model = HTVAE.load(model)
+        report.ceiling = reconstruction_ceiling(model, real_cycles, clf.get("classes"), columns=columns,
+                                                random_state=rng)
     if out is not None:
         report.figures = _plot_ks(real_meta, syn_meta, rl, sl, ks, out, columns, overwrite)
         report.write(out, overwrite=overwrite)
