@@ -288,19 +288,25 @@ def _detect(
     lo = np.maximum(cross - win, prev_end)
     offs = np.arange(-win, 1)
     cand = cross[:, None] + offs[None, :]  # (n_onsets, win + 1)
-    fj = f[np.clip(cand, 0, n - 1)]
-    valid = (cand >= lo[:, None]) & (cand >= 0)
+    fj = np.take(f, cand, mode="clip")
+    col = np.arange(win + 1)
+    valid = offs[None, :] >= (lo - cross)[:, None]  # lo >= 0, so cand >= 0 too
     rows = np.arange(cross.size)
     trough = np.argmin(np.where(valid, fj, np.inf), axis=1)
     f_t = fj[rows, trough]
     f_c = fj[:, -1]
-    span = (win - trough).astype(np.float64)
+    span = win - trough
     with np.errstate(divide="ignore", invalid="ignore"):
-        frac = (np.arange(win + 1)[None, :] - trough[:, None]) / span[:, None]
-    chord = f_t[:, None] + frac * (f_c - f_t)[:, None]
-    below = np.where(valid & (np.arange(win + 1)[None, :] >= trough[:, None]), chord - fj, -np.inf)
+        frac = (col[None, :] - trough[:, None]) / span[:, None]
+    # distance below the chord, from the trough (the valid window is contiguous) up to the sample
+    # before the crossing
+    below = np.where(
+        (col[None, :] >= trough[:, None]) & (col[None, :] < win),
+        f_t[:, None] + frac * (f_c - f_t)[:, None] - fj,
+        -np.inf,
+    )
     best = np.argmax(below, axis=1)
-    onset = np.where(span > 0, cand[rows, best], cross)
+    onset = np.where(span > 0, cross - win + best, cross)
     if p is not None:
         # A ventilator's trigger shows in the pressure: its last steep rise near the flow crossing
         # (searched from `pressure_window_s` before it to 0.2 s after it, never before the previous
@@ -310,27 +316,30 @@ def _detect(
         ahead = max(1, int(round(0.2 * rate)))
         short = max(1, int(round(0.4 * rate)))
         offs_p = np.arange(-pwin, ahead + 1)
-        cp_ = cross[:, None] + offs_p[None, :]
+        width = offs_p.size
+        pj_ext = np.take(p, cross[:, None] + np.arange(-pwin, ahead + 2)[None, :], mode="clip")
+        pj = pj_ext[:, :-1]
         lo_p = np.maximum(cross - pwin, prev_end)
-        validp = (cp_ >= lo_p[:, None]) & (cp_ >= 0) & (cp_ < n - 1)
-        pj = p[np.clip(cp_, 0, n - 1)]
-        dp = p[np.clip(cp_ + 1, 0, n - 1)] - pj
-        dpv = np.where(validp, dp, -np.inf)
+        validp = offs_p[None, :] >= (lo_p - cross)[:, None]
         # the last steep rise: a cough's pressure spike before the trigger is steep too, but comes first
-        steep = dpv >= min_pressure_slope_cmh2o_s / rate
-        jr = offs_p.size - 1 - np.argmax(steep[:, ::-1], axis=1)
-        col = np.arange(offs_p.size)[None, :]
-        before = validp & (col <= jr[:, None]) & (col >= (jr - short)[:, None])
+        steep = validp & ((pj_ext[:, 1:] - pj) >= min_pressure_slope_cmh2o_s / rate)
+        jr = width - 1 - np.argmax(steep[:, ::-1], axis=1)
+        colp = np.arange(width)[None, :]
+        before = validp & (colp <= jr[:, None]) & (colp >= (jr - short)[:, None])
         p_min = np.where(before, pj, np.inf).min(axis=1)
-        j_abs = cp_[rows, jr]
-        fut = p[np.clip(j_abs[:, None] + 1 + np.arange(ahead)[None, :], 0, n - 1)].max(axis=1)
+        j_abs = cross - pwin + jr
+        fut = np.take(p, j_abs[:, None] + 1 + np.arange(ahead)[None, :], mode="clip").max(axis=1)
         fut = np.where(steep.any(axis=1), fut, -np.inf)
         rise = fut - p_min
-        tol = np.maximum(pressure_tol_cmh2o, 0.05 * np.where(np.isfinite(rise), rise, 0.0))
+        # tolerance: the pressure noise (3 sigma, from the median absolute sample-to-sample change of
+        # a subsample), the given floor, or 5 % of the rise
+        ps = _subsample(p)
+        sigma = 1.048 * float(np.median(np.abs(np.diff(ps)))) if ps.size > 1 else 0.0
+        tol = np.maximum(max(pressure_tol_cmh2o, 3.0 * sigma), 0.05 * np.where(np.isfinite(rise), rise, 0.0))
         near = before & (pj <= (p_min + tol)[:, None])
-        last_min = offs_p.size - 1 - np.argmax(near[:, ::-1], axis=1)
+        last_min = width - 1 - np.argmax(near[:, ::-1], axis=1)
         use_p = np.isfinite(rise) & (rise >= min_pressure_rise_cmh2o) & near.any(axis=1)
-        p_on = cp_[rows, last_min]
+        p_on = cross - pwin + last_min
         # The pressure responds a fixed lag after the flow (sensor and logging delays), learnt from the
         # breaths where both agree; the flow knee is kept unless it precedes the lag-corrected pressure
         # onset (a patient effort that lowers pressure and raises flow before the trigger).
