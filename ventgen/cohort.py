@@ -932,10 +932,13 @@ def generate_cohort(
     # real lengths (and, with latent="data", the latent moments) of the breaths drawn from it
     is_node_entry = np.array([r.entry.is_node for r in resolved])[ent]
     key_lab = np.where(is_node_entry, "", lab)
-    comp_keys, comp = np.unique(np.stack([gid.astype(str), key_lab]).T, axis=0, return_inverse=True)
+    lab_names, lab_code = np.unique(key_lab, return_inverse=True)
+    pair = gid * len(lab_names) + lab_code.ravel()
+    upair, comp = np.unique(pair, return_inverse=True)
     comp = comp.ravel()
-    n_comp = len(comp_keys)
-    comp_g = comp_keys[:, 0].astype(np.int64)
+    n_comp = len(upair)
+    comp_g = (upair // len(lab_names)).astype(np.int64)
+    comp_keys = np.stack([comp_g.astype(str), lab_names[upair % len(lab_names)]], axis=1)
     lvl_of = np.searchsorted(offs, comp_g, side="right") - 1
     members = []
     for c in range(n_comp):
