@@ -215,8 +215,8 @@ def plan_events(duration_s: float, proportions: Mapping[str, float], rng: np.ran
 
     Each class with a positive share gets ``max(1, round(share * duration / typical))`` events whose
     durations (drawn around :data:`EVENT_DURATION_S`, at least :data:`EVENT_MIN_S`) sum to its share;
-    the events are shuffled and separated by normal breathing whose gaps are drawn from a flat
-    Dirichlet distribution. If the events do not fit, all are shortened in proportion.
+    the events are shuffled and separated by normal breathing: each gap at least
+    ``min(6 s, normal time / (events + 1))``, the rest drawn from a flat Dirichlet distribution. If the events do not fit, all are shortened in proportion.
 
     Returns
     -------
@@ -246,7 +246,14 @@ def plan_events(duration_s: float, proportions: Mapping[str, float], rng: np.ran
         total = room
     gap_total = max(duration_s - total, 0.0)
     if p_normal > 0 or not events:
-        gaps = gap_total * rng.dirichlet(np.ones(len(events) + 1)) if events else np.array([gap_total])
+        if events:
+            # at least ~one breath of normal breathing between events (up to 6 s), so that events
+            # of the same class stay apart; the rest of the normal time is spread at random
+            min_gap = min(6.0, gap_total / (len(events) + 1))
+            free = gap_total - min_gap * (len(events) + 1)
+            gaps = min_gap + free * rng.dirichlet(np.ones(len(events) + 1))
+        else:
+            gaps = np.array([gap_total])
     else:  # no normal breathing requested: stretch the events over the whole recording
         events = [(lab, d * duration_s / total) for lab, d in events]
         gaps = np.zeros(len(events) + 1)
