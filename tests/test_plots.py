@@ -193,6 +193,11 @@ def test_training_curves_panels():
     # must_link is all zero -> left out; time_s is not a loss
     assert titles == ["total loss", "reconstruction", "hierarchy", "topology", "code perplexity per level"]
     assert len(fig.axes[-1].lines) == 3
+    for h in hist:
+        h.update(dead_1=3, dead_2=0)
+    fig = plots.plot_training_curves(hist)
+    assert fig.axes[-1].get_title() == "unused codes per level" and len(fig.axes[-1].lines) == 2
+    np.testing.assert_array_equal(fig.axes[-1].lines[0].get_ydata(), [3] * 6)
     with pytest.raises(VentgenTypeError):
         plots.plot_training_curves([])
 

@@ -110,7 +110,7 @@ def run_demo(
         write_cohort,
         write_recording,
     )
-    from .hierarchy import VENTILATION_TREE
+    from .hierarchy import VENTILATION_TREE, LearnedTree
     from .metrics import level_report
     from .report import write_run_report
 
@@ -179,7 +179,7 @@ def run_demo(
     t0 = time.perf_counter()
     _log(f"4/7 evaluating on the held-out subject {test.subjects[0] if len(test) else ''}", verbose)
     assign_test = model.assign(test)
-    eval_df = level_report(assign_test, test.labels, VENTILATION_TREE, model)
+    eval_df = level_report(assign_test, test.labels, VENTILATION_TREE, LearnedTree.from_model(model))
     with atomic_path(out / "evaluation.csv", overwrite=True) as tmp:
         eval_df.to_csv(tmp, index=False)
     res.timings_s["evaluate"] = time.perf_counter() - t0

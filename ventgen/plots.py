@@ -944,19 +944,19 @@ _LOSS_TERMS = ("loss", "rec", "hier", "topo", "must_link", "kl")
 
 
 def plot_training_curves(history: Sequence[Mapping], *, title: str | None = None) -> Figure:
-    """Training curves: one panel per loss term present, plus one with the perplexity of every level.
+    """Training curves: one panel per loss term present, the perplexity of every level, unused codes.
 
     Parameters
     ----------
     history : list of dict
         One dict per epoch (``HTVAE.history_``): ``epoch``, ``loss``, ``rec``, ``hier``, ``topo``,
-        ``must_link``, ``perplexity_1..M``; ``val_<term>`` keys are drawn dashed in the same panel.
-        Terms that are absent or always zero are left out.
+        ``must_link``, ``perplexity_1..M``, ``dead_1..M`` (unused codes); ``val_<term>`` keys are drawn
+        dashed in the same panel. Terms that are absent or always zero are left out.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per drawn loss term, plus one for perplexities when present.
+        One axes per drawn loss term, plus one for perplexities and one for unused codes when present.
 
     Examples
     --------
@@ -977,7 +977,8 @@ def plot_training_curves(history: Sequence[Mapping], *, title: str | None = None
     extra = [c for c in df.columns if c.endswith("_loss") and c not in terms and not c.startswith("val_")]
     terms += extra
     perp = sorted((c for c in df.columns if c.startswith("perplexity_")), key=lambda c: _natural_key(c.split("_", 1)[1]))
-    n = len(terms) + (1 if perp else 0)
+    dead = sorted((c for c in df.columns if c.startswith("dead_")), key=lambda c: _natural_key(c.split("_", 1)[1]))
+    n = len(terms) + (1 if perp else 0) + (1 if dead else 0)
     if n == 0:
         raise VentgenValueError(
             f"plot_training_curves: no loss term or perplexity in history (keys: {list(df.columns)})"
@@ -1008,15 +1009,20 @@ def plot_training_curves(history: Sequence[Mapping], *, title: str | None = None
         ax.set_xlabel("epoch", fontsize=8)
         ax.grid(alpha=0.25)
         ax.tick_params(labelsize=8)
-    if perp:
-        ax = axes[len(terms)]
-        from matplotlib import colormaps
+    from matplotlib import colormaps
 
-        cmap = colormaps["viridis"]
-        for i, col in enumerate(perp):
+    cmap = colormaps["viridis"]
+    panel = len(terms)
+    for cols, prefix, what in ((perp, "perplexity_", "code perplexity per level"),
+                               (dead, "dead_", "unused codes per level")):
+        if not cols:
+            continue
+        ax = axes[panel]
+        panel += 1
+        for i, col in enumerate(cols):
             ax.plot(x, df[col].to_numpy(dtype=float), marker="o", markersize=3, linewidth=1.4,
-                    color=cmap(i / max(1, len(perp) - 1) * 0.85), label=col.replace("perplexity_", "level "))
-        ax.set_title("code perplexity per level", fontsize=10)
+                    color=cmap(i / max(1, len(cols) - 1) * 0.85), label=col.replace(prefix, "level "))
+        ax.set_title(what, fontsize=10)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch", fontsize=8)
         ax.legend(fontsize=7, frameon=False)
