@@ -551,7 +551,6 @@ def _simulate(n, rate, rng, proportions, mode, phenotype, patient, settings, int
     win_idx = np.searchsorted(windows["start_s"].to_numpy(), starts / rate, side="right") - 1
     labels = np.where(j >= 0, efforts["label"].to_numpy()[np.maximum(j, 0)] if len(on) else "normal breathing",
                       win_lab[np.maximum(win_idx, 0)])
-    trig_eff = np.array([x[3] for x in breaths], dtype=np.int64)
     effort = np.where((j >= 0) & ~mand, efforts["pmax_cmh2o"].to_numpy()[np.maximum(j, 0)] if len(on) else 0.0, 0.0)
     markers = pd.DataFrame({
         "start_idx": starts,
@@ -562,7 +561,6 @@ def _simulate(n, rate, rng, proportions, mode, phenotype, patient, settings, int
         "mandatory": mand.astype(np.int64),
         "effort_cmh2o": np.round(effort, 3),
     })
-    del trig_eff
     # annotations: runs of equal breath labels; first from 0, last to the end
     if len(labels):
         change = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
