@@ -124,7 +124,12 @@ class HTVAE:
     kl_weight : float
         Weight of an optional KL term (0: the paper's model).
     must_link_weight : float
-        Weight of the must-link term (eq. 10).
+        Weight of the must-link term (eq. 10). Its scale competes with the reconstruction term, which
+        depends on the data (sum of squared errors over C x T values in [0, 1]): on breath cycles a
+        weight of 1 lets the must-link term dominate and degrades the reconstructions.
+    must_link_relative : bool
+        Scale-free must-link: eq. 10 divided by the batch's mean squared distance between encodings
+        (eq. 10 as printed can be lowered by shrinking the whole latent space). Off by default.
     dead_codes : {"reinit", "ignore"}
         What to do with codes no sample used during an epoch (see :mod:`ventgen.models.train`).
     progress : bool, optional
@@ -166,6 +171,7 @@ class HTVAE:
         channels=None,
         kl_weight: float = 0.0,
         must_link_weight: float = 1.0,
+        must_link_relative: bool = False,
         dead_codes: str = "reinit",
         progress: bool | None = None,
     ):
@@ -181,6 +187,7 @@ class HTVAE:
         self.channels = None if channels is None else tuple(int(c) for c in channels)
         self.kl_weight = _pos_float(kl_weight, "kl_weight", allow_zero=True)
         self.must_link_weight = _pos_float(must_link_weight, "must_link_weight", allow_zero=True)
+        self.must_link_relative = bool(must_link_relative)
         if dead_codes not in ("reinit", "ignore"):
             raise VentgenValueError(f"dead_codes must be 'reinit' or 'ignore', got {dead_codes!r}")
         self.dead_codes = dead_codes
@@ -304,6 +311,7 @@ class HTVAE:
             channels=self.channels,
             kl_weight=self.kl_weight,
             must_link_weight=self.must_link_weight,
+            must_link_relative=self.must_link_relative,
             seed=seed,
         )
 
@@ -558,6 +566,7 @@ class HTVAE:
             "channels": None if self.channels is None else list(self.channels),
             "kl_weight": self.kl_weight,
             "must_link_weight": self.must_link_weight,
+            "must_link_relative": self.must_link_relative,
             "dead_codes": self.dead_codes,
         }
 

@@ -56,6 +56,9 @@ class HTVAEModule(nn.Module):
         Weight of an optional KL(q(z|x) || N(0, I)) term; 0 (the paper) by default.
     must_link_weight : float
         Weight of the must-link term (eq. 10).
+    must_link_relative : bool
+        Divide the must-link term by the batch's mean squared pairwise distance of encodings (a
+        scale-free variant; eq. 10 as printed can be lowered by shrinking the whole latent space).
     sample_posterior : bool
         Draw z_0 from q(z|x) during training (paper); False uses mu_0 (a deterministic encoder).
     seed : int, optional
@@ -72,6 +75,7 @@ class HTVAEModule(nn.Module):
         channels=None,
         kl_weight: float = 0.0,
         must_link_weight: float = 1.0,
+        must_link_relative: bool = False,
         sample_posterior: bool = True,
         seed=None,
     ):
@@ -79,6 +83,7 @@ class HTVAEModule(nn.Module):
         self.input_shape = check_input_shape(input_shape)
         self.kl_weight = float(kl_weight)
         self.must_link_weight = float(must_link_weight)
+        self.must_link_relative = bool(must_link_relative)
         self.sample_posterior = bool(sample_posterior)
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
@@ -157,6 +162,11 @@ class HTVAEModule(nn.Module):
             ib = self.som.chain(zb, parents)[must_link_level - 1]
             d = self.som.lattice_distance(must_link_level, ia, ib).to(za.dtype)
             must_link = (d * ((za - zb) ** 2).sum(1)).mean()
+            if self.must_link_relative:
+                # scale-free variant: divide by the mean squared distance between the batch's encodings
+                # (with gradient), so that shrinking the whole latent space no longer satisfies it
+                spread = ((z0 - z0.roll(1, 0)) ** 2).sum(1).mean().clamp_min(1e-8)
+                must_link = must_link / spread
         else:
             must_link = torch.zeros((), device=x.device)
         if pairs is not None:
