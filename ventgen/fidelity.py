@@ -217,8 +217,8 @@ def tstr_trtr(real_X, real_y, synth_X, synth_y, *, test_size: float = 0.3, rando
         keep = rng.choice(len(ytr), max_train, replace=False)
         Xtr, ytr = Xtr[keep], ytr[keep]
     seed = int(rng.integers(2**31 - 1))
-    p_real = _forest(seed).fit(Xtr, ytr).predict(Xte)
-    p_syn = _forest(seed).fit(sX, sy).predict(Xte)
+    p_real = _forest(seed, n_estimators=100).fit(Xtr, ytr).predict(Xte)
+    p_syn = _forest(seed, n_estimators=100).fit(sX, sy).predict(Xte)
     trtr, tstr = accuracy_score(yte, p_real), accuracy_score(yte, p_syn)
     return {"classes": [str(c) for c in classes], "n_real_train": int(len(ytr)), "n_synthetic_train": int(len(sy)),
             "n_test": int(len(yte)), "trtr_accuracy": float(trtr), "tstr_accuracy": float(tstr),
