@@ -12,7 +12,7 @@ breaths into cycles (``ventgen.segment_breaths(method="markers")`` + ``ventgen.e
   forest on per-breath metadata) trained on two subjects and tested on the third;
 * the same numbers for the super-classes.
 
-Run:  python benchmarks/sim_separability.py [--subjects 3] [--minutes 60] [--seed 0]
+Run:  python benchmarks/sim_separability.py [--subjects 3] [--minutes 60] [--seed 0] [--per-subject-settings]
 """
 
 from __future__ import annotations
@@ -42,9 +42,12 @@ def main(argv=None):
     ap.add_argument("--subjects", type=int, default=3)
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--per-subject-settings", action="store_true",
+                    help="settings drawn and titrated per patient instead of one shared protocol")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    recs = simulate_cohort(args.subjects, args.minutes, 50, args.seed, progress=False)
+    recs = simulate_cohort(args.subjects, args.minutes, 50, args.seed, progress=False,
+                           shared_settings=not args.per_subject_settings)
     sets, metas = [], []
     for r in recs:
         b = segment_breaths(r, method="markers", drop_incomplete=True)
