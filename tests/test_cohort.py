@@ -373,15 +373,17 @@ def test_cli_generate_with_a_real_htvae(tmp_path, capsys):
     table = ventgen.label_nodes(model, cyc)
     # generate from whatever the barely trained lattice represents at level 1
     lab = table[(table.level == 1) & (table.label != "")].sort_values("n_breaths").label.iloc[-1]
-    (tmp_path / "spec.json").write_text(json.dumps({"patients": 2, "breaths": 30, "composition": {lab: 1.0}}))
+    # the spec names its reference cycles, relative to the spec file: the command line works as is
+    (tmp_path / "spec.json").write_text(json.dumps({"patients": 2, "breaths": 30, "composition": {lab: 1.0},
+                                                    "reference": "cycles.h5"}))
     rc = main(["--quiet", "generate", str(tmp_path / "model.pt"), "--spec", str(tmp_path / "spec.json"),
-               "--reference", str(tmp_path / "cycles.h5"), "-o", str(tmp_path / "out"), "--seed", "3"])
+               "-o", str(tmp_path / "out"), "--seed", "3"])
     assert rc == 0, capsys.readouterr().err
     back = ventgen.read_cohort(tmp_path / "out")
     assert len(back.recordings) == 2 and len(back.manifest) == 60
     assert (back.manifest["label"] == lab).all()
     direct = ventgen.generate_cohort(ventgen.HTVAE.load(tmp_path / "model.pt"),
-                                     json.loads((tmp_path / "spec.json").read_text()), cyc, random_state=3)
+                                     {"patients": 2, "breaths": 30, "composition": {lab: 1.0}}, cyc, random_state=3)
     assert np.allclose(direct.recordings[0].flow, back.recordings[0].flow, atol=1e-4)
 
 
@@ -426,3 +428,14 @@ def test_members_nodes_generate_a_minority_class(model, ref):
     assert (m.entry == m.label).all() and (m.label == "coughing").sum() == 20
     cough_nodes = set(np.unique(A[labels == "coughing", 0]))
     assert set(m.loc[m.label == "coughing", "node"]) <= cough_nodes
+
+
+def test_reference_is_required_somewhere(model, ref, tmp_path):
+    with pytest.raises(VentgenValueError, match="no reference cycles.*--reference"):
+        generate_cohort(model, {"patients": 1, "breaths": 5, "composition": PAPER})
+    (tmp_path / "c.json").write_text(json.dumps({"patients": 1, "breaths": 5, "composition": PAPER,
+                                                 "reference": "missing.h5"}))
+    spec = read_cohort_spec(tmp_path / "c.json")
+    assert spec.reference == str(tmp_path / "missing.h5")
+    with pytest.raises(FileNotFoundError):
+        generate_cohort(model, spec)

@@ -127,6 +127,7 @@ class CohortSpec:
     node_concentration: float | None = 1.0
     name: str = ""
     description: str = ""
+    reference: str | None = None
 
     def to_dict(self) -> dict:
         """The JSON form (list composition), accepted back by :func:`read_cohort_spec`."""
@@ -152,6 +153,8 @@ class CohortSpec:
             d["name"] = self.name
         if self.description:
             d["description"] = self.description
+        if self.reference:
+            d["reference"] = self.reference
         return d
 
 
@@ -242,6 +245,9 @@ def read_cohort_spec(spec) -> CohortSpec:
     entries = tuple(CompositionEntry(fraction=e.fraction / total, name=e.name, level=e.level, node=e.node)
                     for e in entries)
     nc = doc.get("node_concentration", 1.0)
+    reference = doc.get("reference")
+    if reference is not None and isinstance(spec, (str, os.PathLike)) and not Path(reference).is_absolute():
+        reference = str(Path(spec).parent / reference)
     return CohortSpec(
         patients=int(doc["patients"]),
         composition=entries,
@@ -253,6 +259,7 @@ def read_cohort_spec(spec) -> CohortSpec:
         node_concentration=None if nc is None else float(nc),
         name=str(doc.get("name", "")),
         description=str(doc.get("description", "")),
+        reference=reference,
     )
 
 
@@ -323,6 +330,20 @@ def _as_reference(reference, labels=None) -> _Reference:
     rate = float(reference.sampling_rate)
     chans = list(getattr(reference, "channels", None) or ["flow_lpm", "paw_cmh2o"][: X.shape[1]])
     return _Reference(X, lengths, labels, sup, subj, rate, chans)
+
+
+def _reference_of(reference, spec: CohortSpec):
+    if reference is not None:
+        return reference
+    if spec.reference:
+        if not Path(spec.reference).is_file():
+            raise FileNotFoundError(2, "the cohort spec's reference cycles file does not exist", spec.reference)
+        return spec.reference
+    raise VentgenValueError(
+        "no reference cycles: pass reference= (CLI: --reference cycles.h5) or put \"reference\": \"cycles.h5\" "
+        "in the cohort spec; they are the model's training cycles, which give the node labels, breath lengths "
+        "and event lengths"
+    )
 
 
 def _label_tree(ref: _Reference, label_tree=None) -> LabelTree:
@@ -562,7 +583,7 @@ def _resolve(spec: CohortSpec, st: _Stats, table: pd.DataFrame, nodes: str = "ma
     return out
 
 
-def resolve_composition(model, spec, reference, *, labels=None, label_tree=None,
+def resolve_composition(model, spec, reference=None, *, labels=None, label_tree=None,
                         nodes: str = "majority") -> pd.DataFrame:
     """Which nodes each composition entry draws from, with their weights and labels.
 
@@ -578,7 +599,7 @@ def resolve_composition(model, spec, reference, *, labels=None, label_tree=None,
     ...     "composition": {"apnea": 1.0}}, cycles)  # doctest: +SKIP
     """
     spec = read_cohort_spec(spec)
-    ref = _as_reference(reference, labels)
+    ref = _as_reference(_reference_of(reference, spec), labels)
     st = _node_stats(model, ref, label_tree)
     table = _label_table(st)
     rows = []
@@ -748,7 +769,7 @@ def _stitch_batch(Xd: np.ndarray, L: np.ndarray, first: np.ndarray, last: np.nda
 def generate_cohort(
     model,
     spec,
-    reference,
+    reference=None,
     random_state=0,
     *,
     labels=None,
@@ -770,8 +791,9 @@ def generate_cohort(
         A fitted model (``maps``, ``codebook``, ``node_sigma``, ``decode``, ``assign`` are used).
     spec : dict, CohortSpec or path
         The cohort specification, see :func:`read_cohort_spec`.
-    reference : CycleSet or path
+    reference : CycleSet or path, optional
         The training cycles: node labels, real breath lengths and event run lengths come from them.
+        Default: the spec's ``"reference"`` path.
     random_state : int, Generator or None
         Seed; the same seed gives the same bytes.
     labels : array-like of str, optional
@@ -838,7 +860,7 @@ def generate_cohort(
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise VentgenValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     rng = check_random_state(random_state)
-    ref = _as_reference(reference, labels)
+    ref = _as_reference(_reference_of(reference, spec), labels)
     st = _node_stats(model, ref, label_tree)
     table = _label_table(st)
     resolved = _resolve(spec, st, table, nodes=nodes)
