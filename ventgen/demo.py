@@ -105,7 +105,6 @@ def run_demo(
         cycles_from_recordings,
         evaluate_cohort,
         generate_cohort,
-        segment_breaths,
         simulate_cohort,
         write_cohort,
         write_recording,
