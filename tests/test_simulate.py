@@ -347,7 +347,10 @@ def test_write_and_cli_round_trip(tmp_path):
     ref = simulate_cohort(n_subjects=1, minutes=0.5, random_state=3, progress=False)[0]
     assert back.equals(ref)
     assert back.markers[list(ref.markers.columns)].equals(ref.markers)
-    # same seed -> same bytes on disk (CSV)
+    # same seed -> same bytes on disk (HDF5 and CSV)
+    assert main(["--quiet", "simulate", "-o", str(tmp_path / "b"), "--subjects", "1", "--minutes", "0.5",
+                 "--seed", "3"]) == 0
+    assert (tmp_path / "a" / "sim-01.h5").read_bytes() == (tmp_path / "b" / "sim-01.h5").read_bytes()
     for d in ("c1", "c2"):
         assert main(["--quiet", "simulate", "-o", str(tmp_path / d), "--subjects", "1", "--minutes", "0.5",
                      "--format", "csv"]) == 0
