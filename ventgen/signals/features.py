@@ -236,7 +236,8 @@ def _inspiration_end(flow, starts, ends, dt, cand, req, simpson) -> np.ndarray:
     ok = j >= 0
     jj = np.maximum(j, 0)
     ra = np.maximum(ra, starts[jj])
-    ok &= (ra < rb) & (rb <= ends[jj] - 1)
+    # (a one-sample run integrates to 0 and can never be the largest positive area)
+    ok &= (rb - ra >= 2) & (rb <= ends[jj] - 1)
     x02 = ends - 1
     if ok.any():
         sa, sb, so = ra[ok], rb[ok], jj[ok]
