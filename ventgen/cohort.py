@@ -66,6 +66,7 @@ __all__ = [
     "generate_cohort",
     "write_cohort",
     "read_cohort",
+    "generate_cohort_files",
     "LENGTH_METHODS",
     "LATENT_SOURCES",
 ]
