@@ -439,3 +439,25 @@ def test_reference_is_required_somewhere(model, ref, tmp_path):
     assert spec.reference == str(tmp_path / "missing.h5")
     with pytest.raises(FileNotFoundError):
         generate_cohort(model, spec)
+
+
+def test_stitch_batch_meets_at_joins_and_leaves_the_middle_alone():
+    from ventgen.cohort import _stitch_batch
+
+    rng = np.random.default_rng(0)
+    b, T = 6, 200
+    X = rng.normal(size=(b + 1, 2, T)).astype(np.float32)
+    L = np.array([150, 120, 199, 60, 100, 180])
+    first = np.array([True, False, False, True, False, False])  # a new patient starts at breath 3
+    last = np.array([False, False, True, False, False, False])
+    raw = X.copy()
+    _stitch_batch(X, L, first, last, None, taper=8)
+    for i in range(b - 1):
+        if not last[i]:
+            assert np.allclose(X[i, :, L[i] - 1], X[i + 1, :, 0], atol=1e-5)  # joined, no jump
+    # the next batch's first breath (row b) is not touched; patient boundaries are not bridged
+    assert np.array_equal(X[b], raw[b])
+    assert np.allclose(X[3, :, 0], raw[3, :, 0]) and np.allclose(X[2, :, L[2] - 1], raw[2, :, L[2] - 1])
+    # away from the joins the breath is unchanged (volumes kept)
+    assert np.allclose(X[0, :, 20:120], raw[0, :, 20:120])
+    assert np.allclose(X[2, :, 20:170], raw[2, :, 20:170])
