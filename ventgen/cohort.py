@@ -763,11 +763,15 @@ def _stitch_batch(Xd: np.ndarray, L: np.ndarray, first: np.ndarray, last: np.nda
     before[0] = s[0] if prev_e is None else 0.5 * (prev_e + s[0])
     d0 = np.where(first[:, None], 0.0, before - s[:b]).astype(np.float32)
     d1 = np.where(last[:, None], 0.0, join_after - e).astype(np.float32)
-    t = np.arange(Xd.shape[2], dtype=np.float32)[None, :]
+    n = min(int(taper), Xd.shape[2])
+    k = np.arange(n, dtype=np.float32)[None, :]
     W = np.maximum(np.minimum(taper, (L - 1) // 2), 1).astype(np.float32)[:, None]
-    w0 = 0.5 * (1.0 + np.cos(np.pi * np.minimum(t / W, 1.0)))
-    w1 = 0.5 * (1.0 + np.cos(np.pi * np.clip((L[:, None] - 1 - t) / W, 0.0, 1.0)))
-    Xd[:b] += d0[:, :, None] * w0[:, None, :] + d1[:, :, None] * w1[:, None, :]
+    w = (0.5 * (1.0 + np.cos(np.pi * np.minimum(k / W, 1.0)))).astype(np.float32)  # (b, n), 0 from W on
+    Xd[:b, :, :n] += d0[:, :, None] * w[:, None, :]  # after the join before the breath
+    idx = np.maximum(L[:, None] - 1 - np.arange(n)[None, :], 0)  # (b, n): the breath's last n samples
+    rows = np.arange(b)[:, None]
+    for c in range(Xd.shape[1]):  # windows never overlap (W <= (L - 1) // 2); clipped duplicates have w = 0
+        Xd[rows, c, idx] += d1[:, c, None] * w
     return e[-1]
 
 
@@ -1128,6 +1132,14 @@ def _spread(keys) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits  # ships with scikit-learn
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarray):
     """``f(Z, g)``: decode(code_g) + J_g (z - code_g), J_g from secants at +-sigma (one model call)."""
     d = codes.shape[1]
@@ -1145,12 +1157,17 @@ def _linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarr
     codes32 = codes.astype(np.float32)
 
     def f(Z, g):
-        X = np.empty((len(Z), C * T), dtype=np.float32)
         order = np.argsort(g, kind="stable")
-        bounds = np.flatnonzero(np.diff(g[order])) + 1
-        for idx in np.split(order, bounds):
-            k = int(g[idx[0]])
-            X[idx] = (Z[idx] - codes32[k]) @ jac[k] + base[k]
+        gs, Zs = g[order], Z[order]
+        bounds = np.concatenate(([0], np.flatnonzero(np.diff(gs)) + 1, [len(gs)]))
+        Y = np.empty((len(Z), C * T), dtype=np.float32)
+        with _one_blas_thread():  # many small GEMMs: thread start-up would cost 10x the work
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                k = int(gs[a])
+                np.matmul(Zs[a:b] - codes32[k], jac[k], out=Y[a:b])
+                Y[a:b] += base[k]
+        X = np.empty_like(Y)
+        X[order] = Y
         return X.reshape(len(Z), C, T)
 
     return f
