@@ -1034,7 +1034,8 @@ def generate_cohort(
     from . import __version__
     from .signals.recording import Recording
 
-    sup = np.array([_superclass_of(st.tree, v) if v != _UNLABELLED else _UNLABELLED for v in lab])
+    ulab, inv = np.unique(lab, return_inverse=True)
+    sup = np.array([_superclass_of(st.tree, v) if v != _UNLABELLED else _UNLABELLED for v in ulab])[inv.ravel()]
     level = np.searchsorted(offs, gid, side="right")  # 1-based level
     node = gid - offs[level - 1]
     recs = []
