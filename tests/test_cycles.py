@@ -184,3 +184,12 @@ def test_cycles_from_recordings(rec_and_table):
         cs, table = cycles_from_recordings([rec, rec], method="flow", long_policy="compress", progress_bar=False)
     assert len(cs) == len(table) and set(cs.breaths["recording"]) == {0, 1}
     assert (table["subject"] == "s1").all()
+
+
+def test_empty_cycleset_round_trip(tmp_path):
+    flat = Recording(np.zeros(1000), np.full(1000, 5.0), RATE, subject="flat")
+    with pytest.warns(VentgenWarning, match="no breath found"):
+        cs, table = cycles_from_recordings([flat], method="flow", progress_bar=False)
+    assert len(cs) == 0 and cs.X.shape == (0, 2, 200) and len(table) == 0
+    back = CycleSet.load(cs.save(tmp_path / "empty.h5"))
+    assert len(back) == 0 and back.X.shape == (0, 2, 200)

@@ -151,6 +151,14 @@ def test_flat_signal_warns_and_returns_empty_table():
     assert len(df) == 0 and list(df.columns) == list(ventgen.signals.features.METADATA_COLUMNS)
 
 
+def test_flow_in_wrong_small_unit_gets_a_hint():
+    t = np.arange(0, 60, 0.02)
+    flow_l_per_s = 0.5 * np.sin(2 * np.pi * t / 4)  # L/s read as L/min: peaks of 0.5 "L/min"
+    with pytest.warns(VentgenWarning, match="L/s"):
+        df = segment_breaths(Recording(flow_l_per_s, 5 + 0 * t, RATE), method="flow")
+    assert len(df) == 0
+
+
 def test_single_breath():
     f, p, s, _ = psv_signal(1, RATE)
     df = segment_breaths(Recording(f, p, RATE), method="flow")

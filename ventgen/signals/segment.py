@@ -498,9 +498,14 @@ def segment_breaths(
         if starts.size:
             truncated[-1] = True
     if starts.size == 0:
+        lo, hi = (float(v) for v in np.percentile(_subsample(flow), [1, 99]))
+        hint = ""
+        if method == "flow" and hi - lo < 5.0:
+            hint = (f"; the flow only spans {lo:.2f}..{hi:.2f} L/min: a flat signal, an apnea, or flow in "
+                    "L/s or another unit read as L/min (convert it when reading the file)")
         warnings.warn(
             f"segment_breaths: no breath found in recording {name} ({recording.duration_s:.1f} s, "
-            f"method={method!r}); the breath table is empty",
+            f"method={method!r}); the breath table is empty{hint}",
             VentgenWarning,
             stacklevel=2,
         )
