@@ -159,9 +159,12 @@ def main(argv=None):
     print(f"device: {device} ({name}), torch {torch.__version__}, maps {MAPS}, latent 16, batch 32")
 
     for shape, label in [((2, 200), "cycles 2x200"), ((1, 28, 28), "images 1x28x28")]:
-        h, a = step_ratio(shape, device, args.steps)
+        h, a, rw, rc = step_ratio(shape, device, args.steps, rounds=args.rounds)
         print(
-            f"{label}: HTVAE {h:.2f} ms/step, plain AE decoding (M+1)x batch {a:.2f} ms/step, ratio {h / a:.3f}"
+            f"{label}: HTVAE {h:.2f} ms/step, plain AE decoding (M+1)x batch {a:.2f} ms/step (medians); "
+            f"ratio HTVAE/AE, median over {args.rounds} interleaved rounds: wall {rw:.3f}, "
+            f"process CPU {rc:.3f}",
+            flush=True,
         )
 
     if args.skip_epochs:
