@@ -81,6 +81,10 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--only", choices=("free", "must-link"), default=None)
+    ap.add_argument("--must-link-weight", type=float, default=1.0)
+    ap.add_argument(
+        "--relative", action="store_true", help="scale-free must-link (must_link_relative=True)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     OUT.mkdir(exist_ok=True)
@@ -112,9 +116,12 @@ def main(argv=None):
     if args.only in (None, "must-link"):
         ml = partial_labels(labels[tr], args.label_fraction, random_state=args.seed)
         t0 = time.perf_counter()
-        linked = ventgen.HTVAE(**kw).fit(X[tr], must_link=ml, must_link_level=args.must_link_level)
+        linked = ventgen.HTVAE(
+            **kw, must_link_weight=args.must_link_weight, must_link_relative=args.relative
+        ).fit(X[tr], must_link=ml, must_link_level=args.must_link_level)
         report(
-            f"HTVAE + must-link (level {args.must_link_level}, {int((ml != '').sum())} labelled train cycles)",
+            f"HTVAE + must-link (level {args.must_link_level}, weight {args.must_link_weight}, "
+            f"relative={args.relative}, {int((ml != '').sum())} labelled train cycles)",
             linked,
             X[te],
             labels[te],
