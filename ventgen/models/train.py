@@ -11,8 +11,9 @@ A code that no training sample reached for a while is *dead*: no loss term pulls
 any more, and a map with many dead codes collapses to a few clusters (at initialisation, when the codes
 N(0, sigma_init^2 I) and the first encodings have different scales, one code can take every sample).
 With ``dead_codes="reinit"`` (the default) the usage of every code is counted over windows of
-``dead_window`` batches (default 200; one whole epoch when an epoch is shorter; windows restart with
-each epoch and a trailing partial window is not judged), and at the end of each window every code
+``min(dead_window, max(10, batches per epoch // 4))`` batches (``dead_window`` defaults to 200; one
+whole epoch when an epoch has fewer than 10 batches; windows restart with each epoch and a trailing
+partial window is not judged), and at the end of each window every code
 nobody used is re-initialised next to live data, following the chain of the maps:
 
 * a dead code of S_1 is moved onto the encoding ``mu_0`` of a random recent training sample (from the
@@ -117,7 +118,7 @@ class Trainer:
     must_link_level : int
     dead_codes : {"reinit", "ignore"}
     dead_window : int
-        Batches per dead-code check (one epoch when shorter).
+        At most this many batches per dead-code check (see the module notes).
     reservoir : int
         Recent encodings kept to re-initialise dead codes.
     progress : bool, optional
@@ -207,7 +208,7 @@ class Trainer:
         revived = [0] * M
         recent: list[torch.Tensor] = []
         keep = max(1, -(-self.reservoir // self.batch_size))
-        check_every = min(self.dead_window, n_batches)
+        check_every = min(self.dead_window, max(10, n_batches // 4), n_batches)
         n_pairs = (
             self.batch_size // 2 if self.must_link is not None and self.must_link.n_links else 0
         )
