@@ -120,7 +120,7 @@ class HTVAE:
     random_state : None, int or numpy Generator
         Seeds the weights, codes, data order and noise. Same seed, same model (on CPU).
     channels : tuple of 2 ints, optional
-        Conv widths of the encoder/decoder (default (16, 32) for time series, (8, 16) for images).
+        Conv widths of the encoder/decoder (default (32, 64) for time series, (8, 16) for images).
     kl_weight : float
         Weight of an optional KL term (0: the paper's model).
     must_link_weight : float

