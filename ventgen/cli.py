@@ -485,7 +485,7 @@ def _add_demo(sub):
     p.add_argument("-o", "--output", required=True, help="run folder (created; must be empty unless --overwrite)")
     p.add_argument("--subjects", type=_positive_int, default=3, help="simulated subjects; the last is held out (default 3)")
     p.add_argument("--minutes", type=_positive_float, default=60.0, help="minutes per subject (default 60)")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="HTVAE training epochs (default 10; the paper uses 20)")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="HTVAE training epochs (default 20, as in the paper)")
     p.add_argument("--label-fraction", type=_positive_float, default=0.1,
                    help="fraction of training breaths whose labels become must-link constraints (default 0.1)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
