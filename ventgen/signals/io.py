@@ -752,6 +752,25 @@ def _read_csv_table(path, delimiter) -> pd.DataFrame:
         raise FileFormatError(path, f"malformed CSV: {msg}", line=int(m.group(1)) if m else None) from None
 
 
+def _side_table(path: Path, given, suffix: str, reader):
+    """A side table of a CSV recording (annotations, markers) and the file it came from.
+
+    ``given`` None: the side file ``<stem><suffix>`` when it exists; False: none; a DataFrame: itself;
+    a path: that file, which must exist. Returns ``(table or None, source path or None)``.
+    """
+    if given is False:
+        return None, None
+    if isinstance(given, pd.DataFrame):
+        return given, None
+    if given is None:
+        src = _side_path(path, suffix)
+        return (reader(src), src) if src.is_file() else (None, None)
+    src = Path(given)
+    if not src.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(src))
+    return reader(src), src
+
+
 def _read_csv(
     path,
     *,
@@ -859,34 +878,8 @@ def _read_csv(
             line=1,
         )
     # side files
-    ann_df = None
-    ann_src = None
-    if annotations is None:
-        side = _side_path(path, ".annotations.csv")
-        if side.is_file():
-            ann_src = side
-    elif annotations is not False:
-        if isinstance(annotations, pd.DataFrame):
-            ann_df = annotations
-        else:
-            ann_src = Path(annotations)
-            if not ann_src.is_file():
-                raise FileNotFoundError(2, "No such file or directory", str(ann_src))
-    if ann_src is not None:
-        ann_df = _read_annotation_csv(ann_src)
-    mk_df = None
-    mk_src = None
-    if markers is None:
-        side = _side_path(path, ".markers.csv")
-        if side.is_file():
-            mk_src = side
-    elif markers is not False:
-        if isinstance(markers, pd.DataFrame):
-            mk_df = markers
-        else:
-            mk_src = Path(markers)
-    if mk_src is not None:
-        mk_df = _read_marker_csv(mk_src)
+    ann_df, ann_src = _side_table(path, annotations, ".annotations.csv", _read_annotation_csv)
+    mk_df, mk_src = _side_table(path, markers, ".markers.csv", _read_marker_csv)
     md = dict((meta or {}).get("metadata") or {})
     if subject is None:
         subject = (meta or {}).get("subject") or path.stem
