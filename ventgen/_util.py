@@ -14,7 +14,15 @@ import numpy as np
 
 from .errors import VentgenTypeError
 
-__all__ = ["check_random_state", "atomic_path", "progress", "set_progress", "progress_enabled"]
+__all__ = [
+    "check_random_state",
+    "atomic_path",
+    "progress",
+    "set_progress",
+    "progress_enabled",
+    "json_default",
+    "json_default_lenient",
+]
 
 _PROGRESS = {"enabled": os.environ.get("VENTGEN_PROGRESS", "1") not in ("0", "false", "no")}
 
@@ -86,3 +94,37 @@ def atomic_path(path, *, overwrite: bool = False, suffix: str | None = None):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def json_default(o):
+    """``json.dumps(default=...)`` for numpy scalars and arrays, datetimes and paths; else TypeError.
+
+    Examples
+    --------
+    >>> import json
+    >>> json.dumps({"n": np.int64(3), "x": np.arange(2)}, default=json_default)
+    '{"n": 3, "x": [0, 1]}'
+    """
+    from datetime import datetime
+
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, datetime):  # pandas.Timestamp is a datetime
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
+
+
+def json_default_lenient(o):
+    """Like :func:`json_default`, but writes anything else as its ``str`` (for informative documents)."""
+    try:
+        return json_default(o)
+    except TypeError:
+        return str(o)

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._util import check_random_state, progress
+from ._util import check_random_state, json_default_lenient, progress
 from .errors import FileFormatError, VentgenTypeError, VentgenValueError, VentgenWarning
 from .hierarchy import VENTILATION_TREE, LabelTree, flat_tree
 
@@ -1239,7 +1239,7 @@ def write_cohort(result: CohortResult, out_dir, *, format: str = "hdf5", overwri
         doc = {"spec": result.spec.to_dict(), "format": format, "files": files,
                "info": {k: v for k, v in result.info.items() if k != "duration_s"},
                "composition": result.composition().to_dict(orient="records")}
-        (tmp / "cohort.json").write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
+        (tmp / "cohort.json").write_text(json.dumps(doc, indent=2, default=json_default_lenient), encoding="utf-8")
         result.node_labels.to_csv(tmp / "node_labels.csv", index=False)
         if out.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
@@ -1253,16 +1253,6 @@ def write_cohort(result: CohortResult, out_dir, *, format: str = "hdf5", overwri
             shutil.rmtree(tmp)
         raise
     return out
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def read_cohort(path) -> CohortResult:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._util import atomic_path, check_random_state, progress
+from ._util import atomic_path, check_random_state, json_default_lenient, progress
 from .errors import VentgenTypeError, VentgenValueError, VentgenWarning
 
 __all__ = [
@@ -404,7 +404,7 @@ class FidelityReport:
         doc["ks"] = self.ks.to_dict(orient="records")
         doc["composition"] = self.composition.to_dict(orient="records")
         with atomic_path(out / "fidelity.json", overwrite=overwrite) as tmp:
-            tmp.write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
+            tmp.write_text(json.dumps(doc, indent=2, default=json_default_lenient), encoding="utf-8")
         with atomic_path(out / "ks.csv", overwrite=overwrite) as tmp:
             self.ks.to_csv(tmp, index=False)
         with atomic_path(out / "composition.csv", overwrite=overwrite) as tmp:
@@ -419,16 +419,6 @@ class FidelityReport:
         return ("FidelityReport(composition max |diff| {composition_max_abs_difference:.4f}, segmentation F1 "
                 "{segmentation_f1:.3f}, median KS {ks_median:.3f}, TSTR/TRTR {tstr_over_trtr:.3f}, "
                 "discriminative {discriminative_score:.3f})").format(**{k: (np.nan if v is None else v) for k, v in s.items()})
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 # ============================================================================ pipeline

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._util import atomic_path
+from .._util import atomic_path, json_default
 from ..errors import (
     DataRecoveryWarning,
     FileFormatError,
@@ -596,23 +596,9 @@ def _meta_doc(rec: Recording, fmt: str) -> dict:
 
 def _jsonable(obj, what: str):
     try:
-        return json.loads(json.dumps(obj, default=_json_default, allow_nan=False))
+        return json.loads(json.dumps(obj, default=json_default, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise VentgenTypeError(f"{what} must be JSON-serialisable (finite numbers, str, list, dict): {exc}") from None
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (datetime, pd.Timestamp)):
-        return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
 
 
 def _parse_time(value, path, field):
