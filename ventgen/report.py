@@ -557,6 +557,25 @@ def _node_classes(assign_1: np.ndarray, labels: np.ndarray, maps) -> pd.DataFram
                          "purity": np.where(n > 0, count_maj / np.maximum(n, 1), np.nan)})
 
 
+_EXCERPT_S = 90.0  # seconds of signal in the recording excerpts
+
+
+def _excerpt_start(recording, duration_s: float, lead_s: float = 20.0) -> float:
+    """Start (s) of an excerpt that shows the first annotated event, ``lead_s`` after the excerpt start.
+
+    Without events (or annotations without labels: their first interval) the excerpt starts at 0; it
+    never runs past the end of the recording.
+    """
+    ann = getattr(recording, "annotations", None)
+    start = 0.0
+    if ann is not None and len(ann):
+        ev = ann[ann["label"].astype(str) != "normal breathing"] if "label" in ann else ann
+        if len(ev):
+            start = max(0.0, float(ev["start_s"].iloc[0]) - lead_s)
+    dur = float(getattr(recording, "duration_s", 1e9))
+    return min(start, max(0.0, dur - duration_s))
+
+
 def write_run_report(
     out_dir,
     *,
@@ -740,15 +759,8 @@ def write_run_report(
                 rep.table(_label_counts(cyc["labels"]), caption="Breaths per class")
         if recording is not None:
             def _excerpt():
-                ann = getattr(recording, "annotations", None)
-                start = 0.0
-                if ann is not None and len(ann):
-                    first = ann[ann["label"].astype(str) != "normal breathing"] if "label" in ann else ann
-                    if len(first):
-                        start = max(0.0, float(first["start_s"].iloc[0]) - 20.0)
-                dur = float(getattr(recording, "duration_s", 1e9))
-                start = min(start, max(0.0, dur - 90.0))
-                rep.figure(plots.plot_recording_excerpt(recording, start_s=start, duration_s=90.0), "recording_excerpt",
+                start = _excerpt_start(recording, _EXCERPT_S)
+                rep.figure(plots.plot_recording_excerpt(recording, start_s=start, duration_s=_EXCERPT_S), "recording_excerpt",
                            caption="A 90-second excerpt of a recording: flow and airway pressure, annotated events shaded in their class colour.")
             attempt("the recording excerpt", _excerpt)
 
@@ -911,15 +923,8 @@ def write_run_report(
             rec0 = recs[0]
 
             def _vexcerpt():
-                ann = getattr(rec0, "annotations", None)
-                start = 0.0
-                if ann is not None and len(ann) and "label" in ann:
-                    ev = ann[ann["label"].astype(str) != "normal breathing"]
-                    if len(ev):
-                        start = max(0.0, float(ev["start_s"].iloc[0]) - 20.0)
-                dur = float(getattr(rec0, "duration_s", 1e9))
-                start = min(start, max(0.0, dur - 90.0))
-                rep.figure(plots.plot_recording_excerpt(rec0, start_s=start, duration_s=90.0), "virtual_patient",
+                start = _excerpt_start(rec0, _EXCERPT_S)
+                rep.figure(plots.plot_recording_excerpt(rec0, start_s=start, duration_s=_EXCERPT_S), "virtual_patient",
                            caption="A 90-second excerpt of a generated virtual patient, generated events shaded.")
             attempt("the virtual patient excerpt", _vexcerpt)
 
