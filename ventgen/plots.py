@@ -148,6 +148,20 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def _panel_grid(n: int, *, panel_w: float, panel_h: float, extra_h: float, max_cols: int = 3):
+    """A figure with ``n`` panels in rows of at most ``max_cols``; unused cells removed.
+
+    Returns the figure and the flat array of axes (its first ``n`` entries are the panels).
+    """
+    ncol = min(n, max_cols)
+    nrow = int(np.ceil(n / ncol))
+    fig = _new_figure(panel_w * ncol + 0.4, panel_h * nrow + extra_h)
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.remove()
+    return fig, axes
+
+
 def _as_labels(labels, n: int, what: str = "labels") -> np.ndarray:
     if labels is None:
         return np.full(n, UNLABELLED, dtype=object)
@@ -812,12 +826,7 @@ def plot_metadata_distributions(
             f"(real has {list(real.columns)[:12]}, synthetic has {list(synthetic.columns)[:12]})"
         )
     n = len(ks)
-    ncol = min(n, 3)
-    nrow = int(np.ceil(n / ncol))
-    fig = _new_figure(3.9 * ncol + 0.4, 2.9 * nrow + 0.7)
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    for ax in axes[n:]:
-        ax.remove()
+    fig, axes = _panel_grid(n, panel_w=3.9, panel_h=2.9, extra_h=0.7)
     for ax, row in zip(axes, ks.itertuples(index=False), strict=False):
         col = row.column
         a = pd.to_numeric(real[col], errors="coerce").to_numpy(dtype=float)
@@ -983,12 +992,7 @@ def plot_training_curves(history: Sequence[Mapping], *, title: str | None = None
         raise VentgenValueError(
             f"plot_training_curves: no loss term or perplexity in history (keys: {list(df.columns)})"
         )
-    ncol = min(n, 3)
-    nrow = int(np.ceil(n / ncol))
-    fig = _new_figure(3.6 * ncol + 0.4, 2.5 * nrow + 0.6)
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    for ax in axes[n:]:
-        ax.remove()
+    fig, axes = _panel_grid(n, panel_w=3.6, panel_h=2.5, extra_h=0.6)
     nice = {"loss": "total loss", "rec": "reconstruction", "hier": "hierarchy", "topo": "topology",
             "must_link": "must-link", "kl": "KL"}
     for ax, term in zip(axes, terms, strict=False):
