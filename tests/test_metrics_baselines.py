@@ -92,30 +92,17 @@ def test_baseline_errors():
 
 
 # ----------------------------------------------------------------------------- benchmark
+def _tiny_digits_benchmark(out, models: str, *extra: str) -> list[str]:
+    """argv of a one-epoch benchmark on 120 digits with tiny maps."""
+    return [
+        "--quiet", "benchmark", "--dataset", "digits", "--epochs", "1", "--subset", "120",
+        "--maps", "2x2,1x2", "--latent-dim", "4", "--models", models, *extra, "-o", str(out),
+    ]
+
+
 def test_benchmark_command_on_digits(tmp_path, capsys):
     out = tmp_path / "res"
-    rc = main(
-        [
-            "--quiet",
-            "benchmark",
-            "--dataset",
-            "digits",
-            "--epochs",
-            "1",
-            "--subset",
-            "120",
-            "--maps",
-            "2x2,1x2",
-            "--latent-dim",
-            "4",
-            "--models",
-            "som-vae,vae-hkmeans,vae-rgmm",
-            "--threads",
-            "1",
-            "-o",
-            str(out),
-        ]
-    )
+    rc = main(_tiny_digits_benchmark(out, "som-vae,vae-hkmeans,vae-rgmm", "--threads", "1"))
     assert rc == 0
     text = capsys.readouterr().out
     assert "| som-vae | 1 | 4" in text and "vae-rgmm" in text
@@ -140,29 +127,7 @@ def test_benchmark_command_on_digits(tmp_path, capsys):
     assert "vae-hkmeans_seed0.csv" in runs and "som-vae_seed0_history.csv" in runs
     # a rerun skips finished runs (their files stay byte-identical)
     before = (out / "runs" / "som-vae_seed0.csv").read_bytes()
-    assert (
-        main(
-            [
-                "--quiet",
-                "benchmark",
-                "--dataset",
-                "digits",
-                "--epochs",
-                "1",
-                "--subset",
-                "120",
-                "--maps",
-                "2x2,1x2",
-                "--latent-dim",
-                "4",
-                "--models",
-                "som-vae",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(_tiny_digits_benchmark(out, "som-vae")) == 0
     assert (out / "runs" / "som-vae_seed0.csv").read_bytes() == before
 
 
