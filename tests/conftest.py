@@ -40,3 +40,17 @@ def mnist_dir():
     if not MNIST_DIR.is_dir():
         pytest.skip("../shared/data/mnist is absent")
     return MNIST_DIR
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch/BLAS thread for the tiny models of a test module: on the shared 2-core CI machine,
+    OpenMP spin-waits make tiny steps 5-50x slower with two threads."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(n)

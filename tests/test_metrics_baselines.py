@@ -10,17 +10,7 @@ from ventgen.cli import main
 from ventgen.errors import VentgenTypeError, VentgenValueError
 from ventgen.models.baselines import SOMVAE, VAE
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _series(n=48, seed=0):

@@ -28,13 +28,7 @@ def cycles(n=96, T=32, seed=0, return_ti=False):
     return (X, ti[:, 0]) if return_ti else X
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models: one thread avoids OpenMP spin-waits on the shared 2-core CI machine (5-50x faster)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
