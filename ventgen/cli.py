@@ -385,6 +385,9 @@ def _add_generate(sub):
     p.add_argument("--nodes", choices=("auto", "majority", "members"), default="auto",
                    help="nodes a class draws from: those it is the majority of, or all holding it "
                         "(default: majority with --latent node, members with --latent data)")
+    p.add_argument("--noise", choices=("residual", "none"), default="residual",
+                   help="add observation noise fitted to the model's residuals on the reference breaths "
+                        "(default) or keep the decoder's smooth means")
     p.add_argument("--decoder", choices=("exact", "linear"), default="exact",
                    help="decode every latent (default) or linearise the decoder per node (much faster)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -396,7 +399,7 @@ def _run_generate(args):
 
     res = generate_cohort_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,
                                 format=args.format, overwrite=args.overwrite, length_method=args.length_method,
-                                latent=args.latent, decoder=args.decoder, nodes=args.nodes, progress_bar=False if args.quiet else None)
+                                latent=args.latent, decoder=args.decoder, nodes=args.nodes, noise=args.noise, progress_bar=False if args.quiet else None)
     print(f"{res!r} -> {args.output}")
 
 

@@ -27,7 +27,11 @@ The pipeline of :func:`generate_cohort`:
    waveform the node decodes to; their lengths are the empirical distribution of exactly that kind of
    breath. ``length_method="padding"`` reads the length from the decoded tail instead (clipped to the
    node's observed range).
-7. **Stitching** into continuous flow and pressure: at each join the last sample of a breath and the
+7. **Observation noise** (``noise="residual"``, default): the decoder gives the mean of ``p(x | z)``;
+   class-conditional coloured noise fitted to the model's residuals on the reference breaths
+   (:class:`ventgen.observation.ObservationNoise`) is added, so breaths carry the sensor noise,
+   cardiogenic oscillation and vibration of real ones. ``noise="none"`` keeps the smooth means.
+8. **Stitching** into continuous flow and pressure: at each join the last sample of a breath and the
    first of the next are moved to their mean; the correction fades out with a raised cosine over 0.3 s
    on each side of the join, so there is no jump, no kink, and the tidal volumes barely change (a ramp
    spread over a whole breath would add ``offset x duration / 2`` of volume: hundreds of mL for an
@@ -57,6 +61,7 @@ import pandas as pd
 from ._util import check_random_state, json_default_lenient, progress
 from .errors import FileFormatError, VentgenTypeError, VentgenValueError, VentgenWarning
 from .hierarchy import VENTILATION_TREE, LabelTree, flat_tree
+from .observation import ObservationNoise
 
 __all__ = [
     "CompositionEntry",
@@ -79,6 +84,7 @@ LENGTH_METHODS = ("node", "padding")
 #: the mean and per-dimension spread of the encoded reference breaths of the requested class in that
 #: node (falls back to ``"node"`` for a node/class pair with fewer than 3 reference breaths).
 LATENT_SOURCES = ("node", "data")
+NOISE_MODELS = ("residual", "none")
 _SUM_TOL = 1e-3
 _UNLABELLED = "unlabelled"
 
@@ -789,6 +795,7 @@ def generate_cohort(
     decoder: str = "exact",
     latent: str = "node",
     nodes: str = "auto",
+    noise: str = "residual",
     subject_prefix: str = "virtual_",
     progress_bar: bool | None = None,
 ) -> CohortResult:
@@ -834,6 +841,12 @@ def generate_cohort(
         breath as ``decode(code) + J (z - code)`` (a statistical linearisation of the decoder over the
         node's Gaussian): an order of magnitude faster on CPU, at an approximation error that
         ``benchmarks/bench_generate.py`` measures.
+    noise : {"residual", "none"}
+        ``"residual"`` (default) adds observation noise to every decoded breath: the decoder gives the
+        mean of ``p(x | z)``, and :class:`ventgen.observation.ObservationNoise` (fitted per class to the
+        model's residuals on the reference breaths: an RMS envelope along the cycle and a spectrum)
+        supplies the sensor noise, cardiogenic oscillation and vibration that no code reconstructs.
+        ``"none"`` returns the decoder's means (smooth breaths).
     subject_prefix : str
         Patients are named ``<prefix>000``, ``<prefix>001``, ...
     progress_bar : bool, optional
@@ -864,6 +877,8 @@ def generate_cohort(
         nodes = "members" if latent == "data" else "majority"
     if decoder not in ("exact", "linear"):
         raise VentgenValueError(f"decoder must be 'exact' or 'linear', got {decoder!r}")
+    if noise not in NOISE_MODELS:
+        raise VentgenValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
     if length_method not in LENGTH_METHODS:
         raise VentgenValueError(f"length_method must be one of {LENGTH_METHODS}, got {length_method!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -873,6 +888,9 @@ def generate_cohort(
     st = _node_stats(model, ref, label_tree)
     table = _label_table(st)
     resolved = _resolve(spec, st, table, nodes=nodes)
+    if noise == "residual" and not callable(getattr(model, "reconstruct", None)):
+        raise VentgenTypeError("generate_cohort: noise='residual' needs model.reconstruct (a fitted ventgen.HTVAE); "
+                               "pass noise='none' for a model without it")
     M = len(st.maps)
     cyc_rate = ref.sampling_rate
     out_rate = float(sampling_rate or spec.sampling_rate or cyc_rate)
@@ -1008,6 +1026,12 @@ def generate_cohort(
     last = np.ones(N, dtype=bool)
     last[:-1] = pat[1:] != pat[:-1]
     taper = max(1, int(round(0.3 * cyc_rate)))  # samples over which a join correction fades (0.3 s)
+    obs = None
+    if noise == "residual":
+        obs = ObservationNoise.fit(ref.X[:, [flow_ch, pres_ch]],
+                                   np.asarray(model.reconstruct(ref.X))[:, [flow_ch, pres_ch]],
+                                   ref.lengths, ref.labels)
+        noise_rng = np.random.default_rng(int(rng.integers(2**63 - 1)))
     pieces_f, pieces_p = [], []
     prev_e = None  # last sample (flow, pressure) of the breath before the batch
     for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
@@ -1022,6 +1046,8 @@ def generate_cohort(
             lens[b0:b1] = _cut_padding(Xd[: b1 - b0], lo[gid[b0:b1]], hi[gid[b0:b1]], 0)
         L = np.clip(lens[b0:b1], 2, Xd.shape[2])
         lens[b0:b1] = L
+        if obs is not None:
+            Xd[: b1 - b0] += obs.sample(lab[b0:b1], Xd.shape[2], noise_rng).astype(np.float32)
         prev_e = _stitch_batch(Xd, L, first[b0:b1], last[b0:b1], prev_e, taper)
         mask = np.arange(Xd.shape[2])[None, :] < L[:, None]
         pieces_f.append(Xd[: b1 - b0, 0, :][mask])
@@ -1089,7 +1115,7 @@ def generate_cohort(
     secs = time.perf_counter() - t0
     info = {"seed": random_state if isinstance(random_state, (int, np.integer)) else None,
             "sampling_rate": out_rate, "cycle_rate": cyc_rate, "length_method": length_method,
-            "latent": latent, "decoder": decoder, "nodes": nodes, "n_components": int(n_comp), "n_data_components": int(n_data),
+            "latent": latent, "decoder": decoder, "nodes": nodes, "noise": noise, "n_components": int(n_comp), "n_data_components": int(n_data),
             "n_breaths": int(N), "seconds": secs, "breaths_per_s": N / max(secs, 1e-9),
             "duration_s": [float(r.duration_s) for r in recs]}
     return CohortResult(recs, manifest, spec, table, info)
@@ -1294,7 +1320,7 @@ def read_cohort(path) -> CohortResult:
 
 def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, format: str = "hdf5",
                           overwrite: bool = False, length_method: str = "node", latent: str = "node",
-                          decoder: str = "exact", nodes: str = "auto",
+                          decoder: str = "exact", nodes: str = "auto", noise: str = "residual",
                           progress_bar: bool | None = None) -> CohortResult:
     """Load a model (path or object), generate a cohort and write it: what ``ventgen generate`` runs.
 
@@ -1307,6 +1333,8 @@ def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, fo
         The training cycles (node labels, real breath lengths, event run lengths).
     out_dir : path
         Output folder (see :func:`write_cohort`).
+    length_method, latent, decoder, nodes, noise, progress_bar
+        As in :func:`generate_cohort`.
 
     Returns
     -------
@@ -1324,6 +1352,6 @@ def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, fo
             raise FileNotFoundError(2, "no such model file", str(model))
         model = HTVAE.load(model)
     result = generate_cohort(model, spec, reference, random_state=random_state, length_method=length_method,
-                             latent=latent, decoder=decoder, nodes=nodes, progress_bar=progress_bar)
+                             latent=latent, decoder=decoder, nodes=nodes, noise=noise, progress_bar=progress_bar)
     write_cohort(result, out_dir, format=format, overwrite=overwrite)
     return result

@@ -1,0 +1,154 @@
+"""Observation noise fitted to reconstruction residuals (ventgen.observation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _cohort_double import DoubleModel, make_reference
+
+from ventgen.cohort import generate_cohort
+from ventgen.errors import VentgenTypeError, VentgenValueError
+from ventgen.observation import ObservationNoise
+
+T = 64
+
+
+def _ar1(rng, shape, phi):
+    e = rng.standard_normal(shape)
+    y = np.empty(shape)
+    y[..., 0] = e[..., 0]
+    for t in range(1, shape[-1]):  # a short loop over time steps of a test fixture, not a signal path
+        y[..., t] = phi * y[..., t - 1] + np.sqrt(1 - phi**2) * e[..., t]
+    return y
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    n = 400
+    R = rng.normal(0, 5, (n, 2, T))  # "reconstructions": anything; only X - R matters
+    labels = np.repeat(["white", "gated"], n // 2)
+    noise = np.empty((n, 2, T))
+    noise[: n // 2] = 2.0 * rng.standard_normal((n // 2, 2, T))          # white, RMS 2 everywhere
+    gated = 3.0 * _ar1(rng, (n // 2, 2, T), 0.9)                          # coloured, RMS 3 ...
+    gated[:, :, : T // 2] = 0.0                                           # ... only in the second half
+    noise[n // 2 :] = gated
+    return ObservationNoise.fit(R + noise, R, np.full(n, T), labels, shrinkage=0.0), rng
+
+
+def test_envelope_is_the_residual_rms_per_class_and_sample(fitted):
+    obs, _ = fitted
+    assert obs.classes == ["gated", "white"]
+    w, g = obs.envelope("white"), obs.envelope("gated")
+    assert w.shape == (2, T)
+    assert np.allclose(w, 2.0, rtol=0.2)
+    assert np.allclose(g[:, : T // 2], 0.0, atol=1e-12)
+    assert np.allclose(g[:, T // 2 :].mean(), 3.0, rtol=0.1)
+    # an unknown class falls back to the class-free model
+    assert np.array_equal(obs.envelope("never seen"), obs.envelope(""))
+
+
+def test_samples_keep_the_level_the_gating_and_the_colour(fitted):
+    obs, rng = fitted
+    w = obs.sample(np.array(["white"] * 3000), T, rng)
+    g = obs.sample(np.array(["gated"] * 3000), T, rng)
+    assert w.shape == (3000, 2, T)
+    assert w.std() == pytest.approx(2.0, rel=0.05)
+    assert np.abs(g[:, :, : T // 2]).max() < 1e-9
+    assert g[:, :, T // 2 :].std() == pytest.approx(3.0, rel=0.1)
+
+    def lag1(x):
+        a, b = x[..., :-1].ravel(), x[..., 1:].ravel()
+        return float(np.corrcoef(a, b)[0, 1])
+
+    assert abs(lag1(w)) < 0.1  # white stays white
+    assert lag1(g[:, :, T // 2 :]) > 0.6  # AR(1) with phi 0.9 stays strongly coloured
+
+
+def test_sampling_is_reproducible_and_other_lengths_work(fitted):
+    obs, _ = fitted
+    a = obs.sample(np.array(["white", "gated"]), T, np.random.default_rng(5))
+    b = obs.sample(np.array(["white", "gated"]), T, np.random.default_rng(5))
+    assert np.array_equal(a, b)
+    longer = obs.sample(np.array(["gated"]), T + 20, np.random.default_rng(0))
+    assert longer.shape == (1, 2, T + 20) and np.isfinite(longer).all()
+
+
+def test_padding_is_ignored_and_small_classes_pool():
+    rng = np.random.default_rng(1)
+    n = 100
+    R = np.zeros((n, 1, T))
+    X = rng.standard_normal((n, 1, T))
+    L = np.full(n, T // 2)
+    X[:, :, T // 2 :] = 1e6  # garbage beyond each cycle's length must not count
+    obs = ObservationNoise.fit(X, R, L, np.array(["big"] * 95 + ["tiny"] * 5), min_breaths=20)
+    assert obs.classes == ["big"] and obs.n_per_class == {"": 100, "big": 95}
+    assert np.abs(obs.envelope("big")).max() < 2.0
+
+
+def test_fit_errors_are_clear():
+    with pytest.raises(VentgenValueError, match="one shape"):
+        ObservationNoise.fit(np.zeros((3, 2, 8)), np.zeros((3, 2, 9)), np.full(3, 8))
+    with pytest.raises(VentgenValueError, match="lengths"):
+        ObservationNoise.fit(np.zeros((3, 2, 8)), np.zeros((3, 2, 8)), np.full(4, 8))
+
+
+# ------------------------------------------------------------------ in generate_cohort
+class KnowsTheTruth(DoubleModel):
+    """A double whose decoder is the perfect mean: the noisy reference encodes like its clean waves."""
+
+    def __init__(self, clean, noisy):
+        super().__init__(clean)
+        self._clean, self._noisy = np.asarray(clean.X), np.asarray(noisy.X)
+
+    def _denoise(self, X):
+        X = np.asarray(X)
+        return self._clean if X.shape == self._noisy.shape and np.array_equal(X, self._noisy) else X
+
+    def transform(self, X):
+        return super().transform(self._denoise(X))
+
+
+@pytest.fixture(scope="module")
+def noisy_ref():
+    clean, ref = make_reference(), make_reference()
+    rng = np.random.default_rng(3)
+    valid = np.arange(ref.X.shape[2])[None, None, :] < ref.lengths[:, None, None]
+    ref.X = (ref.X + rng.normal(0, [[1.5], [0.2]], ref.X.shape) * valid).astype(np.float32)
+    return clean, ref
+
+
+def _roughness(rec):
+    """Std of the second difference: white noise of std s gives s * sqrt(6); smooth waves give ~0."""
+    return np.diff(rec.flow, 2).std(), np.diff(rec.pressure, 2).std()
+
+
+def test_generated_breaths_carry_the_reference_noise(noisy_ref):
+    clean, noisy_ref = noisy_ref
+    model = KnowsTheTruth(clean, noisy_ref)
+    spec = {"patients": 2, "breaths": 200, "composition": {"normal breathing": 0.6, "apnea": 0.2, "snoring": 0.2}}
+    noisy = generate_cohort(model, spec, noisy_ref, random_state=0)
+    smooth = generate_cohort(model, spec, noisy_ref, random_state=0, noise="none")
+    assert noisy.info["noise"] == "residual" and smooth.info["noise"] == "none"
+    assert np.array_equal(noisy.manifest.to_numpy(), smooth.manifest.to_numpy())
+    rf, rp = np.mean([_roughness(r) for r in noisy.recordings], axis=0)
+    sf, sp = np.mean([_roughness(r) for r in smooth.recordings], axis=0)
+    assert rf == pytest.approx(1.5 * np.sqrt(6), rel=0.25) and rp == pytest.approx(0.2 * np.sqrt(6), rel=0.25)
+    assert sf < 0.3 * rf and sp < 0.3 * rp
+    again = generate_cohort(model, spec, noisy_ref, random_state=0)
+    assert all(np.array_equal(a.flow, b.flow) for a, b in zip(noisy.recordings, again.recordings, strict=True))
+
+
+def test_noise_argument_errors(noisy_ref):
+    clean, noisy_ref = noisy_ref
+    model = DoubleModel(clean)
+    spec = {"patients": 1, "breaths": 20, "composition": {"normal breathing": 1.0}}
+    with pytest.raises(VentgenValueError, match="noise must be one of"):
+        generate_cohort(model, spec, noisy_ref, noise="white")
+
+    class NoReconstruct(DoubleModel):
+        reconstruct = None
+
+    with pytest.raises(VentgenTypeError, match="noise='none'"):
+        generate_cohort(NoReconstruct(noisy_ref), spec, noisy_ref)
+    assert len(generate_cohort(NoReconstruct(noisy_ref), spec, noisy_ref, noise="none").manifest) == 20
