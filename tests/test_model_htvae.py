@@ -173,6 +173,34 @@ def test_must_link_term_is_eq10():
         )
 
 
+def test_loss_weights_scale_the_hierarchy_and_topology_terms():
+    m, x, _, _ = _module_with_linked_pairs()
+    base = m(x)
+    m.hierarchy_weight, m.topology_weight = 0.1, 0.25
+    out = m(x)
+    torch.testing.assert_close(out["hier"], base["hier"])  # terms are reported unweighted
+    torch.testing.assert_close(out["loss"], out["rec"] + 0.1 * out["hier"] + 0.25 * out["topo"])
+
+
+def test_loss_weights_are_saved_and_old_checkpoints_resume(X, tmp_path):
+    m = ventgen.HTVAE(maps=[(2, 2), (2, 1)], latent_dim=3, epochs=1, random_state=0, progress=False,
+                      device="cpu", hierarchy_weight=0.1, topology_weight=0.2).fit(X)
+    p = tmp_path / "w.pt"
+    m.save(p)
+    m2 = ventgen.HTVAE.load(p)
+    assert (m2.hierarchy_weight, m2.topology_weight) == (0.1, 0.2)
+    assert (m2.module_.hierarchy_weight, m2.module_.topology_weight) == (0.1, 0.2)
+    # a checkpoint written before the weights existed means the paper's weights (1, 1)
+    ckpt = torch.load(p, weights_only=True)
+    for k in ("hierarchy_weight", "topology_weight"):
+        del ckpt["params"][k]
+    torch.save(ckpt, tmp_path / "old.pt")
+    old = ventgen.HTVAE.load(tmp_path / "old.pt")
+    assert (old.hierarchy_weight, old.topology_weight) == (1.0, 1.0)
+    ventgen.HTVAE(maps=[(2, 2), (2, 1)], latent_dim=3, epochs=1, random_state=0, progress=False,
+                  device="cpu")._check_resume(ckpt, X)
+
+
 def test_must_link_gradient_pulls_linked_pairs_together():
     def dist(m, xa, xb):
         return ((m.encoder(xa)[0] - m.encoder(xb)[0]) ** 2).sum(1).detach()
@@ -293,6 +321,8 @@ def test_images_fit_sample_and_uint8():
         (dict(latent_dim=0), "latent_dim"),
         (dict(rho=-1), "rho"),
         (dict(dead_codes="keep"), "dead_codes"),
+        (dict(topology_weight=-1), "topology_weight"),
+        (dict(hierarchy_weight=float("nan")), "hierarchy_weight"),
     ],
 )
 def test_bad_parameters(kw, match):

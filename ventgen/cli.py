@@ -59,6 +59,16 @@ def _positive_int(value: str) -> int:
     return v
 
 
+def _nonneg_float(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from None
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value!r}")
+    return v
+
+
 def _positive_float(value: str) -> float:
     try:
         v = float(value)
@@ -260,6 +270,10 @@ def _add_train(sub):
     p.add_argument("--latent-dim", type=_positive_int, default=16, help="latent dimension (default 16)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
     p.add_argument("--lr", type=_positive_float, default=5e-4, help="Adam learning rate (default 5e-4)")
+    p.add_argument("--hierarchy-weight", type=_nonneg_float, default=1.0,
+                   help="weight of the hierarchy term, eq. 7 (default 1, the paper)")
+    p.add_argument("--topology-weight", type=_nonneg_float, default=1.0,
+                   help="weight of the topology term, eq. 9 (default 1, the paper)")
     p.add_argument("--must-link", type=_positive_int, default=None, metavar="LEVEL",
                    help="use the cycles' labels as must-link constraints at this level (1 = deepest)")
     p.add_argument("--label-fraction", type=_fraction, default=1.0,
@@ -279,6 +293,7 @@ def _run_train(args):
                      batch_size=args.batch_size, lr=args.lr, must_link_level=args.must_link,
                      label_fraction=args.label_fraction, seed=args.seed, device=args.device, resume=args.resume,
                      overwrite=args.overwrite, checkpoint_dir=args.checkpoint_dir,
+                     hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
                      progress=False if args.quiet else None)
     print(f"{out['n_cycles']} cycles ({out['n_linked']} with must-link labels) -> {out['output']}")
 

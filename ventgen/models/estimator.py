@@ -34,6 +34,8 @@ FORMAT = "ventgen.HTVAE"
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 _CHUNK = 2048
+#: parameters added after FORMAT_VERSION 1 checkpoints were first written, with the value they implied
+_ADDED_PARAMS = {"hierarchy_weight": 1.0, "topology_weight": 1.0}
 
 
 def parse_maps(text: str) -> list[tuple[int, int]]:
@@ -134,6 +136,12 @@ class HTVAE:
         What to do with codes no sample used during an epoch (see :mod:`ventgen.models.train`).
     progress : bool, optional
         Progress bars during ``fit`` (None: the global setting, see :func:`ventgen.set_progress`).
+    hierarchy_weight, topology_weight : float
+        Weights of the hierarchy term (eq. 7) and the topology term (eq. 9) against the reconstruction
+        term (eq. 8); 1 and 1 is the paper's loss. The reconstruction term is a sum over the C x T (or
+        C x H x W) values of the input, so its scale depends on the data while the other two do not:
+        on breath cycles (2 x 200 values) weights of 0.1 keep the encodings from collapsing onto the
+        codes and give sharper reconstructions (see ``benchmarks/README.md``).
 
     Attributes
     ----------
@@ -174,6 +182,8 @@ class HTVAE:
         must_link_relative: bool = False,
         dead_codes: str = "reinit",
         progress: bool | None = None,
+        hierarchy_weight: float = 1.0,
+        topology_weight: float = 1.0,
     ):
         self.maps = check_maps(maps)
         self.latent_dim = _pos_int(latent_dim, "latent_dim")
@@ -192,6 +202,8 @@ class HTVAE:
             raise VentgenValueError(f"dead_codes must be 'reinit' or 'ignore', got {dead_codes!r}")
         self.dead_codes = dead_codes
         self.progress = progress
+        self.hierarchy_weight = _pos_float(hierarchy_weight, "hierarchy_weight", allow_zero=True)
+        self.topology_weight = _pos_float(topology_weight, "topology_weight", allow_zero=True)
 
     def __repr__(self) -> str:
         return (
@@ -312,6 +324,8 @@ class HTVAE:
             kl_weight=self.kl_weight,
             must_link_weight=self.must_link_weight,
             must_link_relative=self.must_link_relative,
+            hierarchy_weight=self.hierarchy_weight,
+            topology_weight=self.topology_weight,
             seed=seed,
         )
 
@@ -415,7 +429,7 @@ class HTVAE:
 
     def _check_resume(self, ckpt: dict, arr: np.ndarray) -> None:
         mine = self._params()
-        theirs = ckpt["params"]
+        theirs = {**_ADDED_PARAMS, **ckpt["params"]}
         diff = [
             k
             for k in mine
@@ -568,6 +582,8 @@ class HTVAE:
             "must_link_weight": self.must_link_weight,
             "must_link_relative": self.must_link_relative,
             "dead_codes": self.dead_codes,
+            "hierarchy_weight": self.hierarchy_weight,
+            "topology_weight": self.topology_weight,
         }
 
     def _state(self, trainer=None) -> dict:

@@ -61,6 +61,8 @@ class HTVAEModule(nn.Module):
         scale-free variant; eq. 10 as printed can be lowered by shrinking the whole latent space).
     sample_posterior : bool
         Draw z_0 from q(z|x) during training (paper); False uses mu_0 (a deterministic encoder).
+    topology_weight, hierarchy_weight : float
+        Weights of ``topo`` and ``hier`` in ``loss`` (1 and 1: the paper's eq. 7-9 summed as printed).
     seed : int, optional
         Seed of the weight and code initialisation (private generators; global RNG untouched).
     """
@@ -77,6 +79,8 @@ class HTVAEModule(nn.Module):
         must_link_weight: float = 1.0,
         must_link_relative: bool = False,
         sample_posterior: bool = True,
+        topology_weight: float = 1.0,
+        hierarchy_weight: float = 1.0,
         seed=None,
     ):
         super().__init__()
@@ -85,6 +89,8 @@ class HTVAEModule(nn.Module):
         self.must_link_weight = float(must_link_weight)
         self.must_link_relative = bool(must_link_relative)
         self.sample_posterior = bool(sample_posterior)
+        self.topology_weight = float(topology_weight)
+        self.hierarchy_weight = float(hierarchy_weight)
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(int(seed))
@@ -149,7 +155,7 @@ class HTVAEModule(nn.Module):
         rec_levels = ((x_rec - x.unsqueeze(0)) ** 2).flatten(2).sum(2).mean(1)  # (M+1,)
         rec = rec_levels.sum()
         topo = topo.mean()
-        loss = rec + hier + topo
+        loss = rec + self.hierarchy_weight * hier + self.topology_weight * topo
         if self.kl_weight > 0:
             kl = (-0.5 * (1 + logvar0 - mu0**2 - logvar0.exp()).sum(1)).mean()
             loss = loss + self.kl_weight * kl
