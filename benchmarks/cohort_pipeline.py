@@ -38,6 +38,10 @@ def main(argv=None):
     ap.add_argument("--out", default="benchmarks/out/cohort_pipeline")
     ap.add_argument("--reuse", action="store_true", help="reuse cycles.h5 and model.pt from --out")
     ap.add_argument("--latents", default="node,data", help="generate_cohort(latent=...) values to compare")
+    ap.add_argument("--noise", default="residual", help="generate_cohort(noise=...) values to compare, e.g. residual,none")
+    ap.add_argument("--noise-highpass", type=float, default=2.0, help="generate_cohort(noise_highpass_hz=...)")
+    ap.add_argument("--hierarchy-weight", type=float, default=1.0)
+    ap.add_argument("--topology-weight", type=float, default=1.0)
     args = ap.parse_args(argv)
 
     import torch
@@ -70,7 +74,8 @@ def main(argv=None):
         hide = rng.random(len(ml)) >= args.label_fraction
         ml[hide] = ""
         t0 = time.perf_counter()
-        model = ventgen.HTVAE(epochs=args.epochs, random_state=args.seed, device="cpu")
+        model = ventgen.HTVAE(epochs=args.epochs, random_state=args.seed, device="cpu",
+                              hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight)
         model.fit(cycles, must_link=ml.astype(str))
         t["train_s"] = time.perf_counter() - t0
         if model_path.exists():
@@ -86,18 +91,21 @@ def main(argv=None):
 
     spec = {"patients": args.patients, "minutes": args.patient_minutes, "composition": PAPER_SPEC}
     for latent in args.latents.split(","):
-        print(f"\n================ latent={latent}")
-        try:
-            _generate_and_evaluate(model, cycles, spec, latent, out, args.seed, dict(t))
-        except ventgen.VentgenValueError as exc:
-            print(f"latent={latent}: {exc}")
+        for noise in args.noise.split(","):
+            print(f"\n================ latent={latent} noise={noise}")
+            try:
+                _generate_and_evaluate(model, cycles, spec, latent, noise, args.noise_highpass, out, args.seed, dict(t))
+            except ventgen.VentgenValueError as exc:
+                print(f"latent={latent} noise={noise}: {exc}")
 
 
-def _generate_and_evaluate(model, cycles, spec, latent, out, seed, t):
+def _generate_and_evaluate(model, cycles, spec, latent, noise, highpass, out, seed, t):
     t0 = time.perf_counter()
-    res = ventgen.generate_cohort(model, spec, cycles, random_state=seed, latent=latent)
+    res = ventgen.generate_cohort(model, spec, cycles, random_state=seed, latent=latent, noise=noise,
+                                  noise_highpass_hz=highpass)
+    name = latent if noise == "residual" else f"{latent}_{noise}"
     t["generate_s"] = time.perf_counter() - t0
-    cdir = out / f"cohort_{latent}"
+    cdir = out / f"cohort_{name}"
     if cdir.exists():
         shutil.rmtree(cdir)
     ventgen.write_cohort(res, cdir)
@@ -105,7 +113,7 @@ def _generate_and_evaluate(model, cycles, spec, latent, out, seed, t):
     print(res.composition().to_string(index=False))
 
     t0 = time.perf_counter()
-    fdir = out / f"fidelity_{latent}"
+    fdir = out / f"fidelity_{name}"
     if fdir.exists():
         shutil.rmtree(fdir)
     rep = ventgen.evaluate_cohort(cdir, cycles, out_dir=fdir, random_state=seed, model=model)
@@ -125,7 +133,7 @@ def _generate_and_evaluate(model, cycles, spec, latent, out, seed, t):
     s["reconstruction_ceiling"] = rep.ceiling
     print("\nSUMMARY", json.dumps(s, indent=1, default=float))
     print("timings", json.dumps(t))
-    (out / f"summary_{latent}.json").write_text(json.dumps({"summary": s, "timings": t, "memorisation": mem,
+    (out / f"summary_{name}.json").write_text(json.dumps({"summary": s, "timings": t, "memorisation": mem,
                                                    "classifier": rep.classifier,
                                                    "segmentation": rep.segmentation}, indent=1, default=float))
 

@@ -145,6 +145,8 @@ def test_noise_argument_errors(noisy_ref):
     spec = {"patients": 1, "breaths": 20, "composition": {"normal breathing": 1.0}}
     with pytest.raises(VentgenValueError, match="noise must be one of"):
         generate_cohort(model, spec, noisy_ref, noise="white")
+    with pytest.raises(VentgenValueError, match="noise_highpass_hz"):
+        generate_cohort(model, spec, noisy_ref, noise_highpass_hz=-1)
 
     class NoReconstruct(DoubleModel):
         reconstruct = None
@@ -152,3 +154,19 @@ def test_noise_argument_errors(noisy_ref):
     with pytest.raises(VentgenTypeError, match="noise='none'"):
         generate_cohort(NoReconstruct(noisy_ref), spec, noisy_ref)
     assert len(generate_cohort(NoReconstruct(noisy_ref), spec, noisy_ref, noise="none").manifest) == 20
+
+
+def test_highpass_keeps_the_noise_and_drops_slow_shape_errors():
+    rng = np.random.default_rng(4)
+    n, rate = 300, 50.0
+    t = np.arange(T) / rate
+    shape_error = 10.0 * np.sin(2 * np.pi * (rate / T) * t + rng.uniform(0, 2 * np.pi, (n, 1, 1)))  # 0.78 Hz
+    white = rng.standard_normal((n, 1, T))
+    R = np.zeros((n, 1, T))
+    full = ObservationNoise.fit(R + shape_error + white, R, np.full(n, T))
+    hp = ObservationNoise.fit(R + shape_error + white, R, np.full(n, T), highpass_hz=2.0, sampling_rate=rate)
+    assert full.envelope().mean() > 5.0
+    # white noise keeps (25 - 2) / 25 of its power above 2 Hz with 0.78 Hz bins (T = 64 at 50 Hz)
+    assert hp.envelope().mean() == pytest.approx(np.sqrt(1 - 3 / 33), rel=0.15)
+    with pytest.raises(VentgenValueError, match="sampling_rate"):
+        ObservationNoise.fit(white, R, np.full(n, T), highpass_hz=2.0)

@@ -64,7 +64,8 @@ class ObservationNoise:
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, X, R, lengths, labels=None, *, min_breaths: int = 20, shrinkage: float = 10.0):
+    def fit(cls, X, R, lengths, labels=None, *, min_breaths: int = 20, shrinkage: float = 10.0,
+            highpass_hz: float = 0.0, sampling_rate: float | None = None):
         """Fit to real cycles ``X`` and their reconstructions ``R``, both (n, C, T).
 
         Parameters
@@ -81,6 +82,11 @@ class ObservationNoise:
         shrinkage : float
             Weight, in breaths, of the class-free envelope in each class's envelope at every sample
             (it matters only where few breaths of the class are that long).
+        highpass_hz, sampling_rate : float
+            Keep only the residual above ``highpass_hz`` (needs the cycles' ``sampling_rate``). The
+            residual holds the decoder's own shape errors as well as the recording's noise; the shape
+            errors sit mostly at breathing frequencies, so a cut-off of a few Hz keeps the noise and
+            leaves the breath shapes to the decoder. 0 (default) keeps the whole residual.
         """
         X = np.asarray(X, dtype=np.float64)
         R = np.asarray(R, dtype=np.float64)
@@ -97,6 +103,12 @@ class ObservationNoise:
         labels = np.full(n, POOLED, dtype=object) if labels is None else np.asarray(labels).astype(str)
         valid = (np.arange(T)[None, :] < L[:, None]).astype(np.float64)  # (n, T)
         res = (X - R) * valid[:, None, :]
+        if highpass_hz > 0:
+            if sampling_rate is None or not sampling_rate > 0:
+                raise VentgenValueError("ObservationNoise.fit: highpass_hz needs the cycles' sampling_rate")
+            F = np.fft.rfft(res, axis=2)
+            F[..., np.fft.rfftfreq(T, 1.0 / float(sampling_rate)) < highpass_hz] = 0.0
+            res = np.fft.irfft(F, n=T, axis=2) * valid[:, None, :]
 
         def moments(sel):
             s2 = (res[sel] ** 2).sum(0)  # (C, T)
