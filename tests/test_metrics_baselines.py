@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import ventgen
 from ventgen.cli import main
 from ventgen.errors import VentgenTypeError, VentgenValueError
 from ventgen.models.baselines import SOMVAE, VAE
@@ -142,6 +145,21 @@ def test_benchmark_argument_errors(tmp_path, capsys):
     )
     with pytest.raises(SystemExit):
         main(["benchmark", "--dataset", "digits", "--maps", "8by8"])
+
+
+def test_benchmark_passes_htvae_params_and_records_them(tmp_path, capsys):
+    out = tmp_path / "hp"
+    argv = _tiny_digits_benchmark(out, "htvae", "--htvae-param", "code_lr_scale=10",
+                                  "--htvae-param", "topology_weight=0.01", "--threads", "1")
+    assert main(argv) == 0
+    run = pd.read_csv(out / "runs" / "htvae_seed0.csv")
+    assert json.loads(run["htvae_params"].iloc[0]) == {"code_lr_scale": 10.0, "topology_weight": 0.01}
+    ckpt = ventgen.HTVAE.load(out / "runs" / "htvae_seed0_ckpt" / "checkpoint.pt")
+    assert (ckpt.code_lr_scale, ckpt.topology_weight) == (10.0, 0.01)
+    assert main(_tiny_digits_benchmark(tmp_path / "bad", "htvae", "--htvae-param", "epochs=3")) == 2
+    assert "unknown HTVAE parameter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(_tiny_digits_benchmark(tmp_path / "bad", "htvae", "--htvae-param", "rho"))
 
 
 def test_benchmark_ventilation_simulated(tmp_path):

@@ -279,6 +279,38 @@ def test_resume_equals_uninterrupted(X, tmp_path):
         )
 
 
+def test_old_one_group_checkpoints_resume_identically(X, tmp_path):
+    """Checkpoints from before the codes had their own Adam group resume to the same model."""
+    kw = dict(SMALL, random_state=4)
+    full = ventgen.HTVAE(epochs=2, **kw).fit(X)
+    ventgen.HTVAE(epochs=1, **kw).fit(X, checkpoint_dir=tmp_path / "cut")
+    p = tmp_path / "cut" / "checkpoint.pt"
+    ckpt = torch.load(p, weights_only=True)
+    m = ventgen.HTVAE(epochs=1, **kw)
+    module = m._build(tuple(ckpt["input_shape"]), ckpt["seeds"][0])
+    params = list(module.parameters())
+    k = next(i for i, q in enumerate(params) if q is module.som.codes)
+    new_to_old = [i for i in range(len(params)) if i != k] + [k]
+    opt = ckpt["trainer"]["optimizer"]
+    merged = dict(opt["param_groups"][0], params=list(range(len(params))))
+    opt["state"] = {new_to_old[new]: v for new, v in opt["state"].items()}
+    opt["param_groups"] = [merged]
+    for key in ("hierarchy_weight", "topology_weight", "code_lr_scale"):
+        del ckpt["params"][key]
+    torch.save(ckpt, p)
+    resumed = ventgen.HTVAE(epochs=2, **kw).fit(X, checkpoint_dir=tmp_path / "cut", resume=True)
+    assert np.array_equal(resumed.codebook(1), full.codebook(1))
+    assert np.array_equal(resumed.transform(X), full.transform(X))
+
+
+def test_code_lr_scale_moves_the_codes_faster(X):
+    kw = dict(SMALL, random_state=0, epochs=1)
+    init = ventgen.HTVAE(**dict(kw, epochs=0)).fit(X).codebook(1)
+    slow = ventgen.HTVAE(**kw).fit(X).codebook(1)
+    fast = ventgen.HTVAE(**kw, code_lr_scale=10).fit(X).codebook(1)
+    assert np.abs(fast - init).mean() > 2 * np.abs(slow - init).mean()
+
+
 def test_determinism_with_seed(X):
     a = ventgen.HTVAE(epochs=2, random_state=7, **SMALL).fit(X)
     b = ventgen.HTVAE(epochs=2, random_state=7, **SMALL).fit(X)
@@ -322,6 +354,7 @@ def test_images_fit_sample_and_uint8():
         (dict(rho=-1), "rho"),
         (dict(dead_codes="keep"), "dead_codes"),
         (dict(topology_weight=-1), "topology_weight"),
+        (dict(code_lr_scale=0), "code_lr_scale"),
         (dict(hierarchy_weight=float("nan")), "hierarchy_weight"),
     ],
 )

@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -165,7 +166,7 @@ def _fit_one(model_name, data: _Split, seed, cfg, cache):
     history = None
     if model_name in ("htvae", "htvae-mustlink"):
         HTVAE = _htvae_class()
-        model = HTVAE(maps=list(maps), **common)
+        model = HTVAE(maps=list(maps), **common, **cfg.get("htvae_params", {}))
         kw = {}
         if model_name == "htvae-mustlink":
             kw = {"must_link": data.y_train}  # partial label vector, "" = unknown
@@ -188,6 +189,8 @@ def _fit_one(model_name, data: _Split, seed, cfg, cache):
         learned = LearnedTree(model.tree_, model.maps)
         history = pd.DataFrame(getattr(model, "history_", []))
         extra = {}
+        if cfg.get("htvae_params"):
+            extra["htvae_params"] = json.dumps(cfg["htvae_params"], sort_keys=True)
         if cfg.get("from_checkpoints"):
             extra["epochs_done"] = len(history)
     elif model_name == "som-vae":
@@ -329,6 +332,7 @@ def run_benchmark(
     threads: int | None = None,
     overwrite: bool = False,
     from_checkpoints: bool = False,
+    htvae_params: dict | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Train and evaluate HTVAE and the baselines; write per-run CSVs and a summary (see module docs).
@@ -363,6 +367,9 @@ def run_benchmark(
     from_checkpoints : bool
         Do not train: evaluate the HTVAE models from their last per-epoch checkpoint (for a run cut
         short; the run file's ``epochs_done`` says how many epochs it had).
+    htvae_params : dict, optional
+        Extra :class:`ventgen.HTVAE` parameters for the HTVAE models (e.g. ``{"code_lr_scale": 10}``);
+        they are recorded in every HTVAE run file as ``htvae_params``.
     progress : bool, optional
 
     Returns
@@ -389,6 +396,18 @@ def run_benchmark(
     ):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise VentgenValueError(f"{name} must be a positive integer, got {v!r}")
+    htvae_params = dict(htvae_params or {})
+    if htvae_params:
+        import inspect
+
+        fixed = {"maps", "latent_dim", "lr", "batch_size", "epochs", "device", "random_state", "progress"}
+        allowed_params = sorted(set(inspect.signature(_htvae_class()).parameters) - fixed)
+        unknown = sorted(set(htvae_params) - set(allowed_params))
+        if unknown:
+            raise VentgenValueError(
+                f"unknown HTVAE parameter(s) {unknown} in htvae_params; choose from {allowed_params} "
+                "(maps, latent_dim, lr, batch_size and epochs have their own options)"
+            )
     if threads is not None:
         import torch
 
@@ -405,6 +424,7 @@ def run_benchmark(
         progress=progress,
         checkpoint_root=out_dir / "runs",
         from_checkpoints=from_checkpoints,
+        htvae_params=htvae_params,
     )
     todo = [(s, m) for s in range(first_seed, first_seed + seeds) for m in models]
     data_cache: dict = {}

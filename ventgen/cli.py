@@ -59,6 +59,16 @@ def _positive_int(value: str) -> int:
     return v
 
 
+def _key_value(value: str) -> tuple[str, float]:
+    key, sep, v = value.partition("=")
+    try:
+        if not sep or not key.strip():
+            raise ValueError
+        return key.strip(), float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected KEY=NUMBER, e.g. code_lr_scale=10, got {value!r}") from None
+
+
 def _nonneg_float(value: str) -> float:
     try:
         v = float(value)
@@ -342,6 +352,8 @@ def _add_benchmark(subparsers):
     p.add_argument("--sim-minutes", type=_positive_float, default=60.0,
                    help="ventilation without --root: minutes per simulated subject (default 60)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--htvae-param", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
+                   help="extra ventgen.HTVAE parameter for the HTVAE models, e.g. code_lr_scale=10 (repeatable)")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads for this process")
     p.add_argument("--overwrite", action="store_true", help="retrain runs whose files exist (default: skip them)")
     p.add_argument("--from-checkpoints", action="store_true",
@@ -358,7 +370,8 @@ def _run_benchmark(args):
         args.dataset, root=args.root, out_dir=args.out, seeds=args.seeds, first_seed=args.first_seed,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, maps=args.maps,
         models=models, subset=args.subset, sim_minutes=args.sim_minutes, device=args.device, threads=args.threads, overwrite=args.overwrite,
-        from_checkpoints=args.from_checkpoints, progress=False if args.quiet else None,
+        from_checkpoints=args.from_checkpoints, htvae_params=dict(args.htvae_param),
+        progress=False if args.quiet else None,
     )
     from .benchmark import summary_markdown
 

@@ -35,7 +35,7 @@ FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 _CHUNK = 2048
 #: parameters added after FORMAT_VERSION 1 checkpoints were first written, with the value they implied
-_ADDED_PARAMS = {"hierarchy_weight": 1.0, "topology_weight": 1.0}
+_ADDED_PARAMS = {"hierarchy_weight": 1.0, "topology_weight": 1.0, "code_lr_scale": 1.0}
 
 
 def parse_maps(text: str) -> list[tuple[int, int]]:
@@ -142,6 +142,8 @@ class HTVAE:
         C x H x W) values of the input, so its scale depends on the data while the other two do not:
         on breath cycles (2 x 200 values) weights of 0.1 keep the encodings from collapsing onto the
         codes and give sharper reconstructions (see ``benchmarks/README.md``).
+    code_lr_scale : float
+        The SOM codes learn at ``lr * code_lr_scale`` (see :class:`ventgen.models.train.Trainer`).
 
     Attributes
     ----------
@@ -184,6 +186,7 @@ class HTVAE:
         progress: bool | None = None,
         hierarchy_weight: float = 1.0,
         topology_weight: float = 1.0,
+        code_lr_scale: float = 1.0,
     ):
         self.maps = check_maps(maps)
         self.latent_dim = _pos_int(latent_dim, "latent_dim")
@@ -204,6 +207,7 @@ class HTVAE:
         self.progress = progress
         self.hierarchy_weight = _pos_float(hierarchy_weight, "hierarchy_weight", allow_zero=True)
         self.topology_weight = _pos_float(topology_weight, "topology_weight", allow_zero=True)
+        self.code_lr_scale = _pos_float(code_lr_scale, "code_lr_scale")
 
     def __repr__(self) -> str:
         return (
@@ -402,6 +406,7 @@ class HTVAE:
             Xt,
             lr=self.lr,
             batch_size=self.batch_size,
+            code_lr_scale=self.code_lr_scale,
             device=self.device_,
             seed=seed_train,
             must_link=ml,
@@ -584,6 +589,7 @@ class HTVAE:
             "dead_codes": self.dead_codes,
             "hierarchy_weight": self.hierarchy_weight,
             "topology_weight": self.topology_weight,
+            "code_lr_scale": self.code_lr_scale,
         }
 
     def _state(self, trainer=None) -> dict:

@@ -111,6 +111,10 @@ class Trainer:
         Training data scaled to [0, 1] (moved to ``device`` once).
     lr, batch_size : float, int
         Adam learning rate and batch size.
+    code_lr_scale : float
+        The SOM codes learn at ``lr * code_lr_scale`` (one Adam parameter group of their own): codes
+        that follow the encodings faster are used more evenly and cluster better (see
+        ``benchmarks/README.md``). 1 gives one learning rate for everything.
     device : torch.device
     seed : int
         Seeds the data-order / pair generator (CPU) and the noise generator (on ``device``).
@@ -132,6 +136,7 @@ class Trainer:
         *,
         lr: float = 5e-4,
         batch_size: int = 32,
+        code_lr_scale: float = 1.0,
         device="cpu",
         seed: int = 0,
         must_link: MustLinkSampler | None = None,
@@ -157,7 +162,11 @@ class Trainer:
         self.reservoir = int(reservoir)
         self.dead_window = int(dead_window)
         self.progress = progress
-        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=lr)
+        codes = self.module.som.codes
+        rest = [p for p in self.module.parameters() if p is not codes]
+        self.optimizer = torch.optim.Adam(
+            [{"params": rest}, {"params": [codes], "lr": lr * float(code_lr_scale)}], lr=lr
+        )
         self.gen_cpu = torch.Generator()
         self.gen_cpu.manual_seed(int(seed))
         self.gen_dev = torch.Generator(device=self.device)
@@ -179,10 +188,27 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved (the module's weights are restored separately)."""
         self.epoch = int(state["epoch"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        opt = state["optimizer"]
+        if len(opt["param_groups"]) == 1:  # written before the codes had a parameter group of their own
+            opt = self._split_codes_group(opt)
+        self.optimizer.load_state_dict(opt)
         self.gen_cpu.set_state(state["rng_cpu"])
         self.gen_dev.set_state(state["rng_device"])
         self.history = [dict(h) for h in state["history"]]
+
+    def _split_codes_group(self, opt: dict) -> dict:
+        """A one-group Adam state (all parameters in ``module.parameters()`` order) as this trainer's two
+        groups (every parameter but the codes, then the codes), with the same per-parameter moments."""
+        params = list(self.module.parameters())
+        k = next(i for i, p in enumerate(params) if p is self.module.som.codes)
+        order = [i for i in range(len(params)) if i != k] + [k]  # new position -> old position
+        old_ids = opt["param_groups"][0]["params"]
+        g0, g1 = (dict(g) for g in self.optimizer.state_dict()["param_groups"])
+        for g in (g0, g1):
+            g.update({key: v for key, v in opt["param_groups"][0].items() if key not in ("params", "lr")})
+        g0["params"], g1["params"] = list(range(len(params) - 1)), [len(params) - 1]
+        state = {new: opt["state"][old_ids[old]] for new, old in enumerate(order) if old_ids[old] in opt["state"]}
+        return {"state": state, "param_groups": [g0, g1]}
 
     # ------------------------------------------------------------------ training
     def fit(self, epochs: int, on_epoch_end=None) -> list[dict]:
