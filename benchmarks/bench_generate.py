@@ -43,6 +43,8 @@ def main(argv=None):
     ap.add_argument("--model")
     ap.add_argument("--reference")
     ap.add_argument("--decoders", default="linear,exact", help="comma-separated: exact, linear")
+    ap.add_argument("--noise", default="residual", choices=("residual", "none"),
+                    help="generate_cohort(noise=...): observation noise (default) or the decoder's means")
     ap.add_argument("--out", default="benchmarks/out/bench_generate.json")
     args = ap.parse_args(argv)
 
@@ -53,7 +55,7 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     model, ref = _model_and_reference(args)
     d = np.asarray(model.codebook(1)).shape[1]
-    results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes}
+    results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes, "noise": args.noise}
 
     z = np.random.default_rng(0).standard_normal((32768, d)).astype(np.float32)
     model.decode(z[:256])
@@ -66,13 +68,14 @@ def main(argv=None):
     gen = {}
     for dec in args.decoders.split(","):
         t0 = time.perf_counter()
-        res = ventgen.generate_cohort(model, spec, ref, random_state=0, decoder=dec, batch_size=16384)
+        res = ventgen.generate_cohort(model, spec, ref, random_state=0, decoder=dec, batch_size=16384,
+                                      noise=args.noise)
         secs = time.perf_counter() - t0
         gen[dec] = res
         hours = sum(r.duration_s for r in res.recordings) / 3600
         results[dec] = {"seconds": secs, "breaths": res.n_breaths, "breaths_per_s": res.n_breaths / secs,
                         "hours_generated": hours}
-        print(f"generate_cohort decoder={dec}: {args.patients} patients x {args.minutes:g} min "
+        print(f"generate_cohort decoder={dec} noise={args.noise}: {args.patients} patients x {args.minutes:g} min "
               f"({res.n_breaths} breaths, {hours:.1f} h of signal) in {secs:.1f} s = "
               f"{res.n_breaths / secs:.0f} breaths/s")
     if "exact" in gen and "linear" in gen:
