@@ -43,6 +43,7 @@ def main(argv=None):
     ap.add_argument("--model")
     ap.add_argument("--reference")
     ap.add_argument("--decoders", default="linear,exact", help="comma-separated: exact, linear")
+    ap.add_argument("--latent", default="node", choices=("node", "data"), help="generate_cohort(latent=...)")
     ap.add_argument("--noise", default="residual", choices=("residual", "none"),
                     help="generate_cohort(noise=...): observation noise (default) or the decoder's means")
     ap.add_argument("--out", default="benchmarks/out/bench_generate.json")
@@ -55,7 +56,7 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     model, ref = _model_and_reference(args)
     d = np.asarray(model.codebook(1)).shape[1]
-    results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes, "noise": args.noise}
+    results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes, "noise": args.noise, "latent": args.latent}
 
     z = np.random.default_rng(0).standard_normal((32768, d)).astype(np.float32)
     model.decode(z[:256])
@@ -69,7 +70,7 @@ def main(argv=None):
     for dec in args.decoders.split(","):
         t0 = time.perf_counter()
         res = ventgen.generate_cohort(model, spec, ref, random_state=0, decoder=dec, batch_size=16384,
-                                      noise=args.noise)
+                                      noise=args.noise, latent=args.latent)
         secs = time.perf_counter() - t0
         gen[dec] = res
         hours = sum(r.duration_s for r in res.recordings) / 3600
@@ -87,8 +88,8 @@ def main(argv=None):
         print(f"linear vs exact decoder, RMSE / signal std: flow {results['linear_relative_rmse']['flow']:.4f}, "
               f"pressure {results['linear_relative_rmse']['pressure']:.4f}")
     small = {"patients": 2, "minutes": 5, "composition": SPEC}
-    a = ventgen.generate_cohort(model, small, ref, random_state=7)
-    b = ventgen.generate_cohort(model, small, ref, random_state=7)
+    a = ventgen.generate_cohort(model, small, ref, random_state=7, latent=args.latent, noise=args.noise)
+    b = ventgen.generate_cohort(model, small, ref, random_state=7, latent=args.latent, noise=args.noise)
     same = all(x.flow.tobytes() == y.flow.tobytes() and x.pressure.tobytes() == y.pressure.tobytes()
                for x, y in zip(a.recordings, b.recordings, strict=True))
     results["same_seed_same_bytes"] = bool(same)

@@ -257,6 +257,17 @@ def test_minutes_spec_gives_the_duration(model, ref):
         assert abs(rec.duration_s - 360) / 360 < 0.1
 
 
+def test_minutes_hold_when_classes_share_nodes(ref):
+    """Lengths are drawn from each class's own breaths inside a mixed node; the breath count must
+    come from the same lengths, or a short class sharing a node with longer ones (snoring: 80 samples,
+    normal breathing: 100) overshoots the duration."""
+    coarse = DoubleModel(ref, maps=((2, 1),))
+    spec = {"patients": 2, "minutes": 6, "composition": {"snoring": 0.9, "apnea": 0.1}}
+    r = generate_cohort(coarse, spec, ref, random_state=1, latent="data")
+    for rec in r.recordings:
+        assert abs(rec.duration_s - 360) / 360 < 0.1
+
+
 def test_output_rate_and_padding_lengths(model, ref):
     spec = {"patients": 1, "breaths": 40, "composition": PAPER, "sampling_rate": 50}
     r = generate_cohort(model, spec, ref, random_state=0, length_method="padding", batch_size=7)

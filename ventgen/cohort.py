@@ -935,10 +935,20 @@ def generate_cohort(
     if spec.breaths is not None:
         per_patient = np.full(spec.patients, spec.breaths, dtype=np.int64)
     else:
+        # expected breath length of each entry, from the same pools the lengths are drawn from below:
+        # the entry's class inside each node (the node's own breaths for explicit nodes)
         exp_len = 0.0
         for r in resolved:
             g = r.nodes + offs[r.level - 1]
-            exp_len += r.entry.fraction * float(sum(w * lengths_of(int(k)).mean() for k, w in zip(g, r.weights, strict=True)))
+            means = []
+            for k, lab_k in zip(g, r.node_labels, strict=True):
+                pool = lengths_of(int(k))
+                if not r.entry.is_node:
+                    li = int(np.searchsorted(offs, k, side="right") - 1)
+                    sel = ref.lengths[(gid_ref[:, li] == k) & (ref.labels == lab_k)]
+                    pool = sel if sel.size else pool
+                means.append(pool.mean())
+            exp_len += r.entry.fraction * float(np.dot(r.weights, means))
         n = max(1, int(round(spec.minutes * 60.0 * cyc_rate / max(exp_len, 1e-9))))
         per_patient = np.full(spec.patients, n, dtype=np.int64)
     counts = _count_matrix(fr, per_patient)
