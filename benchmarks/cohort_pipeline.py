@@ -39,7 +39,7 @@ def main(argv=None):
     ap.add_argument("--reuse", action="store_true", help="reuse cycles.h5 and model.pt from --out")
     ap.add_argument("--latents", default="node,data", help="generate_cohort(latent=...) values to compare")
     ap.add_argument("--noise", default="residual", help="generate_cohort(noise=...) values to compare, e.g. residual,none")
-    ap.add_argument("--noise-highpass", type=float, default=2.0, help="generate_cohort(noise_highpass_hz=...)")
+    ap.add_argument("--noise-highpass", type=float, default=4.0, help="generate_cohort(noise_highpass_hz=...)")
     ap.add_argument("--compare-vae", action="store_true",
                     help="also train a plain VAE (same networks, Gaussian likelihood) and compare reconstruction errors")
     ap.add_argument("--hierarchy-weight", type=float, default=1.0)

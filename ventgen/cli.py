@@ -416,8 +416,8 @@ def _add_generate(sub):
     p.add_argument("--noise", choices=("residual", "none"), default="residual",
                    help="add observation noise fitted to the model's residuals on the reference breaths "
                         "(default) or keep the decoder's smooth means")
-    p.add_argument("--noise-highpass", type=_nonneg_float, default=2.0, metavar="HZ",
-                   help="fit the noise to the residual above this frequency (default 2 Hz; 0: all of it)")
+    p.add_argument("--noise-highpass", type=_nonneg_float, default=4.0, metavar="HZ",
+                   help="fit the noise to the residual above this frequency (default 4 Hz; 0: all of it)")
     p.add_argument("--decoder", choices=("exact", "linear"), default="exact",
                    help="decode every latent (default) or linearise the decoder per node (much faster)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
