@@ -1067,7 +1067,7 @@ def generate_cohort(
         L = np.clip(lens[b0:b1], 2, Xd.shape[2])
         lens[b0:b1] = L
         if obs is not None:
-            Xd[: b1 - b0] += obs.sample(lab[b0:b1], Xd.shape[2], noise_rng).astype(np.float32)
+            Xd[: b1 - b0] += obs.sample(lab[b0:b1], Xd.shape[2], noise_rng)
         prev_e = _stitch_batch(Xd, L, first[b0:b1], last[b0:b1], prev_e, taper)
         mask = np.arange(Xd.shape[2])[None, :] < L[:, None]
         pieces_f.append(Xd[: b1 - b0, 0, :][mask])

@@ -15,8 +15,8 @@ reference breaths (``real - model.reconstruct(real)``), one model per class:
 * a *spectrum* ``amp[c, f]``: the mean amplitude spectrum of the residual divided by its envelope, so
   that coloured noise (cardiogenic oscillations, aliased vibration) keeps its colour.
 
-A draw is white Gaussian noise, coloured by ``amp`` in the frequency domain, scaled to unit variance
-(exactly, from the spectrum by Parseval's theorem) and multiplied by ``env``: fully vectorised over breaths, channels and samples.
+A draw is white Gaussian noise (drawn directly as its Fourier coefficients), coloured by ``amp``, scaled
+to unit variance (exactly, from the spectrum by Parseval's theorem) and multiplied by ``env``: fully vectorised over breaths, channels and samples.
 
 Examples
 --------
@@ -155,29 +155,35 @@ class ObservationNoise:
         return self._amp.get(str(label), self._amp[POOLED])
 
     def sample(self, labels, length: int, rng, scale: float = 1.0) -> np.ndarray:
-        """Noise for one breath per label: (n, C, length) float64.
+        """Noise for one breath per label: (n, C, length) float32.
 
         ``length`` may differ from the fitted cycle length T: the envelope is cut or extended with its
         last value, and the spectrum is interpolated onto the new frequency grid.
         """
         labels = np.asarray(labels).astype(str)
-        n = labels.size
-        C = self._env[POOLED].shape[0]
-        out = np.empty((n, C, int(length)))
-        e = rng.standard_normal((n, C, int(length)))
-        F = np.fft.rfft(e, axis=2)
-        key_of = np.array([k if k in self._env else POOLED for k in labels], dtype=object)
-        env_of, amp_of = {}, {}
-        for k in set(key_of.tolist()):
-            env_of[k] = _resize_env(self._env[k], int(length))
-            amp_of[k] = _resize_amp(self._amp[k], int(length))
-        for k in env_of:
-            sel = np.flatnonzero(key_of == k)
-            if sel.size == 0:
-                continue
-            y = np.fft.irfft(F[sel] * amp_of[k][None], n=int(length), axis=2)
-            out[sel] = y * (env_of[k] / _rms_gain(amp_of[k], int(length)))[None] * float(scale)
-        return out
+        T = int(length)
+        keys, inv = np.unique(labels, return_inverse=True)
+        keys = [k if k in self._env else POOLED for k in keys]
+        amps = [_resize_amp(self._amp[k], T) for k in keys]
+        amp = np.stack(amps).astype(np.float32)  # (K, C, F)
+        scl = np.stack([_resize_env(self._env[k], T) / _rms_gain(a, T) for k, a in zip(keys, amps, strict=True)])
+        scl = (scl * float(scale)).astype(np.float32)  # (K, C, T)
+        inv = inv.ravel()
+        # the rfft of white noise, drawn directly: independent complex Gaussian bins (real at 0 Hz and,
+        # for even T, at Nyquist), each of variance T, so one inverse FFT per draw is enough
+        n, C, F = labels.size, amp.shape[1], amp.shape[2]
+        z = rng.standard_normal((n, C, F, 2), dtype=np.float32)
+        z[:, :, 1:, :] *= np.float32(np.sqrt(T / 2.0))
+        z[:, :, 0, :] *= np.float32(np.sqrt(T))
+        z[:, :, 0, 1] = 0.0
+        if T % 2 == 0:
+            z[:, :, -1, 0] *= np.float32(np.sqrt(2.0))
+            z[:, :, -1, 1] = 0.0
+        spec = z.view(np.complex64)[..., 0]
+        spec *= amp[inv]
+        y = np.fft.irfft(spec, n=T, axis=2)
+        y *= scl[inv]
+        return y
 
     def summary(self) -> dict:
         """Mean RMS per class and channel (for reports and tests)."""
