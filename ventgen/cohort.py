@@ -853,7 +853,7 @@ def generate_cohort(
         :meth:`ventgen.observation.ObservationNoise.fit`). The default, 4 Hz, is above the breathing
         frequencies, where most of the decoder's own shape error sits: the whole residual (0) would add
         that error as noise too. On the simulated cohort ``ventgen segment`` then split apnea breaths:
-        re-segmentation F1 0.89-0.91 with the whole residual, 0.97-0.99 above 2 Hz, 1.00 above 4 Hz.
+        re-segmentation F1 0.89-0.91 with the whole residual, 0.97-0.99 above 2 Hz, 0.98-1.00 above 4 Hz.
     subject_prefix : str
         Patients are named ``<prefix>000``, ``<prefix>001``, ...
     progress_bar : bool, optional
