@@ -117,3 +117,20 @@ def test_evaluate_cohort_on_double(tmp_path):
     assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["summary"]["ks_median"] == pytest.approx(rep.ks_median)
     with pytest.raises(FileExistsError):
         ventgen.evaluate_cohort(res, real, out_dir=tmp_path / "fid")
+
+
+def test_reconstruction_ceiling_rmse_leaves_out_the_padding():
+    from _cohort_double import make_reference
+
+    from ventgen.fidelity import reconstruction_ceiling
+
+    ref = make_reference(per_subject=120)
+    cycles = ventgen.CycleSet(ref.X, lengths=ref.lengths, sampling_rate=ref.sampling_rate, labels=ref.labels)
+    pad = np.arange(ref.X.shape[2])[None, None, :] >= ref.lengths[:, None, None]
+
+    class ExactInsideTheBreaths:
+        def reconstruct(self, X):
+            return np.where(pad, np.asarray(X) + 100.0, X)  # wrong only after each cycle's length
+
+    out = reconstruction_ceiling(ExactInsideTheBreaths(), cycles)
+    assert out["rmse"] == {"flow_lpm": 0.0, "paw_cmh2o": 0.0}

@@ -524,7 +524,8 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
     dict
         ``ks_median`` (per class and column, over ``classes``), ``tstr_accuracy`` / ``trtr_accuracy`` /
         ``ratio`` (train on reconstructions, test on real), ``discriminative_score`` (real vs
-        reconstructed), ``rmse`` per channel.
+        reconstructed), ``rmse`` per channel over the samples of the breaths (the padding after each
+        cycle's length is left out: no generated breath keeps it).
 
     Examples
     --------
@@ -543,8 +544,9 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
     real = real_cycles.subset(keep) if hasattr(real_cycles, "subset") else real_cycles
     ks = ks_table(_cycle_metadata(real), _cycle_metadata(rec), labels[keep], labels[keep], columns=columns)
     fr, fq = cycle_features(X[keep]), cycle_features(R[keep])
+    inside = np.arange(X.shape[2])[None, :] < np.asarray(real_cycles.lengths)[:, None]  # not the padding
     out = {"ks_median": float(np.nanmedian(ks["ks"])) if len(ks) else float("nan"),
-           "rmse": {str(c): float(np.sqrt(np.mean((R[:, i] - X[:, i]) ** 2)))
+           "rmse": {str(c): float(np.sqrt(np.mean((R[:, i] - X[:, i])[inside] ** 2)))
                     for i, c in enumerate(getattr(real_cycles, "channels", range(X.shape[1])))}}
     try:
         t = tstr_trtr(fr, labels[keep], fq, labels[keep], random_state=rng)
