@@ -44,6 +44,7 @@ def main(argv=None):
                     help="also train a plain VAE (same networks, Gaussian likelihood) and compare reconstruction errors")
     ap.add_argument("--hierarchy-weight", type=float, default=1.0)
     ap.add_argument("--topology-weight", type=float, default=1.0)
+    ap.add_argument("--reconstruction-weights", default=None, help="e.g. 1,0.1,0.1,0.1 (level 0 first)")
     args = ap.parse_args(argv)
 
     import torch
@@ -77,7 +78,8 @@ def main(argv=None):
         ml[hide] = ""
         t0 = time.perf_counter()
         model = ventgen.HTVAE(epochs=args.epochs, random_state=args.seed, device="cpu",
-                              hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight)
+                              hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
+                              reconstruction_weights=args.reconstruction_weights)
         model.fit(cycles, must_link=ml.astype(str))
         t["train_s"] = time.perf_counter() - t0
         if model_path.exists():

@@ -182,21 +182,44 @@ def test_loss_weights_scale_the_hierarchy_and_topology_terms():
     torch.testing.assert_close(out["loss"], out["rec"] + 0.1 * out["hier"] + 0.25 * out["topo"])
 
 
+def test_reconstruction_weights_weigh_each_level():
+    from ventgen.models.htvae import HTVAEModule
+
+    torch.manual_seed(0)
+    m = HTVAEModule((2, 32), [(3, 3), (2, 2)], latent_dim=3, channels=(4, 8), seed=0,
+                    reconstruction_weights=(1.0, 0.1, 0.0)).eval()
+    out = m(torch.rand(8, 2, 32))
+    torch.testing.assert_close(out["rec"], out["rec_levels"].sum())  # reported unweighted
+    expected = out["rec_levels"] @ torch.tensor([1.0, 0.1, 0.0]) + out["hier"] + out["topo"]
+    torch.testing.assert_close(out["loss"], expected)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [((1, 1), "needs 3 values"), ((1, -1, 1), ">= 0"), ((0, 1, 1), "level 0 > 0"), (("a", 1, 1), "3 numbers")],
+)
+def test_reconstruction_weights_are_checked(weights, match):
+    with pytest.raises(VentgenValueError, match=match):
+        ventgen.HTVAE(maps=[(2, 2), (2, 1)], reconstruction_weights=weights)
+
+
 def test_loss_weights_are_saved_and_old_checkpoints_resume(X, tmp_path):
     m = ventgen.HTVAE(maps=[(2, 2), (2, 1)], latent_dim=3, epochs=1, random_state=0, progress=False,
-                      device="cpu", hierarchy_weight=0.1, topology_weight=0.2).fit(X)
+                      device="cpu", hierarchy_weight=0.1, topology_weight=0.2,
+                      reconstruction_weights="1,0.5,0.25").fit(X)
     p = tmp_path / "w.pt"
     m.save(p)
     m2 = ventgen.HTVAE.load(p)
     assert (m2.hierarchy_weight, m2.topology_weight) == (0.1, 0.2)
+    assert m2.reconstruction_weights == m2.module_.reconstruction_weights == (1.0, 0.5, 0.25)
     assert (m2.module_.hierarchy_weight, m2.module_.topology_weight) == (0.1, 0.2)
     # a checkpoint written before the weights existed means the paper's weights (1, 1)
     ckpt = torch.load(p, weights_only=True)
-    for k in ("hierarchy_weight", "topology_weight"):
+    for k in ("hierarchy_weight", "topology_weight", "reconstruction_weights"):
         del ckpt["params"][k]
     torch.save(ckpt, tmp_path / "old.pt")
     old = ventgen.HTVAE.load(tmp_path / "old.pt")
-    assert (old.hierarchy_weight, old.topology_weight) == (1.0, 1.0)
+    assert (old.hierarchy_weight, old.topology_weight, old.reconstruction_weights) == (1.0, 1.0, None)
     ventgen.HTVAE(maps=[(2, 2), (2, 1)], latent_dim=3, epochs=1, random_state=0, progress=False,
                   device="cpu")._check_resume(ckpt, X)
 
@@ -295,7 +318,7 @@ def test_old_one_group_checkpoints_resume_identically(X, tmp_path):
     merged = dict(opt["param_groups"][0], params=list(range(len(params))))
     opt["state"] = {new_to_old[new]: v for new, v in opt["state"].items()}
     opt["param_groups"] = [merged]
-    for key in ("hierarchy_weight", "topology_weight", "code_lr_scale"):
+    for key in ("hierarchy_weight", "topology_weight", "code_lr_scale", "reconstruction_weights"):
         del ckpt["params"][key]
     torch.save(ckpt, p)
     resumed = ventgen.HTVAE(epochs=2, **kw).fit(X, checkpoint_dir=tmp_path / "cut", resume=True)

@@ -35,7 +35,12 @@ FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 _CHUNK = 2048
 #: parameters added after FORMAT_VERSION 1 checkpoints were first written, with the value they implied
-_ADDED_PARAMS = {"hierarchy_weight": 1.0, "topology_weight": 1.0, "code_lr_scale": 1.0}
+_ADDED_PARAMS = {
+    "hierarchy_weight": 1.0,
+    "topology_weight": 1.0,
+    "code_lr_scale": 1.0,
+    "reconstruction_weights": None,
+}
 
 
 def parse_maps(text: str) -> list[tuple[int, int]]:
@@ -144,6 +149,11 @@ class HTVAE:
         codes and give sharper reconstructions (see ``benchmarks/README.md``).
     code_lr_scale : float
         The SOM codes learn at ``lr * code_lr_scale`` (see :class:`ventgen.models.train.Trainer`).
+    reconstruction_weights : sequence of M+1 floats, optional
+        Weight of the reconstruction of each level (level 0, i.e. ``z_0``, first, then S_1 .. S_M);
+        None weighs all by 1 (eq. 8). Every code's decoding shares the one decoder with ``z_0``: on
+        breath cycles, weights such as (1, 0.1, 0.1, 0.1) give sharper level-0 reconstructions (see
+        ``benchmarks/README.md``).
 
     Attributes
     ----------
@@ -187,6 +197,7 @@ class HTVAE:
         hierarchy_weight: float = 1.0,
         topology_weight: float = 1.0,
         code_lr_scale: float = 1.0,
+        reconstruction_weights=None,
     ):
         self.maps = check_maps(maps)
         self.latent_dim = _pos_int(latent_dim, "latent_dim")
@@ -208,6 +219,7 @@ class HTVAE:
         self.hierarchy_weight = _pos_float(hierarchy_weight, "hierarchy_weight", allow_zero=True)
         self.topology_weight = _pos_float(topology_weight, "topology_weight", allow_zero=True)
         self.code_lr_scale = _pos_float(code_lr_scale, "code_lr_scale")
+        self.reconstruction_weights = _level_weights(reconstruction_weights, len(self.maps))
 
     def __repr__(self) -> str:
         return (
@@ -330,6 +342,7 @@ class HTVAE:
             must_link_relative=self.must_link_relative,
             hierarchy_weight=self.hierarchy_weight,
             topology_weight=self.topology_weight,
+            reconstruction_weights=self.reconstruction_weights,
             seed=seed,
         )
 
@@ -590,6 +603,9 @@ class HTVAE:
             "hierarchy_weight": self.hierarchy_weight,
             "topology_weight": self.topology_weight,
             "code_lr_scale": self.code_lr_scale,
+            "reconstruction_weights": (
+                None if self.reconstruction_weights is None else list(self.reconstruction_weights)
+            ),
         }
 
     def _state(self, trainer=None) -> dict:
@@ -689,6 +705,29 @@ def _pos_int(v, name: str, allow_zero: bool = False) -> int:
             f"{name} must be {'>= 0' if allow_zero else 'a positive integer'}, got {i}"
         )
     return int(i)
+
+
+def _level_weights(weights, n_maps: int):
+    """None, or a tuple of ``n_maps + 1`` finite weights >= 0 (level 0 first), not all zero."""
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        weights = [w for w in weights.split(",") if w.strip()]
+    try:
+        w = tuple(float(v) for v in weights)
+    except (TypeError, ValueError):
+        raise VentgenValueError(
+            f"reconstruction_weights must be {n_maps + 1} numbers (level 0 first), got {weights!r}"
+        ) from None
+    if len(w) != n_maps + 1:
+        raise VentgenValueError(
+            f"reconstruction_weights needs {n_maps + 1} values (level 0 and the {n_maps} maps), got {len(w)}"
+        )
+    if not all(math.isfinite(v) and v >= 0 for v in w) or w[0] <= 0:
+        raise VentgenValueError(
+            f"reconstruction_weights must be finite and >= 0, with level 0 > 0, got {list(w)}"
+        )
+    return w
 
 
 def _pos_float(v, name: str, allow_zero: bool = False) -> float:

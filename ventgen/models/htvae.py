@@ -63,6 +63,9 @@ class HTVAEModule(nn.Module):
         Draw z_0 from q(z|x) during training (paper); False uses mu_0 (a deterministic encoder).
     topology_weight, hierarchy_weight : float
         Weights of ``topo`` and ``hier`` in ``loss`` (1 and 1: the paper's eq. 7-9 summed as printed).
+    reconstruction_weights : sequence of M+1 floats, optional
+        Weight of the reconstruction of each level in ``loss``, level 0 (``z_0``) first; None sums them
+        with weight 1 (eq. 8). ``rec`` is always reported unweighted.
     seed : int, optional
         Seed of the weight and code initialisation (private generators; global RNG untouched).
     """
@@ -81,6 +84,7 @@ class HTVAEModule(nn.Module):
         sample_posterior: bool = True,
         topology_weight: float = 1.0,
         hierarchy_weight: float = 1.0,
+        reconstruction_weights=None,
         seed=None,
     ):
         super().__init__()
@@ -91,6 +95,9 @@ class HTVAEModule(nn.Module):
         self.sample_posterior = bool(sample_posterior)
         self.topology_weight = float(topology_weight)
         self.hierarchy_weight = float(hierarchy_weight)
+        self.reconstruction_weights = (
+            None if reconstruction_weights is None else tuple(float(w) for w in reconstruction_weights)
+        )
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(int(seed))
@@ -154,8 +161,12 @@ class HTVAEModule(nn.Module):
         x_rec = self.decoder(z.reshape(-1, self.latent_dim)).view(z.shape[0], *x.shape)
         rec_levels = ((x_rec - x.unsqueeze(0)) ** 2).flatten(2).sum(2).mean(1)  # (M+1,)
         rec = rec_levels.sum()
+        if self.reconstruction_weights is None:
+            rec_loss = rec
+        else:
+            rec_loss = (rec_levels * rec_levels.new_tensor(self.reconstruction_weights)).sum()
         topo = topo.mean()
-        loss = rec + self.hierarchy_weight * hier + self.topology_weight * topo
+        loss = rec_loss + self.hierarchy_weight * hier + self.topology_weight * topo
         if self.kl_weight > 0:
             kl = (-0.5 * (1 + logvar0 - mu0**2 - logvar0.exp()).sum(1)).mean()
             loss = loss + self.kl_weight * kl
