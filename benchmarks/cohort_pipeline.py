@@ -80,7 +80,7 @@ def main(argv=None):
         model = ventgen.HTVAE(epochs=args.epochs, random_state=args.seed, device="cpu",
                               hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
                               reconstruction_weights=args.reconstruction_weights)
-        model.fit(cycles, must_link=ml.astype(str))
+        model.fit(cycles, must_link=ml.astype(str) if args.label_fraction > 0 else None)
         t["train_s"] = time.perf_counter() - t0
         if model_path.exists():
             model_path.unlink()

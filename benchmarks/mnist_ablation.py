@@ -39,6 +39,7 @@ def main(argv=None):
     ap.add_argument("--hierarchy-weight", type=float, default=1.0)
     ap.add_argument("--code-lr-scale", type=float, default=1.0)
     ap.add_argument("--kl-weight", type=float, default=0.0)
+    ap.add_argument("--reconstruction-weights", default=None, help="level 0 first, e.g. 1,0.1,0.1,0.1")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/out/mnist_ablation.jsonl")
@@ -66,6 +67,7 @@ def main(argv=None):
             latent_dim=args.latent_dim, channels=channels, epochs=args.epochs, random_state=args.seed,
             device="cpu", progress=False, topology_weight=args.topology_weight,
             hierarchy_weight=args.hierarchy_weight, code_lr_scale=args.code_lr_scale, kl_weight=args.kl_weight,
+            reconstruction_weights=args.reconstruction_weights,
         ).fit(X)
         assign = model.assign(Xt)
         for lvl in range(assign.shape[1]):
