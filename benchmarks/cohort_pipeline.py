@@ -45,6 +45,7 @@ def main(argv=None):
     ap.add_argument("--hierarchy-weight", type=float, default=1.0)
     ap.add_argument("--topology-weight", type=float, default=1.0)
     ap.add_argument("--reconstruction-weights", default=None, help="e.g. 1,0.1,0.1,0.1 (level 0 first)")
+    ap.add_argument("--mask-padding", action="store_true", help="HTVAE(mask_padding=True)")
     args = ap.parse_args(argv)
 
     import torch
@@ -79,7 +80,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         model = ventgen.HTVAE(epochs=args.epochs, random_state=args.seed, device="cpu",
                               hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
-                              reconstruction_weights=args.reconstruction_weights)
+                              reconstruction_weights=args.reconstruction_weights, mask_padding=args.mask_padding)
         model.fit(cycles, must_link=ml.astype(str) if args.label_fraction > 0 else None)
         t["train_s"] = time.perf_counter() - t0
         if model_path.exists():

@@ -40,6 +40,7 @@ _ADDED_PARAMS = {
     "topology_weight": 1.0,
     "code_lr_scale": 1.0,
     "reconstruction_weights": None,
+    "mask_padding": False,
 }
 
 
@@ -154,6 +155,12 @@ class HTVAE:
         None weighs all by 1 (eq. 8). Every code's decoding shares the one decoder with ``z_0``: on
         breath cycles, weights such as (1, 0.1, 0.1, 0.1) give sharper level-0 reconstructions (see
         ``benchmarks/README.md``).
+    mask_padding : bool
+        Leave each cycle's edge padding (the samples after ``lengths``) out of the reconstruction
+        term; needs a CycleSet (or an object with ``lengths``) in ``fit``. The padding repeats the last
+        sample, the onset of the next inspiration, so its positive flow otherwise teaches the decoder a
+        flow level that bleeds into long breaths. The decoded padding is then arbitrary, so cut
+        decodings at a length (``generate_cohort(length_method="node")``, the default).
 
     Attributes
     ----------
@@ -198,6 +205,7 @@ class HTVAE:
         topology_weight: float = 1.0,
         code_lr_scale: float = 1.0,
         reconstruction_weights=None,
+        mask_padding: bool = False,
     ):
         self.maps = check_maps(maps)
         self.latent_dim = _pos_int(latent_dim, "latent_dim")
@@ -220,6 +228,7 @@ class HTVAE:
         self.topology_weight = _pos_float(topology_weight, "topology_weight", allow_zero=True)
         self.code_lr_scale = _pos_float(code_lr_scale, "code_lr_scale")
         self.reconstruction_weights = _level_weights(reconstruction_weights, len(self.maps))
+        self.mask_padding = bool(mask_padding)
 
     def __repr__(self) -> str:
         return (
@@ -383,6 +392,18 @@ class HTVAE:
         """
         arr = self._check_X(X, fitting=True)
         n = arr.shape[0]
+        mask = None
+        if self.mask_padding:
+            lengths = getattr(X, "lengths", None)
+            if lengths is None or arr.ndim != 3:
+                raise VentgenValueError(
+                    "mask_padding=True needs breath cycles with lengths (a ventgen.CycleSet), "
+                    f"got {type(X).__name__} of shape {arr.shape}"
+                )
+            lengths = np.asarray(lengths).reshape(-1)
+            if lengths.shape != (n,):
+                raise VentgenValueError(f"X.lengths must have {n} values, got {lengths.shape}")
+            mask = torch.from_numpy(np.arange(arr.shape[2])[None, None, :] < lengths[:, None, None])
         ml = self._must_link(must_link, n)
         must_link_level = _pos_int(must_link_level, "must_link_level")
         if must_link_level > len(self.maps):
@@ -420,6 +441,7 @@ class HTVAE:
             lr=self.lr,
             batch_size=self.batch_size,
             code_lr_scale=self.code_lr_scale,
+            mask=mask,
             device=self.device_,
             seed=seed_train,
             must_link=ml,
@@ -606,6 +628,7 @@ class HTVAE:
             "reconstruction_weights": (
                 None if self.reconstruction_weights is None else list(self.reconstruction_weights)
             ),
+            "mask_padding": self.mask_padding,
         }
 
     def _state(self, trainer=None) -> dict:

@@ -122,6 +122,7 @@ class HTVAEModule(nn.Module):
         pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
         must_link_level: int = 1,
         generator: torch.Generator | None = None,
+        mask: torch.Tensor | None = None,
     ) -> dict:
         """One pass of eq. 4-10 on a batch.
 
@@ -135,6 +136,9 @@ class HTVAEModule(nn.Module):
             Level i whose lattice distance d_i weighs the pair distance.
         generator : torch.Generator, optional
             Source of the reparametrisation noise (on x's device).
+        mask : tensor, optional
+            Weights broadcastable to ``x`` (e.g. (n, 1, T) with 1 on a cycle's samples and 0 on its
+            padding): the reconstruction errors are multiplied by it before summing.
 
         Returns
         -------
@@ -159,7 +163,10 @@ class HTVAEModule(nn.Module):
         z = torch.cat([z0.unsqueeze(0), z_maps])  # (M+1, n, L)
         hier = ((z[1:] - z[:-1]) ** 2).sum(-1).sum(0).mean()
         x_rec = self.decoder(z.reshape(-1, self.latent_dim)).view(z.shape[0], *x.shape)
-        rec_levels = ((x_rec - x.unsqueeze(0)) ** 2).flatten(2).sum(2).mean(1)  # (M+1,)
+        err = (x_rec - x.unsqueeze(0)) ** 2
+        if mask is not None:
+            err = err * mask.unsqueeze(0)
+        rec_levels = err.flatten(2).sum(2).mean(1)  # (M+1,)
         rec = rec_levels.sum()
         if self.reconstruction_weights is None:
             rec_loss = rec

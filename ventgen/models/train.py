@@ -115,6 +115,8 @@ class Trainer:
         The SOM codes learn at ``lr * code_lr_scale`` (one Adam parameter group of their own): codes
         that follow the encodings faster are used more evenly and cluster better (see
         ``benchmarks/README.md``). 1 gives one learning rate for everything.
+    mask : tensor (n, 1, T) or (n, C, T), optional
+        Reconstruction weights per training sample (1 on a cycle's samples, 0 on its padding).
     device : torch.device
     seed : int
         Seeds the data-order / pair generator (CPU) and the noise generator (on ``device``).
@@ -137,6 +139,7 @@ class Trainer:
         lr: float = 5e-4,
         batch_size: int = 32,
         code_lr_scale: float = 1.0,
+        mask: torch.Tensor | None = None,
         device="cpu",
         seed: int = 0,
         must_link: MustLinkSampler | None = None,
@@ -155,6 +158,7 @@ class Trainer:
         self.device = torch.device(device)
         self.module = module.to(self.device)
         self.X = X.to(self.device)
+        self.mask = None if mask is None else mask.to(self.device, dtype=self.X.dtype)
         self.batch_size = int(batch_size)
         self.must_link = must_link
         self.must_link_level = int(must_link_level)
@@ -247,7 +251,8 @@ class Trainer:
             if n_pairs:
                 pr = self.must_link.sample(n_pairs, self.gen_cpu).to(self.device)
                 pairs = (self.X[pr[:, 0]], self.X[pr[:, 1]])
-            out = m(x, pairs=pairs, must_link_level=self.must_link_level, generator=self.gen_dev)
+            out = m(x, pairs=pairs, must_link_level=self.must_link_level, generator=self.gen_dev,
+                    mask=None if self.mask is None else self.mask[sel])
             self.optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             self.optimizer.step()
