@@ -287,6 +287,8 @@ def _add_train(sub):
     p.add_argument("--reconstruction-weights", default=None, metavar="W0,W1,...",
                    help="weight of the reconstruction of level 0 and of each map, e.g. 1,0.1,0.1,0.1 "
                         "(default: all 1, the paper's eq. 8)")
+    p.add_argument("--mask-padding", action="store_true",
+                   help="leave each cycle's edge padding out of the reconstruction term")
     p.add_argument("--must-link", type=_positive_int, default=None, metavar="LEVEL",
                    help="use the cycles' labels as must-link constraints at this level (1 = deepest)")
     p.add_argument("--label-fraction", type=_fraction, default=1.0,
@@ -307,7 +309,7 @@ def _run_train(args):
                      label_fraction=args.label_fraction, seed=args.seed, device=args.device, resume=args.resume,
                      overwrite=args.overwrite, checkpoint_dir=args.checkpoint_dir,
                      hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
-                     reconstruction_weights=args.reconstruction_weights,
+                     reconstruction_weights=args.reconstruction_weights, mask_padding=args.mask_padding,
                      progress=False if args.quiet else None)
     print(f"{out['n_cycles']} cycles ({out['n_linked']} with must-link labels) -> {out['output']}")
 
