@@ -468,3 +468,26 @@ def test_stitch_batch_meets_at_joins_and_leaves_the_middle_alone():
     # away from the joins the breath is unchanged (volumes kept)
     assert np.allclose(X[0, :, 20:120], raw[0, :, 20:120])
     assert np.allclose(X[2, :, 20:170], raw[2, :, 20:170])
+
+
+def test_nearest_lengths_follow_the_shape_of_each_breath(ref):
+    """length_method='nearest' takes the length of the reference breath nearest to the drawn latent:
+    the double's latent holds the breath's own length, so the cut must match it far better than a
+    length drawn independently of the latent."""
+
+    class Recording(DoubleModel):
+        def decode(self, Z):
+            self.Z = np.asarray(Z)
+            return super().decode(Z)
+
+    spec = {"patients": 2, "breaths": 150, "composition": {"normal breathing": 0.5, "snoring": 0.5}}
+    err = {}
+    for method in ("node", "nearest"):
+        m = Recording(ref)
+        r = generate_cohort(m, spec, ref, random_state=0, latent="data", length_method=method, noise="none")
+        implied = m.Z[:, 2] * m.std_[2] + m.mean_[2]  # the length the decoded wave has
+        cut = np.round((r.manifest.end_s - r.manifest.start_s).to_numpy() * RATE)
+        err[method] = np.abs(cut - np.clip(np.round(implied), 10, None)).mean()
+    assert err["nearest"] < 0.5 * err["node"]
+    with pytest.raises(VentgenValueError, match="needs latent='data'"):
+        generate_cohort(DoubleModel(ref), spec, ref, length_method="nearest")

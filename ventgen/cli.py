@@ -411,8 +411,9 @@ def _add_generate(sub):
     p.add_argument("-o", "--output", required=True, help="output folder (created; must be empty unless --overwrite)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0); same seed, same bytes")
     p.add_argument("--format", choices=("hdf5", "csv"), default="hdf5", help="recording format (default hdf5)")
-    p.add_argument("--length-method", choices=("node", "padding"), default="node",
-                   help="breath lengths from the node's real lengths (default) or from the decoded padding")
+    p.add_argument("--length-method", choices=("node", "padding", "nearest"), default="node",
+                   help="breath lengths from the node's real lengths (default), from the decoded padding, or "
+                        "(with --latent data) from the reference breath nearest to each latent")
     p.add_argument("--latent", choices=("node", "data"), default="node",
                    help="latent Gaussians: the node's code and sigma (default, the paper) or the moments of the "
                         "encoded reference breaths of the class in the node")

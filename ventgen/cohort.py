@@ -79,7 +79,7 @@ __all__ = [
 ]
 
 #: How a decoded cycle's length is chosen, see the module notes.
-LENGTH_METHODS = ("node", "padding")
+LENGTH_METHODS = ("node", "padding", "nearest")
 #: Where the latent Gaussians come from: ``"node"`` = the paper's ``N(code, sigma**2)``; ``"data"`` =
 #: the mean and per-dimension spread of the encoded reference breaths of the requested class in that
 #: node (falls back to ``"node"`` for a node/class pair with fewer than 3 reference breaths).
@@ -817,8 +817,10 @@ def generate_cohort(
         Labels of the reference cycles to use instead of ``reference.labels`` (e.g. must-link groups).
     label_tree : LabelTree, optional
         Class hierarchy for super-class names (default: from the reference, else the ventilation tree).
-    length_method : {"node", "padding"}
-        How a decoded cycle is cut, see the module notes.
+    length_method : {"node", "padding", "nearest"}
+        How a decoded cycle is cut, see the module notes. ``"nearest"`` (with ``latent="data"``): the
+        length of the reference breath whose encoding is nearest to the drawn latent (distances scaled
+        by the component's spread), so that a breath's length follows its shape.
     sampling_rate : float, optional
         Output rate in Hz (default: the spec's, else the reference cycles' rate); other rates are
         reached by linear interpolation.
@@ -1037,6 +1039,20 @@ def generate_cohort(
     # ---- latents
     eps = rng.standard_normal((N, d))
     Z = (centers[comp] + scales[comp] * (a * u[pat] + np.sqrt(1.0 - a * a) * eps)).astype(np.float32)
+    if length_method == "nearest":
+        if latent != "data":
+            raise VentgenValueError("length_method='nearest' needs latent='data' (the encodings of the reference breaths)")
+        for c in range(n_comp):
+            sel = np.flatnonzero(comp == c)
+            mem = members[c]
+            if mem.size == 0:
+                lens[sel] = rng.choice(lengths_of(int(comp_g[c])), size=sel.size)
+                continue
+            ref_z = (mu_ref[mem] / scales[c]).astype(np.float32)
+            for i0 in range(0, sel.size, 8192):
+                part = sel[i0 : i0 + 8192]
+                d2 = ((Z[part][:, None, :] / scales[c].astype(np.float32) - ref_z[None]) ** 2).sum(-1)
+                lens[part] = ref.lengths[mem[d2.argmin(axis=1)]]
 
     # ---- decode in batches, stitch, cut
     decode = model.decode if decoder == "exact" else _linear_decoder(model, centers, scales, np.arange(n_comp))
