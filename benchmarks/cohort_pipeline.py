@@ -39,6 +39,8 @@ def main(argv=None):
     ap.add_argument("--reuse", action="store_true", help="reuse cycles.h5 and model.pt from --out")
     ap.add_argument("--latents", default="node,data", help="generate_cohort(latent=...) values to compare")
     ap.add_argument("--noise", default="residual", help="generate_cohort(noise=...) values to compare, e.g. residual,none")
+    ap.add_argument("--length-method", default="node", choices=("node", "padding", "nearest"),
+                    help="generate_cohort(length_method=...)")
     ap.add_argument("--noise-highpass", type=float, default=4.0, help="generate_cohort(noise_highpass_hz=...)")
     ap.add_argument("--compare-vae", action="store_true",
                     help="also train a plain VAE (same networks, Gaussian likelihood) and compare reconstruction errors")
@@ -111,7 +113,8 @@ def main(argv=None):
         for noise in args.noise.split(","):
             print(f"\n================ latent={latent} noise={noise}")
             try:
-                _generate_and_evaluate(model, cycles, spec, latent, noise, args.noise_highpass, out, args.seed, dict(t))
+                _generate_and_evaluate(model, cycles, spec, latent, noise, args.noise_highpass, out, args.seed, dict(t),
+                                       args.length_method)
             except ventgen.VentgenValueError as exc:
                 print(f"latent={latent} noise={noise}: {exc}")
 
@@ -130,10 +133,10 @@ def _valid_rmse(cycles, R) -> dict:
             for i, c in enumerate(cycles.channels)}
 
 
-def _generate_and_evaluate(model, cycles, spec, latent, noise, highpass, out, seed, t):
+def _generate_and_evaluate(model, cycles, spec, latent, noise, highpass, out, seed, t, length_method="node"):
     t0 = time.perf_counter()
     res = ventgen.generate_cohort(model, spec, cycles, random_state=seed, latent=latent, noise=noise,
-                                  noise_highpass_hz=highpass)
+                                  noise_highpass_hz=highpass, length_method=length_method)
     name = latent if noise == "residual" else f"{latent}_{noise}"
     t["generate_s"] = time.perf_counter() - t0
     cdir = out / f"cohort_{name}"
