@@ -923,10 +923,22 @@ def generate_cohort(
     gid_ref = st.assign + offs[:-1][None, :]  # (n, M) global node id per level
     node_lengths: dict = {}
 
+    member_cache: dict = {}
+
+    def members_of(g: int, label: str = "") -> np.ndarray:
+        """Indices of the reference breaths in global node ``g`` (of class ``label``; "" = any)."""
+        key = (int(g), str(label))
+        if key not in member_cache:
+            li = int(np.searchsorted(offs, g, side="right") - 1)
+            sel = gid_ref[:, li] == g
+            if label:
+                sel &= ref.labels == label
+            member_cache[key] = np.flatnonzero(sel)
+        return member_cache[key]
+
     def lengths_of(g: int) -> np.ndarray:
         if g not in node_lengths:
-            li = int(np.searchsorted(offs, g, side="right") - 1)
-            sel = ref.lengths[gid_ref[:, li] == g]
+            sel = ref.lengths[members_of(g)]
             node_lengths[g] = sel if sel.size else ref.lengths
         return node_lengths[g]
 
@@ -944,12 +956,8 @@ def generate_cohort(
             g = r.nodes + offs[r.level - 1]
             means = []
             for k, lab_k in zip(g, r.node_labels, strict=True):
-                pool = lengths_of(int(k))
-                if not r.entry.is_node:
-                    li = int(np.searchsorted(offs, k, side="right") - 1)
-                    sel = ref.lengths[(gid_ref[:, li] == k) & (ref.labels == lab_k)]
-                    pool = sel if sel.size else pool
-                means.append(pool.mean())
+                mem = members_of(int(k), lab_k) if not r.entry.is_node else np.empty(0, dtype=np.int64)
+                means.append(ref.lengths[mem].mean() if mem.size else lengths_of(int(k)).mean())
             exp_len += r.entry.fraction * float(np.dot(r.weights, means))
         n = max(1, int(round(spec.minutes * 60.0 * cyc_rate / max(exp_len, 1e-9))))
         per_patient = np.full(spec.patients, n, dtype=np.int64)
@@ -1009,13 +1017,7 @@ def generate_cohort(
     n_comp = len(upair)
     comp_g = (upair // len(lab_names)).astype(np.int64)
     comp_keys = np.stack([comp_g.astype(str), lab_names[upair % len(lab_names)]], axis=1)
-    lvl_of = np.searchsorted(offs, comp_g, side="right") - 1
-    members = []
-    for c in range(n_comp):
-        sel = gid_ref[:, lvl_of[c]] == comp_g[c]
-        if comp_keys[c, 1]:
-            sel &= ref.labels == comp_keys[c, 1]
-        members.append(np.flatnonzero(sel))
+    members = [members_of(int(comp_g[c]), comp_keys[c, 1]) for c in range(n_comp)]
     centers, scales = codes[comp_g].copy(), sigmas[comp_g].copy()
     n_data = 0
     if latent == "data":
