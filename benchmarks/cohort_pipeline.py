@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 import ventgen
+from ventgen.fidelity import breath_rmse
 
 PAPER_SPEC = {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}
 
@@ -90,16 +91,17 @@ def main(argv=None):
         model.save(model_path)
 
     print("reconstruction RMSE inside the breaths (padding excluded), HTVAE level 0:",
-          json.dumps(_valid_rmse(cycles, model.reconstruct(cycles.X))))
+          json.dumps(breath_rmse(cycles, model.reconstruct(cycles.X))))
     if args.compare_vae:
         from ventgen.models.baselines import VAE
+        from ventgen.models.networks import default_channels
 
         t0 = time.perf_counter()
         vae = VAE(latent_dim=model.latent_dim, likelihood="gaussian", beta=1e-3, epochs=args.epochs,
-                  channels=_channels(model),
+                  channels=model.channels or default_channels(model.input_shape_),
                   random_state=args.seed, device="cpu", progress=False).fit(np.asarray(cycles.X))
         print(f"plain VAE ({time.perf_counter() - t0:.0f} s), same networks and epochs:",
-              json.dumps(_valid_rmse(cycles, vae.reconstruct(np.asarray(cycles.X)))))
+              json.dumps(breath_rmse(cycles, vae.reconstruct(np.asarray(cycles.X)))))
 
     table = ventgen.label_nodes(model, cycles)
     print("\nnode labels (level 1), purity weighted by breaths: "
@@ -117,20 +119,6 @@ def main(argv=None):
                                        args.length_method)
             except ventgen.VentgenValueError as exc:
                 print(f"latent={latent} noise={noise}: {exc}")
-
-
-def _channels(model):
-    """(c1, c2) conv widths of a fitted HTVAE's encoder."""
-    convs = [m for m in model.module_.encoder.features if hasattr(m, "out_channels")]
-    return tuple(int(m.out_channels) for m in convs)
-
-
-def _valid_rmse(cycles, R) -> dict:
-    """RMSE per channel over the samples of the breaths themselves (not the edge padding)."""
-    X, R = np.asarray(cycles.X, dtype=float), np.asarray(R, dtype=float)
-    valid = np.arange(X.shape[2])[None, :] < np.asarray(cycles.lengths)[:, None]
-    return {str(c): round(float(np.sqrt(np.mean((X[:, i] - R[:, i])[valid] ** 2))), 3)
-            for i, c in enumerate(cycles.channels)}
 
 
 def _generate_and_evaluate(model, cycles, spec, latent, noise, highpass, out, seed, t, length_method="node"):

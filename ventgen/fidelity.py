@@ -45,6 +45,7 @@ __all__ = [
     "discriminative_score",
     "memorisation_check",
     "reconstruction_ceiling",
+    "breath_rmse",
     "cycle_features",
     "METADATA_KS_COLUMNS",
 ]
@@ -510,6 +511,24 @@ def _plot_ks(real_meta, syn_meta, rl, sl, ks: pd.DataFrame, out: Path, columns, 
     return files
 
 
+def breath_rmse(cycles, R) -> dict:
+    """RMSE per channel between ``cycles.X`` and ``R`` (same shape) over the samples of the breaths,
+    leaving out the padding after each cycle's length (no generated breath keeps it).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> c = SimpleNamespace(X=np.zeros((2, 1, 4)), lengths=np.array([2, 4]), channels=["flow_lpm"])
+    >>> R = np.array([[[1.0, 1.0, 9.0, 9.0]], [[1.0, 1.0, 1.0, 1.0]]])  # wrong only in row 0's padding
+    >>> breath_rmse(c, R)
+    {'flow_lpm': 1.0}
+    """
+    X, R = np.asarray(cycles.X, dtype=np.float64), np.asarray(R, dtype=np.float64)
+    inside = np.arange(X.shape[2])[None, :] < np.asarray(cycles.lengths)[:, None]
+    return {str(c): float(np.sqrt(np.mean((R[:, i] - X[:, i])[inside] ** 2)))
+            for i, c in enumerate(getattr(cycles, "channels", range(X.shape[1])))}
+
+
 def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA_KS_COLUMNS,
                            random_state=0) -> dict:
     """The same fidelity numbers for the model's reconstructions of the real breaths themselves.
@@ -544,10 +563,8 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
     real = real_cycles.subset(keep) if hasattr(real_cycles, "subset") else real_cycles
     ks = ks_table(_cycle_metadata(real), _cycle_metadata(rec), labels[keep], labels[keep], columns=columns)
     fr, fq = cycle_features(X[keep]), cycle_features(R[keep])
-    inside = np.arange(X.shape[2])[None, :] < np.asarray(real_cycles.lengths)[:, None]  # not the padding
     out = {"ks_median": float(np.nanmedian(ks["ks"])) if len(ks) else float("nan"),
-           "rmse": {str(c): float(np.sqrt(np.mean((R[:, i] - X[:, i])[inside] ** 2)))
-                    for i, c in enumerate(getattr(real_cycles, "channels", range(X.shape[1])))}}
+           "rmse": breath_rmse(real_cycles, R)}
     try:
         t = tstr_trtr(fr, labels[keep], fq, labels[keep], random_state=rng)
         out.update({"tstr_accuracy": t["tstr_accuracy"], "trtr_accuracy": t["trtr_accuracy"], "ratio": t["ratio"]})
