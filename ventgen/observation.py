@@ -185,10 +185,6 @@ class ObservationNoise:
         y *= scl[inv]
         return y
 
-    def summary(self) -> dict:
-        """Mean RMS per class and channel (for reports and tests)."""
-        return {k: [float(v) for v in np.sqrt((e**2).mean(1))] for k, e in self._env.items()}
-
     def __repr__(self) -> str:
         return f"ObservationNoise(classes={self.classes}, n_per_class={self.n_per_class})"
 
