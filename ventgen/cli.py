@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 
@@ -69,24 +70,23 @@ def _key_value(value: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected KEY=NUMBER, e.g. code_lr_scale=10, got {value!r}") from None
 
 
-def _nonneg_float(value: str) -> float:
+def _finite_float(value: str, ok, what: str) -> float:
+    """``float(value)`` when finite and ``ok(v)``, else an argparse error saying ``expected <what>``."""
     try:
         v = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from None
-    if not (v >= 0 and v != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value!r}")
+        v = float("nan")
+    if not (math.isfinite(v) and ok(v)):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
     return v
+
+
+def _nonneg_float(value: str) -> float:
+    return _finite_float(value, lambda v: v >= 0, "a finite number >= 0")
 
 
 def _positive_float(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
-    return v
+    return _finite_float(value, lambda v: v > 0, "a positive number")
 
 
 # ----------------------------------------------------------------------------- signals: info, convert
@@ -252,13 +252,7 @@ def _run_segment(args):
 
 # ----------------------------------------------------------------------------- train
 def _fraction(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {value!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {value!r}")
-    return v
+    return _finite_float(value, lambda v: 0.0 <= v <= 1.0, "a fraction in [0, 1]")
 
 
 @command("train")
