@@ -43,6 +43,7 @@ def main(argv=None):
     ap.add_argument("--length-method", default="node", choices=("node", "padding", "nearest"),
                     help="generate_cohort(length_method=...)")
     ap.add_argument("--noise-highpass", type=float, default=4.0, help="generate_cohort(noise_highpass_hz=...)")
+    ap.add_argument("--boundary", default="residual", help="generate_cohort(boundary=...) values to compare, e.g. residual,none")
     ap.add_argument("--compare-vae", action="store_true",
                     help="also train a plain VAE (same networks, Gaussian likelihood) and compare reconstruction errors")
     ap.add_argument("--hierarchy-weight", type=float, default=1.0)
@@ -113,19 +114,21 @@ def main(argv=None):
     spec = {"patients": args.patients, "minutes": args.patient_minutes, "composition": PAPER_SPEC}
     for latent in args.latents.split(","):
         for noise in args.noise.split(","):
-            print(f"\n================ latent={latent} noise={noise}")
-            try:
-                _generate_and_evaluate(model, cycles, spec, latent, noise, args.noise_highpass, out, args.seed, dict(t),
-                                       args.length_method)
-            except ventgen.VentgenValueError as exc:
-                print(f"latent={latent} noise={noise}: {exc}")
+            for boundary in args.boundary.split(","):
+                print(f"\n================ latent={latent} noise={noise} boundary={boundary}")
+                try:
+                    _generate_and_evaluate(model, cycles, spec, latent, noise, args.noise_highpass, out, args.seed,
+                                           dict(t), args.length_method, boundary)
+                except ventgen.VentgenValueError as exc:
+                    print(f"latent={latent} noise={noise} boundary={boundary}: {exc}")
 
 
-def _generate_and_evaluate(model, cycles, spec, latent, noise, highpass, out, seed, t, length_method="node"):
+def _generate_and_evaluate(model, cycles, spec, latent, noise, highpass, out, seed, t, length_method="node",
+                           boundary="residual"):
     t0 = time.perf_counter()
     res = ventgen.generate_cohort(model, spec, cycles, random_state=seed, latent=latent, noise=noise,
-                                  noise_highpass_hz=highpass, length_method=length_method)
-    name = latent if noise == "residual" else f"{latent}_{noise}"
+                                  noise_highpass_hz=highpass, length_method=length_method, boundary=boundary)
+    name = latent + ("" if noise == "residual" else f"_{noise}") + ("" if boundary == "residual" else "_boundary-none")
     t["generate_s"] = time.perf_counter() - t0
     cdir = out / f"cohort_{name}"
     if cdir.exists():

@@ -8,7 +8,7 @@ from _cohort_double import DoubleModel, make_reference
 
 from ventgen.cohort import generate_cohort
 from ventgen.errors import VentgenTypeError, VentgenValueError
-from ventgen.observation import ObservationNoise
+from ventgen.observation import BoundaryBias, ObservationNoise
 
 T = 64
 
@@ -153,7 +153,7 @@ def test_noise_argument_errors(noisy_ref):
 
     with pytest.raises(VentgenTypeError, match="noise='none'"):
         generate_cohort(NoReconstruct(noisy_ref), spec, noisy_ref)
-    assert len(generate_cohort(NoReconstruct(noisy_ref), spec, noisy_ref, noise="none").manifest) == 20
+    assert len(generate_cohort(NoReconstruct(noisy_ref), spec, noisy_ref, noise="none", boundary="none").manifest) == 20
 
 
 def test_highpass_keeps_the_noise_and_drops_slow_shape_errors():
@@ -170,3 +170,119 @@ def test_highpass_keeps_the_noise_and_drops_slow_shape_errors():
     assert hp.envelope().mean() == pytest.approx(np.sqrt(1 - 3 / 33), rel=0.15)
     with pytest.raises(VentgenValueError, match="sampling_rate"):
         ObservationNoise.fit(white, R, np.full(n, T), highpass_hz=2.0)
+
+
+# ------------------------------------------------------------------------------ boundary bias
+def _ramped(n, L, rng, ramp=(1.0, 2.0, 4.0), dip=0.5):
+    """Cycles whose last samples hold a ramp (flow) and a dip (pressure) that a decoder misses."""
+    X = rng.normal(0, 0.1, (n, 2, T))
+    k = len(ramp)
+    for i in range(n):  # a fixture: a few hundred rows
+        X[i, 0, L[i] - k : L[i]] += ramp
+        X[i, 1, L[i] - k : L[i]] -= dip
+    return X
+
+
+def test_boundary_bias_restores_an_end_aligned_feature_at_any_length():
+    rng = np.random.default_rng(0)
+    n = 300
+    L = rng.integers(20, T, n)
+    X = _ramped(n, L, rng)
+    bias = BoundaryBias.fit(X, np.zeros_like(X), L, width=6)
+    head, tail = bias.profiles()
+    assert np.allclose(tail[0, -3:], [1.0, 2.0, 4.0], atol=0.05) and np.allclose(tail[1, -3:], -0.5, atol=0.05)
+    assert np.allclose(tail[:, :3], 0.0, atol=0.05) and np.allclose(head, 0.0, atol=0.05)
+    # applied to "decoded" cycles cut at new lengths, the ramp ends exactly at each cut
+    Y = np.zeros((3, 2, T), dtype=np.float32)
+    Lnew = np.array([12, 30, T])
+    bias.apply(Y, ["", "", ""], Lnew)
+    for i, li in enumerate(Lnew):
+        assert np.allclose(Y[i, 0, li - 3 : li], [1.0, 2.0, 4.0], atol=0.05)
+        assert np.allclose(Y[i, :, li:], 0.0) and np.allclose(Y[i, :, : li - 6], 0.0, atol=0.05)
+
+
+def test_boundary_bias_short_breaths_split_between_the_two_profiles():
+    n, k = 50, 5
+    X = np.zeros((n, 1, T))
+    X[:, 0, :] = 1.0  # the decoder (0) is 1 too low everywhere
+    L = np.full(n, 6)  # shorter than 2 * width: 3 samples to the start, 3 to the end
+    bias = BoundaryBias.fit(X, np.zeros_like(X), L, width=k)
+    Y = np.zeros((2, 1, T))
+    bias.apply(Y, ["", ""], np.array([6, 3]))
+    assert np.allclose(Y[0, 0, :6], 1.0) and np.allclose(Y[0, 0, 6:], 0.0)  # every sample once, none twice
+    assert np.allclose(Y[1, 0, :3], 1.0) and np.allclose(Y[1, 0, 3:], 0.0)
+
+
+def test_boundary_bias_classes_steps_and_errors():
+    rng = np.random.default_rng(1)
+    n = 200
+    L = np.full(n, 40)
+    X = rng.normal(0, 0.01, (n, 1, T))
+    labels = np.repeat(["a", "b"], n // 2)
+    X[n // 2 :, 0, :] += 2.0  # class b sits 2 above the decoder, class a on it
+    X[:, 0, 0] += 3.0  # every breath starts 3 above where the one before ended ...
+    follows = np.ones(n - 1, dtype=bool)
+    follows[n // 2 - 1] = False  # ... except across the change of recording
+    bias = BoundaryBias.fit(X, np.zeros_like(X), L, labels, follows=follows, width=4, shrinkage=0.0)
+    assert np.allclose(bias.profiles("b")[1], 2.0, atol=0.01) and np.allclose(bias.profiles("a")[1], 0.0, atol=0.01)
+    assert bias.step(["a", "b", "never seen"])[:, 0] == pytest.approx([3.0, 3.0, 3.0], abs=0.01)
+    assert bias.classes == ["a", "b"] and "BoundaryBias" in repr(bias)
+    # no consecutive breaths: the step is 0 (breaths meet)
+    assert BoundaryBias.fit(X, np.zeros_like(X), L, labels).step(["a"])[0, 0] == 0.0
+    with pytest.raises(VentgenValueError, match="follows must have shape"):
+        BoundaryBias.fit(X, np.zeros_like(X), L, follows=follows[:-1])
+    with pytest.raises(VentgenValueError, match="lengths must lie"):
+        BoundaryBias.fit(X, np.zeros_like(X), np.full(n, T + 1))
+    with pytest.raises(VentgenValueError, match="width"):
+        BoundaryBias.fit(X, np.zeros_like(X), L, width=0)
+    with pytest.raises(VentgenValueError, match="one label and one length"):
+        bias.apply(np.zeros((2, 1, T)), ["a"], np.array([5, 5]))
+
+
+def test_stitch_batch_keeps_the_real_step_at_joins():
+    from ventgen.cohort import _stitch_batch
+
+    rng = np.random.default_rng(2)
+    b = 5
+    X = rng.normal(size=(b + 1, 2, 120)).astype(np.float32)
+    L = np.array([100, 80, 110, 60, 90])
+    no = np.zeros(b, dtype=bool)
+    step = np.tile([2.0, -0.3], (b, 1))
+    before = X.copy()
+    prev_e = _stitch_batch(X, L, np.r_[True, no[1:]], no, None, taper=6, step=step)
+    for i in range(b - 1):
+        assert np.allclose(X[i + 1, :, 0] - X[i, :, L[i] - 1], [2.0, -0.3], atol=1e-5)
+    assert np.allclose(X[b], before[b])  # the next batch's first breath is only read
+    # the next batch closes the join from its side with the same step, from the raw last sample
+    nxt = np.concatenate([before[b : b + 1], rng.normal(size=(1, 2, 120)).astype(np.float32)])
+    _stitch_batch(nxt, np.array([100]), np.array([False]), np.array([True]), prev_e, taper=6,
+                  step=step[:1], step_before=step[-1])
+    assert np.allclose(nxt[0, :, 0] - X[b - 1, :, L[-1] - 1], [2.0, -0.3], atol=1e-5)
+
+
+def test_boundary_option_in_generation(noisy_ref):
+    clean, noisy_ref = noisy_ref
+    model = KnowsTheTruth(clean, noisy_ref)
+    spec = {"patients": 2, "breaths": 60, "composition": {"normal breathing": 0.6, "apnea": 0.2, "snoring": 0.2}}
+    a = generate_cohort(model, spec, noisy_ref, random_state=0, noise="none")
+    b = generate_cohort(model, spec, noisy_ref, random_state=0, noise="none", boundary="none")
+    assert a.info["boundary"] == "residual" and b.info["boundary"] == "none"
+    assert np.array_equal(a.manifest.to_numpy(), b.manifest.to_numpy())
+    with pytest.raises(VentgenValueError, match="boundary must be one of"):
+        generate_cohort(model, spec, noisy_ref, boundary="mean")
+
+
+def test_joins_across_decoding_batches_meet_with_noise(noisy_ref):
+    """Each batch decodes one breath more to close its last join; that breath's noise is carried to
+    the next batch, so batch boundaries join exactly like the joins inside a batch."""
+    clean, noisy_ref = noisy_ref
+    model = KnowsTheTruth(clean, noisy_ref)
+    spec = {"patients": 2, "breaths": 40, "composition": {"normal breathing": 0.6, "apnea": 0.2, "snoring": 0.2}}
+    res = generate_cohort(model, spec, noisy_ref, random_state=0, boundary="none", batch_size=7)
+    for rec in res.recordings:
+        mp = res.manifest[res.manifest["patient"] == rec.subject]
+        joins = np.round(mp["start_s"].to_numpy()[1:] * rec.sampling_rate).astype(int)
+        assert np.allclose(rec.flow[joins - 1], rec.flow[joins], atol=1e-4)
+        assert np.allclose(rec.pressure[joins - 1], rec.pressure[joins], atol=1e-4)
+    one = generate_cohort(model, spec, noisy_ref, random_state=0, boundary="none", batch_size=8192)
+    assert np.array_equal(one.manifest.to_numpy(), res.manifest.to_numpy())

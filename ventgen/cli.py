@@ -419,6 +419,9 @@ def _add_generate(sub):
                         "(default) or keep the decoder's smooth means")
     p.add_argument("--noise-highpass", type=_nonneg_float, default=4.0, metavar="HZ",
                    help="fit the noise to the residual above this frequency (default 4 Hz; 0: all of it)")
+    p.add_argument("--boundary", choices=("residual", "none"), default="residual",
+                   help="add the decoder's mean error at the two ends of each breath (the trigger effort) and "
+                        "join breaths with the real mean step (default), or keep the decoded ends")
     p.add_argument("--decoder", choices=("exact", "linear"), default="exact",
                    help="decode every latent (default) or linearise the decoder per node (much faster)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -431,7 +434,7 @@ def _run_generate(args):
     res = generate_cohort_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,
                                 format=args.format, overwrite=args.overwrite, length_method=args.length_method,
                                 latent=args.latent, decoder=args.decoder, nodes=args.nodes, noise=args.noise,
-                                noise_highpass_hz=args.noise_highpass, progress_bar=False if args.quiet else None)
+                                noise_highpass_hz=args.noise_highpass, boundary=args.boundary, progress_bar=False if args.quiet else None)
     print(f"{res!r} -> {args.output}")
 
 

@@ -31,8 +31,15 @@ The pipeline of :func:`generate_cohort`:
    class-conditional coloured noise fitted to the model's residuals on the reference breaths
    (:class:`ventgen.observation.ObservationNoise`) is added, so breaths carry the sensor noise,
    cardiogenic oscillation and vibration of real ones. ``noise="none"`` keeps the smooth means.
+7b. **Boundary correction** (``boundary="residual"``, default): a cycle starts at the ventilator's
+   trigger, so the last samples of a real breath already hold the effort that triggers the next one
+   (flow rising, pressure dipping), at a position that moves with the breath's length. The decoder
+   smooths that end-aligned feature away; :class:`ventgen.observation.BoundaryBias` adds back the
+   mean residual over the first and (aligned to the cut) the last 0.4 s of the breath, per class.
 8. **Stitching** into continuous flow and pressure: at each join the last sample of a breath and the
-   first of the next are moved to their mean; the correction fades out with a raised cosine over 0.3 s
+   first of the next are moved towards each other until they differ by the mean step that consecutive
+   reference breaths have there (0 with ``boundary="none"`` or a reference without breath positions:
+   they meet); the correction fades out with a raised cosine over 0.3 s
    on each side of the join, so there is no jump, no kink, and the tidal volumes barely change (a ramp
    spread over a whole breath would add ``offset x duration / 2`` of volume: hundreds of mL for an
    8-second apnea breath with a 5 L/min offset).
@@ -61,7 +68,7 @@ import pandas as pd
 from ._util import check_random_state, json_default_lenient, progress
 from .errors import FileFormatError, VentgenTypeError, VentgenValueError, VentgenWarning
 from .hierarchy import VENTILATION_TREE, LabelTree, flat_tree
-from .observation import ObservationNoise
+from .observation import BoundaryBias, ObservationNoise
 
 __all__ = [
     "CompositionEntry",
@@ -85,6 +92,8 @@ LENGTH_METHODS = ("node", "padding", "nearest")
 #: node (falls back to ``"node"`` for a node/class pair with fewer than 3 reference breaths).
 LATENT_SOURCES = ("node", "data")
 NOISE_MODELS = ("residual", "none")
+#: Whether the decoder's mean error at the ends of a breath is corrected, see the module notes.
+BOUNDARY_MODELS = ("residual", "none")
 _SUM_TOL = 1e-3
 _UNLABELLED = "unlabelled"
 
@@ -300,6 +309,7 @@ class _Reference:
     subjects: np.ndarray | None
     sampling_rate: float
     channels: list
+    follows: np.ndarray | None = None  # (n - 1,): breath i + 1 starts where breath i ends (same subject)
 
 
 def _as_reference(reference, labels=None) -> _Reference:
@@ -338,7 +348,12 @@ def _as_reference(reference, labels=None) -> _Reference:
         subj = None
     rate = float(reference.sampling_rate)
     chans = list(getattr(reference, "channels", None) or ["flow_lpm", "paw_cmh2o"][: X.shape[1]])
-    return _Reference(X, lengths, labels, sup, subj, rate, chans)
+    follows = None
+    br = getattr(reference, "breaths", None)
+    if isinstance(br, pd.DataFrame) and len(br) == n and {"start_idx", "end_idx"} <= set(br.columns):
+        same = np.ones(n - 1, dtype=bool) if subj is None else subj[1:] == subj[:-1]
+        follows = same & (br["end_idx"].to_numpy()[:-1] == br["start_idx"].to_numpy()[1:])
+    return _Reference(X, lengths, labels, sup, subj, rate, chans, follows)
 
 
 def _reference_of(reference, spec: CohortSpec):
@@ -749,12 +764,15 @@ def _cut_padding(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, flow_ch: int) ->
     return np.clip(L, lo, hi)
 
 
-def _stitch_batch(Xd: np.ndarray, L: np.ndarray, first: np.ndarray, last: np.ndarray, prev_e, taper: int):
+def _stitch_batch(Xd: np.ndarray, L: np.ndarray, first: np.ndarray, last: np.ndarray, prev_e, taper: int,
+                  step=None, step_before=None):
     """In place: remove the jumps at the joins of a batch of consecutive breaths.
 
     ``Xd`` (b [+ 1], channels, T) holds the batch's breaths and, when there is one, the next breath
-    (only its first sample is read). At the join after breath i both neighbours move to the mean of
-    breath i's last sample and breath i+1's first; the correction fades out with a raised cosine over
+    (only its first sample is read). At the join after breath i both neighbours move, by equal and
+    opposite amounts, until breath i+1's first sample exceeds breath i's last by ``step[i]`` (b, C)
+    (default 0: they meet at their mean); ``step_before`` (C,) is the step of the join before the
+    batch, with ``prev_e`` the raw last sample of the breath there. The correction fades out with a raised cosine over
     ``taper`` samples on each side of the join (at most half the breath), so the waveform has no jump
     and the breath's volumes change by ``offset x taper / 2`` at most. Returns the raw last samples of
     the batch's last breath.
@@ -763,10 +781,12 @@ def _stitch_batch(Xd: np.ndarray, L: np.ndarray, first: np.ndarray, last: np.nda
     s = Xd[:, :, 0].astype(np.float64)  # (b [+1], C)
     e = Xd[np.arange(b), :, L - 1].astype(np.float64)  # (b, C)
     nxt = s[1:b + 1] if s.shape[0] > b else np.vstack([s[1:b], e[-1:]])
-    join_after = np.where(last[:, None], e, 0.5 * (e + nxt))
-    before = np.empty_like(e)
-    before[1:] = join_after[:-1]
-    before[0] = s[0] if prev_e is None else 0.5 * (prev_e + s[0])
+    st = np.zeros_like(e) if step is None else np.asarray(step, dtype=np.float64)
+    join_after = np.where(last[:, None], e, 0.5 * (e + nxt - st))  # breath i's new last sample
+    before = np.empty_like(e)  # breath i's new first sample
+    before[1:] = join_after[:-1] + st[:-1]
+    sb = 0.0 if step_before is None else np.asarray(step_before, dtype=np.float64)
+    before[0] = s[0] if prev_e is None else 0.5 * (prev_e + s[0] + sb)
     d0 = np.where(first[:, None], 0.0, before - s[:b]).astype(np.float32)
     d1 = np.where(last[:, None], 0.0, join_after - e).astype(np.float32)
     n = min(int(taper), Xd.shape[2])
@@ -797,6 +817,7 @@ def generate_cohort(
     nodes: str = "auto",
     noise: str = "residual",
     noise_highpass_hz: float = 4.0,
+    boundary: str = "residual",
     subject_prefix: str = "virtual_",
     progress_bar: bool | None = None,
 ) -> CohortResult:
@@ -856,6 +877,11 @@ def generate_cohort(
         frequencies, where most of the decoder's own shape error sits: the whole residual (0) would add
         that error as noise too. On the simulated cohort ``ventgen segment`` then split apnea breaths:
         re-segmentation F1 0.89-0.91 with the whole residual, 0.97-0.99 above 2 Hz, 0.98-1.00 above 4 Hz.
+    boundary : {"residual", "none"}
+        ``"residual"`` (default) adds the decoder's mean error over the first and last 0.4 s of each
+        breath (:class:`ventgen.observation.BoundaryBias`, fitted per class on the reference breaths)
+        and joins breaths with the real mean step; ``"none"`` keeps the decoded ends and makes
+        consecutive breaths meet.
     subject_prefix : str
         Patients are named ``<prefix>000``, ``<prefix>001``, ...
     progress_bar : bool, optional
@@ -888,6 +914,8 @@ def generate_cohort(
         raise VentgenValueError(f"decoder must be 'exact' or 'linear', got {decoder!r}")
     if noise not in NOISE_MODELS:
         raise VentgenValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
+    if boundary not in BOUNDARY_MODELS:
+        raise VentgenValueError(f"boundary must be one of {BOUNDARY_MODELS}, got {boundary!r}")
     if not (isinstance(noise_highpass_hz, (int, float, np.integer, np.floating)) and 0 <= noise_highpass_hz < np.inf):
         raise VentgenValueError(f"noise_highpass_hz must be a finite number >= 0, got {noise_highpass_hz!r}")
     if length_method not in LENGTH_METHODS:
@@ -899,9 +927,9 @@ def generate_cohort(
     st = _node_stats(model, ref, label_tree)
     table = _label_table(st)
     resolved = _resolve(spec, st, table, nodes=nodes)
-    if noise == "residual" and not callable(getattr(model, "reconstruct", None)):
-        raise VentgenTypeError("generate_cohort: noise='residual' needs model.reconstruct (a fitted ventgen.HTVAE); "
-                               "pass noise='none' for a model without it")
+    if "residual" in (noise, boundary) and not callable(getattr(model, "reconstruct", None)):
+        raise VentgenTypeError("generate_cohort: noise='residual' and boundary='residual' need model.reconstruct "
+                               "(a fitted ventgen.HTVAE); pass noise='none', boundary='none' for a model without it")
     M = len(st.maps)
     cyc_rate = ref.sampling_rate
     out_rate = float(sampling_rate or spec.sampling_rate or cyc_rate)
@@ -1063,15 +1091,22 @@ def generate_cohort(
     last = np.ones(N, dtype=bool)
     last[:-1] = pat[1:] != pat[:-1]
     taper = max(1, int(round(0.3 * cyc_rate)))  # samples over which a join correction fades (0.3 s)
-    obs = None
+    obs = bias = None
+    steps = np.zeros((N, 2))  # row i: the step across the join after breath i
+    if "residual" in (noise, boundary):
+        Xr = ref.X[:, [flow_ch, pres_ch]]
+        Rr = np.asarray(model.reconstruct(ref.X))[:, [flow_ch, pres_ch]]
     if noise == "residual":
-        obs = ObservationNoise.fit(ref.X[:, [flow_ch, pres_ch]],
-                                   np.asarray(model.reconstruct(ref.X))[:, [flow_ch, pres_ch]],
-                                   ref.lengths, ref.labels, highpass_hz=float(noise_highpass_hz),
+        obs = ObservationNoise.fit(Xr, Rr, ref.lengths, ref.labels, highpass_hz=float(noise_highpass_hz),
                                    sampling_rate=cyc_rate)
         noise_rng = np.random.default_rng(int(rng.integers(2**63 - 1)))
+    if boundary == "residual":
+        bias = BoundaryBias.fit(Xr, Rr, ref.lengths, ref.labels, width=max(1, int(round(0.4 * cyc_rate))),
+                                follows=ref.follows)
+        steps[:-1] = bias.step(lab[1:])
     pieces_f, pieces_p = [], []
     prev_e = None  # last sample (flow, pressure) of the breath before the batch
+    carried = None  # noise of the batch's first breath, drawn with the previous batch (its extra breath)
     for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
         b1 = min(N, b0 + batch_size)
         ext = min(N, b1 + 1)  # one breath more: its first sample closes this batch's last join
@@ -1080,13 +1115,22 @@ def generate_cohort(
         if Xd.ndim != 3 or Xd.shape[0] != ext - b0 or Xd.shape[2] < 2 or Xd.shape[1] < C:
             raise VentgenValueError(f"model.decode returned shape {Xd.shape}, expected ({ext - b0}, {C}, time)")
         Xd = Xd[:, [flow_ch, pres_ch], :]
-        if length_method == "padding":
-            lens[b0:b1] = _cut_padding(Xd[: b1 - b0], lo[gid[b0:b1]], hi[gid[b0:b1]], 0)
-        L = np.clip(lens[b0:b1], 2, Xd.shape[2])
-        lens[b0:b1] = L
+        if length_method == "padding":  # the extra breath keeps the length its own batch will give it
+            k0 = 0 if b0 == 0 else 1
+            lens[b0 + k0:ext] = _cut_padding(Xd[k0:], lo[gid[b0 + k0:ext]], hi[gid[b0 + k0:ext]], 0)
+        L = np.clip(lens[b0:ext], 2, Xd.shape[2])
+        lens[b0:ext] = L
+        if bias is not None:
+            bias.apply(Xd, lab[b0:ext], L)
         if obs is not None:
-            Xd[: b1 - b0] += obs.sample(lab[b0:b1], Xd.shape[2], noise_rng)
-        prev_e = _stitch_batch(Xd, L, first[b0:b1], last[b0:b1], prev_e, taper)
+            eps = obs.sample(lab[b0 + (carried is not None):ext], Xd.shape[2], noise_rng)
+            if carried is not None:
+                eps = np.concatenate([carried[None], eps])
+            Xd += eps
+            carried = eps[-1] if ext > b1 else None
+        L = L[: b1 - b0]
+        prev_e = _stitch_batch(Xd, L, first[b0:b1], last[b0:b1], prev_e, taper, steps[b0:b1],
+                               steps[b0 - 1] if b0 > 0 else None)
         mask = np.arange(Xd.shape[2])[None, :] < L[:, None]
         pieces_f.append(Xd[: b1 - b0, 0, :][mask])
         pieces_p.append(Xd[: b1 - b0, 1, :][mask])
@@ -1153,7 +1197,7 @@ def generate_cohort(
     secs = time.perf_counter() - t0
     info = {"seed": random_state if isinstance(random_state, (int, np.integer)) else None,
             "sampling_rate": out_rate, "cycle_rate": cyc_rate, "length_method": length_method,
-            "latent": latent, "decoder": decoder, "nodes": nodes, "noise": noise, "n_components": int(n_comp), "n_data_components": int(n_data),
+            "latent": latent, "decoder": decoder, "nodes": nodes, "noise": noise, "boundary": boundary, "n_components": int(n_comp), "n_data_components": int(n_data),
             "n_breaths": int(N), "seconds": secs, "breaths_per_s": N / max(secs, 1e-9),
             "duration_s": [float(r.duration_s) for r in recs]}
     return CohortResult(recs, manifest, spec, table, info)
@@ -1359,7 +1403,8 @@ def read_cohort(path) -> CohortResult:
 def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, format: str = "hdf5",
                           overwrite: bool = False, length_method: str = "node", latent: str = "node",
                           decoder: str = "exact", nodes: str = "auto", noise: str = "residual",
-                          noise_highpass_hz: float = 4.0, progress_bar: bool | None = None) -> CohortResult:
+                          noise_highpass_hz: float = 4.0, boundary: str = "residual",
+                          progress_bar: bool | None = None) -> CohortResult:
     """Load a model (path or object), generate a cohort and write it: what ``ventgen generate`` runs.
 
     Parameters
@@ -1371,7 +1416,7 @@ def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, fo
         The training cycles (node labels, real breath lengths, event run lengths).
     out_dir : path
         Output folder (see :func:`write_cohort`).
-    length_method, latent, decoder, nodes, noise, noise_highpass_hz, progress_bar
+    length_method, latent, decoder, nodes, noise, noise_highpass_hz, boundary, progress_bar
         As in :func:`generate_cohort`.
 
     Returns
@@ -1391,6 +1436,6 @@ def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, fo
         model = HTVAE.load(model)
     result = generate_cohort(model, spec, reference, random_state=random_state, length_method=length_method,
                              latent=latent, decoder=decoder, nodes=nodes, noise=noise,
-                             noise_highpass_hz=noise_highpass_hz, progress_bar=progress_bar)
+                             noise_highpass_hz=noise_highpass_hz, boundary=boundary, progress_bar=progress_bar)
     write_cohort(result, out_dir, format=format, overwrite=overwrite)
     return result

@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import VentgenValueError
 
-__all__ = ["ObservationNoise"]
+__all__ = ["BoundaryBias", "ObservationNoise"]
 
 POOLED = ""  # key of the class-free model
 
@@ -187,6 +187,195 @@ class ObservationNoise:
 
     def __repr__(self) -> str:
         return f"ObservationNoise(classes={self.classes}, n_per_class={self.n_per_class})"
+
+
+class BoundaryBias:
+    """The decoder's mean error at the two ends of a breath, and the real step across a join.
+
+    A breath cycle starts at the ventilator's trigger and ends just before the next one. In real
+    recordings the last samples of a breath already hold the patient's effort that triggers the next
+    breath (flow rising, pressure dipping below PEEP), at a position that moves with the breath's
+    length. A decoder that reproduces features at fixed cycle positions smooths such an end-aligned
+    feature away, and the breaths it generates end flat: a classifier spots them at once, and the
+    stitched signal lacks the trigger. :class:`BoundaryBias` holds, per class, the mean residual
+    ``real - reconstruction`` over the first ``width`` samples (aligned to the start) and over the last
+    ``width`` samples (aligned to each breath's own end), and the mean step ``first sample of a breath -
+    last sample of the breath before it`` over consecutive reference breaths, so that generation can add
+    the missing mean and join breaths with the step real breaths have (:meth:`step`) instead of forcing
+    them level.
+
+    A breath shorter than ``2 * width`` gives its first half to the start profile and the rest to the
+    end profile, in fitting and in :meth:`apply` alike, so no sample is corrected twice.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T, n = 40, 100
+    >>> L = np.full(n, 30)
+    >>> X = np.zeros((n, 1, T))
+    >>> X[:, 0, 27:30] = [1.0, 2.0, 3.0]                       # an end-aligned ramp
+    >>> bias = BoundaryBias.fit(X, np.zeros_like(X), L, width=5)  # the decoder misses it
+    >>> Y = np.zeros((2, 1, T)); bias.apply(Y, ["", ""], np.array([30, 20]))
+    >>> Y[0, 0, 27:30].tolist(), Y[1, 0, 17:20].tolist()
+    ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    """
+
+    def __init__(self, head: dict, tail: dict, steps: dict, n_per_class: dict):
+        self._head = {str(k): np.asarray(v, dtype=np.float64) for k, v in head.items()}
+        self._tail = {str(k): np.asarray(v, dtype=np.float64) for k, v in tail.items()}
+        self._step = {str(k): np.asarray(v, dtype=np.float64) for k, v in steps.items()}
+        self.n_per_class = {str(k): int(v) for k, v in n_per_class.items()}
+        if POOLED not in self._head:
+            raise VentgenValueError("BoundaryBias needs the class-free profiles (key '')")
+        self.width = int(self._head[POOLED].shape[1])
+        self.classes = sorted(k for k in self._head if k != POOLED)
+
+    @classmethod
+    def fit(cls, X, R, lengths, labels=None, *, follows=None, width: int = 10, min_breaths: int = 20,
+            shrinkage: float = 10.0):
+        """Fit to real cycles ``X`` and their reconstructions ``R``, both (n, C, T).
+
+        Parameters
+        ----------
+        X, R : array (n, C, T)
+            Real cycles and the model's reconstructions of them, in the same units.
+        lengths : array (n,)
+            Valid samples of each cycle.
+        labels : array (n,) of str, optional
+            Class of each cycle; classes with fewer than ``min_breaths`` cycles (and "") use the
+            class-free profiles.
+        follows : array (n - 1,) of bool, optional
+            ``follows[i]``: cycle ``i + 1`` starts where cycle ``i`` ends in the same recording. The
+            steps across those joins give :meth:`step` (per class of the later breath); without any,
+            the step is 0.
+        width : int
+            Samples at each end (10 at 25 Hz: 0.4 s, the span of a trigger effort).
+        shrinkage : float
+            Weight, in breaths, of the class-free profile in each class's profile.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        R = np.asarray(R, dtype=np.float64)
+        if X.ndim != 3 or R.shape != X.shape:
+            raise VentgenValueError(
+                f"BoundaryBias.fit: X and R must be (n, C, T) of one shape, got {X.shape} and {R.shape}")
+        n, C, T = X.shape
+        L = np.asarray(lengths, dtype=np.int64)
+        if L.shape != (n,) or n < 2:
+            raise VentgenValueError(f"BoundaryBias.fit: needs at least 2 cycles and lengths of shape ({n},), got {L.shape}")
+        if np.any(L < 2) or np.any(L > T):
+            raise VentgenValueError(f"BoundaryBias.fit: lengths must lie in [2, {T}]")
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+            raise VentgenValueError(f"BoundaryBias.fit: width must be a positive integer, got {width!r}")
+        k = int(min(width, T // 2))
+        labels = np.full(n, POOLED, dtype=object) if labels is None else np.asarray(labels).astype(str)
+        res = X - R
+        hpos, hok, tpos, tok = _end_windows(L, k)
+        rows = np.arange(n)[:, None]
+        head = np.transpose(res[rows, :, hpos], (0, 2, 1)) * hok[:, None, :]  # (n, C, k)
+        tail = np.transpose(res[rows, :, tpos], (0, 2, 1)) * tok[:, None, :]
+        # step[i]: first sample of cycle i - last sample of the cycle before it (where it follows one)
+        step = np.zeros((n, C))
+        has_step = np.zeros(n)
+        if follows is not None:
+            fo = np.asarray(follows, dtype=bool)
+            if fo.shape != (n - 1,):
+                raise VentgenValueError(f"BoundaryBias.fit: follows must have shape ({n - 1},), got {fo.shape}")
+            step[1:] = (X[1:, :, 0] - X[np.arange(n - 1), :, L[:-1] - 1]) * fo[:, None]
+            has_step[1:] = fo
+
+        def means(sel, prior=None):
+            hs, hc = head[sel].sum(0), hok[sel].sum(0)
+            ts, tc = tail[sel].sum(0), tok[sel].sum(0)
+            ss, sc = step[sel].sum(0), has_step[sel].sum()
+            if prior is None:
+                return (hs / np.maximum(hc, 1), ts / np.maximum(tc, 1), ss / max(sc, 1.0))
+            s = float(shrinkage)
+            return ((hs + s * prior[0]) / (hc + s), (ts + s * prior[1]) / (tc + s), (ss + s * prior[2]) / (sc + s))
+
+        pooled = means(slice(None))
+        out = [{POOLED: v} for v in pooled]
+        counts = {POOLED: n}
+        for c in np.unique(labels):
+            if c == POOLED:
+                continue
+            sel = np.flatnonzero(labels == c)
+            if sel.size < min_breaths:
+                continue
+            for d, v in zip(out, means(sel, pooled), strict=True):
+                d[c] = v
+            counts[c] = sel.size
+        return cls(*out, counts)
+
+    @classmethod
+    def from_model(cls, model, cycles, labels=None, **kwargs):
+        """Fit to ``model.reconstruct`` of a CycleSet (its labels unless ``labels`` is given)."""
+        X = np.asarray(cycles.X)
+        lab = cycles.labels if labels is None else labels
+        return cls.fit(X, np.asarray(model.reconstruct(X)), cycles.lengths,
+                       None if lab is None else np.asarray(lab).astype(str), **kwargs)
+
+    def _key(self, label) -> str:
+        return label if label in self._head else POOLED
+
+    def profiles(self, label: str = POOLED) -> tuple:
+        """(head, tail), each (C, width): the mean residual at the start and at the end of a breath."""
+        k = self._key(str(label))
+        return self._head[k], self._tail[k]
+
+    def apply(self, X, labels, lengths) -> None:
+        """Add the start and end profiles to decoded cycles ``X`` (n, C, T) in place.
+
+        ``lengths`` are the lengths the cycles will be cut to; the end profile ends at sample
+        ``lengths - 1``.
+        """
+        labels = np.asarray(labels).astype(str)
+        L = np.asarray(lengths, dtype=np.int64)
+        n, C, T = X.shape
+        if labels.shape != (n,) or L.shape != (n,):
+            raise VentgenValueError(f"BoundaryBias.apply: need one label and one length per cycle ({n})")
+        if np.any(L < 2) or np.any(L > T):
+            raise VentgenValueError(f"BoundaryBias.apply: lengths must lie in [2, {T}]")
+        keys, inv = np.unique(labels, return_inverse=True)
+        keys = [self._key(k) for k in keys]
+        inv = inv.ravel()
+        head = np.stack([self._head[k] for k in keys]).astype(X.dtype)[inv]  # (n, C, width)
+        tail = np.stack([self._tail[k] for k in keys]).astype(X.dtype)[inv]
+        k = min(self.width, T // 2)
+        hpos, hok, tpos, tok = _end_windows(L, k)
+        hok, tok = hok.astype(X.dtype), tok.astype(X.dtype)
+        rows = np.arange(n)[:, None]
+        for c in range(C):  # windows never overlap, so fancy-index += is safe (masked entries add 0)
+            X[rows, c, hpos] += head[:, c, :k] * hok
+            X[rows, c, tpos] += tail[:, c, self.width - k:] * tok
+
+    def step(self, next_labels) -> np.ndarray:
+        """(n, C): the mean real step ``first sample of a breath - last sample of the one before``,
+        for breaths of the classes ``next_labels``."""
+        b = np.asarray(next_labels).astype(str)
+        C = self._step[POOLED].size
+        out = np.empty(b.shape + (C,))
+        for key in np.unique(b):
+            out[b == key] = self._step[self._key(key)]
+        return out
+
+    def __repr__(self) -> str:
+        return f"BoundaryBias(width={self.width}, classes={self.classes}, n_per_class={self.n_per_class})"
+
+
+def _end_windows(L: np.ndarray, k: int):
+    """Sample positions of the start and end windows of breaths of lengths ``L`` and their masks.
+
+    The start window is ``[0, min(k, L // 2))``; the end window the last ``min(k, L - head)`` samples,
+    right-aligned in a width-``k`` array (``tpos[:, -1] == L - 1``). Masked positions point at a valid
+    sample and carry weight 0.
+    """
+    j = np.arange(k)[None, :]
+    h = np.minimum(k, L // 2)[:, None]
+    t = np.minimum(k, L[:, None] - h)
+    hok = (j < h).astype(np.float64)
+    tok = (j >= k - t).astype(np.float64)
+    tpos = np.maximum(L[:, None] - k + j, 0)
+    return np.broadcast_to(j, hok.shape), hok, tpos, tok
 
 
 def _rms_gain(amp: np.ndarray, length: int) -> np.ndarray:
