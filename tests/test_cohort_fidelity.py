@@ -81,9 +81,12 @@ def test_memorisation_flags_copies_not_fresh_samples():
     rng = np.random.default_rng(2)
     real = rng.normal(size=(600, 8))
     fresh = memorisation_check(real, rng.normal(size=(300, 8)))
-    assert fresh["n_exact_copies"] == 0 and fresh["fraction_below_real_p05"] < 0.15
+    assert fresh["n_exact_copies"] == 0 and fresh["fraction_below_real_p05"] < 0.15 and fresh["passes"]
     copies = memorisation_check(real, real[:100] + 1e-9)
-    assert copies["n_exact_copies"] == 100 and copies["fraction_below_real_p01"] == 1.0
+    assert copies["n_exact_copies"] == 100 and copies["fraction_below_real_p01"] == 1.0 and not copies["passes"]
+    # jittered copies are no exact copies but sit far too close to their originals
+    near = memorisation_check(real, real[:300] + rng.normal(0, 0.3, (300, 8)))
+    assert near["n_exact_copies"] == 0 and near["fraction_below_real_p05"] > 0.5 and not near["passes"]
 
 
 def test_cycle_features_shape():
