@@ -137,3 +137,10 @@ def test_reconstruction_ceiling_rmse_leaves_out_the_padding():
 
     out = reconstruction_ceiling(ExactInsideTheBreaths(), cycles)
     assert out["rmse"] == {"flow_lpm": 0.0, "paw_cmh2o": 0.0}
+    # the reconstructions are cut and edge-padded like real cycles: the decoded padding cannot give
+    # them away, and a decoder exact inside the breaths is indistinguishable from the real breaths
+    assert out["discriminative_score"] < 0.1 and out["ratio"] > 0.95
+    # with generation's observation model: a zero residual adds nothing
+    obs = reconstruction_ceiling(ExactInsideTheBreaths(), cycles, noise="residual", boundary="residual")
+    assert (obs["noise"], obs["boundary"]) == ("residual", "residual")
+    assert obs["discriminative_score"] < 0.1 and obs["rmse"] == out["rmse"]

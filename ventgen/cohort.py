@@ -1197,7 +1197,8 @@ def generate_cohort(
     secs = time.perf_counter() - t0
     info = {"seed": random_state if isinstance(random_state, (int, np.integer)) else None,
             "sampling_rate": out_rate, "cycle_rate": cyc_rate, "length_method": length_method,
-            "latent": latent, "decoder": decoder, "nodes": nodes, "noise": noise, "boundary": boundary, "n_components": int(n_comp), "n_data_components": int(n_data),
+            "latent": latent, "decoder": decoder, "nodes": nodes, "noise": noise,
+            "noise_highpass_hz": float(noise_highpass_hz), "boundary": boundary, "n_components": int(n_comp), "n_data_components": int(n_data),
             "n_breaths": int(N), "seconds": secs, "breaths_per_s": N / max(secs, 1e-9),
             "duration_s": [float(r.duration_s) for r in recs]}
     return CohortResult(recs, manifest, spec, table, info)
