@@ -49,6 +49,8 @@ def main(argv=None):
     ap.add_argument("--hierarchy-weight", type=float, default=1.0)
     ap.add_argument("--topology-weight", type=float, default=1.0)
     ap.add_argument("--reconstruction-weights", default=None, help="e.g. 1,0.1,0.1,0.1 (level 0 first)")
+    ap.add_argument("--latent-dim", type=int, default=16)
+    ap.add_argument("--channels", default=None, help="encoder/decoder conv widths, e.g. 64,128 (default 32,64)")
     ap.add_argument("--mask-padding", action="store_true", help="HTVAE(mask_padding=True)")
     args = ap.parse_args(argv)
 
@@ -82,7 +84,8 @@ def main(argv=None):
         hide = rng.random(len(ml)) >= args.label_fraction
         ml[hide] = ""
         t0 = time.perf_counter()
-        model = ventgen.HTVAE(epochs=args.epochs, random_state=args.seed, device="cpu",
+        model = ventgen.HTVAE(epochs=args.epochs, random_state=args.seed, device="cpu", latent_dim=args.latent_dim,
+                              channels=None if args.channels is None else tuple(int(c) for c in args.channels.split(",")),
                               hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
                               reconstruction_weights=args.reconstruction_weights, mask_padding=args.mask_padding)
         model.fit(cycles, must_link=ml.astype(str) if args.label_fraction > 0 else None)
