@@ -46,6 +46,8 @@ def main(argv=None):
     ap.add_argument("--latent", default="node", choices=("node", "data"), help="generate_cohort(latent=...)")
     ap.add_argument("--noise", default="residual", choices=("residual", "none"),
                     help="generate_cohort(noise=...): observation noise (default) or the decoder's means")
+    ap.add_argument("--boundary", default="residual", choices=("residual", "none"),
+                    help="generate_cohort(boundary=...): correct the decoded ends of each breath (default) or not")
     ap.add_argument("--out", default="benchmarks/out/bench_generate.json")
     args = ap.parse_args(argv)
 
@@ -56,7 +58,8 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     model, ref = _model_and_reference(args)
     d = np.asarray(model.codebook(1)).shape[1]
-    results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes, "noise": args.noise, "latent": args.latent}
+    results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes, "noise": args.noise, "latent": args.latent,
+               "boundary": args.boundary}
 
     z = np.random.default_rng(0).standard_normal((32768, d)).astype(np.float32)
     model.decode(z[:256])
@@ -70,13 +73,13 @@ def main(argv=None):
     for dec in args.decoders.split(","):
         t0 = time.perf_counter()
         res = ventgen.generate_cohort(model, spec, ref, random_state=0, decoder=dec, batch_size=16384,
-                                      noise=args.noise, latent=args.latent)
+                                      noise=args.noise, latent=args.latent, boundary=args.boundary)
         secs = time.perf_counter() - t0
         gen[dec] = res
         hours = sum(r.duration_s for r in res.recordings) / 3600
         results[dec] = {"seconds": secs, "breaths": res.n_breaths, "breaths_per_s": res.n_breaths / secs,
                         "hours_generated": hours}
-        print(f"generate_cohort decoder={dec} noise={args.noise}: {args.patients} patients x {args.minutes:g} min "
+        print(f"generate_cohort decoder={dec} noise={args.noise} boundary={args.boundary}: {args.patients} patients x {args.minutes:g} min "
               f"({res.n_breaths} breaths, {hours:.1f} h of signal) in {secs:.1f} s = "
               f"{res.n_breaths / secs:.0f} breaths/s")
     if "exact" in gen and "linear" in gen:
@@ -88,8 +91,10 @@ def main(argv=None):
         print(f"linear vs exact decoder, RMSE / signal std: flow {results['linear_relative_rmse']['flow']:.4f}, "
               f"pressure {results['linear_relative_rmse']['pressure']:.4f}")
     small = {"patients": 2, "minutes": 5, "composition": SPEC}
-    a = ventgen.generate_cohort(model, small, ref, random_state=7, latent=args.latent, noise=args.noise)
-    b = ventgen.generate_cohort(model, small, ref, random_state=7, latent=args.latent, noise=args.noise)
+    a = ventgen.generate_cohort(model, small, ref, random_state=7, latent=args.latent, noise=args.noise,
+                                boundary=args.boundary)
+    b = ventgen.generate_cohort(model, small, ref, random_state=7, latent=args.latent, noise=args.noise,
+                                boundary=args.boundary)
     same = all(x.flow.tobytes() == y.flow.tobytes() and x.pressure.tobytes() == y.pressure.tobytes()
                for x, y in zip(a.recordings, b.recordings, strict=True))
     results["same_seed_same_bytes"] = bool(same)
