@@ -160,30 +160,30 @@ class ObservationNoise:
         ``length`` may differ from the fitted cycle length T: the envelope is cut or extended with its
         last value, and the spectrum is interpolated onto the new frequency grid.
         """
-        labels = np.asarray(labels).astype(str)
+        labels = np.asarray(labels).astype(str).ravel()
         T = int(length)
-        keys, inv = np.unique(labels, return_inverse=True)
-        keys = [k if k in self._env else POOLED for k in keys]
-        amps = [_resize_amp(self._amp[k], T) for k in keys]
-        amp = np.stack(amps).astype(np.float32)  # (K, C, F)
-        scl = np.stack([_resize_env(self._env[k], T) / _rms_gain(a, T) for k, a in zip(keys, amps, strict=True)])
-        scl = (scl * float(scale)).astype(np.float32)  # (K, C, T)
-        inv = inv.ravel()
-        # the rfft of white noise, drawn directly: independent complex Gaussian bins (real at 0 Hz and,
-        # for even T, at Nyquist), each of variance T, so one inverse FFT per draw is enough
-        n, C, F = labels.size, amp.shape[1], amp.shape[2]
-        z = rng.standard_normal((n, C, F, 2), dtype=np.float32)
-        z[:, :, 1:, :] *= np.float32(np.sqrt(T / 2.0))
-        z[:, :, 0, :] *= np.float32(np.sqrt(T))
-        z[:, :, 0, 1] = 0.0
+        F = T // 2 + 1
+        # the rfft of white noise, drawn directly: independent complex Gaussian bins of variance T/2 per
+        # part, real-only bins of variance T at 0 Hz and (even T) at Nyquist; one inverse FFT per draw
+        binf = np.full((F, 2), np.sqrt(T / 2.0))
+        binf[0] = (np.sqrt(T), 0.0)
         if T % 2 == 0:
-            z[:, :, -1, 0] *= np.float32(np.sqrt(2.0))
-            z[:, :, -1, 1] = 0.0
-        spec = z.view(np.complex64)[..., 0]
-        spec *= amp[inv]
-        y = np.fft.irfft(spec, n=T, axis=2)
-        y *= scl[inv]
-        return y
+            binf[-1] = (np.sqrt(T), 0.0)
+        keys, inv = np.unique(labels, return_inverse=True)
+        C = self._env[POOLED].shape[0]
+        out = np.empty((labels.size, C, T), dtype=np.float32)
+        for j, key in enumerate(keys):  # one block per class: broadcasts, no per-breath gathers
+            k = key if key in self._env else POOLED
+            amp = _resize_amp(self._amp[k], T)
+            scl = (_resize_env(self._env[k], T) / _rms_gain(amp, T) * float(scale)).astype(np.float32)
+            fac = (amp[:, :, None] * binf[None]).astype(np.float32)  # (C, F, 2)
+            sel = np.flatnonzero(inv.ravel() == j)
+            z = rng.standard_normal((sel.size, C, F, 2), dtype=np.float32)
+            z *= fac
+            y = np.fft.irfft(z.view(np.complex64)[..., 0], n=T, axis=2)
+            y *= scl
+            out[sel] = y
+        return out
 
     def __repr__(self) -> str:
         return f"ObservationNoise(classes={self.classes}, n_per_class={self.n_per_class})"
