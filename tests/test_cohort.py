@@ -491,3 +491,23 @@ def test_nearest_lengths_follow_the_shape_of_each_breath(ref):
     assert err["nearest"] < 0.5 * err["node"]
     with pytest.raises(VentgenValueError, match="needs latent='data'"):
         generate_cohort(DoubleModel(ref), spec, ref, length_method="nearest")
+
+
+def test_the_reference_is_encoded_once_when_the_model_can(ref):
+    """A model with ``encode`` (the HTVAE) gives node paths, latent means and, through ``decode``, the
+    reconstructions of the reference from a single encoder pass; the result is unchanged."""
+
+    class Counting(DoubleModel):
+        calls = 0
+
+        def encode(self, X):
+            Counting.calls += 1
+            return self.transform(X), self.assign(X)
+
+    spec = {"patients": 2, "breaths": 30, "composition": PAPER}
+    plain = generate_cohort(DoubleModel(ref), spec, ref, random_state=0, latent="data")
+    counted = generate_cohort(Counting(ref), spec, ref, random_state=0, latent="data")
+    assert Counting.calls == 1
+    assert np.array_equal(plain.manifest.to_numpy(), counted.manifest.to_numpy())
+    # (the double's means are float64; decode gets them as float32, as the HTVAE's are)
+    assert all(np.allclose(a.flow, b.flow, atol=1e-3) for a, b in zip(plain.recordings, counted.recordings, strict=True))

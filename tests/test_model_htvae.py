@@ -62,6 +62,10 @@ def test_shapes_and_units(fitted, X):
     for level in (0, 1, 2):
         assert m.reconstruct(X[:4], level=level).shape == (4, 2, 32)
     assert np.array_equal(m.sample(1, 0, 3, random_state=5), m.sample(1, 0, 3, random_state=5))
+    # encode: transform and assign from one encoder pass; decoding its means is the reconstruction
+    mu, paths = m.encode(X)
+    assert np.array_equal(mu, m.transform(X)) and np.array_equal(paths, m.assign(X))
+    assert np.array_equal(m.decode(mu), m.reconstruct(X))
 
 
 def test_history_terms_and_loss_decreases(fitted):

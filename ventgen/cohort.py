@@ -401,9 +401,51 @@ class _Stats:
     tree: LabelTree
 
 
-def _node_stats(model, ref: _Reference, label_tree=None) -> _Stats:
+class _Encoded:
+    """The model's view of the reference cycles, each part computed once: node paths, latent means and
+    reconstructions. A model with ``encode`` (the HTVAE) gives paths and means in one encoder pass, and
+    its reconstructions are ``decode`` of those means; other models use ``assign``, ``transform`` and
+    ``reconstruct``."""
+
+    def __init__(self, model, X):
+        self.model, self.X = model, X
+        self._assign = self._mu = self._recon = None
+
+    def _both(self):
+        mu, A = self.model.encode(self.X)
+        self._mu, self._assign = np.asarray(mu, dtype=np.float64), np.asarray(A, dtype=np.int64)
+
+    @property
+    def assign(self) -> np.ndarray:
+        if self._assign is None:
+            if callable(getattr(self.model, "encode", None)):
+                self._both()
+            else:
+                self._assign = np.asarray(self.model.assign(self.X), dtype=np.int64)
+        return self._assign
+
+    @property
+    def mu(self) -> np.ndarray:
+        if self._mu is None:
+            if callable(getattr(self.model, "encode", None)):
+                self._both()
+            else:
+                self._mu = np.asarray(self.model.transform(self.X), dtype=np.float64)
+        return self._mu
+
+    @property
+    def recon(self) -> np.ndarray:
+        if self._recon is None:
+            if callable(getattr(self.model, "encode", None)):
+                self._recon = np.asarray(self.model.decode(self.mu.astype(np.float32)))
+            else:
+                self._recon = np.asarray(self.model.reconstruct(self.X))
+        return self._recon
+
+
+def _node_stats(model, ref: _Reference, label_tree=None, enc: _Encoded | None = None) -> _Stats:
     maps = _check_model(model)
-    A = np.asarray(model.assign(ref.X), dtype=np.int64)
+    A = (enc or _Encoded(model, ref.X)).assign
     if A.ndim == 1:
         A = A[:, None]
     if A.shape != (ref.X.shape[0], len(maps)):
@@ -924,7 +966,8 @@ def generate_cohort(
         raise VentgenValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     rng = check_random_state(random_state)
     ref = _as_reference(_reference_of(reference, spec), labels)
-    st = _node_stats(model, ref, label_tree)
+    enc = _Encoded(model, ref.X)
+    st = _node_stats(model, ref, label_tree, enc)
     table = _label_table(st)
     resolved = _resolve(spec, st, table, nodes=nodes)
     if "residual" in (noise, boundary) and not callable(getattr(model, "reconstruct", None)):
@@ -1049,7 +1092,7 @@ def generate_cohort(
     centers, scales = codes[comp_g].copy(), sigmas[comp_g].copy()
     n_data = 0
     if latent == "data":
-        mu_ref = np.asarray(model.transform(ref.X), dtype=np.float64)
+        mu_ref = enc.mu
         for c, mem in enumerate(members):
             if mem.size >= 3:
                 centers[c] = mu_ref[mem].mean(axis=0)
@@ -1095,7 +1138,7 @@ def generate_cohort(
     steps = np.zeros((N, 2))  # row i: the step across the join after breath i
     if "residual" in (noise, boundary):
         Xr = ref.X[:, [flow_ch, pres_ch]]
-        Rr = np.asarray(model.reconstruct(ref.X))[:, [flow_ch, pres_ch]]
+        Rr = enc.recon[:, [flow_ch, pres_ch]]
     if noise == "residual":
         obs = ObservationNoise.fit(Xr, Rr, ref.lengths, ref.labels, highpass_hz=float(noise_highpass_hz),
                                    sampling_rate=cyc_rate)

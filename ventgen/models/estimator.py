@@ -512,6 +512,12 @@ class HTVAE:
         """Latent means mu_0, (n, latent_dim)."""
         return self._encode(X)[0].numpy()
 
+    def encode(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(transform(X), assign(X))`` from one encoder pass: mu_0 (n, latent_dim) and the node path
+        (n, M). ``decode(mu_0)`` is ``reconstruct(X)``."""
+        mu, idx = self._encode(X)
+        return mu.numpy(), idx.numpy().astype(np.int64)
+
     def assign(self, X) -> np.ndarray:
         """Node path of every sample, (n, M) int: column i-1 = node id at level i (row-major in its lattice)."""
         return self._encode(X)[1].numpy().astype(np.int64)
