@@ -39,6 +39,8 @@ def main(argv=None):
     ap.add_argument("--hierarchy-weight", type=float, default=1.0)
     ap.add_argument("--code-lr-scale", type=float, default=1.0)
     ap.add_argument("--kl-weight", type=float, default=0.0)
+    ap.add_argument("--rho", type=float, default=2.0, help="HTVAE(rho=...): sigma = neighbour distance / rho")
+    ap.add_argument("--sigma-init", type=float, default=1.0, help="HTVAE(sigma_init=...): spread of the initial codes")
     ap.add_argument("--reconstruction-weights", default=None, help="level 0 first, e.g. 1,0.1,0.1,0.1")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -65,6 +67,7 @@ def main(argv=None):
     if args.model == "htvae":
         model = ventgen.HTVAE(
             latent_dim=args.latent_dim, channels=channels, epochs=args.epochs, random_state=args.seed,
+            rho=args.rho, sigma_init=args.sigma_init,
             device="cpu", progress=False, topology_weight=args.topology_weight,
             hierarchy_weight=args.hierarchy_weight, code_lr_scale=args.code_lr_scale, kl_weight=args.kl_weight,
             reconstruction_weights=args.reconstruction_weights,
