@@ -103,11 +103,13 @@ class ObservationNoise:
         labels = np.full(n, POOLED, dtype=object) if labels is None else np.asarray(labels).astype(str)
         valid = (np.arange(T)[None, :] < L[:, None]).astype(np.float64)  # (n, T)
         res = (X - R) * valid[:, None, :]
+        low = np.zeros(T // 2 + 1, dtype=bool)
         if highpass_hz > 0:
             if sampling_rate is None or not sampling_rate > 0:
                 raise VentgenValueError("ObservationNoise.fit: highpass_hz needs the cycles' sampling_rate")
             F = np.fft.rfft(res, axis=2)
-            F[..., np.fft.rfftfreq(T, 1.0 / float(sampling_rate)) < highpass_hz] = 0.0
+            low = np.fft.rfftfreq(T, 1.0 / float(sampling_rate)) < highpass_hz
+            F[..., low] = 0.0
             res = np.fft.irfft(F, n=T, axis=2) * valid[:, None, :]
 
         def moments(sel):
@@ -122,6 +124,7 @@ class ObservationNoise:
         def spectrum(sel, env):
             w = res[sel] / np.where(env > 1e-12, env, 1.0)[None]
             p = (np.abs(np.fft.rfft(w, axis=2)) ** 2).mean(0)  # (C, F)
+            p[:, low] = 0.0  # what the cycle mask leaked back below the cut-off: not part of the model
             p = p / np.maximum(p.mean(1, keepdims=True), 1e-300)
             return np.sqrt(p)
 
@@ -178,9 +181,13 @@ class ObservationNoise:
             scl = (_resize_env(self._env[k], T) / _rms_gain(amp, T) * float(scale)).astype(np.float32)
             fac = (amp[:, :, None] * binf[None]).astype(np.float32)  # (C, F, 2)
             sel = np.flatnonzero(inv.ravel() == j)
-            z = rng.standard_normal((sel.size, C, F, 2), dtype=np.float32)
-            z *= fac
-            y = np.fft.irfft(z.view(np.complex64)[..., 0], n=T, axis=2)
+            # only the bins the spectrum uses are drawn (above a high-pass cut-off, say)
+            f0 = int(np.argmax((amp > 0).any(0))) if (amp > 0).any() else F
+            w = rng.standard_normal((sel.size, C, F - f0, 2), dtype=np.float32)
+            w *= fac[:, f0:]
+            spec = np.zeros((sel.size, C, F), dtype=np.complex64)
+            spec[:, :, f0:] = w.view(np.complex64)[..., 0]
+            y = np.fft.irfft(spec, n=T, axis=2)
             y *= scl
             out[sel] = y
         return out
