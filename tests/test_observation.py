@@ -168,6 +168,13 @@ def test_highpass_keeps_the_noise_and_drops_slow_shape_errors():
     assert full.envelope().mean() > 5.0
     # white noise keeps (25 - 2) / 25 of its power above 2 Hz with 0.78 Hz bins (T = 64 at 50 Hz)
     assert hp.envelope().mean() == pytest.approx(np.sqrt(1 - 3 / 33), rel=0.15)
+    # the model holds nothing below its cut-off, and neither do its draws
+    low = np.fft.rfftfreq(T, 1.0 / rate) < 2.0
+    assert np.all(hp.spectrum()[:, low] == 0) and np.all(hp.spectrum()[:, ~low] > 0)
+    draw = hp.sample(np.full(50, ""), T, np.random.default_rng(0))
+    P = (np.abs(np.fft.rfft(draw, axis=2)) ** 2).mean(axis=(0, 1))  # only the envelope's modulation leaks
+    assert P[low].mean() < 0.05 * P[~low].mean()
+    assert draw.std() == pytest.approx(hp.envelope().mean(), rel=0.1)
     with pytest.raises(VentgenValueError, match="sampling_rate"):
         ObservationNoise.fit(white, R, np.full(n, T), highpass_hz=2.0)
 
