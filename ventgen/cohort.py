@@ -31,12 +31,12 @@ The pipeline of :func:`generate_cohort`:
    class-conditional coloured noise fitted to the model's residuals on the reference breaths
    (:class:`ventgen.observation.ObservationNoise`) is added, so breaths carry the sensor noise,
    cardiogenic oscillation and vibration of real ones. ``noise="none"`` keeps the smooth means.
-7b. **Boundary correction** (``boundary="residual"``, default): a cycle starts at the ventilator's
+8. **Boundary correction** (``boundary="residual"``, default): a cycle starts at the ventilator's
    trigger, so the last samples of a real breath already hold the effort that triggers the next one
    (flow rising, pressure dipping), at a position that moves with the breath's length. The decoder
    smooths that end-aligned feature away; :class:`ventgen.observation.BoundaryBias` adds back the
    mean residual over the first and (aligned to the cut) the last 0.4 s of the breath, per class.
-8. **Stitching** into continuous flow and pressure: at each join the last sample of a breath and the
+9. **Stitching** into continuous flow and pressure: at each join the last sample of a breath and the
    first of the next are moved towards each other until they differ by the mean step that consecutive
    reference breaths have there (0 with ``boundary="none"`` or a reference without breath positions:
    they meet); the correction fades out with a raised cosine over 0.3 s
@@ -409,6 +409,7 @@ class _Encoded:
 
     def __init__(self, model, X):
         self.model, self.X = model, X
+        self._one_pass = callable(getattr(model, "encode", None))
         self._assign = self._mu = self._recon = None
 
     def _both(self):
@@ -418,7 +419,7 @@ class _Encoded:
     @property
     def assign(self) -> np.ndarray:
         if self._assign is None:
-            if callable(getattr(self.model, "encode", None)):
+            if self._one_pass:
                 self._both()
             else:
                 self._assign = np.asarray(self.model.assign(self.X), dtype=np.int64)
@@ -427,7 +428,7 @@ class _Encoded:
     @property
     def mu(self) -> np.ndarray:
         if self._mu is None:
-            if callable(getattr(self.model, "encode", None)):
+            if self._one_pass:
                 self._both()
             else:
                 self._mu = np.asarray(self.model.transform(self.X), dtype=np.float64)
@@ -436,7 +437,7 @@ class _Encoded:
     @property
     def recon(self) -> np.ndarray:
         if self._recon is None:
-            if callable(getattr(self.model, "encode", None)):
+            if self._one_pass:
                 self._recon = np.asarray(self.model.decode(self.mu.astype(np.float32)))
             else:
                 self._recon = np.asarray(self.model.reconstruct(self.X))
