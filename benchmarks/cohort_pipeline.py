@@ -51,6 +51,7 @@ def main(argv=None):
     ap.add_argument("--reconstruction-weights", default=None, help="e.g. 1,0.1,0.1,0.1 (level 0 first)")
     ap.add_argument("--latent-dim", type=int, default=16)
     ap.add_argument("--channels", default=None, help="encoder/decoder conv widths, e.g. 64,128 (default 32,64)")
+    ap.add_argument("--reconstruction-loss", default="squared", choices=("squared", "absolute"))
     ap.add_argument("--mask-padding", action="store_true", help="HTVAE(mask_padding=True)")
     args = ap.parse_args(argv)
 
@@ -87,7 +88,8 @@ def main(argv=None):
         model = ventgen.HTVAE(epochs=args.epochs, random_state=args.seed, device="cpu", latent_dim=args.latent_dim,
                               channels=None if args.channels is None else tuple(int(c) for c in args.channels.split(",")),
                               hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
-                              reconstruction_weights=args.reconstruction_weights, mask_padding=args.mask_padding)
+                              reconstruction_weights=args.reconstruction_weights, mask_padding=args.mask_padding,
+                              reconstruction_loss=args.reconstruction_loss)
         model.fit(cycles, must_link=ml.astype(str) if args.label_fraction > 0 else None)
         t["train_s"] = time.perf_counter() - t0
         if model_path.exists():

@@ -89,10 +89,10 @@ def test_train_cli_must_link_and_errors(cycles_file, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*base, "-o", str(tmp_path / "x.pt"), "--label-fraction", "2"])
     assert main([*base, "-o", str(tmp_path / "w.pt"), "--hierarchy-weight", "0.1", "--topology-weight", "0",
-                 "--reconstruction-weights", "1,0.1,0.1", "--mask-padding"]) == 0
+                 "--reconstruction-weights", "1,0.1,0.1", "--mask-padding", "--reconstruction-loss", "absolute"]) == 0
     w = ventgen.HTVAE.load(tmp_path / "w.pt")
     assert (w.hierarchy_weight, w.topology_weight, w.reconstruction_weights) == (0.1, 0.0, (1.0, 0.1, 0.1))
-    assert w.mask_padding is True
+    assert w.mask_padding is True and w.reconstruction_loss == "absolute"
     assert main([*base, "-o", str(tmp_path / "x.pt"), "--reconstruction-weights", "1,0.1"]) == 2
     assert "needs 3 values" in capsys.readouterr().err
     with pytest.raises(SystemExit):

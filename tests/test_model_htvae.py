@@ -468,3 +468,47 @@ def test_mask_padding_needs_lengths_and_is_saved(X, tmp_path):
         _Cycles(X, np.full(len(X), 20)))
     m.save(tmp_path / "m.pt")
     assert ventgen.HTVAE.load(tmp_path / "m.pt").mask_padding is True
+
+
+def test_absolute_reconstruction_loss_sums_absolute_errors():
+    from ventgen.models.htvae import HTVAEModule
+
+    x = torch.rand(8, 2, 32)
+    sq = HTVAEModule((2, 32), [(3, 3), (2, 2)], latent_dim=3, channels=(4, 8), seed=0).eval()
+    ab = HTVAEModule((2, 32), [(3, 3), (2, 2)], latent_dim=3, channels=(4, 8), seed=0,
+                     reconstruction_loss="absolute").eval()
+    out_sq, out_ab = sq(x), ab(x)
+    torch.testing.assert_close(out_ab["x_rec"], out_sq["x_rec"])  # same weights, same decodings
+    expected = (out_ab["x_rec"] - x.unsqueeze(0)).abs().flatten(2).sum(2).mean(1)
+    torch.testing.assert_close(out_ab["rec_levels"], expected)
+    torch.testing.assert_close(out_ab["loss"], out_ab["rec"] + out_ab["hier"] + out_ab["topo"])
+    assert not torch.allclose(out_ab["rec"], out_sq["rec"])
+    with pytest.raises(ValueError, match="squared' or 'absolute"):
+        HTVAEModule((2, 32), [(3, 3), (2, 2)], latent_dim=3, reconstruction_loss="huber")
+
+
+def test_absolute_loss_learns_the_median_edge_and_is_saved(tmp_path):
+    """Breaths whose edge falls at one of two times: the squared loss decodes the mean (a half step
+    between them), the absolute loss the median (a clean step at the majority's time)."""
+    rng = np.random.default_rng(0)
+    n, T = 240, 32
+    t = np.arange(T)
+    edge = np.where(rng.random(n) < 0.65, 12, 18)  # 65 % of the breaths step down at 12, the rest at 18
+    X = np.stack([np.where(t[None, :] < edge[:, None], 1.0, 0.0), np.zeros((n, T))], axis=1).astype(np.float32)
+    X[:, 1] = 5.0 + rng.normal(0, 0.01, (n, T))  # a second, flat channel
+    kw = dict(maps=[(2, 2), (1, 2)], latent_dim=1, epochs=100, random_state=0, progress=False, device="cpu",
+              channels=(4, 8), kl_weight=100.0)  # a KL that silences the latent: one "typical breath"
+    sq = ventgen.HTVAE(**kw).fit(X)
+    ab = ventgen.HTVAE(reconstruction_loss="absolute", **kw).fit(X)
+    mid = slice(14, 18)  # between the two edge times: mean 0.35, median 0
+    z = np.zeros((1, 1), dtype=np.float32)
+    assert sq.decode(z)[0, 0, mid].mean() > 0.2
+    assert ab.decode(z)[0, 0, mid].mean() < 0.1
+    ab.save(tmp_path / "a.pt")
+    assert ventgen.HTVAE.load(tmp_path / "a.pt").module_.reconstruction_loss == "absolute"
+    ckpt = torch.load(tmp_path / "a.pt", weights_only=True)
+    del ckpt["params"]["reconstruction_loss"]
+    torch.save(ckpt, tmp_path / "old.pt")
+    assert ventgen.HTVAE.load(tmp_path / "old.pt").reconstruction_loss == "squared"
+    with pytest.raises(VentgenValueError, match="reconstruction_loss"):
+        ventgen.HTVAE(reconstruction_loss="huber")

@@ -283,6 +283,9 @@ def _add_train(sub):
                         "(default: all 1, the paper's eq. 8)")
     p.add_argument("--mask-padding", action="store_true",
                    help="leave each cycle's edge padding out of the reconstruction term")
+    p.add_argument("--reconstruction-loss", choices=("squared", "absolute"), default="squared",
+                   help="per-value reconstruction error: squared (the paper's eq. 8, default) or absolute "
+                        "(a Laplace likelihood: sharper edges where their timing varies)")
     p.add_argument("--must-link", type=_positive_int, default=None, metavar="LEVEL",
                    help="use the cycles' labels as must-link constraints at this level (1 = deepest)")
     p.add_argument("--label-fraction", type=_fraction, default=1.0,
@@ -304,7 +307,7 @@ def _run_train(args):
                      overwrite=args.overwrite, checkpoint_dir=args.checkpoint_dir,
                      hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
                      reconstruction_weights=args.reconstruction_weights, mask_padding=args.mask_padding,
-                     progress=False if args.quiet else None)
+                     reconstruction_loss=args.reconstruction_loss, progress=False if args.quiet else None)
     print(f"{out['n_cycles']} cycles ({out['n_linked']} with must-link labels) -> {out['output']}")
 
 

@@ -66,6 +66,10 @@ class HTVAEModule(nn.Module):
     reconstruction_weights : sequence of M+1 floats, optional
         Weight of the reconstruction of each level in ``loss``, level 0 (``z_0``) first; None sums them
         with weight 1 (eq. 8). ``rec`` is always reported unweighted.
+    reconstruction_loss : {"squared", "absolute"}
+        Per-value error of the reconstruction term: squared (eq. 8, a Gaussian likelihood whose optimum
+        is the conditional mean) or absolute (a Laplace likelihood whose optimum is the conditional
+        median, which keeps an edge sharp where its timing varies).
     seed : int, optional
         Seed of the weight and code initialisation (private generators; global RNG untouched).
     """
@@ -85,6 +89,7 @@ class HTVAEModule(nn.Module):
         topology_weight: float = 1.0,
         hierarchy_weight: float = 1.0,
         reconstruction_weights=None,
+        reconstruction_loss: str = "squared",
         seed=None,
     ):
         super().__init__()
@@ -95,6 +100,9 @@ class HTVAEModule(nn.Module):
         self.sample_posterior = bool(sample_posterior)
         self.topology_weight = float(topology_weight)
         self.hierarchy_weight = float(hierarchy_weight)
+        if reconstruction_loss not in ("squared", "absolute"):
+            raise ValueError(f"reconstruction_loss must be 'squared' or 'absolute', got {reconstruction_loss!r}")
+        self.reconstruction_loss = reconstruction_loss
         self.reconstruction_weights = (
             None if reconstruction_weights is None else tuple(float(w) for w in reconstruction_weights)
         )
@@ -163,7 +171,8 @@ class HTVAEModule(nn.Module):
         z = torch.cat([z0.unsqueeze(0), z_maps])  # (M+1, n, L)
         hier = ((z[1:] - z[:-1]) ** 2).sum(-1).sum(0).mean()
         x_rec = self.decoder(z.reshape(-1, self.latent_dim)).view(z.shape[0], *x.shape)
-        err = (x_rec - x.unsqueeze(0)) ** 2
+        diff = x_rec - x.unsqueeze(0)
+        err = diff**2 if self.reconstruction_loss == "squared" else diff.abs()
         if mask is not None:
             err = err * mask.unsqueeze(0)
         rec_levels = err.flatten(2).sum(2).mean(1)  # (M+1,)
