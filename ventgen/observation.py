@@ -129,12 +129,7 @@ class ObservationNoise:
             return np.sqrt(p)
 
         envs, amps, counts = {POOLED: env_all}, {POOLED: spectrum(slice(None), env_all)}, {POOLED: n}
-        for c in np.unique(labels):
-            if c == POOLED:
-                continue
-            sel = np.flatnonzero(labels == c)
-            if sel.size < min_breaths:
-                continue
+        for c, sel in _class_rows(labels, min_breaths):
             s2, cnt = moments(sel)
             env = np.sqrt((s2 + shrinkage * env_all**2) / (cnt + shrinkage))
             envs[c], amps[c], counts[c] = env, spectrum(sel, env), sel.size
@@ -302,12 +297,7 @@ class BoundaryBias:
         pooled = means(slice(None))
         out = [{POOLED: v} for v in pooled]
         counts = {POOLED: n}
-        for c in np.unique(labels):
-            if c == POOLED:
-                continue
-            sel = np.flatnonzero(labels == c)
-            if sel.size < min_breaths:
-                continue
+        for c, sel in _class_rows(labels, min_breaths):
             for d, v in zip(out, means(sel, pooled), strict=True):
                 d[c] = v
             counts[c] = sel.size
@@ -367,6 +357,15 @@ class BoundaryBias:
 
     def __repr__(self) -> str:
         return f"BoundaryBias(width={self.width}, classes={self.classes}, n_per_class={self.n_per_class})"
+
+
+def _class_rows(labels: np.ndarray, min_breaths: int):
+    """``(class, row indices)`` of every labelled class with at least ``min_breaths`` rows: the classes
+    that get a model of their own (the others use the class-free one)."""
+    for c in np.unique(labels):
+        sel = np.flatnonzero(labels == c)
+        if c != POOLED and sel.size >= min_breaths:
+            yield c, sel
 
 
 def _end_windows(L: np.ndarray, k: int):
