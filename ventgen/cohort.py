@@ -60,6 +60,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -410,38 +411,24 @@ class _Encoded:
     def __init__(self, model, X):
         self.model, self.X = model, X
         self._one_pass = callable(getattr(model, "encode", None))
-        self._assign = self._mu = self._recon = None
 
-    def _both(self):
-        mu, A = self.model.encode(self.X)
-        self._mu, self._assign = np.asarray(mu, dtype=np.float64), np.asarray(A, dtype=np.int64)
+    @cached_property
+    def _pair(self):
+        return self.model.encode(self.X)
 
-    @property
+    @cached_property
     def assign(self) -> np.ndarray:
-        if self._assign is None:
-            if self._one_pass:
-                self._both()
-            else:
-                self._assign = np.asarray(self.model.assign(self.X), dtype=np.int64)
-        return self._assign
+        return np.asarray(self._pair[1] if self._one_pass else self.model.assign(self.X), dtype=np.int64)
 
-    @property
+    @cached_property
     def mu(self) -> np.ndarray:
-        if self._mu is None:
-            if self._one_pass:
-                self._both()
-            else:
-                self._mu = np.asarray(self.model.transform(self.X), dtype=np.float64)
-        return self._mu
+        return np.asarray(self._pair[0] if self._one_pass else self.model.transform(self.X), dtype=np.float64)
 
-    @property
+    @cached_property
     def recon(self) -> np.ndarray:
-        if self._recon is None:
-            if self._one_pass:
-                self._recon = np.asarray(self.model.decode(self.mu.astype(np.float32)))
-            else:
-                self._recon = np.asarray(self.model.reconstruct(self.X))
-        return self._recon
+        if self._one_pass:
+            return np.asarray(self.model.decode(self.mu.astype(np.float32)))
+        return np.asarray(self.model.reconstruct(self.X))
 
 
 def _node_stats(model, ref: _Reference, label_tree=None, enc: _Encoded | None = None) -> _Stats:
