@@ -293,3 +293,11 @@ def test_joins_across_decoding_batches_meet_with_noise(noisy_ref):
         assert np.allclose(rec.pressure[joins - 1], rec.pressure[joins], atol=1e-4)
     one = generate_cohort(model, spec, noisy_ref, random_state=0, boundary="none", batch_size=8192)
     assert np.array_equal(one.manifest.to_numpy(), res.manifest.to_numpy())
+
+
+def test_from_model_fits_the_model_residuals(noisy_ref):
+    clean, noisy_ref = noisy_ref
+    model = KnowsTheTruth(clean, noisy_ref)  # reconstructs the clean waves: residual = the added noise
+    noise = ObservationNoise.from_model(model, noisy_ref)
+    assert set(noise.classes) == {"normal breathing", "apnea", "snoring"}
+    assert noise.envelope("normal breathing")[:, :20].mean(axis=1) == pytest.approx([1.5, 0.2], rel=0.15)

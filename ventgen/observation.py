@@ -303,14 +303,6 @@ class BoundaryBias:
             counts[c] = sel.size
         return cls(*out, counts)
 
-    @classmethod
-    def from_model(cls, model, cycles, labels=None, **kwargs):
-        """Fit to ``model.reconstruct`` of a CycleSet (its labels unless ``labels`` is given)."""
-        X = np.asarray(cycles.X)
-        lab = cycles.labels if labels is None else labels
-        return cls.fit(X, np.asarray(model.reconstruct(X)), cycles.lengths,
-                       None if lab is None else np.asarray(lab).astype(str), **kwargs)
-
     def _key(self, label) -> str:
         return label if label in self._head else POOLED
 
