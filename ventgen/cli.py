@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import warnings
 
 from . import __version__
 from .errors import VentgenError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "error_line"]
 
 _COMMANDS = []  # (name, add_parser_function), filled by the @command decorator below
 
@@ -567,13 +568,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TEMP_NAME = re.compile(r"\.(?P<target>[^/\\\s]+?)\.vg\d+-[0-9a-f]{8}\.(?:tmp|old)")
+
+
+def _one_line(text: str) -> str:
+    """A message as one line, naming the file a user asked for, never ventgen's temporary name."""
+    text = _TEMP_NAME.sub(lambda m: m["target"], str(text))
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line the command prints for ``exc`` (without the ``ventgen: error:`` prefix).
+
+    Examples
+    --------
+    >>> error_line(FileNotFoundError(2, "No such file or directory", "/data/x.csv"))
+    '/data/x.csv: No such file or directory'
+    >>> error_line(MemoryError())
+    'out of memory (MemoryError); the input is larger than this machine can hold'
+    """
+    if isinstance(exc, VentgenError):
+        return _one_line(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+        return _one_line(f"{where}: {exc.strerror or exc}")
+    if isinstance(exc, MemoryError):
+        return "out of memory (MemoryError); the input is larger than this machine can hold"
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply (RecursionError)"
+    detail = _one_line(exc) or "no message"
+    return f"unexpected {type(exc).__name__}: {detail} (rerun with --debug for the traceback, and please report it)"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"ventgen: warning: {_one_line(message)}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    """Run the ``ventgen`` command; every error ends in one line on stderr and exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    debug = args.debug
     if args.quiet:
         from ._util import set_progress
 
@@ -581,18 +618,17 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            warnings.formatwarning = lambda msg, cat, *a, **k: f"ventgen: warning: {msg}\n"
+            warnings.showwarning = _show_warning
             rc = args.func(args)
         return 0 if rc is None else int(rc)
-    except (VentgenError, FileNotFoundError, IsADirectoryError, PermissionError, FileExistsError) as exc:
-        if debug:
-            raise
-        msg = str(exc) if not isinstance(exc, OSError) or not exc.filename else f"{exc.filename}: {exc.strerror}"
-        print(f"ventgen: error: {msg}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("ventgen: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the command's contract: one line, exit 2
+        if args.debug:
+            raise
+        print(f"ventgen: error: {error_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
