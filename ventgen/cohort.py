@@ -54,9 +54,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import math
 import os
-import shutil
-import tempfile
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -66,7 +66,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._util import check_random_state, json_default_lenient, progress
+from ._limits import (
+    MAX_CODES_PER_MAP,
+    MAX_COHORT_BREATHS,
+    MAX_COHORT_MINUTES,
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_MAPS,
+    MAX_PATIENTS,
+    check_count,
+    check_number,
+    check_sampling_rate,
+)
+from ._util import atomic_dir, check_random_state, json_default_lenient, progress
 from .errors import FileFormatError, VentgenTypeError, VentgenValueError, VentgenWarning
 from .hierarchy import VENTILATION_TREE, LabelTree, flat_tree
 from .observation import BoundaryBias, ObservationNoise
@@ -183,8 +195,8 @@ def read_cohort_spec(spec) -> CohortSpec:
     Parameters
     ----------
     spec : CohortSpec, dict, str or path-like
-        A spec object, a JSON-like dict, or the path of a JSON file following
-        ``data_schemas/cohort_spec.schema.json``.
+        A spec object, a JSON-like dict, or the path of a JSON file (UTF-8, a byte-order mark is
+        accepted) following ``data_schemas/cohort_spec.schema.json``.
 
     Returns
     -------
@@ -192,11 +204,17 @@ def read_cohort_spec(spec) -> CohortSpec:
 
     Raises
     ------
+    FileFormatError
+        When the file is not a JSON document ventgen accepts: not UTF-8, invalid JSON, larger than
+        ``MAX_JSON_BYTES``, nested deeper than ``MAX_JSON_DEPTH``, ``NaN``/``Infinity`` or an
+        out-of-range number, a key given twice in one object; or when a field is out of its limits
+        (a file's errors name the file and the field).
     SchemaError
-        When the document does not follow the schema (every problem listed).
+        When the document does not follow the schema (every problem listed, on one line).
     VentgenValueError
-        When fractions do not sum to one, an entry is repeated, or both/neither of minutes and breaths
-        are given.
+        When fractions do not sum to one, an entry is repeated, both/neither of minutes and breaths
+        are given, or a number is outside the limits of :mod:`ventgen._limits` (patients, total
+        patient-minutes, total breaths, sampling rate, levels and nodes).
 
     Examples
     --------
@@ -205,81 +223,240 @@ def read_cohort_spec(spec) -> CohortSpec:
     >>> spec.patients, [e.key for e in spec.composition]
     (4, ['normal breathing', 'apnea', 'snoring'])
     """
-    from .schemas import validate
-
-    if isinstance(spec, CohortSpec):
+    if isinstance(spec, CohortSpec):  # built in Python: held to the same limits
+        try:
+            doc = spec.to_dict()
+        except (AttributeError, TypeError):
+            raise VentgenTypeError("CohortSpec.composition must be a tuple of CompositionEntry") from None
+        _spec_from_doc(doc)
         return spec
-    source = "cohort spec"
     if isinstance(spec, (str, os.PathLike)):
         path = Path(spec)
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a folder; expected a JSON cohort spec file", str(path))
         if not path.is_file():
             raise FileNotFoundError(2, "no such cohort spec file", str(path))
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(path, f"not valid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
-        except UnicodeDecodeError:
-            raise FileFormatError(path, "not a UTF-8 text file; expected a JSON cohort spec") from None
-        source = f"cohort spec {path}"
-    elif isinstance(spec, dict):
-        doc = spec
-    else:
-        raise VentgenTypeError(
-            f"cohort spec must be a dict, a CohortSpec or a path to a JSON file, got {type(spec).__name__}"
-        )
+        doc = read_json_document(path, "cohort spec", nonfinite=True)  # every number is checked by field
+        return _spec_from_doc(doc, path=path, base=path.parent)
+    if isinstance(spec, dict):
+        _check_depth(spec, None, "")
+        return _spec_from_doc(spec)
+    raise VentgenTypeError(
+        f"cohort spec must be a dict, a CohortSpec or a path to a JSON file, got {type(spec).__name__}"
+    )
+
+
+# ---------------------------------------------------------------------------- safe JSON documents
+class _Refused(Exception):
+    """Raised inside the JSON decoder's hooks; turned into a FileFormatError naming the file."""
+
+
+def _no_constant(name: str):
+    raise _Refused(f"{name} is not a number JSON allows; give a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {text[:24]} is out of the range of a 64-bit float")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise _Refused(f"an integer with {len(text.lstrip('-'))} digits is out of range")
+    return int(text)
+
+
+def _unique_keys(pairs: list) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Refused(f"key {key[:60]!r} is given twice in one object; give each key once")
+        out[key] = value
+    return out
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_MAX_INT_DIGITS = 100
+#: Largest Dirichlet concentration of a patient's node preference: above ~1e3 every patient already
+#: uses the cohort-wide weights; larger values overflow the Dirichlet draw.
+_MAX_NODE_CONCENTRATION = 1e6
+
+
+def _text_depth(raw: bytes) -> int:
+    """Deepest nesting of ``[``/``{`` in a JSON text (outside strings), without parsing it."""
+    b = np.frombuffer(_JSON_STRING.sub(b"", raw), dtype=np.uint8)
+    step = np.isin(b, (0x5B, 0x7B)).astype(np.int64) - np.isin(b, (0x5D, 0x7D))
+    return int(np.cumsum(step).max(initial=0))
+
+
+def read_json_document(path, what: str, *, nonfinite: bool = False):
+    """Read a JSON document a user gives, refusing what would be unsafe or ambiguous to use.
+
+    At most ``MAX_JSON_BYTES`` bytes and ``MAX_JSON_DEPTH`` levels of nesting; UTF-8 with or without
+    a byte-order mark; no key given twice in one object; no integer of more than 100 digits; no
+    ``NaN``/``Infinity`` (Python's :mod:`json` accepts them) or number out of the range of a float.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    what : str
+        What the document is ("cohort spec"), for the messages.
+    nonfinite : bool
+        Give ``NaN``, ``Infinity`` and out-of-range numbers as non-finite floats instead of refusing
+        them, for a caller that checks every number against its field's range (and so can name the
+        field in its message).
+
+    Returns
+    -------
+    object
+        The parsed document.
+
+    Raises
+    ------
+    FileFormatError
+        One line naming the file (and the line, for a syntax error).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_JSON_BYTES + 1)
+    if max(size, len(raw)) > MAX_JSON_BYTES:
+        raise FileFormatError(path, f"{max(size, len(raw))} bytes; a {what} holds at most {MAX_JSON_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(path, f"not UTF-8 text (byte {exc.start}); expected a JSON {what}") from None
+    depth = _text_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise FileFormatError(path, f"JSON nested {depth} levels deep; a {what} is nested at most {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(text, parse_constant=float if nonfinite else _no_constant,
+                          parse_float=float if nonfinite else _finite_float, parse_int=_bounded_int,
+                          object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(path, f"not valid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+    except _Refused as exc:
+        raise FileFormatError(path, str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # pragma: no cover - guarded by the checks above
+        raise FileFormatError(path, f"not valid JSON: {str(exc).splitlines()[0][:120]}") from None
+
+
+def _check_depth(doc, path, prefix: str) -> None:
+    """Refuse a dict/list document nested deeper than ``MAX_JSON_DEPTH`` (iteratively: no recursion)."""
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _spec_error(path, prefix or None, f"nested more than {MAX_JSON_DEPTH} levels deep")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, (list, tuple)) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list, tuple)))
+
+
+def _spec_error(path, field: str | None, message: str) -> VentgenValueError:
+    """One-line error naming the spec file (if any) and the field."""
+    if path is not None:
+        return FileFormatError(path, message, field=field)
+    return VentgenValueError("cohort spec" + (f", {field!r}" if field else "") + f": {message}")
+
+
+def _checked(path, field: str, check, value, *args, **kwargs):
+    """``check(value, field, ...)`` with its error re-raised naming the spec file."""
+    try:
+        return check(value, field, *args, **kwargs)
+    except VentgenValueError as exc:  # "<field> must be ..." -> "<file>, '<field>': must be ..."
+        raise _spec_error(path, field, str(exc).removeprefix(f"{field} ")) from None
+
+
+# ---------------------------------------------------------------------------- spec fields
+def _spec_from_doc(doc, *, path=None, base=None, prefix: str = "") -> CohortSpec:
+    """Validate a parsed spec document: type, schema, then every number against its limit."""
+    from .schemas import validate
+
+    source = "cohort spec" if path is None else f"cohort spec {path}" + (f", {prefix!r}" if prefix else "")
     if not isinstance(doc, dict):
-        raise VentgenValueError(f"{source}: expected a JSON object at the top level, got {type(doc).__name__}")
+        raise _spec_error(path, prefix or None, f"expected a JSON object at the top level, got {type(doc).__name__}")
     has_m, has_b = "minutes" in doc, "breaths" in doc
     if has_m == has_b:
-        raise VentgenValueError(
-            f"{source}: give exactly one of 'minutes' (per patient) or 'breaths' (per patient), got "
-            + ("both" if has_m else "neither")
-        )
+        raise _spec_error(path, prefix or None, "give exactly one of 'minutes' (per patient) or 'breaths' (per "
+                          "patient), got " + ("both" if has_m else "neither"))
     validate(doc, "cohort_spec", source=source)
-    comp = doc["composition"]
-    entries = []
-    if isinstance(comp, dict):
-        for name, frac in comp.items():
-            entries.append(CompositionEntry(fraction=float(frac), name=str(name)))
+    f = (lambda name: f"{prefix}/{name}") if prefix else (lambda name: name)
+    patients = _checked(path, f("patients"), check_count, doc["patients"], high=MAX_PATIENTS)
+    minutes = breaths = None
+    if has_m:
+        minutes = _checked(path, f("minutes"), check_number, doc["minutes"], low=0, low_open=True,
+                           high=MAX_COHORT_MINUTES, unit="minutes")
+        if patients * minutes > MAX_COHORT_MINUTES:
+            raise _spec_error(path, f("minutes"), f"{patients} patients x {minutes:g} minutes = "
+                              f"{patients * minutes:g} patient-minutes; a cohort holds at most "
+                              f"{MAX_COHORT_MINUTES:g}")
     else:
-        for item in comp:
-            if "node" in item:
-                entries.append(CompositionEntry(fraction=float(item["fraction"]), level=int(item["level"]),
-                                                node=int(item["node"])))
-            else:
-                lvl = item.get("level")
-                entries.append(CompositionEntry(fraction=float(item["fraction"]), name=str(item["class"]),
-                                                level=None if lvl is None else int(lvl)))
-    keys = [e.key.casefold() if not e.is_node else e.key for e in entries]
-    dup = sorted({k for k in keys if keys.count(k) > 1})
-    if dup:
-        raise VentgenValueError(f"{source}: composition lists {dup} more than once; give each entry once")
-    total = float(sum(e.fraction for e in entries))
-    if abs(total - 1.0) > _SUM_TOL:
-        terms = " + ".join(f"{e.key} {e.fraction:g}" for e in entries)
-        raise VentgenValueError(
-            f"{source}: composition fractions sum to {total:g} ({terms}); they are shares of breaths and "
-            "must sum to 1"
-        )
-    entries = tuple(CompositionEntry(fraction=e.fraction / total, name=e.name, level=e.level, node=e.node)
-                    for e in entries)
+        breaths = _checked(path, f("breaths"), check_count, doc["breaths"], high=MAX_COHORT_BREATHS)
+        if patients * breaths > MAX_COHORT_BREATHS:
+            raise _spec_error(path, f("breaths"), f"{patients} patients x {breaths} breaths = {patients * breaths} "
+                              f"breaths; a cohort holds at most {MAX_COHORT_BREATHS}")
+    rate = doc.get("sampling_rate")
+    if rate is not None:
+        rate = _checked(path, f("sampling_rate"), check_sampling_rate, rate)
     nc = doc.get("node_concentration", 1.0)
+    if nc is not None:
+        nc = _checked(path, f("node_concentration"), check_number, nc, low=0, low_open=True,
+                      high=_MAX_NODE_CONCENTRATION)
     reference = doc.get("reference")
-    if reference is not None and isinstance(spec, (str, os.PathLike)) and not Path(reference).is_absolute():
-        reference = str(Path(spec).parent / reference)
+    if reference is not None and "\x00" in reference:
+        raise _spec_error(path, f("reference"), "a path cannot hold a NUL character")
+    if reference is not None and base is not None and not Path(reference).is_absolute():
+        reference = str(Path(base) / reference)
     return CohortSpec(
-        patients=int(doc["patients"]),
-        composition=entries,
-        minutes=float(doc["minutes"]) if has_m else None,
-        breaths=int(doc["breaths"]) if has_b else None,
-        level=int(doc.get("level", 1)),
-        sampling_rate=float(doc["sampling_rate"]) if "sampling_rate" in doc else None,
-        patient_variability=float(doc.get("patient_variability", 0.5)),
-        node_concentration=None if nc is None else float(nc),
+        patients=patients,
+        composition=_composition(doc["composition"], path, f),
+        minutes=minutes,
+        breaths=breaths,
+        level=_checked(path, f("level"), check_count, doc.get("level", 1), high=MAX_MAPS),
+        sampling_rate=rate,
+        patient_variability=_checked(path, f("patient_variability"), check_number,
+                                     doc.get("patient_variability", 0.5), low=0, high=1),
+        node_concentration=nc,
         name=str(doc.get("name", "")),
         description=str(doc.get("description", "")),
         reference=reference,
     )
+
+
+def _composition(comp, path, f) -> tuple:
+    """The composition entries, checked (fractions finite in [0, 1], summing to 1; levels and nodes
+    within the limits; no entry twice) and renormalised."""
+    entries = []
+    items = comp.items() if isinstance(comp, dict) else enumerate(comp)
+    for key, item in items:
+        where = f(f"composition/{key}")
+        if isinstance(comp, dict):
+            frac = _checked(path, where, check_number, item, low=0, high=1)
+            entries.append(CompositionEntry(fraction=frac, name=str(key)))
+            continue
+        frac = _checked(path, f"{where}/fraction", check_number, item["fraction"], low=0, high=1)
+        lvl = item.get("level")
+        if lvl is not None:
+            lvl = _checked(path, f"{where}/level", check_count, lvl, high=MAX_MAPS)
+        if "node" in item:
+            node = _checked(path, f"{where}/node", check_count, item["node"], low=0, high=MAX_CODES_PER_MAP - 1)
+            entries.append(CompositionEntry(fraction=frac, level=lvl, node=node))
+        else:
+            entries.append(CompositionEntry(fraction=frac, name=str(item["class"]), level=lvl))
+    keys = [e.key.casefold() if not e.is_node else e.key for e in entries]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise _spec_error(path, f("composition"), f"lists {dup} more than once; give each entry once")
+    total = float(sum(e.fraction for e in entries))
+    if abs(total - 1.0) > _SUM_TOL:
+        terms = " + ".join(f"{e.key} {e.fraction:g}" for e in entries)
+        raise _spec_error(path, f("composition"), f"fractions sum to {total:g} ({terms}); they are shares of "
+                          "breaths and must sum to 1")
+    return tuple(CompositionEntry(fraction=e.fraction / total, name=e.name, level=e.level, node=e.node)
+                 for e in entries)
 
 
 # ============================================================================ reference and model
@@ -721,7 +898,9 @@ class CohortResult:
     node_labels : DataFrame
         :func:`label_nodes` of the model on the reference.
     info : dict
-        Seed, timings (``seconds``, ``breaths_per_s``), sampling rate, length method.
+        Seed, sampling rate, length method and the other options; timings (``seconds``,
+        ``breaths_per_s``) too, which :func:`write_cohort` keeps out of ``cohort.json`` (they differ
+        between two runs with one seed).
     """
 
     recordings: list
@@ -952,6 +1131,12 @@ def generate_cohort(
         raise VentgenValueError(f"length_method must be one of {LENGTH_METHODS}, got {length_method!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise VentgenValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not (isinstance(subject_prefix, str) and len(subject_prefix) <= 100
+            and _RECORDING_FILE.match(f"{subject_prefix}0.h5")):
+        raise VentgenValueError(f"subject_prefix must be up to 100 characters of a plain file name (no '/', no "
+                                f"leading '.'), got {subject_prefix!r}")
+    if sampling_rate is not None:
+        sampling_rate = check_sampling_rate(sampling_rate, "sampling_rate")
     rng = check_random_state(random_state)
     ref = _as_reference(_reference_of(reference, spec), labels)
     enc = _Encoded(model, ref.X)
@@ -1019,6 +1204,11 @@ def generate_cohort(
                 means.append(ref.lengths[mem].mean() if mem.size else lengths_of(int(k)).mean())
             exp_len += r.entry.fraction * float(np.dot(r.weights, means))
         n = max(1, int(round(spec.minutes * 60.0 * cyc_rate / max(exp_len, 1e-9))))
+        if n * spec.patients > MAX_COHORT_BREATHS:
+            raise VentgenValueError(
+                f"cohort spec: {spec.patients} patients x {spec.minutes:g} minutes are {n * spec.patients} breaths "
+                f"of this reference (mean breath {exp_len / cyc_rate:.2f} s); a cohort holds at most "
+                f"{MAX_COHORT_BREATHS} breaths")
         per_patient = np.full(spec.patients, n, dtype=np.int64)
     counts = _count_matrix(fr, per_patient)
 
@@ -1036,6 +1226,8 @@ def generate_cohort(
             w = r.weights
             if spec.node_concentration is not None and w.size > 1:
                 w = rng.dirichlet(spec.node_concentration * w * w.size)
+                if not (np.isfinite(w).all() and w.sum() > 0):  # an extreme concentration: no preference
+                    w = r.weights
             if r.run_label:
                 rl = _split_runs(c, runs_by_label.get(r.run_label), rng)
                 k = rng.choice(r.nodes.size, size=rl.size, p=w)
@@ -1327,22 +1519,107 @@ def _regroup(k, r: _Resolved, runs_by_label: dict, rng):
 
 # ============================================================================ writing and reading
 _EXT = {"hdf5": ".h5", "csv": ".csv"}
+#: What write_cohort puts in a cohort folder besides the recordings its cohort.json lists: the only
+#: files ``overwrite`` may replace.
+_COHORT_FILES = ("cohort.json", "manifest.csv", "node_labels.csv")
+#: ``CohortResult.info`` keys kept out of cohort.json: timings differ between two runs with one seed,
+#: and cohort.json (like the manifest) is covered by the same-seed-same-bytes promise.
+_NOT_IN_COHORT_JSON = ("seconds", "breaths_per_s", "duration_s")
+#: A file of a cohort folder: a plain, non-hidden name in the folder itself; a recording's ends in
+#: .h5 or .csv.
+_PLAIN_NAME = re.compile(r"^[^./\\\x00][^/\\\x00]*$")
+_RECORDING_FILE = re.compile(r"^[^./\\\x00][^/\\\x00]*\.(?:h5|csv)$")
+
+
+def _cohort_files_of(folder: Path) -> set:
+    """Names of the recordings that ventgen wrote in ``folder``, from its cohort.json; refuses a folder
+    that is not a ventgen cohort folder (its files are not ventgen's to replace)."""
+    doc_path = folder / "cohort.json"
+    why = None
+    try:
+        doc = read_json_document(doc_path, "cohort.json")
+    except FileNotFoundError:
+        why = "it has no cohort.json"
+    except (VentgenValueError, OSError):
+        why = "its cohort.json cannot be read"
+    else:
+        doc = doc if isinstance(doc, dict) else {}
+        files, written = doc.get("files"), doc.get("written", [])
+        if not (isinstance(files, list) and all(isinstance(f, str) and _RECORDING_FILE.match(f) for f in files)
+                and isinstance(written, list) and all(isinstance(f, str) and _PLAIN_NAME.match(f) for f in written)):
+            why = "its cohort.json does not list the files ventgen wrote"
+    if why:
+        raise VentgenValueError(f"{folder}: not replaced: {why}, so it is not a cohort folder written by ventgen; "
+                                "--overwrite only replaces such a folder; choose an empty or new output folder")
+    return set(files) | set(written)
+
+
+def _inside(path, folder: Path) -> bool:
+    p = Path(path).resolve()
+    return p == folder or folder in p.parents
+
+
+def _check_output_folder(out: Path, *, overwrite: bool, inputs=()) -> bool:
+    """Refuse an output folder that a cohort may not be written to; True when it exists (and may be
+    replaced). Runs before any work starts, and again right before the replacement.
+
+    An existing non-empty folder is replaced only with ``overwrite``, only when it is a cohort folder
+    that ventgen wrote (a readable cohort.json) holding nothing but what ventgen wrote there, and never
+    when it holds one of the ``inputs`` (model, spec, reference cycles).
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(17, "exists and is not a folder", str(out))
+    real = out.resolve()
+    held = [str(p) for p in inputs if p is not None and _inside(p, real)]
+    if held:
+        raise VentgenValueError(f"{out}: the output folder holds the input {held[0]}; write the cohort to another "
+                                "folder (a cohort folder holds only what ventgen writes there)")
+    if not out.is_dir():
+        return False
+    entries = sorted(out.iterdir())
+    if not entries:
+        return True
+    if not overwrite:
+        raise FileExistsError(17, "folder exists and is not empty; pass overwrite=True (or --overwrite) to replace "
+                                  "the cohort ventgen wrote there", str(out))
+    ours = set(_COHORT_FILES) | _cohort_files_of(out)
+    foreign = [p.name for p in entries if p.name not in ours or p.is_symlink() or not p.is_file()]
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
+        raise VentgenValueError(f"{out}: not replaced: it holds {shown}, which ventgen did not write there; "
+                                "--overwrite only replaces a cohort's own files; move them or choose another folder")
+    return True
+
+
+def _recording_names(result: CohortResult, format: str) -> list:
+    names = [f"{rec.subject}{_EXT[format]}" for rec in result.recordings]
+    bad = [n for n in names if not _RECORDING_FILE.match(n) or n in _COHORT_FILES]
+    if bad:
+        raise VentgenValueError(f"write_cohort: patient names {bad[:3]} do not give plain file names; expected "
+                                "names without '/', a leading '.' or the names of the cohort's own files")
+    if len(set(names)) != len(names):
+        raise VentgenValueError("write_cohort: two patients share one name; expected distinct subjects")
+    return names
 
 
 def write_cohort(result: CohortResult, out_dir, *, format: str = "hdf5", overwrite: bool = False) -> Path:
-    """Write the recordings, ``manifest.csv`` and ``cohort.json`` into ``out_dir``, atomically.
+    """Write the recordings, ``manifest.csv``, ``node_labels.csv`` and ``cohort.json`` into ``out_dir``.
 
-    Everything is written into a temporary folder beside ``out_dir`` which is renamed at the end: an
-    interrupted run leaves no half cohort. An existing non-empty ``out_dir`` is refused unless
-    ``overwrite`` is true.
+    The cohort is written into a temporary folder beside ``out_dir`` that takes its place at the end
+    (atomically): an interrupted run leaves no half cohort, and while a cohort is replaced there is
+    no moment without one. ``cohort.json`` and ``manifest.csv`` depend on the seed alone (timings
+    stay in ``result.info``).
 
     Parameters
     ----------
     result : CohortResult
     out_dir : str or path-like
+        A new or empty folder; with ``overwrite``, also a cohort folder written by ventgen.
     format : {"hdf5", "csv"}
         Format of the recordings (one file per patient, through :func:`ventgen.write_recording`).
     overwrite : bool
+        Replace a cohort folder ventgen wrote. A folder holding anything else (other files, folders,
+        the spec's reference cycles), or without a readable ``cohort.json``, is refused.
 
     Returns
     -------
@@ -1353,50 +1630,82 @@ def write_cohort(result: CohortResult, out_dir, *, format: str = "hdf5", overwri
     --------
     >>> write_cohort(result, "cohort_out", format="csv")  # doctest: +SKIP
     """
+    return _write_cohort(result, out_dir, format=format, overwrite=overwrite, inputs=())
+
+
+def _write_cohort(result, out_dir, *, format: str, overwrite: bool, inputs) -> Path:
     from . import write_recording  # io room
 
     if not isinstance(result, CohortResult):
         raise VentgenTypeError(f"write_cohort: expected a CohortResult, got {type(result).__name__}")
     if format not in _EXT:
         raise VentgenValueError(f"write_cohort: format must be one of {sorted(_EXT)}, got {format!r}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(17, "exists and is not a folder", str(out))
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(17, "folder exists and is not empty; pass overwrite=True (or --overwrite)", str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        files = []
-        for rec in result.recordings:
-            name = f"{rec.subject}{_EXT[format]}"
+    out = Path(os.path.abspath(out_dir))
+    names = _recording_names(result, format)
+    exists = _check_output_folder(out, overwrite=overwrite, inputs=(*inputs, result.spec.reference))
+    with atomic_dir(out, replace=exists) as tmp:
+        for rec, name in zip(result.recordings, names, strict=True):
             write_recording(rec, tmp / name, format=format)
-            files.append(name)
-        fmap = dict(zip([r.subject for r in result.recordings], files, strict=True))
         man = result.manifest.copy()
-        man.insert(1, "file", man["patient"].map(fmap))
+        man.insert(1, "file", man["patient"].map(dict(zip([r.subject for r in result.recordings], names,
+                                                          strict=True))))
         man.to_csv(tmp / "manifest.csv", index=False, float_format="%.6g")
-        doc = {"spec": result.spec.to_dict(), "format": format, "files": files,
-               "info": {k: v for k, v in result.info.items() if k != "duration_s"},
+        result.node_labels.to_csv(tmp / "node_labels.csv", index=False)
+        doc = {"spec": result.spec.to_dict(), "format": format, "files": names,
+               "written": sorted(p.name for p in tmp.iterdir() if p.name not in names) + ["cohort.json"],
+               "info": {k: v for k, v in result.info.items() if k not in _NOT_IN_COHORT_JSON},
                "composition": result.composition().to_dict(orient="records")}
         (tmp / "cohort.json").write_text(json.dumps(doc, indent=2, default=json_default_lenient), encoding="utf-8")
-        result.node_labels.to_csv(tmp / "node_labels.csv", index=False)
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, trash / "old")
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
-    return out
+    return Path(out_dir)
+
+
+_MANIFEST_COLUMNS = ["patient", "file", "breath_index", "start_s", "end_s", "label", "level", "node", "entry"]
+_MANIFEST_NUMERIC = ["breath_index", "start_s", "end_s", "level", "node"]
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise FileFormatError(path, f"not a readable {what} CSV table ({detail})") from None
+
+
+def _read_manifest(path: Path) -> pd.DataFrame:
+    man = _read_table(path, "manifest")
+    miss = [c for c in _MANIFEST_COLUMNS if c not in man.columns]
+    if miss:
+        raise FileFormatError(path, f"missing column(s) {miss}; expected {_MANIFEST_COLUMNS}")
+    for col in _MANIFEST_NUMERIC:
+        if not pd.api.types.is_numeric_dtype(man[col]):
+            raise FileFormatError(path, "expected numbers in every row", field=col)
+    man["file"] = man["file"].astype(str)
+    bad = sorted({f for f in man["file"] if not _RECORDING_FILE.match(f)})
+    if bad:
+        raise FileFormatError(path, f"{bad[:3]} are not recording files of the cohort folder; expected plain "
+                              ".h5 or .csv file names", field="file")
+    return man
+
+
+def _read_cohort_json(path: Path) -> dict:
+    doc = read_json_document(path, "cohort.json")
+    if not isinstance(doc, dict):
+        raise FileFormatError(path, f"expected a JSON object at the top level, got {type(doc).__name__}")
+    for key, kind, name in (("spec", dict, "an object"), ("info", dict, "an object"), ("files", list, "an array"),
+                            ("format", str, "a string")):
+        if key in doc and not isinstance(doc[key], kind):
+            raise FileFormatError(path, f"expected {name}, got {type(doc[key]).__name__}", field=key)
+    return doc
 
 
 def read_cohort(path) -> CohortResult:
     """Read a folder written by :func:`write_cohort` back into a :class:`CohortResult`.
+
+    Raises
+    ------
+    FileFormatError
+        When ``manifest.csv``, ``cohort.json`` or ``node_labels.csv`` cannot be read (one line naming
+        the file and the field).
 
     Examples
     --------
@@ -1410,26 +1719,20 @@ def read_cohort(path) -> CohortResult:
         raise FileNotFoundError(2, "no such cohort folder", str(d))
     if not man_path.is_file():
         raise FileFormatError(d, "not a ventgen cohort folder: manifest.csv is missing")
-    man = pd.read_csv(man_path, keep_default_na=False)
-    need = ["patient", "file", "breath_index", "start_s", "end_s", "label", "level", "node", "entry"]
-    miss = [c for c in need if c not in man.columns]
-    if miss:
-        raise FileFormatError(man_path, f"missing column(s) {miss}; expected {need}")
-    meta = {}
-    if (d / "cohort.json").is_file():
-        meta = json.loads((d / "cohort.json").read_text(encoding="utf-8"))
+    man = _read_manifest(man_path)
+    json_path = d / "cohort.json"
+    meta = _read_cohort_json(json_path) if json_path.is_file() else {}
     files = list(dict.fromkeys(man["file"]))
     recs = [read_recording(d / f) for f in files]
-    spec = None
     if "spec" in meta:
-        spec = read_cohort_spec(meta["spec"])
+        spec = _spec_from_doc(meta["spec"], path=json_path, prefix="spec")
     else:
         ents = man["entry"].value_counts(normalize=True)
         spec = CohortSpec(patients=len(files), breaths=int(man.groupby("patient").size().max()),
                           composition=tuple(CompositionEntry(float(v), name=str(k)) for k, v in ents.items()))
-    nl = pd.read_csv(d / "node_labels.csv", keep_default_na=False) if (d / "node_labels.csv").is_file() else pd.DataFrame()
+    nl_path = d / "node_labels.csv"
+    nl = _read_table(nl_path, "node labels") if nl_path.is_file() else pd.DataFrame()
     return CohortResult(recs, man.drop(columns=["file"]), spec, nl, meta.get("info", {}))
-
 
 
 def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, format: str = "hdf5",
@@ -1438,6 +1741,9 @@ def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, fo
                           noise_highpass_hz: float = 4.0, boundary: str = "residual",
                           progress_bar: bool | None = None) -> CohortResult:
     """Load a model (path or object), generate a cohort and write it: what ``ventgen generate`` runs.
+
+    The output folder is checked before the (slow) generation: it must be new or empty, or, with
+    ``overwrite``, a cohort folder ventgen wrote that holds nothing else and none of the inputs.
 
     Parameters
     ----------
@@ -1459,15 +1765,19 @@ def generate_cohort_files(model, spec, reference, out_dir, *, random_state=0, fo
     --------
     >>> generate_cohort_files("model.pt", "cohort.json", "cycles.h5", "cohort/")  # doctest: +SKIP
     """
-    spec = read_cohort_spec(spec)
+    parsed = read_cohort_spec(spec)
+    if format not in _EXT:
+        raise VentgenValueError(f"write_cohort: format must be one of {sorted(_EXT)}, got {format!r}")
+    inputs = [p for p in (model, spec, reference, parsed.reference) if isinstance(p, (str, os.PathLike))]
+    _check_output_folder(Path(os.path.abspath(out_dir)), overwrite=overwrite, inputs=inputs)
     if isinstance(model, (str, os.PathLike)):
         from . import HTVAE  # model room
 
         if not Path(model).is_file():
             raise FileNotFoundError(2, "no such model file", str(model))
         model = HTVAE.load(model)
-    result = generate_cohort(model, spec, reference, random_state=random_state, length_method=length_method,
+    result = generate_cohort(model, parsed, reference, random_state=random_state, length_method=length_method,
                              latent=latent, decoder=decoder, nodes=nodes, noise=noise,
                              noise_highpass_hz=noise_highpass_hz, boundary=boundary, progress_bar=progress_bar)
-    write_cohort(result, out_dir, format=format, overwrite=overwrite)
+    _write_cohort(result, out_dir, format=format, overwrite=overwrite, inputs=inputs)
     return result

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._util import atomic_path, check_random_state, json_default_lenient, progress
+from ._util import atomic_paths, check_random_state, json_default_lenient, progress
 from .errors import VentgenTypeError, VentgenValueError, VentgenWarning
 
 __all__ = [
@@ -411,23 +411,28 @@ class FidelityReport:
         return d
 
     def write(self, out_dir, *, overwrite: bool = False) -> Path:
-        """Write ``fidelity.json``, ``ks.csv``, ``composition.csv`` and ``synthetic_breaths.csv``
-        (figures are written by :func:`evaluate_cohort`)."""
+        """Write ``fidelity.json``, ``ks.csv``, ``composition.csv`` and ``synthetic_breaths.csv`` as one
+        set (figures are written by :func:`evaluate_cohort`).
+
+        Existing files are replaced only with ``overwrite``, and only in a folder that holds a fidelity
+        report ventgen wrote (a readable ``fidelity.json``); no other file is ever touched.
+        """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        _write_report(self, {}, out, overwrite=overwrite)
+        return out
+
+    def _tables(self) -> list:
+        """``(file name, writer(path))`` of every table of the report."""
         doc = {k: v for k, v in self.to_dict().items() if k not in ("real_breaths", "synthetic_breaths")}
         doc["ks"] = self.ks.to_dict(orient="records")
         doc["composition"] = self.composition.to_dict(orient="records")
-        with atomic_path(out / "fidelity.json", overwrite=overwrite) as tmp:
-            tmp.write_text(json.dumps(doc, indent=2, default=json_default_lenient), encoding="utf-8")
-        with atomic_path(out / "ks.csv", overwrite=overwrite) as tmp:
-            self.ks.to_csv(tmp, index=False)
-        with atomic_path(out / "composition.csv", overwrite=overwrite) as tmp:
-            self.composition.to_csv(tmp, index=False)
+        text = json.dumps(doc, indent=2, default=json_default_lenient)
+        tables = [("fidelity.json", lambda p: Path(p).write_text(text, encoding="utf-8")),
+                  ("ks.csv", lambda p: self.ks.to_csv(p, index=False)),
+                  ("composition.csv", lambda p: self.composition.to_csv(p, index=False))]
         if self.synthetic_breaths is not None:
-            with atomic_path(out / "synthetic_breaths.csv", overwrite=overwrite) as tmp:
-                self.synthetic_breaths.to_csv(tmp, index=False)
-        return out
+            tables.append(("synthetic_breaths.csv", lambda p: self.synthetic_breaths.to_csv(p, index=False)))
+        return tables
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -493,13 +498,14 @@ def _synthetic_cycles(result, length: int, cycle_rate: float, method: str, toler
     return cyc, segd
 
 
-def _plot_ks(real_meta, syn_meta, rl, sl, ks: pd.DataFrame, out: Path, columns, overwrite: bool) -> list:
+def _ks_figures(real_meta, syn_meta, rl, sl, ks: pd.DataFrame, columns) -> dict:
+    """``{column: Figure}``: real vs synthetic histograms of one metadata column, one panel per class."""
     from matplotlib.figure import Figure
 
     classes = sorted(ks["label"].unique()) if len(ks) else []
-    files = []
+    figures = {}
     if not classes:
-        return files
+        return figures
     for col in columns:
         fig = Figure(figsize=(3.2 * len(classes), 2.8), layout="constrained")
         axes = fig.subplots(1, len(classes), squeeze=False)[0]
@@ -518,11 +524,72 @@ def _plot_ks(real_meta, syn_meta, rl, sl, ks: pd.DataFrame, out: Path, columns, 
             ax.set_title(f"{c}\nKS = {kv:.3f}", fontsize=9)
             ax.set_xlabel(col)
             ax.legend(fontsize=7)
-        path = out / f"ks_{col}.png"
-        with atomic_path(path, overwrite=overwrite, suffix=".png") as tmp:
+        figures[col] = fig
+    return figures
+
+
+# ============================================================================ the report folder
+#: Files a fidelity report folder holds (besides one ``ks_<column>.png`` per compared column).
+_REPORT_FILES = ("fidelity.json", "ks.csv", "composition.csv", "synthetic_breaths.csv")
+
+
+def _is_fidelity_report(path: Path) -> bool:
+    """Whether ``path`` is a readable fidelity.json that ventgen wrote (an object with its summary)."""
+    from .cohort import read_json_document
+
+    try:
+        doc = read_json_document(path, "fidelity report")
+    except (VentgenValueError, OSError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("summary"), dict) and "ks" in doc
+
+
+def _check_report_folder(out: Path, targets, *, overwrite: bool, inputs=()) -> None:
+    """Refuse a report folder where writing ``targets`` could lose a file ventgen did not write.
+
+    Existing targets are replaced only with ``overwrite`` and only when the folder holds a fidelity
+    report ventgen wrote; no input (cohort folder, real cycles, model) is a target, and the report does
+    not go into the cohort folder itself. Runs before the (slow) evaluation and again before writing.
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(17, "exists and is not a folder; expected the report folder", str(out))
+    real = out.resolve()
+    hit = {t.resolve() for t in targets}
+    for inp in inputs:
+        if Path(inp).resolve() == real:
+            raise VentgenValueError(f"{out}: this is the input folder itself; write the fidelity report to another "
+                                    "folder")
+        if Path(inp).resolve() in hit:
+            raise VentgenValueError(f"{out}: the fidelity report would be written over the input {inp}; choose "
+                                    "another output folder")
+    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    if not existing:
+        return
+    names = ", ".join(t.name for t in existing[:3]) + (" ..." if len(existing) > 3 else "")
+    if not overwrite:
+        raise FileExistsError(17, f"a fidelity report is already there ({names}); pass overwrite=True (or "
+                                  "--overwrite) to replace it", str(out))
+    if not _is_fidelity_report(out / "fidelity.json") or any(t.is_dir() for t in existing):
+        raise VentgenValueError(f"{out}: not replaced: it holds {names}, but not as part of a fidelity report "
+                                "ventgen wrote (a readable fidelity.json); --overwrite only replaces such a report; "
+                                "move them or choose another folder")
+
+
+def _report_targets(out: Path, columns) -> list:
+    return [out / n for n in _REPORT_FILES] + [out / f"ks_{c}.png" for c in columns]
+
+
+def _write_report(report, figures: dict, out: Path, *, overwrite: bool, inputs=()) -> None:
+    """Write the report's tables and ``figures`` (``{column: Figure}``) into ``out`` as one set: all
+    files are checked first, and all appear only when every one is written."""
+    tables = report._tables()
+    targets = [out / name for name, _ in tables] + [out / f"ks_{col}.png" for col in figures]
+    _check_report_folder(out, targets, overwrite=overwrite, inputs=inputs)
+    with atomic_paths(targets, overwrite=overwrite) as tmps:
+        for (_, write), tmp in zip(tables, tmps, strict=False):
+            write(tmp)
+        for fig, tmp in zip(figures.values(), tmps[len(tables):], strict=True):
             fig.savefig(tmp, dpi=90, format="png")
-        files.append(path)
-    return files
 
 
 def breath_rmse(cycles, R) -> dict:
@@ -649,6 +716,10 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
     if method not in ("segment", "manifest"):
         raise VentgenValueError(f"evaluate_cohort: method must be 'segment' or 'manifest', got {method!r}")
     rng = check_random_state(random_state)
+    out = None if out_dir is None else Path(os.path.abspath(out_dir))
+    inputs = [p for p in (cohort, real_cycles, model) if isinstance(p, (str, os.PathLike))]
+    if out is not None:  # before any (slow) reading or computing
+        _check_report_folder(out, _report_targets(out, columns), overwrite=overwrite, inputs=inputs)
     if isinstance(cohort, (str, os.PathLike)):
         cohort = read_cohort(cohort)
     if not isinstance(cohort, CohortResult):
@@ -659,12 +730,6 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
         real_cycles = CycleSet.load(real_cycles)
     if not hasattr(real_cycles, "X") or not hasattr(real_cycles, "labels"):
         raise VentgenTypeError(f"evaluate_cohort: real_cycles must be a CycleSet or its path, got {type(real_cycles).__name__}")
-    out = None
-    if out_dir is not None:
-        out = Path(out_dir)
-        if (out / "fidelity.json").exists() and not overwrite:
-            raise FileExistsError(17, "a fidelity report is already there; pass overwrite=True (or --overwrite)", str(out))
-        out.mkdir(parents=True, exist_ok=True)
 
     T = real_cycles.X.shape[2]
     syn, segd = _synthetic_cycles(cohort, T, float(real_cycles.sampling_rate), method, tolerance_s, progress_bar)
@@ -702,6 +767,7 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
                                                 boundary=info.get("boundary", "none"),
                                                 noise_highpass_hz=info.get("noise_highpass_hz", 4.0))
     if out is not None:
-        report.figures = _plot_ks(real_meta, syn_meta, rl, sl, ks, out, columns, overwrite)
-        report.write(out, overwrite=overwrite)
+        figures = _ks_figures(real_meta, syn_meta, rl, sl, ks, columns)
+        report.figures = [out / f"ks_{col}.png" for col in figures]
+        _write_report(report, figures, out, overwrite=overwrite, inputs=inputs)
     return report
