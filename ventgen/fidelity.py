@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._json import read_json_document
 from ._util import atomic_paths, check_random_state, json_default_lenient, progress
 from .errors import VentgenTypeError, VentgenValueError, VentgenWarning
 
@@ -535,7 +536,6 @@ _REPORT_FILES = ("fidelity.json", "ks.csv", "composition.csv", "synthetic_breath
 
 def _is_fidelity_report(path: Path) -> bool:
     """Whether ``path`` is a readable fidelity.json that ventgen wrote (an object with its summary)."""
-    from .cohort import read_json_document
 
     try:
         doc = read_json_document(path, "fidelity report")
