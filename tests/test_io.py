@@ -199,10 +199,10 @@ def test_time_in_ms_and_explicit_rate(tmp_path):
 
 
 def test_custom_column_names(tmp_path):
-    p = _write(tmp_path / "c.csv", "t_sec;Q;P\n0;1;5\n0.5;2;6\n")
+    p = _write(tmp_path / "c.csv", "t_sec;Q;P\n0;1;5\n0.02;2;6\n")
     rec = read_recording(p, delimiter=";", flow_column="Q", pressure_column="P", flow_unit="L/min",
                          pressure_unit="cmH2O", time_column="t_sec", time_unit="s")
-    assert rec.sampling_rate == 2.0
+    assert rec.sampling_rate == 50.0
     np.testing.assert_allclose(rec.pressure, [5, 6])
 
 

@@ -27,8 +27,13 @@ __all__ = [
     "MAX_RECORDING_SAMPLES",
     "MAX_SIMULATION_MINUTES",
     "MAX_CYCLE_LENGTH",
+    "MAX_CYCLESET_VALUES",
     "MAX_CODES_PER_MAP",
     "MAX_MAPS",
+    "MAX_EPOCHS",
+    "MAX_BATCH_SIZE",
+    "MAX_LATENT_DIM",
+    "MAX_CONV_CHANNELS",
     "MAX_PATIENTS",
     "MAX_COHORT_MINUTES",
     "MAX_COHORT_BREATHS",
@@ -47,9 +52,16 @@ MAX_RECORDING_SAMPLES = 2**29
 MAX_SIMULATION_MINUTES = 7 * 24 * 60.0
 #: Samples per fixed-length cycle.
 MAX_CYCLE_LENGTH = 10_000
+#: Values of one CycleSet's X (cycles x channels x length): 8 GiB of float32.
+MAX_CYCLESET_VALUES = 2**31
 #: Codes of one self-organizing map (e.g. 256 x 256) and number of stacked maps.
 MAX_CODES_PER_MAP = 65_536
 MAX_MAPS = 16
+#: Training: epochs, batch size, latent dimension and convolution widths of one model.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
+MAX_LATENT_DIM = 1024
+MAX_CONV_CHANNELS = 1024
 #: A generated cohort: patients, total patient-minutes and total breaths (all held in memory).
 MAX_PATIENTS = 100_000
 MAX_COHORT_MINUTES = 100_000.0

@@ -19,14 +19,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._util import atomic_path, progress
+from .._limits import MAX_CYCLE_LENGTH, MAX_CYCLESET_VALUES, check_count, check_sampling_rate
+from .._util import atomic_path, atomic_paths, progress
 from ..errors import (
     FileFormatError,
     SchemaError,
+    VentgenError,
     VentgenTypeError,
     VentgenValueError,
     VentgenWarning,
 )
+from ..schemas import validate
+from .io import _parse_json, read_recordings
 from .recording import Recording
 
 __all__ = ["CycleSet", "extract_cycles", "cycles_from_recordings", "segment_files", "LONG_POLICIES", "CHANNELS"]
@@ -105,13 +109,17 @@ class CycleSet:
         channels = [str(ch) for ch in channels]
         if len(channels) != c:
             raise VentgenValueError(f"CycleSet: {len(channels)} channel names for {c} channels in X")
-        lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        sampling_rate = check_sampling_rate(sampling_rate, "CycleSet: sampling_rate")
+        try:
+            lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise VentgenTypeError(f"CycleSet: lengths must be integers, got {type(lengths).__name__}") from exc
         if lengths.shape != (n,):
             raise VentgenValueError(f"CycleSet: lengths must have shape ({n},), got {lengths.shape}")
         if n and (lengths.min() < 1 or lengths.max() > t):
             raise VentgenValueError(f"CycleSet: lengths must lie in [1, {t}]")
-        if isinstance(sampling_rate, bool) or not np.isfinite(float(sampling_rate)) or float(sampling_rate) <= 0:
-            raise VentgenValueError(f"CycleSet: sampling_rate must be a positive number of Hz, got {sampling_rate!r}")
+        if t > MAX_CYCLE_LENGTH:
+            raise VentgenValueError(f"CycleSet: cycles of {t} samples; at most {MAX_CYCLE_LENGTH} (MAX_CYCLE_LENGTH)")
         self.X = X
         self.lengths = lengths
         self.sampling_rate = float(sampling_rate)
@@ -295,15 +303,19 @@ class CycleSet:
         ``X`` (float32, n x C x T), ``lengths``, ``labels``, ``superclasses``, ``subjects``,
         ``source_rate`` and group ``breaths`` with one dataset per metadata column.
         """
-        import h5py
+        path = Path(path)
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            self._write_h5(tmp)
+        return path
 
-        from ..schemas import validate
+    def _write_h5(self, tmp) -> None:
+        """Write the set to the (temporary) file ``tmp``; the caller renames it into place."""
+        import h5py
 
         manifest = self._manifest()
         validate(manifest, "cycleset", source="CycleSet manifest")
-        path = Path(path)
         str_dt = h5py.string_dtype("utf-8")
-        with atomic_path(path, overwrite=overwrite, suffix=".h5") as tmp, h5py.File(tmp, "w") as h:
+        with h5py.File(tmp, "w") as h:
             h.attrs["manifest"] = json.dumps(manifest)
             h.create_dataset("X", data=self.X, compression="gzip", compression_opts=4, shuffle=True)
             h.create_dataset("lengths", data=self.lengths)
@@ -317,67 +329,131 @@ class CycleSet:
                     g.create_dataset(str(col), data=v)
                 else:
                     g.create_dataset(str(col), data=np.asarray([str(x) for x in v], dtype=object), dtype=str_dt)
-        return path
 
     @classmethod
     def load(cls, path) -> CycleSet:
-        """Read a set written by :meth:`save`; errors name the file and what is wrong."""
-        import h5py
+        """Read a set written by :meth:`save`; errors name the file and the dataset that is wrong.
 
-        from ..schemas import validate
+        Every dataset's declared shape and type is checked against the manifest before it is read
+        (a tiny file that declares 10**10 cycles is refused, not allocated).
+        """
+        import h5py
 
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(2, "No such file", str(path))
         try:
             h = h5py.File(path, "r")
-        except OSError as exc:
-            raise FileFormatError(path, f"not an HDF5 file ({exc})") from None
-        with h:
-            if "manifest" not in h.attrs:
-                raise FileFormatError(path, "no 'manifest' attribute: not a ventgen CycleSet file")
-            try:
-                manifest = json.loads(h.attrs["manifest"])
-            except (TypeError, ValueError) as exc:
-                raise FileFormatError(path, f"manifest is not valid JSON ({exc})", field="manifest") from None
-            try:
-                validate(manifest, "cycleset", source=str(path))
-            except SchemaError as exc:
-                raise FileFormatError(path, str(exc), field="manifest") from None
-            need = ("X", "lengths", "labels", "superclasses", "subjects", "breaths")
-            missing = [k for k in need if k not in h]
-            if missing:
-                raise FileFormatError(path, f"missing dataset(s) {missing}")
-            X = h["X"][()]
-            n, c, t = manifest["n_cycles"], manifest["n_channels"], manifest["length"]
-            if X.shape != (n, c, t):
-                raise FileFormatError(path, f"X has shape {X.shape}, manifest says {(n, c, t)}", field="X")
+        except _H5_ERRORS as exc:
+            msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise FileFormatError(path, f"not an HDF5 file ({msg})") from None
+        try:
+            with h:
+                manifest = _read_manifest(path, h)
+                args = _read_columns(path, h, manifest)
+        except VentgenError:
+            raise
+        except _H5_ERRORS as exc:
+            msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise FileFormatError(path, f"cannot read the CycleSet (truncated or corrupt?): {msg}") from None
+        try:
+            return cls(**args, sampling_rate=manifest["sampling_rate"], channels=manifest["channels"],
+                       norm=manifest.get("normalization"))
+        except VentgenError as exc:
+            raise FileFormatError(path, str(exc).removeprefix("CycleSet: ")) from None
 
-            def _s(name):
-                return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in h[name][()]], dtype=str) if n else np.empty(0, str)
 
-            cols = {}
-            for col in manifest["breath_columns"]:
-                if col not in h["breaths"]:
-                    raise FileFormatError(path, f"breath column {col!r} listed in the manifest is missing", field="breaths")
-                v = h["breaths"][col][()]
-                if v.dtype.kind in "OS":
-                    v = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in v], dtype=object)
-                cols[col] = v
-            breaths = pd.DataFrame(cols, columns=manifest["breath_columns"], index=range(n))
-            src = h["source_rate"][()] if "source_rate" in h else None
-            return cls(
-                X,
-                h["lengths"][()],
-                manifest["sampling_rate"],
-                manifest["channels"],
-                _s("labels"),
-                _s("superclasses"),
-                _s("subjects"),
-                breaths,
-                src,
-                norm=manifest.get("normalization"),
-            )
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, MemoryError)
+
+
+def _read_manifest(path: Path, h) -> dict:
+    """The ``manifest`` attribute of a CycleSet file, checked against its schema and the limits."""
+    if "manifest" not in h.attrs:
+        raise FileFormatError(path, "no 'manifest' attribute: not a ventgen CycleSet file")
+    raw = h.attrs["manifest"]
+    if isinstance(raw, (bytes, np.bytes_)):
+        raw = bytes(raw).decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        raise FileFormatError(path, f"expected a JSON string, got {type(raw).__name__}", field="manifest")
+    manifest = _parse_json(raw, path, field="manifest")
+    try:
+        validate(manifest, "cycleset", source=str(path))
+    except SchemaError as exc:
+        raise FileFormatError(path, str(exc), field="manifest") from None
+    try:
+        check_sampling_rate(manifest["sampling_rate"], "sampling_rate")
+        check_count(manifest["length"], "length", low=2, high=MAX_CYCLE_LENGTH)
+    except VentgenValueError as exc:
+        raise FileFormatError(path, str(exc), field="manifest") from None
+    n, c, t = manifest["n_cycles"], manifest["n_channels"], manifest["length"]
+    if n * c * t > MAX_CYCLESET_VALUES:
+        raise FileFormatError(path, f"declares {n} x {c} x {t} values; a CycleSet holds at most "
+                                    f"{MAX_CYCLESET_VALUES}", field="manifest")
+    if len(manifest["channels"]) != c:
+        raise FileFormatError(path, f"{len(manifest['channels'])} channel names for n_channels={c}", field="manifest")
+    return manifest
+
+
+def _read_dataset(path: Path, h, name: str, shape: tuple, kind: str, where: str = ""):
+    """The values of dataset ``name`` (of group ``where``) after checking it is one (not a group), its
+    shape and its type (``kind``: "str" for UTF-8 strings, "any" for numbers or strings, else the numpy
+    kind letters accepted)."""
+    import h5py
+
+    if isinstance(h.get(name, getlink=True), h5py.ExternalLink):
+        raise FileFormatError(path, "is a link to another file; ventgen reads only what is inside the file",
+                              field=where + name)
+    d = h.get(name)
+    name = where + name
+    if d is None:
+        raise FileFormatError(path, "missing dataset", field=name)
+    if not isinstance(d, h5py.Dataset):
+        raise FileFormatError(path, f"is a group; expected a dataset of shape {shape}", field=name)
+    if d.external:
+        raise FileFormatError(path, "keeps its values in another file; ventgen reads only what is inside the file",
+                              field=name)
+    if d.shape != shape:
+        raise FileFormatError(path, f"has shape {d.shape}; the manifest says {shape}", field=name)
+    is_str = h5py.check_string_dtype(d.dtype) is not None
+    if kind == "str" and not is_str:
+        raise FileFormatError(path, f"holds {d.dtype} values; expected UTF-8 strings", field=name)
+    if kind == "any" and not (is_str or d.dtype.kind in "biuf"):
+        raise FileFormatError(path, f"holds {d.dtype} values; expected numbers or strings", field=name)
+    if kind not in ("str", "any") and (is_str or d.dtype.kind not in kind):
+        raise FileFormatError(path, f"holds {'strings' if is_str else d.dtype}; expected numbers", field=name)
+    try:
+        if is_str:
+            return np.asarray(d.asstr(errors="replace")[()], dtype=object)
+        return d[()]
+    except MemoryError:
+        raise FileFormatError(path, f"not enough memory to read {d.size} values", field=name) from None
+
+
+def _read_columns(path: Path, h, manifest: dict) -> dict:
+    """X, lengths, labels, subjects, breath metadata ... of a CycleSet file, as constructor arguments."""
+    import h5py
+
+    n, c, t = manifest["n_cycles"], manifest["n_channels"], manifest["length"]
+    X = _read_dataset(path, h, "X", (n, c, t), "fiu")
+    lengths = _read_dataset(path, h, "lengths", (n,), "iu")
+    if n and (lengths.min() < 1 or lengths.max() > t):
+        raise FileFormatError(path, f"cycle lengths must lie in [1, {t}], found {lengths.min()}..{lengths.max()}",
+                              field="lengths")
+    out = {"X": X, "lengths": lengths}
+    for name in ("labels", "superclasses", "subjects"):
+        out[name] = _read_dataset(path, h, name, (n,), "str")
+    out["source_rate"] = _read_dataset(path, h, "source_rate", (n,), "fiu") if "source_rate" in h else None
+    g = h.get("breaths")
+    if g is None or not isinstance(g, h5py.Group):
+        raise FileFormatError(path, "missing group; expected one dataset per breath column" if g is None
+                              else "is a dataset; expected a group with one dataset per breath column", field="breaths")
+    cols = {}
+    for col in manifest["breath_columns"]:
+        if col not in g:
+            raise FileFormatError(path, "breath column listed in the manifest is missing", field=f"breaths/{col}")
+        cols[col] = _read_dataset(path, g, col, (n,), "any", where="breaths/")
+    out["breaths"] = pd.DataFrame(cols, columns=manifest["breath_columns"], index=range(n))
+    return out
 
 
 def _check_norm(norm: dict, c: int) -> dict:
@@ -423,6 +499,15 @@ def _majority_labels(starts_s, ends_s, ann: pd.DataFrame | None, column: str, mi
 
 
 # ----------------------------------------------------------------------------- extraction
+def _check_cycle_args(length, cycle_rate, long_policy, who: str) -> tuple[int, float]:
+    """Check the cycle length (2..MAX_CYCLE_LENGTH samples), rate (the one rule) and long policy."""
+    length = check_count(length, f"{who}: length (samples per cycle, MAX_CYCLE_LENGTH)", low=2, high=MAX_CYCLE_LENGTH)
+    cycle_rate = check_sampling_rate(cycle_rate, f"{who}: cycle_rate")
+    if long_policy not in LONG_POLICIES:
+        raise VentgenValueError(f"{who}: long_policy must be one of {LONG_POLICIES}, got {long_policy!r}")
+    return length, cycle_rate
+
+
 def extract_cycles(
     recording: Recording,
     breaths: pd.DataFrame,
@@ -481,14 +566,7 @@ def extract_cycles(
     missing = [c for c in ("start_idx", "end_idx") if c not in breaths.columns]
     if missing:
         raise VentgenValueError(f"extract_cycles: breath table lacks column(s) {missing}")
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 2:
-        raise VentgenValueError(f"extract_cycles: length must be an integer >= 2, got {length!r}")
-    if isinstance(cycle_rate, bool) or not np.isfinite(float(cycle_rate)) or float(cycle_rate) <= 0:
-        raise VentgenValueError(f"extract_cycles: cycle_rate must be a positive number of Hz, got {cycle_rate!r}")
-    if long_policy not in LONG_POLICIES:
-        raise VentgenValueError(f"extract_cycles: long_policy must be one of {LONG_POLICIES}, got {long_policy!r}")
-    length = int(length)
-    cycle_rate = float(cycle_rate)
+    length, cycle_rate = _check_cycle_args(length, cycle_rate, long_policy, "extract_cycles")
     fs = recording.sampling_rate
     n = recording.n_samples
     name = recording.subject or "(no subject)"
@@ -531,6 +609,11 @@ def extract_cycles(
                 stacklevel=2,
             )
     sel = np.flatnonzero(keep)
+    if sel.size * 2 * length > MAX_CYCLESET_VALUES:
+        raise VentgenValueError(
+            f"extract_cycles: {sel.size} cycles x 2 channels x {length} samples exceed {MAX_CYCLESET_VALUES} values; "
+            "use a shorter length or fewer recordings at a time"
+        )
     s, e, ln = starts[sel], ends[sel], out_len[sel]
     comp = compressed[sel]
     ln = np.where(comp, length, np.minimum(ln, length))
@@ -607,6 +690,16 @@ def cycles_from_recordings(
     >>> len(cs), len(table)
     (6, 6)
     """
+    sets, tables = _segment_sources(sources, method, length, cycle_rate, long_policy, progress_bar=progress_bar,
+                                    read_kwargs=read_kwargs, segment_kwargs=segment_kwargs)
+    if not sets:
+        raise VentgenValueError("cycles_from_recordings: no recording given")
+    return CycleSet.concatenate(sets), pd.concat(tables, ignore_index=True)
+
+
+def _segment_sources(sources, method, length, cycle_rate, long_policy, *, progress_bar, read_kwargs,
+                     segment_kwargs) -> tuple[list, list]:
+    """One CycleSet and one breath table per recording of ``sources`` (Recordings or paths)."""
     from .segment import segment_breaths
 
     if isinstance(sources, (str, Path, Recording)):
@@ -619,15 +712,11 @@ def cycles_from_recordings(
             items.append(Path(src))
         else:
             raise VentgenTypeError(f"cycles_from_recordings: expected Recordings or paths, got {type(src).__name__}")
+    length, cycle_rate = _check_cycle_args(length, cycle_rate, long_policy, "cycles_from_recordings")
     sets, tables = [], []
     k = 0
     for item in progress(items, enabled=progress_bar, desc="segment", unit="file"):
-        if isinstance(item, Path):
-            from .. import read_recordings  # io room's reader: one or many recordings per file
-
-            recs = read_recordings(item, **(read_kwargs or {}))
-        else:
-            recs = [item]
+        recs = read_recordings(item, **(read_kwargs or {})) if isinstance(item, Path) else [item]
         for rec in recs:
             table = segment_breaths(rec, method=method, **(segment_kwargs or {}))
             cs = extract_cycles(rec, table, length=length, cycle_rate=cycle_rate, long_policy=long_policy)
@@ -638,9 +727,7 @@ def cycles_from_recordings(
             tables.append(t)
             sets.append(cs)
             k += 1
-    if not sets:
-        raise VentgenValueError("cycles_from_recordings: no recording given")
-    return CycleSet.concatenate(sets), pd.concat(tables, ignore_index=True)
+    return sets, tables
 
 
 def segment_files(
@@ -662,7 +749,11 @@ def segment_files(
     The library side of ``ventgen segment``. ``inputs`` are recording files or folders (every format
     :func:`ventgen.read_recordings` reads); the CycleSet is written to ``output`` (HDF5) and the breath
     table of every recording, with ``recording`` and ``subject`` columns, to ``breaths_csv``.
-    Both writes are atomic and refuse to replace files unless ``overwrite``.
+    The two files are one atomic set: every target is checked before the work starts (an existing one
+    is refused unless ``overwrite``), both are renamed into place only when both were written, and a
+    failure or a kill leaves neither (a re-run removes what a killed run left). Arguments are checked
+    before any file is read: ``length`` in [2, MAX_CYCLE_LENGTH], ``cycle_rate`` by the one rule of
+    sampling rates; finding no breath cycle at all is an error, not an empty file.
 
     Returns
     -------
@@ -690,27 +781,27 @@ def segment_files(
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(2, "No such file or directory", str(p))
+    length, cycle_rate = _check_cycle_args(length, cycle_rate, long_policy, "segment_files")
     output = Path(output)
-    if output.exists() and not overwrite:
-        raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", str(output))
-    if breaths_csv is not None and Path(breaths_csv).exists() and not overwrite:
-        raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", str(breaths_csv))
-    cs, table = cycles_from_recordings(
-        paths,
-        method=method,
-        length=length,
-        cycle_rate=cycle_rate,
-        long_policy=long_policy,
-        progress_bar=progress_bar,
-        read_kwargs=read_kwargs,
-        segment_kwargs=segment_kwargs,
-    )
-    cs.save(output, overwrite=overwrite)
-    if breaths_csv is not None:
-        with atomic_path(breaths_csv, overwrite=overwrite, suffix=".csv") as tmp:
-            table.to_csv(tmp, index=False)
+    targets = [output] + ([Path(breaths_csv)] if breaths_csv is not None else [])
+    shown = ", ".join(str(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    # both files are written as one set: checked before the work, renamed together, none left by a kill
+    with atomic_paths(targets, overwrite=overwrite) as tmps:
+        sets, tables = _segment_sources(paths, method, length, cycle_rate, long_policy, progress_bar=progress_bar,
+                                        read_kwargs=read_kwargs, segment_kwargs=segment_kwargs)
+        if not sets:
+            raise VentgenValueError(f"segment_files: no recording found in {shown}; nothing written")
+        cs, table = CycleSet.concatenate(sets), pd.concat(tables, ignore_index=True)
+        if len(cs) == 0:
+            raise VentgenValueError(
+                f"segment_files: no breath cycle found in the {len(sets)} recording(s) of {shown} "
+                f"({len(table)} breath(s) found; see the warnings); nothing written"
+            )
+        cs._write_h5(tmps[0])
+        if breaths_csv is not None:
+            table.to_csv(tmps[1], index=False)
     return {
-        "n_recordings": int(table["recording"].nunique()) if len(table) else 0,
+        "n_recordings": len(sets),
         "n_breaths": len(table),
         "n_cycles": len(cs),
         "output": str(output),

@@ -25,7 +25,6 @@ Formats
 
 from __future__ import annotations
 
-import contextlib
 import io as _io
 import json
 import math
@@ -37,7 +36,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._util import atomic_path, json_default
+from .._limits import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_RECORDING_SAMPLES,
+    SAMPLING_RATE_HZ,
+    check_sampling_rate,
+)
+from .._util import atomic_path, atomic_paths, json_default
 from ..errors import (
     DataRecoveryWarning,
     FileFormatError,
@@ -45,7 +51,9 @@ from ..errors import (
     VentgenError,
     VentgenTypeError,
     VentgenValueError,
+    VentgenWarning,
 )
+from ..hierarchy import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES
 from ..schemas import validate
 from .recording import MARKER_COLUMNS, NAN_POLICIES, Recording
 
@@ -202,6 +210,11 @@ def read_recording(path, format=None, **kw) -> Recording:
     ------
     FileFormatError
         The file cannot be read as that format; the message names the file and the line or field.
+        Declared sizes are checked before anything is read (at most ``MAX_RECORDING_SAMPLES`` samples)
+        and every sampling rate, given or read, must be in ``SAMPLING_RATE_HZ`` (10-1000 Hz).
+    VentgenTypeError
+        An option the format does not take (e.g. ``flow_unit`` for an HDF5 file); the message lists
+        the options it does take.
 
     Examples
     --------
@@ -219,8 +232,39 @@ def read_recording(path, format=None, **kw) -> Recording:
     fmt = _check_format(format, FORMATS) or detect_format(path)
     if not path.exists():
         raise FileNotFoundError(2, "No such file or directory", str(path))
+    _check_options(path, fmt, kw)
     reader = {"csv": _read_csv, "hdf5": _read_hdf5_one, "pb840": _read_pb840}[fmt]
     return reader(path, **kw)
+
+
+#: The options each reader accepts (see :func:`read_recording`).
+_READER_OPTIONS = {
+    "csv": ("sampling_rate", "time_column", "flow_column", "pressure_column", "volume_column", "time_unit",
+            "flow_unit", "pressure_unit", "volume_unit", "delimiter", "annotations", "markers", "subject",
+            "nan_policy", "max_gap_s"),
+    "hdf5": ("index", "name", "subject", "nan_policy", "max_gap_s"),
+    "pb840": ("sampling_rate", "subject", "nan_policy", "max_gap_s"),
+}
+
+
+def _check_options(path, fmt: str, kw: dict) -> None:
+    """Refuse reader options that do not fit the format (one line naming them and the accepted ones),
+    and check a given sampling rate against the one rule of :func:`ventgen._limits.check_sampling_rate`."""
+    unknown = [k for k in kw if k not in _READER_OPTIONS[fmt]]
+    if unknown:
+        def cli(k):
+            return f"{k} (--{k.replace('_', '-')})"
+
+        raise VentgenTypeError(
+            f"{path}: option(s) {', '.join(cli(k) for k in unknown)} do not apply to {fmt} files; "
+            f"{fmt} accepts {', '.join(_READER_OPTIONS[fmt])}"
+        )
+    if kw.get("sampling_rate") is not None:
+        if isinstance(kw["sampling_rate"], bool) or not isinstance(kw["sampling_rate"], (int, float, np.number)):
+            raise VentgenTypeError(
+                f"sampling_rate must be a number of Hz, got {type(kw['sampling_rate']).__name__}"
+            )
+        check_sampling_rate(kw["sampling_rate"], "sampling_rate")
 
 
 #: Tables that a ventgen cohort folder (written by ``write_cohort``, marked by ``cohort.json``) holds
@@ -281,7 +325,8 @@ def read_recordings(path, format=None, **kw) -> list[Recording]:
             out.extend(read_recordings(f, format=format, **kw))
         return out
     fmt = _check_format(format, FORMATS) or detect_format(path)
-    if fmt == "hdf5":
+    if fmt == "hdf5" and "index" not in kw and "name" not in kw:
+        _check_options(path, fmt, kw)
         return _read_hdf5_all(path, **kw)
     return [read_recording(path, format=fmt, **kw)]
 
@@ -381,13 +426,7 @@ def write_recordings(recs, path, format=None, overwrite: bool = False) -> list[P
         seen.add(base)
         names.append(base)
     targets = [path / (n + ext) for n in names]
-    if not overwrite:
-        for t in targets:
-            if t.exists():
-                raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", str(t))
-    for r, t in zip(recs, targets, strict=True):
-        write_recording(r, t, format=fmt, overwrite=overwrite)
-    return targets
+    return _write_recording_set(recs, targets, fmt, overwrite=overwrite)  # all files or none
 
 
 def describe_file(path, format=None) -> pd.DataFrame:
@@ -466,12 +505,10 @@ def describe_files(paths, format=None, *, errors: str = "raise") -> pd.DataFrame
         try:
             df = describe_file(p, format=format)
             df["error"] = ""
-        except (VentgenError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - collected as one line per file (or re-raised)
             if errors == "raise":
                 raise
-            msg = f"{getattr(exc, 'filename', None) or p}: {exc.strerror}" \
-                if isinstance(exc, OSError) and exc.strerror else str(exc)
-            df = pd.DataFrame([{"file": str(p), "error": msg}])
+            df = pd.DataFrame([{"file": str(p), "error": _one_line_error(p, exc)}])
         frames.append(df)
     if not frames:
         raise VentgenValueError("describe_files: no files given")
@@ -480,6 +517,18 @@ def describe_files(paths, format=None, *, errors: str = "raise") -> pd.DataFrame
         if c in out.columns:
             out[c] = out[c].astype("Int64")
     return out
+
+
+def _one_line_error(path, exc: BaseException) -> str:
+    """The one-line message of an error met while reading ``path`` (for :func:`describe_files`)."""
+    if isinstance(exc, VentgenError):
+        return str(exc).splitlines()[0] if str(exc) else f"{path}: {type(exc).__name__}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{getattr(exc, 'filename', None) or path}: {exc.strerror}"
+    if isinstance(exc, MemoryError):
+        return f"{path}: not enough memory to read this file"
+    text = (str(exc).splitlines() or [""])[0][:200]
+    return f"{path}: cannot read this file ({type(exc).__name__}: {text})"
 
 
 def convert_file(src, dst, to=None, *, format=None, overwrite: bool = False, **read_kw) -> list[Path]:
@@ -530,6 +579,8 @@ def convert_file(src, dst, to=None, *, format=None, overwrite: bool = False, **r
     if not src.exists():
         raise FileNotFoundError(2, "No such file or directory", str(src))
     recs = read_recordings(src, format=format, **read_kw)
+    if not recs:
+        raise VentgenValueError(f"{src}: no recording file found; nothing converted")
     if to == "hdf5" and by_suffix == "hdf5":
         _write_hdf5(recs, dst, overwrite=overwrite)
         return [dst]
@@ -601,6 +652,43 @@ def _jsonable(obj, what: str):
         raise VentgenTypeError(f"{what} must be JSON-serialisable (finite numbers, str, list, dict): {exc}") from None
 
 
+def _json_depth(doc) -> int:
+    """Nesting depth of a parsed JSON document (iteratively: no recursion)."""
+    depth, stack = 0, [(doc, 1)]
+    while stack:
+        obj, d = stack.pop()
+        if isinstance(obj, (dict, list)):
+            depth = max(depth, d)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            stack.extend((v, d + 1) for v in (obj.values() if isinstance(obj, dict) else obj))
+    return depth
+
+
+def _parse_json(raw, path, field: str | None = None, want=dict):
+    """A small JSON document of a recording file (side file or attribute), within the JSON limits."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_JSON_BYTES:
+        raise FileFormatError(path, f"JSON document of {len(raw)} bytes; at most {MAX_JSON_BYTES} are read",
+                              field=field)
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"), parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        msg = (f"nested too deeply (at most {MAX_JSON_DEPTH} levels)" if isinstance(exc, RecursionError)
+               else (str(exc).splitlines() or [""])[0][:200])
+        raise FileFormatError(path, f"not valid JSON: {msg}", field=field) from None
+    if _json_depth(doc) > MAX_JSON_DEPTH:
+        raise FileFormatError(path, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", field=field)
+    if want is not None and not isinstance(doc, want):
+        raise FileFormatError(path, f"expected a JSON object, got a {type(doc).__name__}", field=field)
+    return doc
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _parse_time(value, path, field):
     if value in (None, ""):
         return None
@@ -634,6 +722,28 @@ def _ann_records(ann: pd.DataFrame) -> list[dict]:
 def _validate_annotations(ann: pd.DataFrame, source) -> None:
     """Check an annotation table against ``data_schemas/annotations.schema.json``."""
     validate(_ann_records(ann), "annotations", source=str(source))
+
+
+_KNOWN_LABELS = frozenset(VENTILATION_CLASSES) | frozenset(VENTILATION_SUPERCLASSES)
+
+
+def _warn_unknown_labels(ann: pd.DataFrame | None, source) -> None:
+    """Warn (one line) about annotation labels outside the ventilation hierarchy; they are kept."""
+    if ann is None or len(ann) == 0 or "label" not in ann.columns:
+        return
+    labels = ann["label"].astype(str)
+    unknown = labels[~labels.isin(_KNOWN_LABELS)]
+    if len(unknown) == 0:
+        return
+    counts = unknown.value_counts(sort=True)
+    shown = ", ".join(f"{k[:60]!r} (x{v})" for k, v in counts.head(5).items())
+    more = f" and {len(counts) - 5} other label(s)" if len(counts) > 5 else ""
+    warnings.warn(
+        f"{source}: {len(unknown)} annotation(s) with labels not in the ventilation hierarchy: {shown}{more}; "
+        "kept as they are",
+        VentgenWarning,
+        stacklevel=4,
+    )
 
 
 # ============================================================================ CSV
@@ -710,7 +820,10 @@ def _numeric_column(df: pd.DataFrame, col: str, path, first_line: int) -> np.nda
     s = df[col]
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return s.to_numpy(dtype=np.float64, na_value=np.nan)
-    num = pd.to_numeric(s, errors="coerce")
+    try:
+        num = pd.to_numeric(s, errors="coerce")
+    except (OverflowError, ValueError, TypeError):  # e.g. an integer wider than a float: value by value
+        num = pd.Series([_as_float(v) for v in s.tolist()], index=s.index, dtype=np.float64)
     bad = num.isna() & s.notna() & (s.astype(str).str.strip() != "")
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -718,6 +831,24 @@ def _numeric_column(df: pd.DataFrame, col: str, path, first_line: int) -> np.nda
             path, f"expected a number, found {str(s.iloc[i])[:40]!r}", line=first_line + i, field=col
         )
     return num.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_delimiter(delimiter) -> str:
+    """A field separator: one character, not a line break or a quote."""
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\n\r\"\x00":
+        raise VentgenValueError(
+            f"delimiter (--delimiter) must be one character other than a line break, a quote or NUL "
+            f"(e.g. ',', ';', '\\t'), got {delimiter!r}"
+        )
+    return delimiter
+
+
+def _as_float(v) -> float:
+    """``float(v)``, or NaN when ``v`` is not a number a float can hold."""
+    try:
+        return float(v)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def _read_csv_table(path, delimiter) -> pd.DataFrame:
@@ -733,9 +864,14 @@ def _read_csv_table(path, delimiter) -> pd.DataFrame:
             path, f"not UTF-8 text (undecodable byte at offset {exc.start}); is it a binary file?"
         ) from None
     except pd.errors.ParserError as exc:
-        msg = str(exc).strip().splitlines()[-1]
+        msg = (str(exc).strip().splitlines() or ["unreadable"])[-1]
         m = re.search(r"line (\d+)", msg)
         raise FileFormatError(path, f"malformed CSV: {msg}", line=int(m.group(1)) if m else None) from None
+    except (ValueError, OverflowError) as exc:
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        raise FileFormatError(path, f"malformed CSV: {msg}") from None
+    except MemoryError:
+        raise FileFormatError(path, "not enough memory to read this CSV file") from None
 
 
 def _side_table(path: Path, given, suffix: str, reader):
@@ -777,21 +913,29 @@ def _read_csv(
     max_gap_s=1.0,
 ) -> Recording:
     _check_nan_policy(nan_policy)
+    _check_delimiter(delimiter)
     path = Path(path)
     meta_path = _side_path(path, ".meta.json")
     meta = None
     if meta_path.is_file():
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FileFormatError(meta_path, f"not valid JSON: {exc}") from None
+            raw = meta_path.read_bytes()
+        except OSError as exc:
+            raise FileFormatError(meta_path, f"cannot read: {exc.strerror}") from None
+        meta = _parse_json(raw, meta_path)
         try:
             validate(meta, "recording_metadata", source=str(meta_path))
         except SchemaError as exc:
             raise FileFormatError(meta_path, str(exc)) from None
+        try:
+            check_sampling_rate(meta["sampling_rate"], "sampling_rate")
+        except VentgenValueError as exc:
+            raise FileFormatError(meta_path, str(exc), field="sampling_rate") from None
     df = _read_csv_table(path, delimiter)
     if df.shape[0] == 0:
         raise FileFormatError(path, "no data rows after the header", line=2)
+    if df.shape[0] > MAX_RECORDING_SAMPLES:
+        raise FileFormatError(path, f"{df.shape[0]} data rows; a recording holds at most {MAX_RECORDING_SAMPLES} samples")
     cols = list(df.columns)
     found = {}
     units = {}
@@ -839,9 +983,7 @@ def _read_csv(
         rate = _rate_from_time(t, path, found["time"], first_line)
     meta_rate = None if meta is None else meta.get("sampling_rate")
     if sampling_rate is not None:
-        if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, float, np.number)) \
-                or not sampling_rate > 0:
-            raise VentgenValueError(f"sampling_rate must be a positive number in Hz, got {sampling_rate!r}")
+        _check_options(path, "csv", {"sampling_rate": sampling_rate})
         if rate is not None and abs(rate - sampling_rate) > 1e-3 * sampling_rate:
             raise FileFormatError(
                 path,
@@ -907,23 +1049,33 @@ def _rate_from_time(t: np.ndarray, path, col, first_line) -> float:
             "resample to a constant rate first",
             line=first_line + i, field=col,
         )
-    rate = (t.size - 1) / (t[-1] - t[0])
+    with np.errstate(over="ignore", divide="ignore"):
+        rate = float((t.size - 1) / (t[-1] - t[0]))
+    lo, hi = SAMPLING_RATE_HZ
+    if not lo <= rate <= hi:
+        raise FileFormatError(
+            path, f"the time column gives a sampling rate of {rate:.6g} Hz; sampling rates must be in "
+            f"[{lo:g}, {hi:g}] Hz (is the time unit right? pass time_unit= or name the column time_s/time_ms)",
+            field=col,
+        )
     r = round(rate)
-    if r > 0 and abs(rate - r) < 1e-6 * r:
+    if abs(rate - r) < 1e-6 * r:
         rate = float(r)
-    return float(rate)
+    return rate
 
 
 def _read_annotation_csv(src: Path) -> pd.DataFrame:
     try:
         ann = pd.read_csv(src, skipinitialspace=True, keep_default_na=False, na_values=[""],
-                          dtype={"label": str, "superclass": str})
+                          dtype={"label": str, "superclass": str}, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise FileFormatError(src, "empty annotation file: expected a header start_s,end_s,label") from None
     except UnicodeDecodeError as exc:
         raise FileFormatError(src, f"not UTF-8 text (undecodable byte at offset {exc.start})") from None
-    except pd.errors.ParserError as exc:
-        raise FileFormatError(src, f"malformed CSV: {str(exc).strip().splitlines()[-1]}") from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
+        raise FileFormatError(src, f"malformed CSV: {(str(exc).strip().splitlines() or [''])[-1][:200]}") from None
+    if len(ann) > MAX_RECORDING_SAMPLES:
+        raise FileFormatError(src, f"{len(ann)} annotations; at most {MAX_RECORDING_SAMPLES} are read")
     missing = [c for c in ("start_s", "end_s", "label") if c not in ann.columns]
     if missing:
         raise FileFormatError(src, f"missing column(s) {missing}; expected start_s,end_s,label[,superclass]",
@@ -937,16 +1089,17 @@ def _read_annotation_csv(src: Path) -> pd.DataFrame:
         _validate_annotations(ann, src)
     except SchemaError as exc:
         raise FileFormatError(src, str(exc)) from None
+    _warn_unknown_labels(ann, src)
     return ann
 
 
 def _read_marker_csv(src: Path) -> pd.DataFrame:
     try:
-        mk = pd.read_csv(src, skipinitialspace=True)
+        mk = pd.read_csv(src, skipinitialspace=True, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise FileFormatError(src, "empty marker file: expected a header start_idx,end_idx,device_breath") from None
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise FileFormatError(src, f"unreadable marker CSV: {exc}") from None
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OverflowError) as exc:
+        raise FileFormatError(src, f"unreadable marker CSV: {(str(exc).strip().splitlines() or [''])[-1][:200]}") from None
     if "start_idx" not in mk.columns:
         raise FileFormatError(src, f"missing column 'start_idx'; expected {list(MARKER_COLUMNS)}", line=1)
     for c in mk.columns:
@@ -955,33 +1108,56 @@ def _read_marker_csv(src: Path) -> pd.DataFrame:
 
 
 def _write_csv(rec: Recording, path: Path, *, overwrite: bool) -> None:
-    meta = _meta_doc(rec, "csv")
+    _write_recording_set([rec], [path], "csv", overwrite=overwrite)
+
+
+def _csv_targets(rec: Recording, path: Path) -> dict:
+    """The files of one CSV recording: data, meta and, when present, annotations and markers."""
     targets = {"data": path, "meta": _side_path(path, ".meta.json")}
     if len(rec.annotations):
         targets["ann"] = _side_path(path, ".annotations.csv")
     if rec.markers is not None:
         targets["markers"] = _side_path(path, ".markers.csv")
-    if not overwrite:
-        for t in targets.values():
-            if t.exists():
-                raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", str(t))
-    if len(rec.annotations):
+    return targets
+
+
+def _write_csv_files(rec: Recording, tmps: dict) -> None:
+    """Write one CSV recording's files to the (temporary) paths of :func:`_csv_targets`."""
+    meta = _meta_doc(rec, "csv")
+    if "ann" in tmps:
         _validate_annotations(rec.annotations, f"annotations of recording {rec.subject!r}")
-    frame = rec.to_frame()
-    # stale side files from an earlier write would be read back with the new data: remove them
-    for key, suffix in (("ann", ".annotations.csv"), ("markers", ".markers.csv")):
-        stale = _side_path(path, suffix)
-        if key not in targets and overwrite and stale.exists():
-            stale.unlink()
-    # every file goes to a temporary name first; all are renamed only when all were written
-    with contextlib.ExitStack() as stack:
-        tmps = {k: stack.enter_context(atomic_path(t, overwrite=overwrite)) for k, t in targets.items()}
-        if "ann" in tmps:
-            rec.annotations.to_csv(tmps["ann"], index=False)
-        if "markers" in tmps:
-            rec.markers.to_csv(tmps["markers"], index=False)
-        Path(tmps["meta"]).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        frame.to_csv(tmps["data"], index=False)
+        rec.annotations.to_csv(tmps["ann"], index=False)
+    if "markers" in tmps:
+        rec.markers.to_csv(tmps["markers"], index=False)
+    Path(tmps["meta"]).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    rec.to_frame().to_csv(tmps["data"], index=False)
+
+
+def _write_recording_set(recs: list, paths: list, fmt: str, *, overwrite: bool) -> list[Path]:
+    """Write recordings one file each (CSV with its side files, or HDF5) as ONE atomic set.
+
+    Every target is checked before anything is written; all files go to temporary names and are
+    renamed only when all were written, so a failure or a kill leaves none of them (and the
+    temporaries a kill leaves are removed by the next run). Returns the data files.
+    """
+    plans = [_csv_targets(r, Path(p)) if fmt == "csv" else {"data": Path(p)}
+             for r, p in zip(recs, paths, strict=True)]
+    with atomic_paths([t for plan in plans for t in plan.values()], overwrite=overwrite) as tmps:
+        it = iter(tmps)
+        for r, plan in zip(recs, plans, strict=True):
+            mine = {k: next(it) for k in plan}
+            if fmt == "csv":
+                _write_csv_files(r, mine)
+            else:
+                _write_hdf5_file([r], mine["data"])
+    if fmt == "csv" and overwrite:
+        # side files of an earlier write would be read back with the new data: remove them
+        for plan in plans:
+            for key, suffix in (("ann", ".annotations.csv"), ("markers", ".markers.csv")):
+                stale = _side_path(plan["data"], suffix)
+                if key not in plan and stale.exists():
+                    stale.unlink()
+    return [plan["data"] for plan in plans]
 
 
 # ============================================================================ HDF5
@@ -995,82 +1171,125 @@ def _h5():
 
 
 def _write_hdf5(recs: list[Recording], path: Path, *, overwrite: bool) -> None:
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        _write_hdf5_file(recs, tmp)
+
+
+def _write_hdf5_file(recs: list[Recording], tmp) -> None:
+    """Write recordings to the (temporary) HDF5 file ``tmp``; the caller renames it into place."""
     h5py = _h5()
     docs = [_meta_doc(r, "hdf5") for r in recs]
     for r in recs:
         if len(r.annotations):
             _validate_annotations(r.annotations, f"annotations of recording {r.subject!r}")
     str_dt = h5py.string_dtype("utf-8")
-    with atomic_path(path, overwrite=overwrite, suffix=".h5.tmp") as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = "ventgen-recordings"
-            f.attrs["format_version"] = 1
-            f.attrs["n_recordings"] = len(recs)
-            root = f.create_group(_HDF5_ROOT)
-            for i, (r, doc) in enumerate(zip(recs, docs, strict=True)):
-                g = root.create_group(f"rec{i:05d}")
-                g.attrs["sampling_rate"] = float(r.sampling_rate)
-                g.attrs["subject"] = r.subject
-                g.attrs["start_time"] = doc["start_time"] or ""
-                g.attrs["metadata_json"] = json.dumps(doc["metadata"])
-                g.attrs["nan_policy"] = "keep" if r.n_nan else "raise"
-                for name, arr, unit in (("flow_lpm", r.flow, "L/min"), ("paw_cmh2o", r.pressure, "cmH2O"),
-                                        ("volume_ml", r.volume, "mL")):
-                    if arr is None:
-                        continue
-                    d = g.create_dataset(name, data=arr, compression="gzip", compression_opts=4,
-                                         shuffle=True, chunks=True if arr.size > 1 else None)
-                    d.attrs["unit"] = unit
-                if r.markers is not None:
-                    mg = g.create_group("markers")
-                    for c in r.markers.columns:
-                        col = r.markers[c]
-                        if not pd.api.types.is_numeric_dtype(col):
-                            raise VentgenTypeError(f"marker column {c!r} must be numeric to be written to HDF5")
-                        mg.create_dataset(str(c), data=col.to_numpy())
-                ag = g.create_group("annotations")
-                for c in r.annotations.columns:
-                    col = r.annotations[c]
-                    if c in ("start_s", "end_s") or pd.api.types.is_float_dtype(col):
-                        ag.create_dataset(str(c), data=col.to_numpy(dtype=np.float64))
-                    else:
-                        vals = ["" if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))
-                                else str(v) for v in col.tolist()]
-                        ag.create_dataset(str(c), data=np.array(vals, dtype=object), dtype=str_dt)
+    with h5py.File(tmp, "w") as f:
+        f.attrs["format"] = "ventgen-recordings"
+        f.attrs["format_version"] = 1
+        f.attrs["n_recordings"] = len(recs)
+        root = f.create_group(_HDF5_ROOT)
+        for i, (r, doc) in enumerate(zip(recs, docs, strict=True)):
+            g = root.create_group(f"rec{i:05d}")
+            g.attrs["sampling_rate"] = float(r.sampling_rate)
+            g.attrs["subject"] = r.subject
+            g.attrs["start_time"] = doc["start_time"] or ""
+            g.attrs["metadata_json"] = json.dumps(doc["metadata"])
+            g.attrs["nan_policy"] = "keep" if r.n_nan else "raise"
+            for name, arr, unit in (("flow_lpm", r.flow, "L/min"), ("paw_cmh2o", r.pressure, "cmH2O"),
+                                    ("volume_ml", r.volume, "mL")):
+                if arr is None:
+                    continue
+                d = g.create_dataset(name, data=arr, compression="gzip", compression_opts=4,
+                                     shuffle=True, chunks=True if arr.size > 1 else None)
+                d.attrs["unit"] = unit
+            if r.markers is not None:
+                mg = g.create_group("markers")
+                for c in r.markers.columns:
+                    col = r.markers[c]
+                    if not pd.api.types.is_numeric_dtype(col):
+                        raise VentgenTypeError(f"marker column {c!r} must be numeric to be written to HDF5")
+                    mg.create_dataset(str(c), data=col.to_numpy())
+            ag = g.create_group("annotations")
+            for c in r.annotations.columns:
+                col = r.annotations[c]
+                if c in ("start_s", "end_s") or pd.api.types.is_float_dtype(col):
+                    ag.create_dataset(str(c), data=col.to_numpy(dtype=np.float64))
+                else:
+                    vals = ["" if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))
+                            else str(v) for v in col.tolist()]
+                    ag.create_dataset(str(c), data=np.array(vals, dtype=object), dtype=str_dt)
+
+
+_ATTR_MAX_VALUES = 4096  # attributes are small metadata: larger ones are not read
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, MemoryError)
+
+
+def _h5_value(v):
+    """An HDF5 attribute value as plain Python (str for bytes, lists for arrays)."""
+    if isinstance(v, (bytes, np.bytes_)):
+        return bytes(v).decode("utf-8", "replace")
+    if isinstance(v, np.ndarray):
+        return [_h5_value(x) for x in v.tolist()] if v.dtype.kind in "OSU" else v.tolist()
+    if isinstance(v, np.generic):
+        return _h5_value(v.item())
+    return v
+
+
+def _h5_attrs(obj) -> dict:
+    """Attributes of an HDF5 object as plain values; a huge or unreadable one becomes a note string
+    (which then fails the layout check with its name) instead of exhausting memory."""
+    out = {}
+    try:
+        keys = list(obj.attrs.keys())
+    except _H5_ERRORS:
+        return {"unreadable attributes": "<unreadable>"}
+    for k in keys:
+        try:
+            shape = obj.attrs.get_id(k).shape
+            size = math.prod(shape) if shape else 1
+            if size > _ATTR_MAX_VALUES:
+                out[k] = f"<attribute of {size} values>"
+                continue
+            out[k] = _h5_value(obj.attrs[k])
+        except _H5_ERRORS as exc:
+            out[k] = f"<unreadable attribute: {type(exc).__name__}>"
+    return out
+
+
+def _h5_items(group):
+    """(name, object) pairs of a group. A link to another file is refused (ventgen reads only what is
+    inside the file it is given); a broken link is reported as a FileFormatError by the caller."""
+    h5py = _h5()
+    for k in list(group.keys()):
+        link = group.get(k, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise FileFormatError(group.file.filename, "is a link to another file; ventgen reads only what is "
+                                  "inside the file it is given", field=f"{group.name.lstrip('/')}/{k}")
+        yield k, group[k]
 
 
 def _describe_h5(f) -> dict:
     """A JSON view of an HDF5 file's layout, checked against ``hdf5_recording.schema.json``."""
     h5py = _h5()
 
-    def attrs(obj):
-        out = {}
-        for k, v in obj.attrs.items():
-            if isinstance(v, bytes):
-                v = v.decode("utf-8", "replace")
-            elif isinstance(v, np.generic):
-                v = v.item()
-            elif isinstance(v, np.ndarray):
-                v = v.tolist()
-            out[k] = v
-        return out
-
     def dset(d):
-        return {"shape": list(d.shape), "dtype": d.dtype.kind, **({"attrs": attrs(d)} if d.attrs else {})}
+        shape = [] if d.shape is None else list(d.shape)
+        attrs = _h5_attrs(d)
+        return {"shape": shape, "dtype": d.dtype.kind, **({"attrs": attrs} if attrs else {})}
 
-    doc = {"attrs": attrs(f), "recordings": {}}
+    doc = {"attrs": _h5_attrs(f), "recordings": {}}
     root = f.get(_HDF5_ROOT)
     if isinstance(root, h5py.Group):
-        for name, g in root.items():
+        for name, g in _h5_items(root):
             if not isinstance(g, h5py.Group):
                 doc["recordings"][name] = {"attrs": {}, "datasets": {}, "not_a_group": True}
                 continue
-            rd = {"attrs": attrs(g), "datasets": {}}
-            for k, d in g.items():
+            rd = {"attrs": _h5_attrs(g), "datasets": {}}
+            for k, d in _h5_items(g):
                 if isinstance(d, h5py.Dataset):
                     rd["datasets"][k] = dset(d)
                 elif isinstance(d, h5py.Group):
-                    rd[k] = {c: dset(x) for c, x in d.items() if isinstance(x, h5py.Dataset)}
+                    rd[k] = {c: dset(x) for c, x in _h5_items(d) if isinstance(x, h5py.Dataset)}
             doc["recordings"][name] = rd
     elif root is not None:
         doc["recordings"] = None
@@ -1081,54 +1300,162 @@ def _open_h5(path: Path):
     h5py = _h5()
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
-        raise FileFormatError(path, f"not a readable HDF5 file (truncated or corrupt?): {exc}") from None
+    except _H5_ERRORS as exc:
+        msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise FileFormatError(path, f"not a readable HDF5 file (truncated or corrupt?): {msg}") from None
+
+
+_H5_SIGNALS = ("flow_lpm", "paw_cmh2o", "volume_ml")
+_H5_STRING_COLUMNS = ("label", "superclass")
+
+
+def _h5_column(path, d, field: str, *, strings: bool = False):
+    """Check one 1-D dataset of a recording group before anything is read: a dataset (not a group),
+    rank 1, at most :data:`MAX_RECORDING_SAMPLES` values, numbers (or strings where ``strings``).
+    Returns its length."""
+    h5py = _h5()
+    if not isinstance(d, h5py.Dataset):
+        raise FileFormatError(path, "is a group; expected a 1-D dataset", field=field)
+    if d.shape is None or len(d.shape) != 1:
+        raise FileFormatError(path, f"has shape {d.shape}; expected a 1-D dataset", field=field)
+    if d.external:
+        raise FileFormatError(path, "keeps its values in another file; ventgen reads only what is inside the "
+                              "file it is given", field=field)
+    n = int(d.shape[0])
+    if n > MAX_RECORDING_SAMPLES:
+        raise FileFormatError(path, f"declares {n} values; a recording holds at most {MAX_RECORDING_SAMPLES}",
+                              field=field)
+    is_str = h5py.check_string_dtype(d.dtype) is not None
+    if strings and not is_str:
+        raise FileFormatError(path, f"holds {d.dtype} values; expected UTF-8 strings", field=field)
+    if not strings and (is_str or d.dtype.kind not in "fiu"):
+        what = "strings" if is_str else f"{d.dtype} values"
+        raise FileFormatError(path, f"holds {what}; expected numbers", field=field)
+    return n
+
+
+def _h5_table(path, g, name: str, where: str) -> None:
+    """Check a ``markers`` or ``annotations`` group: a group of equal-length 1-D columns."""
+    h5py = _h5()
+    if name not in g:
+        return
+    t = g[name]
+    if not isinstance(t, h5py.Group):
+        raise FileFormatError(path, "is a dataset; expected a group with one 1-D dataset per column",
+                              field=f"{where}/{name}")
+    lengths = {}
+    for c, d in _h5_items(t):
+        strings = name == "annotations" and c in _H5_STRING_COLUMNS
+        lengths[c] = _h5_column(path, d, f"{where}/{name}/{c}", strings=strings)
+    if len(set(lengths.values())) > 1:
+        raise FileFormatError(path, f"columns of different lengths {lengths}; every column needs one value per row",
+                              field=f"{where}/{name}")
+
+
+def _h5_check_recording(path, name: str, g) -> None:
+    """Check a recording group's datasets, tables and sampling rate before anything is read."""
+    where = f"{_HDF5_ROOT}/{name}"
+    for _k, obj in _h5_items(g):  # refuses links to other files before any is followed
+        if isinstance(obj, _h5().Group):
+            list(_h5_items(obj))
+    n = {}
+    for sig in _H5_SIGNALS:
+        if sig in g:
+            n[sig] = _h5_column(path, g[sig], f"{where}/{sig}")
+    for sig in _H5_SIGNALS[:2]:
+        if sig not in n:
+            raise FileFormatError(path, "missing dataset; a recording needs flow_lpm and paw_cmh2o",
+                                  field=f"{where}/{sig}")
+    for sig, k in n.items():
+        if k != n["flow_lpm"]:
+            raise FileFormatError(path, f"has {k} samples but flow_lpm has {n['flow_lpm']}; lengths must match",
+                                  field=f"{where}/{sig}")
+    _h5_table(path, g, "markers", where)
+    _h5_table(path, g, "annotations", where)
+    rate = _h5_attrs(g).get("sampling_rate")
+    if rate is None:
+        raise FileFormatError(path, "missing attribute; every recording needs its sampling rate in Hz",
+                              field=f"{where}@sampling_rate")
+    try:
+        check_sampling_rate(rate, "sampling_rate")
+    except VentgenValueError as exc:
+        raise FileFormatError(path, str(exc), field=f"{where}@sampling_rate") from None
+
+
+def _cycleset_note(path, f) -> None:
+    """A CycleSet file is HDF5 too: say what it is rather than listing layout differences."""
+    if "manifest" in f.attrs and _HDF5_ROOT not in f:
+        raise FileFormatError(
+            path, "is a ventgen CycleSet (breath cycles), not a recording file; read it with "
+            "ventgen.CycleSet.load (it is the input of 'ventgen train')",
+        )
+
+
+def _hdf5_names(path, f) -> list[str]:
+    h5py = _h5()
+    try:
+        _cycleset_note(path, f)
+        if isinstance(f.get(_HDF5_ROOT, getlink=True), h5py.ExternalLink):
+            raise FileFormatError(path, "is a link to another file; ventgen reads only what is inside the file "
+                                  "it is given", field=_HDF5_ROOT)
+        root = f.get(_HDF5_ROOT)
+        if isinstance(root, h5py.Group):
+            for name, g in _h5_items(root):
+                if isinstance(g, h5py.Group):
+                    _h5_check_recording(path, name, g)
+        validate(_describe_h5(f), "hdf5_recording", source=f"{path} (HDF5 layout)")
+        return sorted(f[_HDF5_ROOT].keys())
+    except SchemaError as exc:
+        raise FileFormatError(path, str(exc).replace(f"{path} (HDF5 layout) ", "HDF5 layout ")) from None
+    except VentgenError:
+        raise
+    except _H5_ERRORS as exc:
+        msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise FileFormatError(path, f"cannot read the HDF5 layout (truncated or corrupt?): {msg}") from None
+
+
+def _h5_read(path, group, name: str, field: str):
+    """The values of a checked dataset (strings decoded, undecodable bytes replaced)."""
+    h5py = _h5()
+    d = group[name]
+    try:
+        if h5py.check_string_dtype(d.dtype) is not None:
+            return np.asarray(d.asstr(errors="replace")[()], dtype=object)
+        return d[()]
+    except VentgenError:
+        raise
+    except MemoryError:
+        raise FileFormatError(path, f"not enough memory to read {d.size} values", field=field) from None
+    except _H5_ERRORS as exc:
+        msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise FileFormatError(path, f"cannot read dataset (truncated or corrupt?): {msg}", field=field) from None
+
+
+def _h5_frame(path, g, name: str, where: str, order) -> pd.DataFrame | None:
+    """A ``markers``/``annotations`` group (already checked) as a DataFrame, known columns first."""
+    if name not in g:
+        return None
+    t = g[name]
+    cols = {c: _h5_read(path, t, c, f"{where}/{name}/{c}") for c in t.keys()}
+    first = [c for c in order if c in cols]
+    return pd.DataFrame({c: cols[c] for c in first + [c for c in cols if c not in first]})
 
 
 def _read_hdf5_group(path, name, g, *, subject=None, nan_policy=None, max_gap_s=1.0) -> Recording:
-    h5py = _h5()
     where = f"{_HDF5_ROOT}/{name}"
-
-    def read(dset_name, group=g):
+    flow = _h5_read(path, g, "flow_lpm", f"{where}/flow_lpm")
+    pres = _h5_read(path, g, "paw_cmh2o", f"{where}/paw_cmh2o")
+    vol = _h5_read(path, g, "volume_ml", f"{where}/volume_ml") if "volume_ml" in g else None
+    attrs = _h5_attrs(g)
+    md = _parse_json(attrs.get("metadata_json") or "{}", path, field=f"{where}@metadata_json")
+    markers = _h5_frame(path, g, "markers", where, MARKER_COLUMNS)
+    ann = _h5_frame(path, g, "annotations", where, ("start_s", "end_s", "label", "superclass"))
+    if ann is not None and len(ann):
         try:
-            return group[dset_name][()]
-        except (OSError, KeyError, RuntimeError) as exc:
-            raise FileFormatError(path, f"cannot read dataset (truncated or corrupt?): {exc}",
-                                  field=f"{where}/{dset_name}") from None
-
-    flow = read("flow_lpm")
-    pres = read("paw_cmh2o")
-    vol = read("volume_ml") if "volume_ml" in g else None
-    n = flow.shape[0]
-    for nm, arr in (("paw_cmh2o", pres), ("volume_ml", vol)):
-        if arr is not None and arr.shape[0] != n:
-            raise FileFormatError(path, f"has {arr.shape[0]} samples but flow_lpm has {n}; lengths must match",
-                                  field=f"{where}/{nm}")
-    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
-    try:
-        md = json.loads(attrs.get("metadata_json", "{}") or "{}")
-    except ValueError:
-        raise FileFormatError(path, "metadata_json is not valid JSON", field=f"{where}@metadata_json") from None
-    markers = None
-    if "markers" in g and isinstance(g["markers"], h5py.Group):
-        mg = g["markers"]
-        markers = pd.DataFrame({c: read(c, mg) for c in mg.keys()})
-        order = [c for c in MARKER_COLUMNS if c in markers.columns]
-        markers = markers[order + [c for c in markers.columns if c not in order]]
-    ann = None
-    if "annotations" in g and isinstance(g["annotations"], h5py.Group):
-        ag = g["annotations"]
-        cols = {}
-        for c in ag.keys():
-            d = ag[c]
-            cols[c] = d.asstr()[()] if h5py.check_string_dtype(d.dtype) else read(c, ag)
-        order = [c for c in ("start_s", "end_s", "label", "superclass") if c in cols]
-        ann = pd.DataFrame({c: cols[c] for c in order + [c for c in cols if c not in order]})
-        if len(ann):
-            try:
-                _validate_annotations(ann, f"{path}: {where}/annotations")
-            except SchemaError as exc:
-                raise FileFormatError(path, str(exc), field=f"{where}/annotations") from None
+            _validate_annotations(ann, f"{path}: {where}/annotations")
+        except SchemaError as exc:
+            raise FileFormatError(path, str(exc), field=f"{where}/annotations") from None
+        _warn_unknown_labels(ann, f"{path}, {where}/annotations")
     if nan_policy is None:
         nan_policy = attrs.get("nan_policy", "raise")
     _check_nan_policy(nan_policy)
@@ -1141,16 +1468,6 @@ def _read_hdf5_group(path, name, g, *, subject=None, nan_policy=None, max_gap_s=
         )
     except VentgenError as exc:
         raise FileFormatError(path, str(exc).removeprefix("Recording: "), field=where) from None
-
-
-def _hdf5_names(path, f) -> list[str]:
-    try:
-        validate(_describe_h5(f), "hdf5_recording", source=f"{path} (HDF5 layout)")
-    except SchemaError as exc:
-        raise FileFormatError(path, str(exc).replace(f"{path} (HDF5 layout) ", "HDF5 layout ")) from None
-    except (OSError, RuntimeError, KeyError) as exc:
-        raise FileFormatError(path, f"cannot read the HDF5 layout (truncated or corrupt?): {exc}") from None
-    return sorted(f[_HDF5_ROOT].keys())
 
 
 def _read_hdf5_all(path, *, subject=None, nan_policy=None, max_gap_s=1.0, with_names=False) -> list:
@@ -1220,6 +1537,10 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
     call of pandas' C parser. Sample indices of marks count the data lines before them."""
     path = Path(path)
     _check_nan_policy(nan_policy)
+    size = path.stat().st_size
+    if size > _PB_MAX_BYTES:
+        raise FileFormatError(path, f"{size} bytes; a PB-840 recording of at most {MAX_RECORDING_SAMPLES} "
+                                    f"samples takes at most {_PB_MAX_BYTES} bytes")
     raw = path.read_bytes()
     if not raw[:4096].strip(b" \t\r\n\x00") and not raw.strip(b" \t\r\n\x00"):
         raise FileFormatError(path, "empty file: expected PB-840 'flow, pressure' lines")
@@ -1271,7 +1592,7 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
         junk_lines = []
     # the other lines: breath marks, timestamps, blank lines, junk (few)
     other = np.flatnonzero(~cand)
-    ev_line, ev_kind, ev_bn, rest = _pb_marks_fast(raw, a, starts, ends, other, ncol)
+    ev_line, ev_kind, ev_bn, rest = _pb_marks_fast(path, raw, a, starts, ends, other, ncol)
     n_high = 0
     for li in rest:
         s = raw[starts[li]:ends[li]].strip()
@@ -1284,7 +1605,7 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
             if m:
                 ev_line.append(li)
                 ev_kind.append(1)
-                ev_bn.append(int(m.group(1)))
+                ev_bn.append(_pb_breath_number(path, m.group(1), li))
                 continue
         elif not s:
             continue  # blank line
@@ -1307,6 +1628,7 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
         ev_kind = [ev_kind[i] for i in order]
         ev_bn = [ev_bn[i] for i in order]
     n = int(flow.shape[0])
+    _pb_check_values(path, flow, pres, data_lines)
     n_junk = len(junk_lines)
     if n == 0:
         raise FileFormatError(
@@ -1346,9 +1668,37 @@ def _read_pb840(path, *, sampling_rate=PB840_SAMPLING_RATE, subject=None, nan_po
 
 
 _PB_BS_LINES_RE = re.compile(rb"(?:BS, S:\d+,\n)*")
+#: Longest breath number read (the device counts breaths: 18 digits fit a 64-bit integer).
+_PB_MAX_BREATH_DIGITS = 18
+#: Largest PB-840 text file read: MAX_RECORDING_SAMPLES lines of a generous 64 bytes.
+_PB_MAX_BYTES = 64 * MAX_RECORDING_SAMPLES
 
 
-def _pb_marks_fast(raw, a, starts, ends, other, ncol):
+def _pb_breath_number(path, digits: bytes, line_index: int) -> int:
+    """The breath number of a ``BS, S:<n>,`` line, or one error naming the file and line."""
+    d = digits.lstrip(b"0") or b"0"
+    if len(d) > _PB_MAX_BREATH_DIGITS:
+        shown = d[:24].decode() + ("..." if len(d) > 24 else "")
+        raise FileFormatError(
+            path, f"breath number {shown} ({len(d)} digits) is not a plausible PB-840 breath count; "
+            f"expected at most {_PB_MAX_BREATH_DIGITS} digits", line=line_index + 1,
+        )
+    return int(d)
+
+
+def _pb_check_values(path, flow: np.ndarray, pres: np.ndarray, data_lines: np.ndarray) -> None:
+    """Refuse a number too large for a float (parsed as infinity), naming its line."""
+    for name, arr in (("flow", flow), ("pressure", pres)):
+        bad = np.isinf(arr)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise FileFormatError(
+                path, f"{name} value too large to be a number (more than 1e308); expected 'flow, pressure' "
+                "in L/min and cmH2O", line=int(data_lines[i]) + 1,
+            )
+
+
+def _pb_marks_fast(path, raw, a, starts, ends, other, ncol):
     """Breath marks among the non-data lines, in bulk for the usual spellings (``BS, S:<n>,`` and
     ``BE`` at the start of the line). Returns the events found and the lines left for one-by-one
     classification."""
@@ -1367,7 +1717,11 @@ def _pb_marks_fast(raw, a, starts, ends, other, ncol):
         bs_idx = bs_idx[:0]
         numbers = []
     else:
-        numbers = [int(x) for x in re.findall(rb"S:(\d+)", joined)] if bs_texts else []
+        found = re.findall(rb"S:(\d+)", joined) if bs_texts else []
+        if found and max(map(len, found)) > _PB_MAX_BREATH_DIGITS:
+            numbers = [_pb_breath_number(path, x, int(other[bs_idx[i]])) for i, x in enumerate(found)]
+        else:
+            numbers = [int(x) for x in found]
     kind = np.zeros(other.size, np.int8)
     kind[is_be] = 2
     kind[bs_idx] = 1

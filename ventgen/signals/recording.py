@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from .._limits import MAX_RECORDING_SAMPLES, check_sampling_rate
 from ..errors import DataRecoveryWarning, VentgenTypeError, VentgenValueError
 
 __all__ = ["Recording", "ANNOTATION_COLUMNS", "MARKER_COLUMNS", "NAN_POLICIES"]
@@ -185,7 +186,8 @@ class Recording:
     pressure : array-like of shape (n_samples,)
         Airway pressure in cmH2O.
     sampling_rate : float
-        Samples per second (Hz). Required: ventgen never assumes a rate.
+        Samples per second (Hz), in [10, 1000] (:data:`ventgen._limits.SAMPLING_RATE_HZ`, the one rule
+        for every rate). Required: ventgen never assumes a rate.
     volume : array-like of shape (n_samples,), optional
         Volume in mL, when the source has it.
     subject : str
@@ -230,9 +232,7 @@ class Recording:
             raise VentgenTypeError(
                 f"Recording: sampling_rate must be a number in Hz, got {type(self.sampling_rate).__name__}"
             )
-        rate = float(self.sampling_rate)
-        if not np.isfinite(rate) or rate <= 0:
-            raise VentgenValueError(f"Recording: sampling_rate must be positive and finite, got {self.sampling_rate!r}")
+        rate = check_sampling_rate(self.sampling_rate, "Recording: sampling_rate")
         self.sampling_rate = rate
         if self.nan_policy not in NAN_POLICIES:
             raise VentgenValueError(f"Recording: nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}")
@@ -240,6 +240,10 @@ class Recording:
         n = self.flow.shape[0]
         if n == 0:
             raise VentgenValueError("Recording: the signal is empty (0 samples)")
+        if n > MAX_RECORDING_SAMPLES:
+            raise VentgenValueError(
+                f"Recording: {n} samples; a recording holds at most {MAX_RECORDING_SAMPLES} per channel"
+            )
         self.pressure = _as_signal("pressure", self.pressure, n)
         if self.volume is not None:
             self.volume = _as_signal("volume", self.volume, n)

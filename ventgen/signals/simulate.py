@@ -72,6 +72,14 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
+from .._limits import (
+    MAX_COHORT_MINUTES,
+    MAX_PATIENTS,
+    MAX_RECORDING_SAMPLES,
+    MAX_SIMULATION_MINUTES,
+    check_number,
+    check_sampling_rate,
+)
 from .._util import check_random_state, progress
 from ..errors import VentgenTypeError, VentgenValueError
 from ..hierarchy import VENTILATION_CLASSES, VENTILATION_TREE
@@ -510,11 +518,14 @@ def _measure(vent: _Ventilator, drives: Drives, patient: PatientParams, settings
 
 
 def _check_args(minutes, sampling_rate, mode, interface):
-    if isinstance(minutes, bool) or not isinstance(minutes, numbers.Real) or not np.isfinite(minutes) or minutes <= 0:
-        raise VentgenValueError(f"minutes must be a positive finite number, got {minutes!r}")
-    if (isinstance(sampling_rate, bool) or not isinstance(sampling_rate, numbers.Real)
-            or not np.isfinite(sampling_rate) or not 10 <= sampling_rate <= 1000):
-        raise VentgenValueError(f"sampling_rate must be a number of Hz in [10, 1000], got {sampling_rate!r}")
+    try:
+        minutes = check_number(minutes, "minutes", low=0, low_open=True, high=MAX_SIMULATION_MINUTES)
+    except VentgenValueError:
+        raise VentgenValueError(
+            f"minutes must be a positive finite number, at most {MAX_SIMULATION_MINUTES:g} "
+            f"(MAX_SIMULATION_MINUTES: one week per patient), got {minutes!r}"
+        ) from None
+    sampling_rate = check_sampling_rate(sampling_rate, "sampling_rate")
     if mode not in MODES:
         raise VentgenValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
     if interface not in INTERFACES:
@@ -522,7 +533,29 @@ def _check_args(minutes, sampling_rate, mode, interface):
     n = int(round(minutes * 60 * sampling_rate))
     if n < 10 * sampling_rate:
         raise VentgenValueError(f"minutes={minutes!r} is too short: the simulator needs at least 10 s of signal")
+    if n > MAX_RECORDING_SAMPLES:
+        raise VentgenValueError(
+            f"minutes={minutes!r} at {sampling_rate:g} Hz gives {n} samples; a recording holds at most "
+            f"{MAX_RECORDING_SAMPLES} (MAX_RECORDING_SAMPLES): use fewer minutes or a lower rate"
+        )
     return n
+
+
+def _check_subjects(n_subjects, minutes) -> int:
+    """Number of simulated patients (at most MAX_PATIENTS, and MAX_COHORT_MINUTES in all: they are
+    held in memory together)."""
+    if (isinstance(n_subjects, bool) or not isinstance(n_subjects, numbers.Integral)
+            or not 1 <= n_subjects <= MAX_PATIENTS):
+        raise VentgenValueError(
+            f"n_subjects must be a positive integer, at most {MAX_PATIENTS} (MAX_PATIENTS), got {n_subjects!r}"
+        )
+    n_subjects = int(n_subjects)
+    if isinstance(minutes, numbers.Real) and n_subjects * float(minutes) > MAX_COHORT_MINUTES:
+        raise VentgenValueError(
+            f"{n_subjects} subjects x {float(minutes):g} minutes exceed {MAX_COHORT_MINUTES:g} patient-minutes "
+            "(MAX_COHORT_MINUTES) in one simulated cohort; simulate it in parts"
+        )
+    return n_subjects
 
 
 def _simulate(n, rate, rng, proportions, mode, phenotype, patient, settings, interface):
@@ -695,9 +728,8 @@ def simulate_cohort(n_subjects: int = 3, minutes: float = 60.0, sampling_rate: f
     >>> [r.subject for r in recs]
     ['sim-01', 'sim-02']
     """
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, numbers.Integral) or n_subjects <= 0:
-        raise VentgenValueError(f"n_subjects must be a positive integer, got {n_subjects!r}")
     _check_args(minutes, sampling_rate, mode, interface)
+    n_subjects = _check_subjects(n_subjects, minutes)
     resolve_proportions(proportions)
     if phenotypes is None or isinstance(phenotypes, str):
         phen = [phenotypes] * n_subjects
@@ -759,7 +791,8 @@ def write_simulated_cohort(output_dir, n_subjects: int = 3, minutes: float = 60.
     Returns
     -------
     list of Path
-        The files written, one per subject.
+        The files written, one per subject: written as one set, all or none (a failure or a kill
+        leaves none of them; every target is checked before the simulation starts).
 
     Examples
     --------
@@ -770,7 +803,7 @@ def write_simulated_cohort(output_dir, n_subjects: int = 3, minutes: float = 60.
     """
     from pathlib import Path
 
-    from .io import write_recording
+    from .io import _write_recording_set
 
     fmts = {"hdf5": ".h5", "csv": ".csv"}
     if format not in fmts:
@@ -778,15 +811,15 @@ def write_simulated_cohort(output_dir, n_subjects: int = 3, minutes: float = 60.
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise VentgenValueError(f"{out}: exists and is not a folder")
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, numbers.Integral) or n_subjects <= 0:
-        raise VentgenValueError(f"n_subjects must be a positive integer, got {n_subjects!r}")
+    _check_args(minutes, sampling_rate, kwargs.get("mode", "psv"), kwargs.get("interface", "mask"))
+    n_subjects = _check_subjects(n_subjects, minutes)
     targets = [out / f"{_subject_id(i)}{fmts[format]}" for i in range(n_subjects)]
-    if not overwrite:
-        clash = [str(p) for p in targets if p.exists()]
-        if clash:
-            raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", clash[0])
+    if not overwrite:  # every file the set may hold, before the work starts
+        side = (".meta.json", ".annotations.csv", ".markers.csv") if format == "csv" else ()
+        for t in targets:
+            for c in [t, *(t.with_name(t.stem + sfx) for sfx in side)]:
+                if c.exists():
+                    raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", str(c))
     recs = simulate_cohort(n_subjects, minutes, sampling_rate, random_state, progress=progress, **kwargs)
-    out.mkdir(parents=True, exist_ok=True)
-    for rec, path in zip(recs, targets, strict=True):
-        write_recording(rec, path, format=format, overwrite=overwrite)
-    return targets
+    # one atomic set: a failure or a kill leaves none of the files (and a re-run starts normally)
+    return _write_recording_set(recs, targets, format, overwrite=overwrite)
