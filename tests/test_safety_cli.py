@@ -148,3 +148,16 @@ def test_atomic_dir_replaces_in_one_step(tmp_path):
     with pytest.raises(FileExistsError):
         with atomic_dir(out):
             pass  # pragma: no cover
+
+
+def test_atomic_path_suffix_ends_the_temporary_name(tmp_path):
+    import numpy as np
+
+    with atomic_path(tmp_path / "runs.npz", suffix=".npz") as tmp:
+        assert tmp.name.endswith(".npz")
+        np.savez(tmp, a=np.arange(3))  # numpy adds .npz unless the name already ends with it
+    assert np.load(tmp_path / "runs.npz")["a"].tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.npz"]
+    with pytest.raises(VentgenValueError, match="suffix"):
+        with atomic_path(tmp_path / "x", suffix="/../evil"):
+            pass  # pragma: no cover

@@ -25,6 +25,7 @@ __all__ = [
     "atomic_dir",
     "clean_stale_temporaries",
     "current_umask",
+    "hide_temporary_names",
     "progress",
     "set_progress",
     "progress_enabled",
@@ -78,7 +79,21 @@ def check_random_state(random_state) -> np.random.Generator:
 # written) and ``.<target>.vg<pid>-<token>.old`` (a folder being replaced). The pid lets a later run
 # tell an entry left by a killed process (stale: removed, or for ``.old`` restored) from one that a
 # running process is still writing (left alone).
-_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.vg(?P<pid>\d+)-[0-9a-z]{8}\.(?P<kind>tmp|old)$")
+_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.vg(?P<pid>\d+)-[0-9a-z]{8}\.(?P<kind>tmp|old)(?:\.[0-9A-Za-z]{1,8})?$")
+
+
+_TEMP_IN_TEXT = re.compile(r"\.(?P<target>[^/\\\s]+?)\.vg\d+-[0-9a-f]{8}\.(?:tmp|old)(?:\.[0-9A-Za-z]{1,8})?")
+
+
+def hide_temporary_names(text: str) -> str:
+    """Replace ventgen's temporary names in a message by the file they stand for.
+
+    Examples
+    --------
+    >>> hide_temporary_names("out/.model.pt.vg12-0a1b2c3d.tmp: No space left on device")
+    'out/model.pt: No space left on device'
+    """
+    return _TEMP_IN_TEXT.sub(lambda m: m["target"], text)
 
 
 def current_umask() -> int:
@@ -94,9 +109,18 @@ def _apply_umask(path: Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
-def _temp_name(path: Path, kind: str) -> Path:
+def _temp_name(path: Path, kind: str, suffix: str = "") -> Path:
     token = secrets.token_hex(4)
-    return path.parent / f".{path.name}.vg{os.getpid()}-{token}.{kind}"
+    return path.parent / f".{path.name}.vg{os.getpid()}-{token}.{kind}{suffix}"
+
+
+def _suffix(suffix: str | None) -> str:
+    """A temporary name's ending: ``""`` or a dot and 1-8 letters or digits (``".h5"``, ``".png"``)."""
+    if not suffix:
+        return ""
+    if not re.fullmatch(r"\.[0-9A-Za-z]{1,8}", suffix):
+        raise VentgenValueError(f"suffix must be a dot and 1-8 letters or digits, got {suffix!r}")
+    return suffix
 
 
 def _pid_alive(pid: int) -> bool:
@@ -189,7 +213,7 @@ def atomic_path(path, *, overwrite: bool = False, suffix: str | None = None):
     :class:`FileExistsError`). The file gets the permissions of a normally created one (0666 minus
     the umask).
 
-    ``suffix`` is accepted for backward compatibility and ignored: temporary names are ventgen's own.
+    ``suffix`` (e.g. ``".npz"``) ends the temporary name, for writers that choose the format by it.
 
     Examples
     --------
@@ -200,12 +224,12 @@ def atomic_path(path, *, overwrite: bool = False, suffix: str | None = None):
     >>> open(os.path.join(d, "x.txt")).read()
     'hello'
     """
-    with atomic_paths([path], overwrite=overwrite) as (tmp,):
+    with atomic_paths([path], overwrite=overwrite, suffix=suffix) as (tmp,):
         yield tmp
 
 
 @contextlib.contextmanager
-def atomic_paths(paths, *, overwrite: bool = False):
+def atomic_paths(paths, *, overwrite: bool = False, suffix: str | None = None):
     """Write several files as one set: yield temporary paths, rename them all only on success.
 
     Every target is checked before any work starts (an existing one is refused unless ``overwrite``),
@@ -235,7 +259,7 @@ def atomic_paths(paths, *, overwrite: bool = False):
     tmps = []
     try:
         for t in targets:
-            tmp = _temp_name(t, "tmp")
+            tmp = _temp_name(t, "tmp", _suffix(suffix))
             fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             os.close(fd)
             tmps.append(tmp)

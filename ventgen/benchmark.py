@@ -91,7 +91,8 @@ def _ventilation_split(root, seed, subset, sim_minutes):
     uniq = sorted(set(subjects.tolist()))
     if len(uniq) < 2:
         raise VentgenValueError(
-            f"ventilation benchmark needs >= 2 subjects to hold one out, got {uniq}"
+            f"{root if root is not None else 'the simulated cohort'}: the ventilation benchmark needs cycles "
+            f"of >= 2 subjects to hold the last one out, got {len(uniq)} subject(s) {uniq[:5]}"
         )
     test_mask = subjects == uniq[-1]
     labels = np.asarray(cycles.labels).astype(str)
@@ -175,7 +176,7 @@ def _fit_one(model_name, data: _Split, seed, cfg, cache):
             # one checkpoint per epoch: an interrupted benchmark resumes where it stopped
             ckpt_dir = Path(cfg["checkpoint_root"]) / f"{model_name}_seed{seed}_ckpt"
             kw["checkpoint_dir"] = ckpt_dir
-            kw["resume"] = True
+            kw["resume"] = (ckpt_dir / "checkpoint.pt").exists()
         if cfg.get("from_checkpoints"):
             ckpt = None if ckpt_dir is None else ckpt_dir / "checkpoint.pt"
             if ckpt is None or not ckpt.exists():
@@ -250,6 +251,25 @@ def _fit_one(model_name, data: _Split, seed, cfg, cache):
     )
     cache[("assign", model_name, seed)] = (assign, learned)
     return _evaluate(model_name, assign, data.y_test, data.tree, learned, wall, extra), history
+
+
+def _check_run_args(seeds, epochs, batch_size, latent_dim, threads, maps) -> None:
+    """One-line errors, with the limits, for the numeric arguments of :func:`run_benchmark`."""
+    import os
+
+    from ._limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, check_count
+    from .models.som import check_maps
+
+    check_count(seeds, "seeds")
+    check_count(epochs, "epochs", high=MAX_EPOCHS)
+    check_count(batch_size, "batch_size", high=MAX_BATCH_SIZE)
+    check_count(latent_dim, "latent_dim", high=MAX_LATENT_DIM)
+    n_cpu = os.cpu_count() or 1
+    if threads is not None and not (isinstance(threads, (int, np.integer)) and 1 <= threads <= n_cpu):
+        raise VentgenValueError(f"threads must be an integer in [1, {n_cpu}] (this machine's CPU count), got {threads!r}")
+    if isinstance(maps, (str, bytes)) or not hasattr(maps, "__iter__"):
+        raise VentgenValueError(f"maps must be a list of (height, width) pairs, got {maps!r}")
+    check_maps([(m, 1) if isinstance(m, (int, np.integer)) else m for m in maps])
 
 
 # ----------------------------------------------------------------------------- summary
@@ -388,14 +408,7 @@ def run_benchmark(
         raise VentgenValueError(
             f"unknown model(s) {bad} for dataset {dataset!r}; choose from {list(allowed)}"
         )
-    for name, v in (
-        ("seeds", seeds),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("latent_dim", latent_dim),
-    ):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise VentgenValueError(f"{name} must be a positive integer, got {v!r}")
+    _check_run_args(seeds, epochs, batch_size, latent_dim, threads, maps)
     htvae_params = dict(htvae_params or {})
     if htvae_params:
         import inspect
@@ -408,12 +421,16 @@ def run_benchmark(
                 f"unknown HTVAE parameter(s) {unknown} in htvae_params; choose from {allowed_params} "
                 "(maps, latent_dim, lr, batch_size and epochs have their own options)"
             )
+    if any(m.startswith("htvae") for m in models):  # the HTVAE parameters' values, before any work
+        _htvae_class()(maps=list(maps), latent_dim=latent_dim, lr=lr, batch_size=batch_size, epochs=epochs,
+                       **htvae_params)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VentgenValueError(f"{out_dir}: is a file; -o/--out must be the output folder")
     if threads is not None:
         import torch
 
         torch.set_num_threads(int(threads))
-    out_dir = Path(out_dir)
-    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     cfg = dict(
         maps=[tuple(m) if not isinstance(m, int) else m for m in maps],
         latent_dim=latent_dim,
@@ -443,27 +460,29 @@ def run_benchmark(
                 else _image_split(dataset, root, seed, subset, n_val)
             )
         data = data_cache[dkey]
+        (out_dir / "runs").mkdir(parents=True, exist_ok=True)  # once the data are known to be readable
         rep, history = _fit_one(model_name, data, seed, cfg, data_cache)
         rep.insert(0, "dataset", dataset)
-        if history is not None and len(history):
-            with atomic_path(
-                out_dir / "runs" / f"{model_name}_seed{seed}_history.csv", overwrite=True
-            ) as tmp:
-                history.to_csv(tmp, index=False)
-        assign, learned = data_cache[("assign", model_name, seed)]
-        with atomic_path(
-            out_dir / "runs" / f"{model_name}_seed{seed}_assign.npz", overwrite=True, suffix=".npz"
-        ) as tmp:
-            parents = (
-                {f"parents_{i + 1}": p for i, p in enumerate(learned.parents)} if learned else {}
-            )
-            np.savez_compressed(
-                tmp,
-                assign=assign,
-                labels=data.y_test.astype(str),
-                sizes=np.array(learned.sizes if learned else []),
-                **parents,
-            )
-        with atomic_path(run_file, overwrite=overwrite) as tmp:
-            rep.to_csv(tmp, index=False)
+        _write_run(out_dir / "runs", f"{model_name}_seed{seed}", rep, history, data.y_test,
+                   data_cache[("assign", model_name, seed)], overwrite)
     return summarize_runs(out_dir)
+
+
+def _write_run(runs: Path, stem: str, rep, history, y_test, assigned, overwrite: bool) -> None:
+    """The files of one finished run: history, test assignments (npz) and, last, the run's table."""
+    if history is not None and len(history):
+        with atomic_path(runs / f"{stem}_history.csv", overwrite=True) as tmp:
+            history.to_csv(tmp, index=False)
+    assign, learned = assigned
+    parents = {f"parents_{i + 1}": p for i, p in enumerate(learned.parents)} if learned else {}
+    with atomic_path(runs / f"{stem}_assign.npz", overwrite=True) as tmp, open(tmp, "wb") as fh:
+        # a file object: given a name without .npz, numpy would write to another file
+        np.savez_compressed(
+            fh,
+            assign=assign,
+            labels=y_test.astype(str),
+            sizes=np.array(learned.sizes if learned else []),
+            **parents,
+        )
+    with atomic_path(runs / f"{stem}.csv", overwrite=overwrite) as tmp:
+        rep.to_csv(tmp, index=False)

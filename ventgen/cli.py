@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 import warnings
 
 from . import __version__
+from ._util import hide_temporary_names
 from .errors import VentgenError
 
 __all__ = ["main", "build_parser", "error_line"]
@@ -314,16 +314,13 @@ def _run_train(args):
 
 # ----------------------------------------------------------------------------- benchmark
 def _maps_arg(value: str):
+    """``--maps``: lattices such as 8x8,4x4,2x2, shrinking, within the limits (see :func:`parse_maps`)."""
+    from .models.estimator import parse_maps
+
     try:
-        out = []
-        for part in value.split(","):
-            h, _, w = part.strip().lower().partition("x")
-            out.append((int(h), int(w)))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"maps must look like 8x8,4x4,2x2, got {value!r}") from None
-    if not out or any(h < 1 or w < 1 for h, w in out):
-        raise argparse.ArgumentTypeError(f"maps must look like 8x8,4x4,2x2, got {value!r}")
-    return out
+        return parse_maps(value)
+    except VentgenError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @command("benchmark")
@@ -428,7 +425,9 @@ def _add_generate(sub):
                         "join breaths with the real mean step (default), or keep the decoded ends")
     p.add_argument("--decoder", choices=("exact", "linear"), default="exact",
                    help="decode every latent (default) or linearise the decoder per node (much faster)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a cohort folder that ventgen generate wrote (refused for a folder holding "
+                        "anything else, or the inputs)")
     p.set_defaults(func=_run_generate)
 
 
@@ -439,7 +438,8 @@ def _run_generate(args):
                                 format=args.format, overwrite=args.overwrite, length_method=args.length_method,
                                 latent=args.latent, decoder=args.decoder, nodes=args.nodes, noise=args.noise,
                                 noise_highpass_hz=args.noise_highpass, boundary=args.boundary, progress_bar=False if args.quiet else None)
-    print(f"{res!r} -> {args.output}")
+    secs = res.info.get("seconds")  # timings stay out of cohort.json (same seed, same bytes)
+    print(f"{res!r} -> {args.output}" + (f" in {secs:.1f} s" if secs is not None else ""))
 
 
 @command("evaluate-cohort")
@@ -460,7 +460,8 @@ def _add_evaluate_cohort(sub):
     p.add_argument("--seed", type=_seed, default=0, help="random seed of splits and classifiers (default 0)")
     p.add_argument("--model", help="the model that generated the cohort: adds the same numbers for its "
                                    "reconstructions of the real breaths (the ceiling generation can reach)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of a fidelity report ventgen wrote there (no other file is touched)")
     p.set_defaults(func=_run_evaluate_cohort)
 
 
@@ -568,12 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_TEMP_NAME = re.compile(r"\.(?P<target>[^/\\\s]+?)\.vg\d+-[0-9a-f]{8}\.(?:tmp|old)")
-
-
 def _one_line(text: str) -> str:
     """A message as one line, naming the file a user asked for, never ventgen's temporary name."""
-    text = _TEMP_NAME.sub(lambda m: m["target"], str(text))
+    text = hide_temporary_names(str(text))
     return "; ".join(part.strip() for part in text.splitlines() if part.strip())
 
 

@@ -26,7 +26,10 @@ True
 
 from __future__ import annotations
 
+import _compat_pickle
 import gzip
+import io
+import math
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -178,7 +181,7 @@ def read_idx(path) -> np.ndarray:
         raise FileFormatError(path, f"truncated header: {ndim} dimensions announced")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[code])
-    need = int(np.prod(shape)) * dtype.itemsize
+    need = math.prod(shape) * dtype.itemsize
     if len(raw) - head != need:
         raise FileFormatError(
             path,
@@ -208,6 +211,11 @@ def _find_idx(root: Path, stem: str, subdir: str) -> Path | None:
 def _load_idx_dataset(root, split: str, name: str, subdir: str, classes, tree) -> ImageDataset:
     split = _check_split(split)
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise VentgenValueError(
+            f"{root}: is a file; --root must be the folder holding the {name} IDX files "
+            f"{', '.join(_IDX_STEMS[split])} (.gz allowed)"
+        )
     if not root.is_dir():
         raise FileNotFoundError(
             2,
@@ -231,9 +239,11 @@ def _load_idx_dataset(root, split: str, name: str, subdir: str, classes, tree) -
         raise FileFormatError(
             paths[1], f"expected {images.shape[0]} labels (one per image), got shape {labels.shape}"
         )
-    if labels.size and labels.max() >= len(classes):
+    if images.dtype != np.uint8:
+        raise FileFormatError(paths[0], f"expected unsigned byte pixels (type code 0x08), got {images.dtype}")
+    if labels.dtype.kind not in "iu" or (labels.size and not 0 <= labels.min() <= labels.max() < len(classes)):
         raise FileFormatError(
-            paths[1], f"label {int(labels.max())} out of range for {len(classes)} classes"
+            paths[1], f"labels must be integers in 0..{len(classes) - 1}, got {labels.dtype} values"
         )
     X = (images.astype(np.float32) / 255.0)[:, None]
     return ImageDataset(X, labels.astype(np.int64), list(classes), tree, name, split)
@@ -261,25 +271,102 @@ def load_fashion_mnist(root, split: str = "train") -> ImageDataset:
 
 
 # ----------------------------------------------------------------------------- CIFAR-100
+def _latin1_encode(text, encoding="latin1"):
+    """``_codecs.encode`` as protocol-2 pickles of ``bytes`` use it, and nothing else."""
+    if not isinstance(text, str) or str(encoding).lower().replace("-", "") != "latin1":
+        raise pickle.UnpicklingError("only latin-1 text may be encoded")
+    return text.encode("latin-1")
+
+
+class _ArrayClass:
+    """Stands for ``numpy.ndarray`` in a pickle: an argument of :func:`_array_reconstruct`, never callable."""
+
+
+def _array_reconstruct(subtype, shape, dtype_code):
+    """numpy's ``_reconstruct`` restricted to an empty ndarray that ``__setstate__`` then fills."""
+    if subtype is not _ArrayClass or not isinstance(shape, tuple) or math.prod(shape) > 16:
+        raise pickle.UnpicklingError("unexpected array reconstruction arguments")
+    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+
+
+def _array_dtype(spec, align=False, copy=True):
+    """``numpy.dtype`` of a plain number or text type (no objects, no structured types)."""
+    dt = np.dtype(spec) if isinstance(spec, str) and len(spec) <= 8 else None
+    if dt is None or dt.kind not in "biufcSU":
+        raise pickle.UnpicklingError(f"unexpected array type {spec!r}")
+    return dt
+
+
+def _array_frombuffer(buf, dtype, shape, order):
+    """numpy's ``_frombuffer`` (protocol-5 pickles) for a plain dtype."""
+    if not isinstance(dtype, np.dtype) or not isinstance(shape, tuple):
+        raise pickle.UnpicklingError("unexpected array arguments")
+    return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape, order=order).copy()
+
+
+#: The only globals a CIFAR-100 python file may name, mapped to safe stand-ins.
+_CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _array_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _array_reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _array_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _array_frombuffer,
+    ("numpy", "ndarray"): _ArrayClass,
+    ("numpy", "dtype"): _array_dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class _RefusedGlobal(Exception):
+    """A global the pickle names, as Python 3 spells it (``posix.system`` shown as ``os.system``)."""
+
+    def __init__(self, module: str, name: str):
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        super().__init__(f"{'os' if module in ('posix', 'nt') else module}.{name}")
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Unpickler that builds dicts, lists, tuples, bytes, str, numbers and numpy arrays only.
+
+    Any other global a pickle names (``os.system``, ``builtins.exec``, ...) is refused before it is
+    imported, so a crafted file cannot run code.
+    """
+
+    def find_class(self, module, name):
+        try:
+            return _CIFAR_GLOBALS[(module, name)]
+        except KeyError:
+            raise _RefusedGlobal(module, name) from None
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent references are not allowed")
+
+
 def _unpickle(path: Path) -> dict:
+    """Read a CIFAR-100 python pickle without executing anything it names (see :class:`_DataUnpickler`)."""
+    raw = path.read_bytes()
     try:
-        with open(path, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise FileFormatError(path, f"not a CIFAR-100 python pickle ({exc})") from None
+        d = _DataUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except _RefusedGlobal as exc:
+        raise FileFormatError(
+            path,
+            f"refusing to load this pickle: it would import {exc} (a CIFAR-100 python file holds only "
+            "dicts, lists, bytes, numbers and numpy arrays)",
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any failure of the data is a format error for the user
+        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise FileFormatError(
+            path, f"not a CIFAR-100 python pickle ({type(exc).__name__}{': ' + reason if reason else ''})"
+        ) from None
     if not isinstance(d, dict):
         raise FileFormatError(path, f"expected a pickled dict, got {type(d).__name__}")
-    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
+    return {(k.decode("latin-1") if isinstance(k, bytes) else k): v for k, v in d.items()}
 
 
-def load_cifar100(root, split: str = "train") -> ImageDataset:
-    """CIFAR-100 from the python version (``cifar-100-python/{train,test,meta}``) with fine and coarse labels.
-
-    The tree (100 classes -> 20 super-classes -> root) comes from the files' coarse labels and the
-    names from ``meta``.
-    """
-    split = _check_split(split)
-    root = Path(root)
+def _cifar_paths(root: Path, split: str) -> dict:
+    if root.exists() and not root.is_dir():
+        raise VentgenValueError(
+            f"{root}: is a file; --root must be the folder holding cifar-100-python/ (train, test, meta)"
+        )
     folder = root / "cifar-100-python" if (root / "cifar-100-python").is_dir() else root
     paths = {k: folder / k for k in (split, "meta")}
     missing = [k for k, p in paths.items() if not p.is_file()]
@@ -288,6 +375,41 @@ def load_cifar100(root, split: str = "train") -> ImageDataset:
             f"{root}: CIFAR-100 files not found: {missing} (expected cifar-100-python/train, test and meta, "
             "the python pickle version, in this folder or below it); ventgen never downloads"
         )
+    return paths
+
+
+def _int_labels(path: Path, d: dict, key: str, n: int) -> np.ndarray:
+    """``d[key]`` as n labels >= 0 (a list of ints or an integer array), else a one-line error."""
+    v = d[key]
+    ok = isinstance(v, np.ndarray) and v.dtype.kind in "iu" and v.ndim == 1
+    if isinstance(v, (list, tuple)):
+        ok = all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**31 for x in v)
+    if not ok:
+        raise FileFormatError(path, "expected a list of integer labels", field=key)
+    out = np.asarray(v, dtype=np.int64)
+    if out.shape != (n,) or (n and out.min() < 0):
+        raise FileFormatError(
+            path, f"expected {n} labels >= 0 (one per image), got shape {out.shape}", field=key
+        )
+    return out
+
+
+def _names(path: Path, meta: dict, key: str) -> list:
+    v = meta[key]
+    if not isinstance(v, (list, tuple)) or not all(isinstance(x, (bytes, str)) for x in v):
+        raise FileFormatError(path, "expected a list of class names", field=key)
+    return [x.decode("latin-1") if isinstance(x, bytes) else x for x in v]
+
+
+def load_cifar100(root, split: str = "train") -> ImageDataset:
+    """CIFAR-100 from the python version (``cifar-100-python/{train,test,meta}``) with fine and coarse labels.
+
+    The tree (100 classes -> 20 super-classes -> root) comes from the files' coarse labels and the
+    names from ``meta``. The files are pickles, read with a restricted unpickler that builds plain
+    data and numpy arrays only and refuses anything else (a crafted file cannot run code).
+    """
+    split = _check_split(split)
+    paths = _cifar_paths(Path(root), split)
     d = _unpickle(paths[split])
     meta = _unpickle(paths["meta"])
     for key in ("data", "fine_labels", "coarse_labels"):
@@ -296,20 +418,14 @@ def load_cifar100(root, split: str = "train") -> ImageDataset:
     for key in ("fine_label_names", "coarse_label_names"):
         if key not in meta:
             raise FileFormatError(paths["meta"], f"missing key {key!r}", field=key)
-    data = np.asarray(d["data"], dtype=np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise FileFormatError(
-            paths[split], f"data must be (n, 3072) uint8, got {data.shape}", field="data"
-        )
-    fine = np.asarray(d["fine_labels"], dtype=np.int64)
-    coarse = np.asarray(d["coarse_labels"], dtype=np.int64)
-    if fine.shape[0] != data.shape[0] or coarse.shape[0] != data.shape[0]:
-        raise FileFormatError(
-            paths[split],
-            f"{data.shape[0]} images but {fine.shape[0]} fine / {coarse.shape[0]} coarse labels",
-        )
-    fnames = [n.decode() if isinstance(n, bytes) else str(n) for n in meta["fine_label_names"]]
-    cnames = [n.decode() if isinstance(n, bytes) else str(n) for n in meta["coarse_label_names"]]
+    data = d["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise FileFormatError(paths[split], f"data must be an (n, 3072) uint8 array, got {got}", field="data")
+    fine = _int_labels(paths[split], d, "fine_labels", data.shape[0])
+    coarse = _int_labels(paths[split], d, "coarse_labels", data.shape[0])
+    fnames = _names(paths["meta"], meta, "fine_label_names")
+    cnames = _names(paths["meta"], meta, "coarse_label_names")
     parent: dict[int, int] = {}
     for f, c in zip(fine.tolist(), coarse.tolist(), strict=False):
         if parent.setdefault(f, c) != c:

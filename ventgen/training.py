@@ -6,6 +6,7 @@ Kept outside :mod:`ventgen.models` (which never opens files): this module reads 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,44 @@ import numpy as np
 from ._util import check_random_state
 from .errors import VentgenValueError
 
-__all__ = ["train_file", "partial_labels"]
+__all__ = ["train_file", "partial_labels", "check_output_paths"]
+
+
+def _first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists."""
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_paths(input_path, output, checkpoint_dir, *, overwrite: bool = False) -> None:
+    """Refuse, before any work, a model file or checkpoint folder that could not be written.
+
+    The model file must not be a folder, nor the input file; an existing one needs ``overwrite``; the
+    checkpoint folder must be a folder if it exists; the nearest existing folder above each must be
+    writable. Missing folders are created when the files are written.
+    """
+    output = Path(output)
+    if output.is_dir():
+        raise IsADirectoryError(
+            21, "is a folder; -o/output must be the model file to write inside it (e.g. model.pt)", str(output)
+        )
+    if output.exists() and Path(input_path).exists() and output.resolve() == Path(input_path).resolve():
+        raise VentgenValueError(f"{output}: is the input CycleSet; choose another name for the model file")
+    if output.exists() and not overwrite:
+        raise FileExistsError(17, "exists; pass overwrite=True (or --overwrite) to replace it", str(output))
+    ckpt = Path(checkpoint_dir)
+    if ckpt.exists() and not ckpt.is_dir():
+        raise VentgenValueError(
+            f"{ckpt}: exists and is not a folder; per-epoch checkpoints need a folder (--checkpoint-dir)"
+        )
+    for target in (output, ckpt / "checkpoint.pt"):
+        anc = _first_existing(target.parent)
+        if not anc.is_dir():
+            raise VentgenValueError(f"{target}: cannot be written: {anc} is a file, not a folder")
+        if not os.access(anc, os.W_OK | os.X_OK):
+            raise PermissionError(13, f"folder not writable (needed for {target.name})", str(anc))
 
 
 def partial_labels(labels, fraction: float = 1.0, random_state=None) -> np.ndarray:
@@ -87,14 +125,31 @@ def train_file(
     from .signals.cycles import CycleSet
 
     output = Path(output)
-    if output.exists() and not overwrite:
-        raise FileExistsError(
-            17, "exists; pass overwrite=True (or --overwrite) to replace it", str(output)
-        )
+    ckpt = (
+        Path(checkpoint_dir)
+        if checkpoint_dir is not None
+        else output.with_name(output.name + ".checkpoints")
+    )
+    check_output_paths(cycles_path, output, ckpt, overwrite=overwrite)
     maps = parse_maps(maps) if isinstance(maps, str) else maps
+    model = HTVAE(
+        maps=maps,
+        epochs=epochs,
+        latent_dim=latent_dim,
+        device=device,
+        random_state=seed,
+        progress=progress,
+        **params,
+    )
     cycles = CycleSet.load(cycles_path)
     if len(cycles) == 0:
         raise VentgenValueError(f"{cycles_path}: the CycleSet holds no cycles")
+    bad = ~np.isfinite(np.asarray(cycles.X)).reshape(len(cycles), -1).all(axis=1)
+    if bad.any():
+        raise VentgenValueError(
+            f"{cycles_path}: {int(bad.sum())} of {len(cycles)} cycles hold NaN or infinite values "
+            f"(first: cycle {int(np.flatnonzero(bad)[0])}); drop them before training"
+        )
     must_link = None
     n_linked = 0
     if must_link_level is not None:
@@ -105,27 +160,13 @@ def train_file(
                 f"{cycles_path}: --must-link needs labelled cycles, but only {n_linked} of {len(cycles)} "
                 f"have a label (after --label-fraction {label_fraction})"
             )
-    ckpt = (
-        Path(checkpoint_dir)
-        if checkpoint_dir is not None
-        else output.with_name(output.name + ".checkpoints")
-    )
-    model = HTVAE(
-        maps=maps,
-        epochs=epochs,
-        latent_dim=latent_dim,
-        device=device,
-        random_state=seed,
-        progress=progress,
-        **params,
-    )
 
     def report(row):
         terms = " ".join(
             f"{k}={row[k]:.4g}" for k in ("loss", "rec", "hier", "topo", "must_link") if k in row
         )
         perp = " ".join(
-            f"perplexity_{i}={row[f'perplexity_{i}']:.1f}" for i in range(1, len(maps) + 1)
+            f"perplexity_{i}={row[f'perplexity_{i}']:.1f}" for i in range(1, len(model.maps) + 1)
         )
         log(f"epoch {row['epoch']}/{epochs}: {terms} {perp} ({row['time_s']:.1f} s)")
 

@@ -8,101 +8,53 @@ scaled per channel to [0, 1] with the training min/max (stored in the model), im
 
 ``save``/``load`` are the only places in ``ventgen.models`` that touch a file, through ``torch.save`` /
 ``torch.load(weights_only=True)`` on the path the caller gives; the checkpoint holds tensors and
-primitive containers only (hyper-parameters, weights, scaling, history, optimizer and RNG states, the
-ventgen version).
+primitive containers only (hyper-parameters, weights, scaling, history, optimizer and RNG states, a
+fingerprint of the training data, the ventgen version), and every field of a file is checked before use
+(:mod:`ventgen.models.checkpoint`).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import __version__
+from .._limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM
 from .._util import atomic_path, check_random_state
-from ..errors import VentgenTypeError, VentgenValueError
+from ..errors import VentgenError, VentgenTypeError, VentgenValueError, VentgenWarning
+from ._checks import (
+    _as_array,
+    _channels,
+    _level_weights,
+    _pos_float,
+    _pos_int,
+    parse_maps,
+    resolve_device,
+)
+from .checkpoint import (
+    ADDED_PARAMS,
+    CHECKPOINT_NAME,
+    FORMAT,
+    FORMAT_VERSION,
+    data_fingerprint,
+    load_weights,
+    read_checkpoint,
+    restore_trainer,
+    scaling_from,
+)
 from .htvae import HTVAEModule
 from .som import check_maps
 from .train import MustLinkSampler, Trainer
 
 __all__ = ["HTVAE", "resolve_device", "parse_maps"]
 
-FORMAT = "ventgen.HTVAE"
-FORMAT_VERSION = 1
-CHECKPOINT_NAME = "checkpoint.pt"
 _CHUNK = 2048
-#: parameters added after FORMAT_VERSION 1 checkpoints were first written, with the value they implied
-_ADDED_PARAMS = {
-    "hierarchy_weight": 1.0,
-    "topology_weight": 1.0,
-    "code_lr_scale": 1.0,
-    "reconstruction_weights": None,
-    "mask_padding": False,
-    "reconstruction_loss": "squared",
-}
-
-
-def parse_maps(text: str) -> list[tuple[int, int]]:
-    """Parse ``"8x8,4x4,2x2"`` into ``[(8, 8), (4, 4), (2, 2)]`` (validated by :func:`check_maps`).
-
-    Examples
-    --------
-    >>> parse_maps("8x8, 4x4,2x1")
-    [(8, 8), (4, 4), (2, 1)]
-    """
-    out = []
-    for part in str(text).split(","):
-        h, sep, w = part.strip().lower().partition("x")
-        try:
-            out.append((int(h), int(w)))
-        except ValueError:
-            raise VentgenValueError(
-                f"maps must look like 8x8,4x4,2x2 (height x width per level), got {text!r}"
-            ) from None
-        if not sep:
-            raise VentgenValueError(
-                f"maps must look like 8x8,4x4,2x2 (height x width per level), got {text!r}"
-            )
-    return check_maps(out)
-
-
-def resolve_device(device) -> torch.device:
-    """``"auto"`` -> cuda when available else cpu; ``"cpu"``/``"cuda"``/``"cuda:1"``/torch.device kept."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise VentgenValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VentgenValueError(
-            f"device {device!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'"
-        )
-    return dev
-
-
-def _as_array(X, what: str = "X") -> np.ndarray:
-    """CycleSet / array / tensor -> numpy array (no copy when possible), with clear errors."""
-    if hasattr(X, "X") and not isinstance(X, np.ndarray):
-        X = X.X
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise VentgenTypeError(
-            f"{what} must be a CycleSet or a numeric array, got {type(X).__name__}: {exc}"
-        ) from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise VentgenTypeError(
-            f"{what} must be a CycleSet or a numeric array, got dtype {arr.dtype}"
-        )
-    return arr
+_ADDED_PARAMS = ADDED_PARAMS
 
 
 class HTVAE:
@@ -217,15 +169,15 @@ class HTVAE:
         reconstruction_loss: str = "squared",
     ):
         self.maps = check_maps(maps)
-        self.latent_dim = _pos_int(latent_dim, "latent_dim")
+        self.latent_dim = _pos_int(latent_dim, "latent_dim", high=MAX_LATENT_DIM)
         self.rho = _pos_float(rho, "rho")
         self.sigma_init = _pos_float(sigma_init, "sigma_init")
         self.lr = _pos_float(lr, "lr")
-        self.batch_size = _pos_int(batch_size, "batch_size")
-        self.epochs = _pos_int(epochs, "epochs", allow_zero=True)
+        self.batch_size = _pos_int(batch_size, "batch_size", high=MAX_BATCH_SIZE)
+        self.epochs = _pos_int(epochs, "epochs", allow_zero=True, high=MAX_EPOCHS)
         self.device = device
         self.random_state = random_state
-        self.channels = None if channels is None else tuple(int(c) for c in channels)
+        self.channels = _channels(channels)
         self.kl_weight = _pos_float(kl_weight, "kl_weight", allow_zero=True)
         self.must_link_weight = _pos_float(must_link_weight, "must_link_weight", allow_zero=True)
         self.must_link_relative = bool(must_link_relative)
@@ -395,7 +347,10 @@ class HTVAE:
             Write ``checkpoint.pt`` there after every epoch (atomic replace).
         resume : bool
             Continue from ``checkpoint_dir/checkpoint.pt`` if it exists (same data and parameters); on
-            CPU the result equals an uninterrupted run with the same seed.
+            CPU the result equals an uninterrupted run with the same seed. A checkpoint written for
+            other data (its stored sha256 of the values, padding lengths and must-link links differs)
+            is refused; with no checkpoint there, a :class:`~ventgen.errors.VentgenWarning` says that
+            training starts fresh.
         epoch_callback : callable, optional
             Called as ``epoch_callback(row)`` with each epoch's history row (after its checkpoint).
 
@@ -427,60 +382,73 @@ class HTVAE:
             raise VentgenValueError(
                 "resume=True needs checkpoint_dir (where the checkpoint was written)"
             )
-        ckpt = None
-        if resume:
-            path = Path(checkpoint_dir) / CHECKPOINT_NAME
-            if path.exists():
-                ckpt = _load_checkpoint(path)
-                self._check_resume(ckpt, arr)
+        ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
+        fingerprint = None
+        if ckpt_path is not None:
+            fingerprint = data_fingerprint(
+                arr, lengths=None if mask is None else lengths, must_link=ml, must_link_level=must_link_level
+            )
+        ckpt = self._resume_from(ckpt_path, arr, fingerprint) if resume else None
 
         self.device_ = resolve_device(self.device)
         self.input_shape_ = tuple(int(s) for s in arr.shape[1:])
         if ckpt is None:
             self.scaling_ = self._fit_scaling(arr)
             rng = check_random_state(self.random_state)
-            seed_init, seed_train = (int(s) for s in rng.integers(0, 2**62, size=2))
+            self.seeds_ = tuple(int(s) for s in rng.integers(0, 2**62, size=2))
+            self.module_ = self._build(self.input_shape_, self.seeds_[0])
         else:
-            self.scaling_ = _scaling_from(ckpt["scaling"])
-            seed_init, seed_train = ckpt["seeds"]
-        self.seeds_ = (seed_init, seed_train)
-        self.module_ = self._build(self.input_shape_, seed_init)
-        if ckpt is not None:
-            self.module_.load_state_dict(ckpt["model"])
-        Xt = self._scale(arr)
+            self._restore(ckpt_path, ckpt)
+        self.data_sha256_ = fingerprint
         trainer = Trainer(
             self.module_,
-            Xt,
+            self._scale(arr),
             lr=self.lr,
             batch_size=self.batch_size,
             code_lr_scale=self.code_lr_scale,
             mask=mask,
             device=self.device_,
-            seed=seed_train,
+            seed=self.seeds_[1],
             must_link=ml,
             must_link_level=must_link_level,
             dead_codes=self.dead_codes,
             progress=self.progress,
         )
         if ckpt is not None:
-            trainer.load_state_dict(ckpt["trainer"])
+            restore_trainer(ckpt_path, trainer, ckpt.get("trainer"))
         self.history_ = trainer.history
         self.n_samples_ = n
 
         def on_epoch_end(tr):
             self.history_ = tr.history
-            if checkpoint_dir is not None:
-                self._write(Path(checkpoint_dir) / CHECKPOINT_NAME, overwrite=True, trainer=tr)
+            if ckpt_path is not None:
+                self._write(ckpt_path, overwrite=True, trainer=tr)
             if epoch_callback is not None:
                 epoch_callback(dict(tr.history[-1]))
 
-        trainer.fit(self.epochs, on_epoch_end=on_epoch_end)
+        try:
+            trainer.fit(self.epochs, on_epoch_end=on_epoch_end)
+        except VentgenError:
+            del self.module_  # a diverged or failed run is not a fitted model
+            raise
         self.history_ = trainer.history
         self._trainer_snapshot = trainer.state_dict()
         self.module_.eval()
         return self
 
-    def _check_resume(self, ckpt: dict, arr: np.ndarray) -> None:
+    def _resume_from(self, path: Path, arr: np.ndarray, fingerprint: str) -> dict | None:
+        """The checked checkpoint at ``path`` to continue from, or None (with a warning) if there is none."""
+        if not path.exists():
+            warnings.warn(
+                f"{path}: no checkpoint to resume from; training starts fresh", VentgenWarning, stacklevel=3
+            )
+            return None
+        ckpt, _ = read_checkpoint(path, type(self))
+        self._check_resume(ckpt, arr, fingerprint, path)
+        return ckpt
+
+    def _check_resume(self, ckpt: dict, arr: np.ndarray, fingerprint: str | None = None, path=None) -> None:
+        where = "the checkpoint" if path is None else str(path)
         mine = self._params()
         theirs = {**_ADDED_PARAMS, **ckpt["params"]}
         diff = [
@@ -490,7 +458,7 @@ class HTVAE:
         ]
         if diff:
             raise VentgenValueError(
-                "cannot resume: the checkpoint was written with different parameters: "
+                f"cannot resume: {where} was written with different parameters: "
                 + ", ".join(f"{k}={theirs.get(k)!r} (now {mine[k]!r})" for k in diff)
             )
         if (
@@ -498,8 +466,21 @@ class HTVAE:
             or int(ckpt["n_samples"]) != arr.shape[0]
         ):
             raise VentgenValueError(
-                f"cannot resume: the checkpoint was trained on {ckpt['n_samples']} samples of shape "
+                f"cannot resume: {where} was trained on {ckpt['n_samples']} samples of shape "
                 f"{tuple(ckpt['input_shape'])}, got {arr.shape[0]} of shape {tuple(arr.shape[1:])}"
+            )
+        theirs_fp = ckpt.get("data_sha256")
+        if fingerprint is not None and theirs_fp is not None and theirs_fp != fingerprint:
+            raise VentgenValueError(
+                f"cannot resume: {where} was trained on other data (same shape, but other values, padding "
+                "lengths or must-link labels); to start fresh, train without resume (--resume), which "
+                "replaces the checkpoint, or choose another checkpoint folder (--checkpoint-dir)"
+            )
+        if fingerprint is not None and theirs_fp is None:
+            warnings.warn(
+                f"{where} predates data fingerprints: cannot check that it was trained on the same data",
+                VentgenWarning,
+                stacklevel=4,
             )
 
     # ================================================================== inference
@@ -671,12 +652,17 @@ class HTVAE:
                 dict(h) for h in (trainer.history if trainer is not None else self.history_)
             ],
             "trainer": tr,
+            "data_sha256": getattr(self, "data_sha256_", None),
         }
 
     def _write(self, path, overwrite: bool, trainer=None) -> None:
         state = self._state(trainer)
-        with atomic_path(path, overwrite=overwrite, suffix=".pt.tmp") as tmp:
-            torch.save(state, tmp)
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            try:
+                torch.save(state, tmp)
+            except (OSError, RuntimeError) as exc:  # e.g. a full disk; never name the temporary file
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                raise VentgenValueError(f"{path}: cannot write the model file ({reason})") from None
 
     def save(self, path, overwrite: bool = False) -> None:
         """Write the fitted model to ``path`` (atomic; refuses to replace a file unless ``overwrite``)."""
@@ -685,101 +671,29 @@ class HTVAE:
 
     @classmethod
     def load(cls, path, device=None) -> HTVAE:
-        """Load a model written by :meth:`save` (or a training checkpoint) onto ``device`` (default auto)."""
-        ckpt = _load_checkpoint(path)
-        p = dict(ckpt["params"])
-        p["maps"] = [tuple(m) for m in p["maps"]]
-        model = cls(**p, device="auto" if device is None else device)
+        """Load a model written by :meth:`save` (or a training checkpoint) onto ``device`` (default auto).
+
+        The file is read with ``torch.load(weights_only=True)`` and every field is checked first (see
+        :mod:`ventgen.models.checkpoint`): a malformed or foreign file is one
+        :class:`~ventgen.errors.FileFormatError` naming the file and the field.
+        """
+        ckpt, params = read_checkpoint(path, cls)
+        model = cls(**params, device="auto" if device is None else device)
         model.device_ = resolve_device(model.device)
-        model.input_shape_ = tuple(ckpt["input_shape"])
-        model.n_samples_ = int(ckpt["n_samples"])
-        model.seeds_ = tuple(ckpt["seeds"])
-        model.scaling_ = _scaling_from(ckpt["scaling"])
-        model.module_ = model._build(model.input_shape_, model.seeds_[0])
-        model.module_.load_state_dict(ckpt["model"])
+        model._restore(path, ckpt)
         model.module_.to(model.device_).eval()
-        model.history_ = [dict(h) for h in ckpt["history"]]
+        model.history_ = [dict(h) for h in ckpt.get("history", [])]
         if ckpt.get("trainer") is not None:
             model._trainer_snapshot = ckpt["trainer"]
         return model
 
-
-def _load_checkpoint(path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    from ..errors import FileFormatError
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a format error for the user
-        raise FileFormatError(
-            path, f"not a ventgen HTVAE checkpoint ({type(exc).__name__}: {exc})"
-        ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise FileFormatError(
-            path, f"not a ventgen HTVAE checkpoint (expected format {FORMAT!r})", field="format"
+    def _restore(self, path, ckpt: dict) -> None:
+        """Fitted attributes and checked weights from a checked checkpoint."""
+        self.input_shape_ = tuple(int(s) for s in ckpt["input_shape"])
+        self.n_samples_ = int(ckpt["n_samples"])
+        self.seeds_ = tuple(int(s) for s in ckpt["seeds"])
+        self.scaling_ = scaling_from(ckpt["scaling"])
+        self.data_sha256_ = ckpt.get("data_sha256")
+        self.module_ = load_weights(
+            path, ckpt["model"], lambda: self._build(self.input_shape_, self.seeds_[0])
         )
-    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
-        raise FileFormatError(
-            path,
-            f"checkpoint format version {ckpt['format_version']} is newer than this ventgen "
-            f"({__version__}) reads ({FORMAT_VERSION}); upgrade ventgen",
-            field="format_version",
-        )
-    return ckpt
-
-
-def _scaling_from(d: dict) -> dict:
-    if d["kind"] == "minmax":
-        return {"kind": "minmax", "min": d["min"].float(), "max": d["max"].float()}
-    return {"kind": "identity"}
-
-
-def _pos_int(v, name: str, allow_zero: bool = False) -> int:
-    if isinstance(v, bool):
-        raise VentgenTypeError(f"{name} must be an integer, got {v!r}")
-    try:
-        i = operator.index(v)
-    except TypeError:
-        raise VentgenTypeError(f"{name} must be an integer, got {v!r}") from None
-    if i < 0 or (i == 0 and not allow_zero):
-        raise VentgenValueError(
-            f"{name} must be {'>= 0' if allow_zero else 'a positive integer'}, got {i}"
-        )
-    return int(i)
-
-
-def _level_weights(weights, n_maps: int):
-    """None, or a tuple of ``n_maps + 1`` finite weights >= 0 (level 0 first), not all zero."""
-    if weights is None:
-        return None
-    if isinstance(weights, str):
-        weights = [w for w in weights.split(",") if w.strip()]
-    try:
-        w = tuple(float(v) for v in weights)
-    except (TypeError, ValueError):
-        raise VentgenValueError(
-            f"reconstruction_weights must be {n_maps + 1} numbers (level 0 first), got {weights!r}"
-        ) from None
-    if len(w) != n_maps + 1:
-        raise VentgenValueError(
-            f"reconstruction_weights needs {n_maps + 1} values (level 0 and the {n_maps} maps), got {len(w)}"
-        )
-    if not all(math.isfinite(v) and v >= 0 for v in w) or w[0] <= 0:
-        raise VentgenValueError(
-            f"reconstruction_weights must be finite and >= 0, with level 0 > 0, got {list(w)}"
-        )
-    return w
-
-
-def _pos_float(v, name: str, allow_zero: bool = False) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise VentgenTypeError(f"{name} must be a number, got {v!r}") from None
-    if not math.isfinite(f) or f < 0 or (f == 0 and not allow_zero):
-        raise VentgenValueError(
-            f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {v!r}"
-        )
-    return f

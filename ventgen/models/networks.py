@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import operator
 
 import torch
@@ -100,7 +101,7 @@ class Encoder(nn.Module):
         Pool = nn.MaxPool2d if two_d else nn.MaxPool1d
         k = kernel_size or (3 if two_d else 5)
         sizes = _sizes(spatial)
-        flat = c2 * int(torch.tensor(sizes[2]).prod())
+        flat = c2 * math.prod(sizes[2])
         self.features = nn.Sequential(
             Conv(c_in, c1, k, padding=k // 2),
             nn.ReLU(),
@@ -170,7 +171,7 @@ class Decoder(nn.Module):
         k = kernel_size or (3 if two_d else 5)
         sizes = _sizes(spatial)
         self._start = (c2, *sizes[2])
-        self.fc = nn.Linear(self.latent_dim, c2 * int(torch.tensor(sizes[2]).prod()))
+        self.fc = nn.Linear(self.latent_dim, c2 * math.prod(sizes[2]))
         self.body = nn.Sequential(
             nn.ReLU(),
             LinearUpsample(sizes[2], sizes[1]),

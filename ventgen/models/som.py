@@ -18,11 +18,13 @@ True
 
 from __future__ import annotations
 
+import itertools
 import operator
 
 import torch
 from torch import nn
 
+from .._limits import MAX_CODES_PER_MAP, MAX_MAPS
 from ..errors import VentgenTypeError, VentgenValueError
 
 __all__ = ["SOMStack", "check_maps", "lattice_neighbours", "lattice_coords"]
@@ -33,11 +35,18 @@ SIGMA_FLOOR = 1e-6
 def check_maps(maps) -> list[tuple[int, int]]:
     """Validate a list of lattice sizes ``[(h1, w1), ..., (hM, wM)]`` with ``h_i w_i > h_(i+1) w_(i+1)``.
 
-    Returns the sizes as a list of ``(int, int)`` tuples; raises :class:`VentgenValueError` naming the
-    offending map otherwise.
+    At most :data:`~ventgen._limits.MAX_MAPS` maps of at most :data:`~ventgen._limits.MAX_CODES_PER_MAP`
+    codes each. Returns the sizes as a list of ``(int, int)`` tuples; raises :class:`VentgenValueError`
+    naming the offending map and the limit otherwise.
     """
     if isinstance(maps, (str, bytes)) or not hasattr(maps, "__iter__"):
         raise VentgenTypeError(f"maps must be a list of (height, width) pairs, got {maps!r}")
+    n = len(maps) if hasattr(maps, "__len__") else None
+    maps = list(itertools.islice(maps, MAX_MAPS + 1))
+    if len(maps) > MAX_MAPS:
+        raise VentgenValueError(
+            f"maps: at most {MAX_MAPS} stacked maps are allowed, got {n or f'more than {MAX_MAPS}'}"
+        )
     out = []
     for i, m in enumerate(maps, start=1):
         try:
@@ -49,6 +58,11 @@ def check_maps(maps) -> list[tuple[int, int]]:
         if h < 1 or w < 1 or h * w < 2:
             raise VentgenValueError(
                 f"maps[{i - 1}] (S_{i}) = {(h, w)}: a map needs positive sizes and at least 2 codes"
+            )
+        if h * w > MAX_CODES_PER_MAP:
+            raise VentgenValueError(
+                f"maps[{i - 1}] (S_{i}) = {h}x{w} has {h * w} codes; a map may have at most "
+                f"{MAX_CODES_PER_MAP} codes (e.g. 256x256)"
             )
         out.append((h, w))
     if not out:

@@ -30,6 +30,7 @@ whole epoch) and ``revived_1 .. revived_M`` (codes re-initialised during the epo
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -216,9 +217,21 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def fit(self, epochs: int, on_epoch_end=None) -> list[dict]:
-        """Train until ``self.epoch == epochs``; returns the history (one dict per epoch)."""
+        """Train until ``self.epoch == epochs``; returns the history (one dict per epoch).
+
+        Raises :class:`~ventgen.errors.VentgenValueError` as soon as an epoch's mean loss is NaN or
+        infinite (training diverged), before ``on_epoch_end``: the last checkpoint stays the last good
+        epoch.
+        """
         while self.epoch < int(epochs):
-            self.run_epoch(total=int(epochs))
+            row = self.run_epoch(total=int(epochs))
+            if not math.isfinite(row["loss"]):
+                lrs = sorted({g["lr"] for g in self.optimizer.param_groups})
+                raise VentgenValueError(
+                    f"training diverged at epoch {row['epoch']}: the loss is NaN or infinite (rec={row['rec']:.4g}, "
+                    f"hier={row['hier']:.4g}, topo={row['topo']:.4g}); try a lower learning rate (lr now "
+                    f"{', '.join(f'{v:g}' for v in lrs)}) or smaller loss weights"
+                )
             if on_epoch_end is not None:
                 on_epoch_end(self)
         return self.history
