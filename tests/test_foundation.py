@@ -7,9 +7,9 @@ import pytest
 
 import ventgen
 from ventgen import cli
-from ventgen._util import atomic_path, check_random_state
+from ventgen._core import atomic_path, check_random_state
 from ventgen.errors import VentgenTypeError, VentgenValueError
-from ventgen.hierarchy import VENTILATION_TREE, LabelTree, flat_tree
+from ventgen.labels import VENTILATION_TREE, LabelTree, flat_tree
 
 
 def test_random_state_same_seed_same_numbers():

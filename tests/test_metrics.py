@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from ventgen.errors import VentgenTypeError, VentgenValueError
-from ventgen.hierarchy import LabelTree, LearnedTree, flat_tree
+from ventgen.labels import LabelTree, LearnedTree, flat_tree
 from ventgen.metrics import contingency, dtree, level_report, nmi, purity, unsupervised_accuracy
 
 

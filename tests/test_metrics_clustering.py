@@ -7,7 +7,7 @@ import pytest
 
 from ventgen.clustering import HierarchicalKMeans, HierarchicalTimeSeriesKMeans, RecursiveGMM
 from ventgen.errors import VentgenValueError
-from ventgen.hierarchy import LearnedTree
+from ventgen.labels import LearnedTree
 from ventgen.metrics import purity
 
 

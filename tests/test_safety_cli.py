@@ -9,7 +9,13 @@ import warnings
 import pytest
 
 from ventgen import cli
-from ventgen._util import atomic_dir, atomic_path, atomic_paths, clean_stale_temporaries, current_umask
+from ventgen._core import (
+    atomic_dir,
+    atomic_path,
+    atomic_paths,
+    clean_stale_temporaries,
+    current_umask,
+)
 from ventgen.errors import VentgenValueError, VentgenWarning
 
 

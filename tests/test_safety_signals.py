@@ -23,7 +23,7 @@ from ventgen import (
     segment_breaths,
     write_recording,
 )
-from ventgen._limits import MAX_CYCLE_LENGTH, MAX_RECORDING_SAMPLES, MAX_SIMULATION_MINUTES
+from ventgen._core.limits import MAX_CYCLE_LENGTH, MAX_RECORDING_SAMPLES, MAX_SIMULATION_MINUTES
 from ventgen.cli import main
 from ventgen.errors import FileFormatError, VentgenTypeError, VentgenValueError, VentgenWarning
 from ventgen.signals import cycles as cycles_mod

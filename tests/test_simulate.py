@@ -8,7 +8,7 @@ import pytest
 
 import ventgen
 from ventgen import VENTILATION_CLASSES, VENTILATION_TREE, simulate_cohort, simulate_recording
-from ventgen._util import check_random_state
+from ventgen._core import check_random_state
 from ventgen.signals.events import albanese_pmus, plan_events, resolve_proportions
 from ventgen.signals.simulate import _simulate, _solve_volume, draw_patient
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._util import set_progress
+from ._core import set_progress
 from .errors import (
     DataRecoveryWarning,
     FileFormatError,
@@ -17,7 +17,7 @@ from .errors import (
     VentgenValueError,
     VentgenWarning,
 )
-from .hierarchy import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATION_TREE, LabelTree
+from .labels import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATION_TREE, LabelTree
 
 # --- signals: recordings and file formats
 from .signals.io import (
@@ -48,7 +48,7 @@ from .signals.segment import detect_breath_starts, segment_breaths
 from .benchmark import run_benchmark
 from .clustering import HierarchicalKMeans, HierarchicalTimeSeriesKMeans, RecursiveGMM
 from .datasets import load_dataset
-from .hierarchy import LearnedTree
+from .labels import LearnedTree
 from .metrics import dtree, level_report, nmi, purity, unsupervised_accuracy
 
 # --- cohorts

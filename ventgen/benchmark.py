@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._util import atomic_path, check_random_state
-from ._util import progress as _progress
+from ._core import atomic_path, check_random_state
+from ._core import progress as _progress
 from .errors import VentgenValueError
-from .hierarchy import LearnedTree
+from .labels import LearnedTree
 from .metrics import level_report
 
 __all__ = [
@@ -84,7 +84,7 @@ def _image_split(dataset, root, seed, subset, n_val):
 
 
 def _ventilation_split(root, seed, subset, sim_minutes):
-    from . import hierarchy
+    from . import labels as label_trees
 
     cycles = _ventilation_cycles(root, sim_minutes)
     subjects = np.asarray(cycles.subjects).astype(str)
@@ -106,7 +106,7 @@ def _ventilation_split(root, seed, subset, sim_minutes):
         rng = check_random_state(seed)
         tr = np.sort(rng.choice(tr, size=min(subset, tr.size), replace=False))
         te = np.sort(rng.choice(te, size=min(subset, te.size), replace=False))
-    return _Split(X[tr], labels[tr], X[te], labels[te], hierarchy.VENTILATION_TREE, "ventilation")
+    return _Split(X[tr], labels[tr], X[te], labels[te], label_trees.VENTILATION_TREE, "ventilation")
 
 
 def _ventilation_cycles(root, sim_minutes):
@@ -257,7 +257,7 @@ def _check_run_args(seeds, epochs, batch_size, latent_dim, threads, maps) -> Non
     """One-line errors, with the limits, for the numeric arguments of :func:`run_benchmark`."""
     import os
 
-    from ._limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, check_count
+    from ._core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, check_count
     from .models.som import check_maps
 
     check_count(seeds, "seeds")

@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from . import __version__
-from ._util import hide_temporary_names
+from ._core import hide_temporary_names
 from .errors import VentgenError
 
 __all__ = ["main", "build_parser", "error_line"]
@@ -610,7 +610,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     if args.quiet:
-        from ._util import set_progress
+        from ._core import set_progress
 
         set_progress(False)
     try:

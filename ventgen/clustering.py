@@ -8,7 +8,7 @@ level's codes (``K_i / K_{i+1}`` children each, e.g. 16 / 4 = 4), down to level 
 
 They expose the HTVAE's evaluation interface: ``fit(X)``, ``predict(X, level=1)``, ``assign(X)`` ->
 ``(n, M)`` node ids (column ``i-1`` = level ``i``), ``tree_`` (parents per level) and ``maps``, so
-:func:`ventgen.metrics.level_report` and :class:`ventgen.hierarchy.LearnedTree` treat them alike.
+:func:`ventgen.metrics.level_report` and :class:`ventgen.labels.LearnedTree` treat them alike.
 
 Examples
 --------
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._util import check_random_state, progress
+from ._core import check_random_state, progress
 from .errors import VentgenTypeError, VentgenValueError
-from .hierarchy import LearnedTree, _level_size
+from .labels import LearnedTree, _level_size
 
 __all__ = ["HierarchicalKMeans", "RecursiveGMM", "HierarchicalTimeSeriesKMeans"]
 
@@ -156,7 +156,7 @@ class _TopDownClustering:
 
     @property
     def learned_tree_(self) -> LearnedTree:
-        """The fitted hierarchy as a :class:`~ventgen.hierarchy.LearnedTree`."""
+        """The fitted hierarchy as a :class:`~ventgen.labels.LearnedTree`."""
         self._check_fitted()
         return LearnedTree(self.tree_, self.sizes_)
 

@@ -65,8 +65,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._json import read_json_document
-from ._limits import (
+from ._core import (
+    atomic_dir,
+    check_random_state,
+    json_default_lenient,
+    progress,
+    read_json_document,
+)
+from ._core.limits import (
     MAX_CODES_PER_MAP,
     MAX_COHORT_BREATHS,
     MAX_COHORT_MINUTES,
@@ -77,9 +83,8 @@ from ._limits import (
     check_number,
     check_sampling_rate,
 )
-from ._util import atomic_dir, check_random_state, json_default_lenient, progress
 from .errors import FileFormatError, VentgenTypeError, VentgenValueError, VentgenWarning
-from .hierarchy import VENTILATION_TREE, LabelTree, flat_tree
+from .labels import VENTILATION_TREE, LabelTree, flat_tree
 from .observation import BoundaryBias, ObservationNoise
 
 __all__ = [
@@ -212,7 +217,7 @@ def read_cohort_spec(spec) -> CohortSpec:
         When the document does not follow the schema (every problem listed, on one line).
     VentgenValueError
         When fractions do not sum to one, an entry is repeated, both/neither of minutes and breaths
-        are given, or a number is outside the limits of :mod:`ventgen._limits` (patients, total
+        are given, or a number is outside the limits of :mod:`ventgen._core.limits` (patients, total
         patient-minutes, total breaths, sampling rate, levels and nodes).
 
     Examples
@@ -279,7 +284,7 @@ def _checked(path, field: str, check, value, *args, **kwargs):
 # ---------------------------------------------------------------------------- spec fields
 def _spec_from_doc(doc, *, path=None, base=None, prefix: str = "") -> CohortSpec:
     """Validate a parsed spec document: type, schema, then every number against its limit."""
-    from .schemas import validate
+    from ._core.schemas import validate
 
     source = "cohort spec" if path is None else f"cohort spec {path}" + (f", {prefix!r}" if prefix else "")
     if not isinstance(doc, dict):

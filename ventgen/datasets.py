@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._util import check_random_state
+from ._core import check_random_state
 from .errors import FileFormatError, VentgenValueError
-from .hierarchy import LabelTree, flat_tree
+from .labels import LabelTree, flat_tree
 
 __all__ = [
     "ImageDataset",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._util import atomic_path, check_random_state, progress_enabled
+from ._core import atomic_path, check_random_state, progress_enabled
 from .errors import VentgenValueError, VentgenWarning
 
 __all__ = ["DemoResult", "run_demo", "DEMO_SPEC"]
@@ -113,7 +113,7 @@ def run_demo(
         write_cohort,
         write_recording,
     )
-    from .hierarchy import VENTILATION_TREE, LearnedTree
+    from .labels import VENTILATION_TREE, LearnedTree
     from .metrics import level_report
     from .report import write_run_report
 

@@ -33,8 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._json import read_json_document
-from ._util import atomic_paths, check_random_state, json_default_lenient, progress
+from ._core import (
+    atomic_paths,
+    check_random_state,
+    json_default_lenient,
+    progress,
+    read_json_document,
+)
 from .errors import VentgenTypeError, VentgenValueError, VentgenWarning
 
 __all__ = [

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from .errors import VentgenTypeError, VentgenValueError
-from .hierarchy import LabelTree, LearnedTree
+from .labels import LabelTree, LearnedTree
 
 __all__ = [
     "contingency",
@@ -159,7 +159,7 @@ def dtree(
 
     Examples
     --------
-    >>> from ventgen.hierarchy import LearnedTree, flat_tree
+    >>> from ventgen.labels import LearnedTree, flat_tree
     >>> learned = LearnedTree([[0, 1]], sizes=[2, 2])      # two leaves under two parents
     >>> dtree([0, 1], ["a", "b"], learned, flat_tree(["a", "b"]))   # paths 4 vs 2, twice, over 4 pairs
     2.0
@@ -233,7 +233,7 @@ def level_report(
     Examples
     --------
     >>> import numpy as np
-    >>> from ventgen.hierarchy import LearnedTree, flat_tree
+    >>> from ventgen.labels import LearnedTree, flat_tree
     >>> A = np.array([[0, 0], [1, 0], [2, 1], [3, 1]])
     >>> tree = LearnedTree([[0, 0, 1, 1]], sizes=[4, 2])
     >>> rep = level_report(A, ["a", "a", "b", "b"], flat_tree(["a", "b"]), tree)
@@ -255,7 +255,7 @@ def level_report(
     if learned_tree is not None:
         Ks = list(learned_tree.sizes)
     elif sizes is not None:
-        from .hierarchy import _level_size
+        from .labels import _level_size
 
         Ks = [_level_size(s) for s in sizes]
     else:

@@ -6,7 +6,7 @@ nothing touches pyplot's global figure list, so the functions are safe in script
 save with ``fig.savefig(path)`` or display in a notebook.
 
 Class colours are fixed: :func:`class_colors` derives them from
-:data:`ventgen.hierarchy.VENTILATION_TREE` (one colour family per super-class), so "apnea" has the same
+:data:`ventgen.labels.VENTILATION_TREE` (one colour family per super-class), so "apnea" has the same
 colour in every figure of every report. Other labels (digits, image classes) get a stable qualitative
 palette in sorted order; unlabelled breaths (``""``) are grey.
 """
@@ -25,7 +25,7 @@ from matplotlib.patches import Circle, Patch, Rectangle, Wedge
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .errors import VentgenTypeError, VentgenValueError
-from .hierarchy import VENTILATION_TREE
+from .labels import VENTILATION_TREE
 
 __all__ = [
     "class_colors",
@@ -92,7 +92,7 @@ def class_colors(classes: Sequence | None = None) -> dict[str, str]:
     """Fixed colours (hex strings) for class names.
 
     Ventilation classes and super-classes always get the colour derived from
-    :data:`~ventgen.hierarchy.VENTILATION_TREE`; other names get a qualitative palette in sorted order;
+    :data:`~ventgen.labels.VENTILATION_TREE`; other names get a qualitative palette in sorted order;
     ``""`` (unlabelled) is grey.
 
     Parameters
@@ -690,7 +690,7 @@ def plot_generated_vs_real(
     >>> len(fig.axes)
     8
     """
-    from ._util import check_random_state
+    from ._core import check_random_state
 
     rng = check_random_state(random_state)
     Xr = _check_batch(real, "real")

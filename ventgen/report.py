@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._util import atomic_path, check_random_state
+from ._core import atomic_path, check_random_state
 from .errors import VentgenTypeError, VentgenValueError, VentgenWarning
 
 __all__ = ["RunReport", "write_run_report", "to_jsonable"]
@@ -530,7 +530,7 @@ def _metadata_channels(channels, C):
 
 
 def _is_ventilation(labels: np.ndarray) -> bool:
-    from .hierarchy import VENTILATION_TREE
+    from .labels import VENTILATION_TREE
 
     present = set(np.unique(labels).tolist()) - {""}
     return bool(present) and present <= set(VENTILATION_TREE.classes)
@@ -782,7 +782,7 @@ def write_run_report(
                 plots.plot_som_levels(assign, lab, maps), "som_levels",
                 caption="SOM levels coloured by class proportions (compare Figure 1 of the HTVAE paper)."))
             if lab is not None and _is_ventilation(lab):
-                from .hierarchy import VENTILATION_TREE
+                from .labels import VENTILATION_TREE
 
                 sup = np.where(lab == "", "", VENTILATION_TREE.map(np.where(lab == "", VENTILATION_TREE.classes[0], lab), 1))
                 attempt("the super-class SOM figure", lambda: rep.figure(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._util import check_random_state
+from ._core import check_random_state
 from .errors import VentgenValueError
 
 __all__ = ["train_file", "partial_labels", "check_output_paths"]

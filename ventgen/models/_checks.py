@@ -1,7 +1,7 @@
 """Argument checks of the HTVAE estimator: maps, device, input arrays and numeric parameters.
 
 Each raises one :class:`~ventgen.errors.VentgenValueError` / :class:`~ventgen.errors.VentgenTypeError`
-line naming the argument and, where there is one, the limit (see :mod:`ventgen._limits`).
+line naming the argument and, where there is one, the limit (see :mod:`ventgen._core.limits`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import operator
 import numpy as np
 import torch
 
-from .._limits import MAX_CONV_CHANNELS, MAX_MAPS
+from .._core.limits import MAX_CONV_CHANNELS, MAX_MAPS
 from ..errors import VentgenTypeError, VentgenValueError
 from .som import check_maps
 

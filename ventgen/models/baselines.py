@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._util import check_random_state, progress
+from .._core import check_random_state, progress
 from ..errors import VentgenTypeError, VentgenValueError
 from .networks import build_decoder, build_encoder
 

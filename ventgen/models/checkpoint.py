@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._limits import MAX_CYCLE_LENGTH, MAX_EPOCHS
+from .._core.limits import MAX_CYCLE_LENGTH, MAX_EPOCHS
 from ..errors import FileFormatError, VentgenError
 
 __all__ = [

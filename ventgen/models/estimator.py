@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .._limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM
-from .._util import atomic_path, check_random_state
+from .._core import atomic_path, check_random_state
+from .._core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM
 from ..errors import VentgenError, VentgenTypeError, VentgenValueError, VentgenWarning
 from ._checks import (
     _as_array,

@@ -24,7 +24,7 @@ import operator
 import torch
 from torch import nn
 
-from .._limits import MAX_CODES_PER_MAP, MAX_MAPS
+from .._core.limits import MAX_CODES_PER_MAP, MAX_MAPS
 from ..errors import VentgenTypeError, VentgenValueError
 
 __all__ = ["SOMStack", "check_maps", "lattice_neighbours", "lattice_coords"]
@@ -35,7 +35,7 @@ SIGMA_FLOOR = 1e-6
 def check_maps(maps) -> list[tuple[int, int]]:
     """Validate a list of lattice sizes ``[(h1, w1), ..., (hM, wM)]`` with ``h_i w_i > h_(i+1) w_(i+1)``.
 
-    At most :data:`~ventgen._limits.MAX_MAPS` maps of at most :data:`~ventgen._limits.MAX_CODES_PER_MAP`
+    At most :data:`~ventgen._core.limits.MAX_MAPS` maps of at most :data:`~ventgen._core.limits.MAX_CODES_PER_MAP`
     codes each. Returns the sizes as a list of ``(int, int)`` tuples; raises :class:`VentgenValueError`
     naming the offending map and the limit otherwise.
     """

@@ -36,7 +36,7 @@ import time
 import numpy as np
 import torch
 
-from .._util import progress
+from .._core import progress
 from ..errors import VentgenValueError
 from .htvae import HTVAEModule
 

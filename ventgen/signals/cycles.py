@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._limits import MAX_CYCLE_LENGTH, MAX_CYCLESET_VALUES, check_count, check_sampling_rate
-from .._util import atomic_path, atomic_paths, progress
+from .._core import atomic_path, atomic_paths, progress
+from .._core.limits import MAX_CYCLE_LENGTH, MAX_CYCLESET_VALUES, check_count, check_sampling_rate
+from .._core.schemas import validate
 from ..errors import (
     FileFormatError,
     SchemaError,
@@ -29,7 +30,6 @@ from ..errors import (
     VentgenValueError,
     VentgenWarning,
 )
-from ..schemas import validate
 from .io import _parse_json, read_recordings
 from .recording import Recording
 
@@ -652,7 +652,7 @@ def extract_cycles(
 
 def _superclass_from_tree(labels: np.ndarray) -> np.ndarray:
     """Super-class of ventilation labels from :data:`ventgen.VENTILATION_TREE`; "" for unknown labels."""
-    from ..hierarchy import VENTILATION_CLASSES, VENTILATION_TREE
+    from ..labels import VENTILATION_CLASSES, VENTILATION_TREE
 
     out = np.full(labels.size, "", dtype=object)
     known = np.isin(labels, np.asarray(VENTILATION_CLASSES))

@@ -1,6 +1,6 @@
 """Breathing events of the ventilation simulator: what each class does to effort and mechanics.
 
-The ten classes of the paper's ventilation dataset (see :data:`ventgen.hierarchy.VENTILATION_TREE`)
+The ten classes of the paper's ventilation dataset (see :data:`ventgen.labels.VENTILATION_TREE`)
 are modelled as changes to three physiological inputs of the single-compartment lung of
 :mod:`ventgen.signals.simulate` and to two measurement terms:
 
@@ -71,7 +71,7 @@ import pandas as pd
 from scipy import signal as sps
 
 from ..errors import VentgenTypeError, VentgenValueError
-from ..hierarchy import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATION_TREE
+from ..labels import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATION_TREE
 
 __all__ = [
     "DEFAULT_PROPORTIONS",
@@ -147,7 +147,7 @@ def resolve_proportions(proportions=None) -> dict[str, float]:
     Returns
     -------
     dict
-        Fine class -> share, summing to 1, in :data:`ventgen.hierarchy.VENTILATION_CLASSES` order.
+        Fine class -> share, summing to 1, in :data:`ventgen.labels.VENTILATION_CLASSES` order.
 
     Examples
     --------

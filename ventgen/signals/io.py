@@ -36,14 +36,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._limits import (
+from .._core import atomic_path, atomic_paths, json_default
+from .._core.limits import (
     MAX_JSON_BYTES,
     MAX_JSON_DEPTH,
     MAX_RECORDING_SAMPLES,
     SAMPLING_RATE_HZ,
     check_sampling_rate,
 )
-from .._util import atomic_path, atomic_paths, json_default
+from .._core.schemas import validate
 from ..errors import (
     DataRecoveryWarning,
     FileFormatError,
@@ -53,8 +54,7 @@ from ..errors import (
     VentgenValueError,
     VentgenWarning,
 )
-from ..hierarchy import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES
-from ..schemas import validate
+from ..labels import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES
 from .recording import MARKER_COLUMNS, NAN_POLICIES, Recording
 
 __all__ = [
@@ -249,7 +249,7 @@ _READER_OPTIONS = {
 
 def _check_options(path, fmt: str, kw: dict) -> None:
     """Refuse reader options that do not fit the format (one line naming them and the accepted ones),
-    and check a given sampling rate against the one rule of :func:`ventgen._limits.check_sampling_rate`."""
+    and check a given sampling rate against the one rule of :func:`ventgen._core.limits.check_sampling_rate`."""
     unknown = [k for k in kw if k not in _READER_OPTIONS[fmt]]
     if unknown:
         def cli(k):
@@ -315,7 +315,7 @@ def read_recordings(path, format=None, **kw) -> list[Recording]:
     >>> [r.subject for r in read_recordings(p)]
     ['s0', 's1', 's2']
     """
-    from .._util import progress
+    from .._core import progress
 
     path = _path(path)
     if path.is_dir():

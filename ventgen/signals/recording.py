@@ -13,7 +13,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from .._limits import MAX_RECORDING_SAMPLES, check_sampling_rate
+from .._core.limits import MAX_RECORDING_SAMPLES, check_sampling_rate
 from ..errors import DataRecoveryWarning, VentgenTypeError, VentgenValueError
 
 __all__ = ["Recording", "ANNOTATION_COLUMNS", "MARKER_COLUMNS", "NAN_POLICIES"]
@@ -186,7 +186,7 @@ class Recording:
     pressure : array-like of shape (n_samples,)
         Airway pressure in cmH2O.
     sampling_rate : float
-        Samples per second (Hz), in [10, 1000] (:data:`ventgen._limits.SAMPLING_RATE_HZ`, the one rule
+        Samples per second (Hz), in [10, 1000] (:data:`ventgen._core.limits.SAMPLING_RATE_HZ`, the one rule
         for every rate). Required: ventgen never assumes a rate.
     volume : array-like of shape (n_samples,), optional
         Volume in mL, when the source has it.

@@ -72,7 +72,8 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
-from .._limits import (
+from .._core import check_random_state, progress
+from .._core.limits import (
     MAX_COHORT_MINUTES,
     MAX_PATIENTS,
     MAX_RECORDING_SAMPLES,
@@ -80,9 +81,8 @@ from .._limits import (
     check_number,
     check_sampling_rate,
 )
-from .._util import check_random_state, progress
 from ..errors import VentgenTypeError, VentgenValueError
-from ..hierarchy import VENTILATION_CLASSES, VENTILATION_TREE
+from ..labels import VENTILATION_CLASSES, VENTILATION_TREE
 from .events import Drives, EffortGenerator, plan_events, resolve_proportions
 from .recording import Recording
 
@@ -656,7 +656,7 @@ def simulate_recording(minutes: float = 60.0, sampling_rate: float = 50.0, rando
         (``start_s, end_s, label, superclass``; contiguous, covering the recording) and markers of the
         true breaths (``start_idx, end_idx`` (exclusive, = next start), ``insp_end_idx`` (first
         expiratory sample), ``device_breath`` (1, 2, ...), ``label_code`` (index into
-        :data:`ventgen.hierarchy.VENTILATION_CLASSES`; every breath lies inside one annotation of that
+        :data:`ventgen.labels.VENTILATION_CLASSES`; every breath lies inside one annotation of that
         label), ``mandatory`` (1 = backup/timed breath, 0 = patient-triggered), ``effort_cmh2o`` (peak
         muscle pressure of the triggering effort, 0 for untriggered breaths)); markers are numeric so
         that every file format stores them. ``metadata`` holds the patient and ventilator settings.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .errors import VentgenValueError
+from ..errors import VentgenValueError
 
 __all__ = [
     "SAMPLING_RATE_HZ",

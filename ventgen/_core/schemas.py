@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jsonschema
 
-from .errors import SchemaError
+from ..errors import SchemaError
 
 __all__ = ["load_schema", "validate", "schema_names"]
 

@@ -1,7 +1,4 @@
-"""Small shared helpers: random state, atomic writes, progress bars.
-
-Used by every room so that these conventions live in one place.
-"""
+"""Atomic writes: files and folders appear whole or not at all, and only what ventgen wrote is replaced."""
 
 from __future__ import annotations
 
@@ -14,65 +11,16 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
-from .errors import VentgenTypeError, VentgenValueError, VentgenWarning
+from ..errors import VentgenValueError, VentgenWarning
 
 __all__ = [
-    "check_random_state",
     "atomic_path",
     "atomic_paths",
     "atomic_dir",
     "clean_stale_temporaries",
     "current_umask",
     "hide_temporary_names",
-    "progress",
-    "set_progress",
-    "progress_enabled",
-    "json_default",
-    "json_default_lenient",
 ]
-
-_PROGRESS = {"enabled": os.environ.get("VENTGEN_PROGRESS", "1") not in ("0", "false", "no")}
-
-
-def set_progress(enabled: bool) -> None:
-    """Switch ventgen's progress bars on or off globally (also: env ``VENTGEN_PROGRESS=0``)."""
-    _PROGRESS["enabled"] = bool(enabled)
-
-
-def progress_enabled(progress: bool | None = None) -> bool:
-    """Resolve a per-call ``progress`` argument (``None`` = the global setting)."""
-    return _PROGRESS["enabled"] if progress is None else bool(progress)
-
-
-def progress(iterable=None, *, enabled: bool | None = None, **kwargs):
-    """A tqdm progress bar that honours :func:`set_progress` and the per-call switch."""
-    from tqdm.auto import tqdm
-
-    kwargs.setdefault("dynamic_ncols", True)
-    kwargs.setdefault("leave", False)
-    return tqdm(iterable, disable=not progress_enabled(enabled), **kwargs)
-
-
-def check_random_state(random_state) -> np.random.Generator:
-    """Turn ``random_state`` (None, int, SeedSequence or Generator) into a :class:`numpy.random.Generator`.
-
-    Examples
-    --------
-    >>> bool(check_random_state(0).integers(10) == check_random_state(0).integers(10))
-    True
-    """
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer, np.random.SeedSequence)):
-        if isinstance(random_state, (int, np.integer)) and random_state < 0:
-            raise VentgenTypeError(f"random_state must be a non-negative integer, got {random_state}")
-        return np.random.default_rng(random_state)
-    raise VentgenTypeError(
-        f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}"
-    )
-
 
 # ----------------------------------------------------------------------------------- atomic writes
 # Temporary names are ours alone: ``.<target>.vg<pid>-<token>.tmp`` (the new file or folder being
@@ -335,37 +283,3 @@ def atomic_dir(path, *, replace: bool = False):
     except BaseException:
         _remove(tmp)
         raise
-
-
-def json_default(o):
-    """``json.dumps(default=...)`` for numpy scalars and arrays, datetimes and paths; else TypeError.
-
-    Examples
-    --------
-    >>> import json
-    >>> json.dumps({"n": np.int64(3), "x": np.arange(2)}, default=json_default)
-    '{"n": 3, "x": [0, 1]}'
-    """
-    from datetime import datetime
-
-    if isinstance(o, (np.bool_,)):
-        return bool(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, datetime):  # pandas.Timestamp is a datetime
-        return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
-
-
-def json_default_lenient(o):
-    """Like :func:`json_default`, but writes anything else as its ``str`` (for informative documents)."""
-    try:
-        return json_default(o)
-    except TypeError:
-        return str(o)

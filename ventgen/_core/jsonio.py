@@ -1,4 +1,4 @@
-"""Reading JSON documents a user gives (cohort specs, cohort folders, reports), safely.
+"""JSON in and out: safe reading of documents a user gives, and ``default=`` helpers for writing.
 
 Python's :mod:`json` accepts ``NaN`` and ``Infinity``, silently keeps the last of two equal keys, and
 recurses once per nesting level; :func:`read_json_document` refuses each of these, caps the size, and
@@ -23,14 +23,16 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from ._limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
-from .errors import FileFormatError
+from ..errors import FileFormatError
+from .limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 
-__all__ = ["read_json_document"]
+__all__ = ["read_json_document", "json_default", "json_default_lenient"]
+
 
 
 class _Refused(Exception):
@@ -123,3 +125,35 @@ def read_json_document(path, what: str, *, nonfinite: bool = False):
         raise FileFormatError(path, str(exc)) from None
     except (ValueError, RecursionError) as exc:  # pragma: no cover - guarded by the checks above
         raise FileFormatError(path, f"not valid JSON: {str(exc).splitlines()[0][:120]}") from None
+
+
+def json_default(o):
+    """``json.dumps(default=...)`` for numpy scalars and arrays, datetimes and paths; else TypeError.
+
+    Examples
+    --------
+    >>> import json
+    >>> json.dumps({"n": np.int64(3), "x": np.arange(2)}, default=json_default)
+    '{"n": 3, "x": [0, 1]}'
+    """
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, datetime):  # pandas.Timestamp is a datetime
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
+
+
+def json_default_lenient(o):
+    """Like :func:`json_default`, but writes anything else as its ``str`` (for informative documents)."""
+    try:
+        return json_default(o)
+    except TypeError:
+        return str(o)
