@@ -167,3 +167,16 @@ def test_atomic_path_suffix_ends_the_temporary_name(tmp_path):
     with pytest.raises(VentgenValueError, match="suffix"):
         with atomic_path(tmp_path / "x", suffix="/../evil"):
             pass  # pragma: no cover
+
+
+def test_progress_bars_do_not_flood_a_log():
+    import io
+
+    from ventgen._core.progress import LOG_INTERVAL_S, progress
+
+    log = io.StringIO()  # not a terminal
+    bar = progress(range(1000), enabled=True, file=log)
+    assert bar.mininterval == LOG_INTERVAL_S
+    list(bar)
+    bar.close()
+    assert log.getvalue().count("\r") <= 3  # the first draw and the last, not one per item
