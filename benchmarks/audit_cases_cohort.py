@@ -25,7 +25,7 @@ def _build_project() -> Path:
     d = Path(tempfile.mkdtemp(prefix="audit_cohort_"))
     recs = ventgen.simulate_cohort(n_subjects=1, minutes=2, random_state=0, progress=False)
     cycles = ventgen.CycleSet.concatenate([ventgen.extract_cycles(r, ventgen.segment_breaths(r)) for r in recs])
-    cycles.save(d / "cycles.h5")
+    ventgen.write_cycleset(cycles, d / "cycles.h5")
     model = ventgen.HTVAE(maps=[(2, 2), (1, 2)], latent_dim=4, epochs=1, batch_size=64, random_state=0,
                           device="cpu", progress=False).fit(cycles)
     model.save(d / "model.pt")
@@ -74,12 +74,14 @@ def _not_a_cohort(d: Path) -> None:
 
 
 def _own_cohort(d: Path) -> None:
-    from ventgen.cohort import generate_cohort_files
+    from ventgen import GenerationOptions
+    from ventgen.workflows import generate_files
 
     _project(d)
     with warnings.catch_warnings():  # a barely trained model: impure nodes, said in the case that runs
         warnings.simplefilter("ignore")
-        generate_cohort_files(d / "model.pt", d / "spec.json", None, d / "out", progress_bar=False)
+        generate_files(d / "model.pt", d / "spec.json", None, d / "out",
+                       options=GenerationOptions(progress=False))
 
 
 def _cohort_plus(d: Path, name: str, content: str) -> None:

@@ -34,13 +34,13 @@ def _write_cycles(path: Path, n: int = 24, seed: int = 0, nan: bool = False) -> 
     if nan and n:
         X[n // 2, 0, 3] = np.nan
     labels = np.array(["normal breathing"] * n, dtype=object)
-    ventgen.CycleSet(X, lengths=np.full(n, 16), sampling_rate=25, labels=labels).save(path)
+    ventgen.write_cycleset(ventgen.CycleSet(X, lengths=np.full(n, 16), sampling_rate=25, labels=labels), path)
 
 
 def _project() -> Path:
     """a.h5 and b.h5 (same shape, other values), m.pt trained on a.h5 with its checkpoint folder."""
     if "dir" not in _CACHE:
-        from ventgen.training import train_file
+        from ventgen.workflows import train_file
 
         d = Path(tempfile.mkdtemp(prefix="audit_models_"))
         _write_cycles(d / "a.h5", seed=0)

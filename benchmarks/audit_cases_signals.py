@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 from audit_bad_inputs import Case
 
-from ventgen import CycleSet, Recording, write_recording
+from ventgen import CycleSet, Recording, write_cycleset, write_recording
 
 
 def _rec(subject="p1", annotations=None) -> Recording:
@@ -52,7 +52,7 @@ def _regroup(g, name):
 def _cycles(edit=None, manifest=None):
     def setup(d: Path):
         cs = CycleSet(np.zeros((3, 2, 10), np.float32), [5, 6, 7], 25.0, labels=["apnea", "", "snoring"])
-        cs.save(d / "c.h5")
+        write_cycleset(cs, d / "c.h5")
         with h5py.File(d / "c.h5", "r+") as h:
             if edit is not None:
                 edit(h)

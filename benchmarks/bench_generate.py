@@ -28,7 +28,7 @@ SPEC = {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}
 
 def _model_and_reference(args):
     if args.model and args.reference:
-        return ventgen.HTVAE.load(args.model), ventgen.CycleSet.load(args.reference)
+        return ventgen.HTVAE.load(args.model), ventgen.read_cycleset(args.reference)
     recs = ventgen.simulate_cohort(n_subjects=2, minutes=10, random_state=0)
     cycles = ventgen.CycleSet.concatenate([ventgen.extract_cycles(r, ventgen.segment_breaths(r)) for r in recs])
     model = ventgen.HTVAE(epochs=1, random_state=0, device="cpu").fit(cycles)
@@ -43,11 +43,11 @@ def main(argv=None):
     ap.add_argument("--model")
     ap.add_argument("--reference")
     ap.add_argument("--decoders", default="linear,exact", help="comma-separated: exact, linear")
-    ap.add_argument("--latent", default="node", choices=("node", "data"), help="generate_cohort(latent=...)")
+    ap.add_argument("--latent", default="node", choices=("node", "data"), help="GenerationOptions(latent=...)")
     ap.add_argument("--noise", default="residual", choices=("residual", "none"),
-                    help="generate_cohort(noise=...): observation noise (default) or the decoder's means")
+                    help="GenerationOptions(noise=...): observation noise (default) or the decoder's means")
     ap.add_argument("--boundary", default="residual", choices=("residual", "none"),
-                    help="generate_cohort(boundary=...): correct the decoded ends of each breath (default) or not")
+                    help="GenerationOptions(boundary=...): correct the decoded ends of each breath (default) or not")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per decoder after the first (cold) one")
     ap.add_argument("--out", default="benchmarks/out/bench_generate.json")
     args = ap.parse_args(argv)
@@ -75,8 +75,8 @@ def main(argv=None):
         times = []
         for _ in range(1 + max(0, args.repeat)):  # the first run pays one-time costs (imports, allocations)
             t0 = time.perf_counter()
-            res = ventgen.generate_cohort(model, spec, ref, random_state=0, decoder=dec, batch_size=16384,
-                                          noise=args.noise, latent=args.latent, boundary=args.boundary)
+            res = ventgen.generate_cohort(model, spec, ref, random_state=0, options=ventgen.GenerationOptions(
+                decoder=dec, batch_size=16384, noise=args.noise, latent=args.latent, boundary=args.boundary))
             times.append(time.perf_counter() - t0)
         secs = min(times[1:]) if len(times) > 1 else times[0]
         gen[dec] = res
@@ -95,10 +95,9 @@ def main(argv=None):
         print(f"linear vs exact decoder, RMSE / signal std: flow {results['linear_relative_rmse']['flow']:.4f}, "
               f"pressure {results['linear_relative_rmse']['pressure']:.4f}")
     small = {"patients": 2, "minutes": 5, "composition": SPEC}
-    a = ventgen.generate_cohort(model, small, ref, random_state=7, latent=args.latent, noise=args.noise,
-                                boundary=args.boundary)
-    b = ventgen.generate_cohort(model, small, ref, random_state=7, latent=args.latent, noise=args.noise,
-                                boundary=args.boundary)
+    opts = ventgen.GenerationOptions(latent=args.latent, noise=args.noise, boundary=args.boundary)
+    a = ventgen.generate_cohort(model, small, ref, random_state=7, options=opts)
+    b = ventgen.generate_cohort(model, small, ref, random_state=7, options=opts)
     same = all(x.flow.tobytes() == y.flow.tobytes() and x.pressure.tobytes() == y.pressure.tobytes()
                for x, y in zip(a.recordings, b.recordings, strict=True))
     results["same_seed_same_bytes"] = bool(same)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import ventgen
-from ventgen.fidelity import breath_rmse
+from ventgen.evaluate.fidelity import breath_rmse
 
 PAPER_SPEC = {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}
 
@@ -38,12 +38,12 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/out/cohort_pipeline")
     ap.add_argument("--reuse", action="store_true", help="reuse cycles.h5 and model.pt from --out")
-    ap.add_argument("--latents", default="node,data", help="generate_cohort(latent=...) values to compare")
-    ap.add_argument("--noise", default="residual", help="generate_cohort(noise=...) values to compare, e.g. residual,none")
+    ap.add_argument("--latents", default="node,data", help="GenerationOptions(latent=...) values to compare")
+    ap.add_argument("--noise", default="residual", help="GenerationOptions(noise=...) values to compare, e.g. residual,none")
     ap.add_argument("--length-method", default="node", choices=("node", "padding", "nearest"),
-                    help="generate_cohort(length_method=...)")
-    ap.add_argument("--noise-highpass", type=float, default=4.0, help="generate_cohort(noise_highpass_hz=...)")
-    ap.add_argument("--boundary", default="residual", help="generate_cohort(boundary=...) values to compare, e.g. residual,none")
+                    help="GenerationOptions(length_method=...)")
+    ap.add_argument("--noise-highpass", type=float, default=4.0, help="GenerationOptions(noise_highpass_hz=...)")
+    ap.add_argument("--boundary", default="residual", help="GenerationOptions(boundary=...) values to compare, e.g. residual,none")
     ap.add_argument("--compare-vae", action="store_true",
                     help="also train a plain VAE (same networks, Gaussian likelihood) and compare reconstruction errors")
     ap.add_argument("--hierarchy-weight", type=float, default=1.0)
@@ -67,7 +67,7 @@ def main(argv=None):
 
     cyc_path, model_path = out / "cycles.h5", out / "model.pt"
     if args.reuse and cyc_path.is_file() and model_path.is_file():
-        cycles = ventgen.CycleSet.load(cyc_path)
+        cycles = ventgen.read_cycleset(cyc_path)
         model = ventgen.HTVAE.load(model_path)
     else:
         t0 = time.perf_counter()
@@ -80,7 +80,7 @@ def main(argv=None):
         print(f"cycles: {len(cycles)}; classes: {pd.Series(cycles.labels).value_counts().to_dict()}")
         if cyc_path.exists():
             cyc_path.unlink()
-        cycles.save(cyc_path)
+        ventgen.write_cycleset(cycles, cyc_path)
         ml = np.asarray(cycles.labels).astype(object).copy()
         hide = rng.random(len(ml)) >= args.label_fraction
         ml[hide] = ""
@@ -131,8 +131,8 @@ def main(argv=None):
 def _generate_and_evaluate(model, cycles, spec, latent, noise, highpass, out, seed, t, length_method="node",
                            boundary="residual"):
     t0 = time.perf_counter()
-    res = ventgen.generate_cohort(model, spec, cycles, random_state=seed, latent=latent, noise=noise,
-                                  noise_highpass_hz=highpass, length_method=length_method, boundary=boundary)
+    res = ventgen.generate_cohort(model, spec, cycles, random_state=seed, options=ventgen.GenerationOptions(
+        latent=latent, noise=noise, noise_highpass_hz=highpass, length_method=length_method, boundary=boundary))
     name = latent + ("" if noise == "residual" else f"_{noise}") + ("" if boundary == "residual" else "_boundary-none")
     t["generate_s"] = time.perf_counter() - t0
     cdir = out / f"cohort_{name}"

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import ventgen
-from ventgen.fidelity import cycle_features, discriminative_score
+from ventgen.evaluate.fidelity import cycle_features, discriminative_score
 from ventgen.models.generator import FlowNet, edge_pad, flow_matching_loss, length_mask, sample_flow
 
 
@@ -37,6 +37,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cycles", default=None, help="a CycleSet to use instead of simulating")
+    ap.add_argument("--target", choices=("cycle", "residual"), default="cycle",
+                    help="learn the cycle itself, or its residual from the decoder's mean (scaled per channel)")
     ap.add_argument("--out", default="benchmarks/out/generator_cycles")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -48,7 +50,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
 
     if args.cycles:
-        cycles = ventgen.CycleSet.load(args.cycles)
+        cycles = ventgen.read_cycleset(args.cycles)
     else:
         recs = ventgen.simulate_cohort(n_subjects=args.subjects, minutes=args.minutes, random_state=args.seed)
         cycles = ventgen.CycleSet.concatenate([ventgen.extract_cycles(r, ventgen.segment_breaths(r)) for r in recs])
@@ -78,6 +80,11 @@ def main(argv=None):
     zmu, zsd = Z.mean(0), Z.std(0) + 1e-6
     cond = np.c_[(Z - zmu) / zsd, L[:, None] / T].astype(np.float32)
     Xn, Mn = torch.from_numpy(norm(X)), torch.from_numpy(norm(M).astype(np.float32))
+    rs = 1.0
+    if args.target == "residual":  # x1 = (x - mean) / residual scale; the mean is added back after sampling
+        rs = float((Xn - Mn).std())
+        Xn = (Xn - Mn) / rs
+    print(f"target {args.target} (scale {rs:.3f})")
     mask, cnd = length_mask(torch.from_numpy(L), T), torch.from_numpy(cond)
 
     net = FlowNet(C, cond.shape[1], width=args.width)
@@ -107,6 +114,8 @@ def main(argv=None):
     G = torch.cat([sample_flow(net, Mn[b][i:i + 512], mask[b][i:i + 512], cnd[b][i:i + 512],
                                steps=args.sample_steps, generator=g) for i in range(0, len(b), 512)]).numpy()
     print(f"sampled {len(b)} in {time.perf_counter() - t0:.1f} s")
+    if args.target == "residual":
+        G = G * rs + Mn[b].numpy()
     G = edge_pad(G * sd[None, :, None] + mu[None, :, None], L[b])
     R = edge_pad(M[b], L[b])
     rows = {}

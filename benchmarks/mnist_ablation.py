@@ -52,8 +52,8 @@ def main(argv=None):
     from sklearn.mixture import GaussianMixture
 
     import ventgen
-    from ventgen.datasets import load_mnist
-    from ventgen.metrics import nmi, purity
+    from ventgen.evaluate.metrics import nmi, purity
+    from ventgen.io.datasets import load_mnist
     from ventgen.models.baselines import VAE
 
     torch.set_num_threads(args.threads)

@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 
 import ventgen
 from ventgen import VENTILATION_TREE, extract_cycles, segment_breaths, simulate_cohort
-from ventgen.metrics import unsupervised_accuracy
+from ventgen.evaluate.metrics import unsupervised_accuracy
 
 META = ["itime_s", "etime_s", "ie_ratio", "rr_bpm", "tvi_ml", "tve_ml", "max_flow_lpm", "min_flow_lpm",
         "pip_cmh2o", "peep_cmh2o", "mean_insp_p_cmh2o"]

@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ventgen  # noqa: E402
-from ventgen.metrics import nmi, purity, unsupervised_accuracy  # noqa: E402
-from ventgen.training import partial_labels  # noqa: E402
+from ventgen.evaluate.metrics import nmi, purity, unsupervised_accuracy  # noqa: E402
+from ventgen.workflows import partial_labels  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -38,11 +38,11 @@ OUT = Path(__file__).resolve().parent / "out"
 def load_cycles(minutes: float):
     path = OUT / f"sim_cohort_{minutes:g}min_cycles.h5"
     if path.exists():
-        return ventgen.CycleSet.load(path)
+        return ventgen.read_cycleset(path)
     t0 = time.perf_counter()
     recs = ventgen.simulate_cohort(minutes=minutes, random_state=0, progress=False)
     cycles, _ = ventgen.cycles_from_recordings(recs, progress_bar=False)
-    cycles.save(path)
+    ventgen.write_cycleset(cycles, path)
     print(f"simulated + segmented in {time.perf_counter() - t0:.1f} s -> {path}")
     return cycles
 

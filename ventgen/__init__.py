@@ -20,52 +20,60 @@ from .errors import (
 from .labels import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATION_TREE, LabelTree
 
 # --- signals: recordings and file formats
-from .signals.io import (
+# isort: split
+from .io import (
     convert_file,
     describe_file,
     describe_files,
     detect_format,
+    read_cycleset,
     read_recording,
     read_recordings,
+    write_cycleset,
     write_recording,
     write_recordings,
 )
 from .signals.recording import Recording
 
 # --- simulator
-from .signals.simulate import simulate_cohort, simulate_recording, write_simulated_cohort
+from .signals.simulate import simulate_cohort, simulate_recording
 
 # --- segmentation and cycles
 # isort: split
-from .signals.cycles import CycleSet, cycles_from_recordings, extract_cycles, segment_files
+from .signals.cycles import CycleSet, extract_cycles
+from .signals.detect import detect_breath_starts
 from .signals.features import breath_metadata, inspiration_end
-from .signals.segment import detect_breath_starts, segment_breaths
+from .signals.segment import segment_breaths
+
+# --- file-level steps (simulate, segment)
+# isort: split
+from .workflows import cycles_from_recordings, segment_files, write_simulated_cohort
 
 # --- models (imported lazily by __getattr__ at the end, so that `import ventgen` does not import torch)
 
 # --- metrics and datasets
 # isort: split
-from .benchmark import run_benchmark
-from .clustering import HierarchicalKMeans, HierarchicalTimeSeriesKMeans, RecursiveGMM
-from .datasets import load_dataset
+from .evaluate.benchmark import run_benchmark
+from .evaluate.clustering import HierarchicalKMeans, HierarchicalTimeSeriesKMeans, RecursiveGMM
+from .evaluate.datasets import load_dataset
+from .evaluate.metrics import dtree, level_report, nmi, purity, unsupervised_accuracy
 from .labels import LearnedTree
-from .metrics import dtree, level_report, nmi, purity, unsupervised_accuracy
 
 # --- cohorts
 # isort: split
-from .cohort import (
+from .evaluate.fidelity import FidelityReport, evaluate_cohort
+from .generate import (
     CohortResult,
     CohortSpec,
+    GenerationOptions,
     generate_cohort,
     label_nodes,
-    read_cohort,
     read_cohort_spec,
     resolve_composition,
-    write_cohort,
 )
-from .fidelity import FidelityReport, evaluate_cohort
+from .io.cohort import read_cohort, write_cohort
 
-# --- plots and run reports (ventgen.plots is imported on demand: it loads matplotlib)
+# --- figures (ventgen.viz) and run reports
 # isort: split
 from .report import RunReport, write_run_report
 
@@ -104,6 +112,8 @@ __all__ = [
     "inspiration_end",
     "extract_cycles",
     "CycleSet",
+    "read_cycleset",
+    "write_cycleset",
     "cycles_from_recordings",
     "segment_files",
     # models
@@ -127,6 +137,7 @@ __all__ = [
     "label_nodes",
     "resolve_composition",
     "generate_cohort",
+    "GenerationOptions",
     "write_cohort",
     "read_cohort",
     "FidelityReport",

@@ -15,6 +15,19 @@ import warnings
 from . import __version__
 from ._core import hide_temporary_names
 from .errors import VentgenError
+from .evaluate.benchmark import run_benchmark, summary_markdown
+from .generate import GenerationOptions
+from .io import convert_file, describe_files
+from .models.config import DEFAULT_PRESET, PRESETS, cli_fields
+from .workflows import (
+    evaluate_files,
+    generate_files,
+    report_from_run,
+    run_demo,
+    segment_files,
+    train_file,
+    write_simulated_cohort,
+)
 
 __all__ = ["main", "build_parser", "error_line"]
 
@@ -113,8 +126,6 @@ def _add_info(sub):
 
 
 def _run_info(args):
-    from .signals.io import describe_files
-
     table = describe_files(args.files, format=args.format, errors="collect")
     good = table[table["error"] == ""].drop(columns=["error", "subject"], errors="ignore")
     if "recording" in good.columns and (good["recording"] == "").all():
@@ -155,8 +166,6 @@ def _add_convert(sub):
 
 
 def _run_convert(args):
-    from .signals.io import convert_file
-
     keys = ("sampling_rate", "flow_column", "flow_unit", "pressure_column", "pressure_unit", "volume_column", "volume_unit",
             "time_column", "time_unit", "delimiter", "nan_policy")
     read_kw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
@@ -198,8 +207,6 @@ def _add_simulate(sub):
 
 
 def _run_simulate(args):
-    from .signals.simulate import write_simulated_cohort
-
     paths = write_simulated_cohort(args.output, n_subjects=args.subjects, minutes=args.minutes,
                                    sampling_rate=args.rate, random_state=args.seed, format=args.format,
                                    overwrite=args.overwrite, progress=False if args.quiet else None,
@@ -239,8 +246,6 @@ def _add_segment(sub):
 
 
 def _run_segment(args):
-    from .signals.cycles import segment_files
-
     read_kw = {"format": args.format} if args.format else {}
     out = segment_files(args.inputs, args.output, method=args.method, breaths_csv=args.breaths_csv,
                         length=args.length, cycle_rate=args.cycle_rate, long_policy=args.long_policy,
@@ -256,6 +261,34 @@ def _fraction(value: str) -> float:
     return _finite_float(value, lambda v: 0.0 <= v <= 1.0, "a fraction in [0, 1]")
 
 
+_CONFIG_TYPES = {"int": _positive_int, "float": _positive_float, "nonneg": _nonneg_float, "maps": str, "weights": str}
+
+
+def _config_default(v) -> str:
+    """A hyper-parameter's default as the command line writes it (8x8,4x4,2x2; 1,0.1; 5e-4; off)."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, (tuple, list)):
+        return ",".join("x".join(str(i) for i in x) if isinstance(x, (tuple, list)) else f"{x:g}" for x in v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _add_config_options(p) -> None:
+    """One option per hyper-parameter of ventgen.models.config that ``train`` exposes (None = the preset's)."""
+    for name, kind, text, default in cli_fields():
+        flag = "--" + name.replace("_", "-")
+        text = f"{text} (default {_config_default(default)})"
+        if kind == "flag":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif kind in _CONFIG_TYPES:
+            metavar = "W0,W1,..." if kind == "weights" else None
+            p.add_argument(flag, type=_CONFIG_TYPES[kind], default=None, metavar=metavar, help=text)
+        else:
+            p.add_argument(flag, choices=kind.split(","), default=None, help=text)
+
+
 @command("train")
 def _add_train(sub):
     p = _sub(
@@ -264,29 +297,18 @@ def _add_train(sub):
         "train an HTVAE (stacked self-organizing maps in a VAE latent space) on a CycleSet and save it; "
         "one line per epoch with every loss term and the code usage (perplexity) of each level",
         "  ventgen train cycles.h5 -o model.pt\n"
+        "  ventgen train cycles.h5 -o model.pt --preset recipe   # the best measured generation recipe\n"
         "  ventgen train cycles.h5 -o model.pt --maps 8x8,4x4,2x2 --epochs 20 --latent-dim 16 --seed 0\n"
         "  ventgen train cycles.h5 -o model.pt --must-link 1 --label-fraction 0.2   # 20% of labels as must-links\n"
         "  ventgen train cycles.h5 -o model.pt --resume    # continue after an interruption\n",
     )
     p.add_argument("cycles", metavar="CYCLES.h5", help="CycleSet file (from 'ventgen segment')")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.pt", help="model file to write")
-    p.add_argument("--maps", default="8x8,4x4,2x2", help="lattices, deepest first (default 8x8,4x4,2x2)")
-    p.add_argument("--epochs", type=_positive_int, default=20, help="training epochs (default 20, the paper)")
-    p.add_argument("--latent-dim", type=_positive_int, default=16, help="latent dimension (default 16)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
-    p.add_argument("--lr", type=_positive_float, default=5e-4, help="Adam learning rate (default 5e-4)")
-    p.add_argument("--hierarchy-weight", type=_nonneg_float, default=1.0,
-                   help="weight of the hierarchy term, eq. 7 (default 1, the paper)")
-    p.add_argument("--topology-weight", type=_nonneg_float, default=1.0,
-                   help="weight of the topology term, eq. 9 (default 1, the paper)")
-    p.add_argument("--reconstruction-weights", default=None, metavar="W0,W1,...",
-                   help="weight of the reconstruction of level 0 and of each map, e.g. 1,0.1,0.1,0.1 "
-                        "(default: all 1, the paper's eq. 8)")
-    p.add_argument("--mask-padding", action="store_true",
-                   help="leave each cycle's edge padding out of the reconstruction term")
-    p.add_argument("--reconstruction-loss", choices=("squared", "absolute"), default="squared",
-                   help="per-value reconstruction error: squared (the paper's eq. 8, default) or absolute "
-                        "(a Laplace likelihood: sharper edges where their timing varies)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                   help=f"where the options not given take their values: 'paper' (exactly the paper) or 'recipe' "
+                        f"(the best measured generation recipe); the defaults below are {DEFAULT_PRESET!r}'s "
+                        f"(default {DEFAULT_PRESET})")
+    _add_config_options(p)
     p.add_argument("--must-link", type=_positive_int, default=None, metavar="LEVEL",
                    help="use the cycles' labels as must-link constraints at this level (1 = deepest)")
     p.add_argument("--label-fraction", type=_fraction, default=1.0,
@@ -300,15 +322,11 @@ def _add_train(sub):
 
 
 def _run_train(args):
-    from .training import train_file
-
-    out = train_file(args.cycles, args.output, maps=args.maps, epochs=args.epochs, latent_dim=args.latent_dim,
-                     batch_size=args.batch_size, lr=args.lr, must_link_level=args.must_link,
+    params = {name: getattr(args, name) for name, *_ in cli_fields()}
+    out = train_file(args.cycles, args.output, preset=args.preset, must_link_level=args.must_link,
                      label_fraction=args.label_fraction, seed=args.seed, device=args.device, resume=args.resume,
                      overwrite=args.overwrite, checkpoint_dir=args.checkpoint_dir,
-                     hierarchy_weight=args.hierarchy_weight, topology_weight=args.topology_weight,
-                     reconstruction_weights=args.reconstruction_weights, mask_padding=args.mask_padding,
-                     reconstruction_loss=args.reconstruction_loss, progress=False if args.quiet else None)
+                     progress=False if args.quiet else None, **params)
     print(f"{out['n_cycles']} cycles ({out['n_linked']} with must-link labels) -> {out['output']}")
 
 
@@ -364,8 +382,6 @@ def _add_benchmark(subparsers):
 
 
 def _run_benchmark(args):
-    from .benchmark import run_benchmark
-
     models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
     summary = run_benchmark(
         args.dataset, root=args.root, out_dir=args.out, seeds=args.seeds, first_seed=args.first_seed,
@@ -374,8 +390,6 @@ def _run_benchmark(args):
         from_checkpoints=args.from_checkpoints, htvae_params=dict(args.htvae_param),
         progress=False if args.quiet else None,
     )
-    from .benchmark import summary_markdown
-
     print(summary_markdown(summary), end="")
     print(f"written: {args.out}/summary.csv, {args.out}/summary.md, {args.out}/runs/")
 
@@ -432,12 +446,11 @@ def _add_generate(sub):
 
 
 def _run_generate(args):
-    from .cohort import generate_cohort_files
-
-    res = generate_cohort_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,
-                                format=args.format, overwrite=args.overwrite, length_method=args.length_method,
-                                latent=args.latent, decoder=args.decoder, nodes=args.nodes, noise=args.noise,
-                                noise_highpass_hz=args.noise_highpass, boundary=args.boundary, progress_bar=False if args.quiet else None)
+    options = GenerationOptions(length_method=args.length_method, latent=args.latent, decoder=args.decoder,
+                                nodes=args.nodes, noise=args.noise, noise_highpass_hz=args.noise_highpass,
+                                boundary=args.boundary, progress=False if args.quiet else None)
+    res = generate_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,
+                         format=args.format, overwrite=args.overwrite, options=options)
     secs = res.info.get("seconds")  # timings stay out of cohort.json (same seed, same bytes)
     print(f"{res!r} -> {args.output}" + (f" in {secs:.1f} s" if secs is not None else ""))
 
@@ -466,13 +479,8 @@ def _add_evaluate_cohort(sub):
 
 
 def _run_evaluate_cohort(args):
-    from .fidelity import evaluate_cohort
-
-    rep = evaluate_cohort(args.cohort, args.real, out_dir=args.output, random_state=args.seed, method=args.method,
-                          overwrite=args.overwrite, model=args.model, progress_bar=False if args.quiet else None)
-    out = rep.summary()
-    if rep.ceiling is not None:
-        out["reconstruction_ceiling"] = rep.ceiling
+    out = evaluate_files(args.cohort, args.real, args.output, random_state=args.seed, method=args.method,
+                                   overwrite=args.overwrite, model=args.model, progress=False if args.quiet else None)
     print(json.dumps(out, indent=2, default=str))
 
 
@@ -505,8 +513,6 @@ def _add_report(sub):
 
 
 def _run_report(args):
-    from .report import report_from_run
-
     page = report_from_run(
         args.run, args.output, model=args.model, cycles=args.cycles, test_cycles=args.test_cycles,
         evaluation=args.evaluation, cohort=args.cohort, fidelity=args.fidelity, recording=args.recording,
@@ -537,8 +543,6 @@ def _add_demo(sub):
 
 
 def _run_demo(args):
-    from .demo import run_demo
-
     run_demo(
         args.output, n_subjects=args.subjects, minutes=args.minutes, epochs=args.epochs,
         label_fraction=args.label_fraction, random_state=args.seed, overwrite=args.overwrite,

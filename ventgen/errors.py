@@ -7,11 +7,14 @@ one line and name the file, the line or column, and what was expected.
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 __all__ = [
     "VentgenError",
     "VentgenValueError",
     "VentgenTypeError",
     "FileFormatError",
+    "NotFittedError",
     "SchemaError",
     "VentgenWarning",
     "DataRecoveryWarning",
@@ -55,6 +58,11 @@ class FileFormatError(VentgenValueError):
         if field is not None:
             where += f", {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+class NotFittedError(_SklearnNotFittedError, VentgenValueError):
+    """An estimator is used before ``fit`` (or ``load``): scikit-learn's ``NotFittedError``, and a
+    :class:`VentgenValueError`."""
 
 
 class SchemaError(VentgenValueError):

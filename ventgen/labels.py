@@ -2,7 +2,7 @@
 
 A :class:`LabelTree` maps each fine class to its chain of ancestors, all leaves at the same depth,
 with an implicit root above the top level. The ventilation tree of the paper has 10 classes under 3
-super-classes; the image trees live beside their adapters in :mod:`ventgen.datasets`.
+super-classes; the image trees live beside their adapters in :mod:`ventgen.io.datasets`.
 """
 
 from __future__ import annotations

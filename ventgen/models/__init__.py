@@ -1,2 +1,2 @@
-"""The HTVAE model and its baselines (torch). Never opens files (except ``HTVAE.save``/``load``, which
-hand the caller's path to ``torch.save``/``torch.load``)."""
+"""The HTVAE model and its baselines (torch). Never opens files: ``HTVAE.save``/``load`` hand their
+checkpoint dict to :mod:`ventgen.io.checkpoint`."""

@@ -1,4 +1,4 @@
-"""Argument checks of the HTVAE estimator: maps, device, input arrays and numeric parameters.
+"""Checks of hyper-parameters: maps, numeric parameters, conv widths, level weights (no torch here).
 
 Each raises one :class:`~ventgen.errors.VentgenValueError` / :class:`~ventgen.errors.VentgenTypeError`
 line naming the argument and, where there is one, the limit (see :mod:`ventgen._core.limits`).
@@ -6,17 +6,59 @@ line naming the argument and, where there is one, the limit (see :mod:`ventgen._
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 
-import numpy as np
-import torch
-
-from .._core.limits import MAX_CONV_CHANNELS, MAX_MAPS
+from .._core.limits import MAX_CODES_PER_MAP, MAX_CONV_CHANNELS, MAX_MAPS
 from ..errors import VentgenTypeError, VentgenValueError
-from .som import check_maps
 
-__all__ = ["parse_maps", "resolve_device"]
+__all__ = ["parse_maps", "check_maps"]
+
+
+def check_maps(maps) -> list[tuple[int, int]]:
+    """Validate a list of lattice sizes ``[(h1, w1), ..., (hM, wM)]`` with ``h_i w_i > h_(i+1) w_(i+1)``.
+
+    At most :data:`~ventgen._core.limits.MAX_MAPS` maps of at most :data:`~ventgen._core.limits.MAX_CODES_PER_MAP`
+    codes each. Returns the sizes as a list of ``(int, int)`` tuples; raises :class:`VentgenValueError`
+    naming the offending map and the limit otherwise.
+    """
+    if isinstance(maps, (str, bytes)) or not hasattr(maps, "__iter__"):
+        raise VentgenTypeError(f"maps must be a list of (height, width) pairs, got {maps!r}")
+    n = len(maps) if hasattr(maps, "__len__") else None
+    maps = list(itertools.islice(maps, MAX_MAPS + 1))
+    if len(maps) > MAX_MAPS:
+        raise VentgenValueError(
+            f"maps: at most {MAX_MAPS} stacked maps are allowed, got {n or f'more than {MAX_MAPS}'}"
+        )
+    out = []
+    for i, m in enumerate(maps, start=1):
+        try:
+            h, w = (operator.index(v) for v in m)
+        except (TypeError, ValueError):
+            raise VentgenValueError(
+                f"maps[{i - 1}] (S_{i}) must be a (height, width) pair of integers, got {m!r}"
+            ) from None
+        if h < 1 or w < 1 or h * w < 2:
+            raise VentgenValueError(
+                f"maps[{i - 1}] (S_{i}) = {(h, w)}: a map needs positive sizes and at least 2 codes"
+            )
+        if h * w > MAX_CODES_PER_MAP:
+            raise VentgenValueError(
+                f"maps[{i - 1}] (S_{i}) = {h}x{w} has {h * w} codes; a map may have at most "
+                f"{MAX_CODES_PER_MAP} codes (e.g. 256x256)"
+            )
+        out.append((h, w))
+    if not out:
+        raise VentgenValueError("maps must contain at least one (height, width) lattice")
+    for i in range(1, len(out)):
+        k_prev, k = out[i - 1][0] * out[i - 1][1], out[i][0] * out[i][1]
+        if k >= k_prev:
+            raise VentgenValueError(
+                f"maps must shrink from S_1 (deepest) to S_M: S_{i + 1} = {out[i]} has {k} codes, "
+                f"not fewer than S_{i} = {out[i - 1]} with {k_prev}; e.g. maps=[(8, 8), (4, 4), (2, 2)]"
+            )
+    return out
 
 
 def parse_maps(text: str) -> list[tuple[int, int]]:
@@ -44,42 +86,6 @@ def parse_maps(text: str) -> list[tuple[int, int]]:
                 f"maps must look like 8x8,4x4,2x2 (height x width per level), got {text!r}"
             )
     return check_maps(out)
-
-
-def resolve_device(device) -> torch.device:
-    """``"auto"`` -> cuda when available else cpu; ``"cpu"``/``"cuda"``/``"cuda:1"``/torch.device kept."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise VentgenValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VentgenValueError(
-            f"device {device!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'"
-        )
-    return dev
-
-
-def _as_array(X, what: str = "X") -> np.ndarray:
-    """CycleSet / array / tensor -> numpy array (no copy when possible), with clear errors."""
-    if hasattr(X, "X") and not isinstance(X, np.ndarray):
-        X = X.X
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise VentgenTypeError(
-            f"{what} must be a CycleSet or a numeric array, got {type(X).__name__}: {exc}"
-        ) from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise VentgenTypeError(
-            f"{what} must be a CycleSet or a numeric array, got dtype {arr.dtype}"
-        )
-    return arr
 
 
 def _pos_int(v, name: str, allow_zero: bool = False, high: int | None = None) -> int:

@@ -6,12 +6,14 @@
   with ``x_e = dec(z_e)``, ``x_q = dec(z_q)`` (gradients copied from ``z_q`` to ``z_e``) and
   ``N(z_q)`` the winning code and its 4-connected lattice neighbours.
 * :class:`VAE`: a Gaussian-posterior VAE (Bernoulli or squared-error likelihood) whose latent means
-  feed :class:`ventgen.clustering.HierarchicalKMeans` / :class:`~ventgen.clustering.RecursiveGMM`
+  feed :class:`ventgen.evaluate.clustering.HierarchicalKMeans` / :class:`~ventgen.evaluate.clustering.RecursiveGMM`
   (the paper's VAE-HKM and VAE-RGMM).
 
 Both use :func:`ventgen.models.networks.build_encoder` / ``build_decoder`` (the encoder's mean is
-``z_e`` for the SOM-VAE), the paper's optimiser (Adam, lr 5e-4, batch 32, 20 epochs by default), and a
-scikit-learn style API. Inputs are arrays ``(n, C, T)`` / ``(n, C, H, W)``, CycleSets or ImageDatasets
+``z_e`` for the SOM-VAE), the paper's optimiser (Adam, lr 5e-4, batch 32, 20 epochs by default, from
+:mod:`ventgen.models.config`), the one training loop of :mod:`ventgen.models.loop`, and the scikit-learn
+contract (``__init__`` only stores, ``fit`` checks, ``clone`` works, unfitted use raises
+:class:`~ventgen.errors.NotFittedError`). Inputs are arrays ``(n, C, T)`` / ``(n, C, H, W)``, CycleSets or ImageDatasets
 (anything with an ``X`` attribute); each channel is min-max scaled to [0, 1] with statistics stored at
 ``fit`` (images already in [0, 1] pass unchanged).
 
@@ -27,14 +29,18 @@ Examples
 
 from __future__ import annotations
 
-import time
+import numbers
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_scalar
 from torch import nn
 
-from .._core import check_random_state, progress
-from ..errors import VentgenTypeError, VentgenValueError
+from .._core import check_random_state
+from ..errors import NotFittedError, VentgenTypeError, VentgenValueError
+from .config import SOMVAEConfig, VAEConfig
+from .loop import Step, TrainingLoop
 from .networks import build_decoder, build_encoder
 
 __all__ = ["VAE", "SOMVAE"]
@@ -64,20 +70,33 @@ def _device(device: str) -> torch.device:
     return torch.device(device)
 
 
-class _AutoEncoderBase:
-    """Shared scaling, batching and training loop of the baselines."""
+def _check(value, name: str, target_type, **bounds):
+    """``sklearn.utils.validation.check_scalar`` with ventgen's error types."""
+    try:
+        return check_scalar(value, name, target_type, **bounds)
+    except TypeError as exc:
+        raise VentgenTypeError(str(exc)) from None
+    except ValueError as exc:
+        raise VentgenValueError(str(exc)) from None
 
-    def __init__(
-        self, latent_dim, lr, batch_size, epochs, channels, device, random_state, progress
-    ):
-        self.latent_dim = latent_dim
-        self.lr = lr
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.channels = channels
-        self.device = device
-        self.random_state = random_state
-        self.progress = progress
+
+class _BatchStep(Step):
+    """The one training loop's step for a baseline: its ``_loss`` on a batch of the scaled data."""
+
+    def __init__(self, estimator, data: torch.Tensor, gen: torch.Generator):
+        self.estimator, self.data, self.gen = estimator, data, gen
+        self.module = nn.ModuleList([estimator.encoder_, estimator.decoder_])
+        self.terms = estimator._terms
+
+    def __call__(self, sel: torch.Tensor) -> dict:
+        loss, parts = self.estimator._loss(self.data[sel], self.gen)
+        return {**parts, "loss": loss}
+
+
+class _AutoEncoderBase(BaseEstimator):
+    """Shared checks, scaling, batching and training of the baselines."""
+
+    _terms: tuple[str, ...] = ("loss",)
 
     # scaling -------------------------------------------------------------
     def _fit_scaler(self, X: np.ndarray) -> None:
@@ -92,9 +111,7 @@ class _AutoEncoderBase:
 
     def _check_fitted(self):
         if not hasattr(self, "encoder_"):
-            raise VentgenValueError(
-                f"this {type(self).__name__} is not fitted yet; call fit(X) first"
-            )
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
 
     def _check_shape(self, X):
         if tuple(X.shape[1:]) != tuple(self.input_shape_):
@@ -114,14 +131,14 @@ class _AutoEncoderBase:
     def _params(self):
         return list(self.encoder_.parameters()) + list(self.decoder_.parameters())
 
+    def _check_params(self) -> None:
+        for name in ("epochs", "batch_size", "latent_dim"):
+            _check(getattr(self, name), name, numbers.Integral, min_val=1)
+        _check(self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither")
+
     def fit(self, X, y=None):
         """Train on ``X`` for ``epochs`` epochs of Adam; returns self. ``history_`` holds per-epoch losses."""
-        for name in ("epochs", "batch_size", "latent_dim"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise VentgenValueError(f"{name} must be a positive integer, got {v!r}")
-        if not self.lr > 0:
-            raise VentgenValueError(f"lr must be positive, got {self.lr!r}")
+        self._check_params()
         X = _as_array(X)
         rng = check_random_state(self.random_state)
         dev = _device(self.device)
@@ -131,33 +148,13 @@ class _AutoEncoderBase:
         data = torch.from_numpy(self._scale(X)).to(dev)
         gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(
-                int(rng.integers(2**63 - 1))
-            )  # network init only; global state restored
+            torch.manual_seed(int(rng.integers(2**63 - 1)))  # network init only; global state restored
             self._build(self.input_shape_, gen)
         opt = torch.optim.Adam(self._params(), lr=self.lr)
-        n = data.shape[0]
-        self.history_ = []
-        self.train_time_s_ = 0.0
-        for epoch in progress(
-            range(1, self.epochs + 1), enabled=self.progress, desc=f"{type(self).__name__} epochs"
-        ):
-            t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=gen).to(dev)
-            sums: dict[str, float] = {}
-            for start in range(0, n, self.batch_size):
-                xb = data[perm[start : start + self.batch_size]]
-                loss, parts = self._loss(xb, gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                for k, v in parts.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * xb.shape[0]
-            dt = time.perf_counter() - t0
-            self.train_time_s_ += dt
-            self.history_.append(
-                {"epoch": epoch, **{k: v / n for k, v in sums.items()}, "time_s": dt}
-            )
+        loop = TrainingLoop(_BatchStep(self, data, gen), data.shape[0], opt, batch_size=self.batch_size,
+                            generator=gen, device=dev, progress=self.progress)
+        self.history_ = loop.fit(self.epochs)
+        self.train_time_s_ = float(sum(h["time_s"] for h in self.history_))
         return self
 
     @torch.no_grad()
@@ -218,30 +215,38 @@ class VAE(_AutoEncoderBase):
     ((40, 3), (40, 2, 16), 2)
     """
 
+    _terms = ("loss", "rec", "kl")
+
     def __init__(
         self,
-        latent_dim: int = 16,
-        likelihood: str = "bernoulli",
-        beta: float = 1.0,
-        lr: float = 5e-4,
-        batch_size: int = 32,
-        epochs: int = 20,
+        latent_dim: int = VAEConfig.latent_dim,
+        likelihood: str = VAEConfig.likelihood,
+        beta: float = VAEConfig.beta,
+        lr: float = VAEConfig.lr,
+        batch_size: int = VAEConfig.batch_size,
+        epochs: int = VAEConfig.epochs,
         channels=None,
         device: str = "auto",
         random_state=None,
         progress: bool | None = None,
     ):
-        super().__init__(
-            latent_dim, lr, batch_size, epochs, channels, device, random_state, progress
-        )
+        self.latent_dim = latent_dim
         self.likelihood = likelihood
         self.beta = beta
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.channels = channels
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.likelihood not in ("bernoulli", "gaussian"):
+            raise VentgenValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}")
 
     def _build(self, input_shape, gen):
-        if self.likelihood not in ("bernoulli", "gaussian"):
-            raise VentgenValueError(
-                f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}"
-            )
         self.encoder_ = build_encoder(input_shape, self.latent_dim, channels=self.channels).to(
             self.device_
         )
@@ -288,36 +293,47 @@ class SOMVAE(_AutoEncoderBase):
     maps : list with one (h, w); ``tree_`` is empty (a single level under the root).
     """
 
+    _terms = ("loss", "rec", "commit", "som")
+
     def __init__(
         self,
-        map_shape=(8, 8),
-        latent_dim: int = 16,
-        alpha: float = 1.0,
-        beta: float = 0.9,
-        code_init_std: float = 0.05,
-        lr: float = 5e-4,
-        batch_size: int = 32,
-        epochs: int = 20,
+        map_shape=SOMVAEConfig.map_shape,
+        latent_dim: int = SOMVAEConfig.latent_dim,
+        alpha: float = SOMVAEConfig.alpha,
+        beta: float = SOMVAEConfig.beta,
+        code_init_std: float = SOMVAEConfig.code_init_std,
+        lr: float = SOMVAEConfig.lr,
+        batch_size: int = SOMVAEConfig.batch_size,
+        epochs: int = SOMVAEConfig.epochs,
         channels=None,
         device: str = "auto",
         random_state=None,
         progress: bool | None = None,
     ):
-        super().__init__(
-            latent_dim, lr, batch_size, epochs, channels, device, random_state, progress
-        )
         self.map_shape = map_shape
+        self.latent_dim = latent_dim
         self.alpha = alpha
         self.beta = beta
         self.code_init_std = code_init_std
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.channels = channels
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
 
-    def _build(self, input_shape, gen):
+    def _check_params(self) -> None:
+        super()._check_params()
         try:
             h, w = (int(v) for v in self.map_shape)
         except (TypeError, ValueError):
             raise VentgenValueError(f"map_shape must be (h, w), got {self.map_shape!r}") from None
         if h < 1 or w < 1:
             raise VentgenValueError(f"map_shape must be positive, got {self.map_shape!r}")
+
+    def _build(self, input_shape, gen):
+        h, w = (int(v) for v in self.map_shape)
         self.h_, self.w_ = h, w
         self.encoder_ = build_encoder(input_shape, self.latent_dim, channels=self.channels).to(
             self.device_
@@ -383,6 +399,12 @@ class SOMVAE(_AutoEncoderBase):
     @property
     def maps(self) -> list:
         return [tuple(int(v) for v in self.map_shape)]
+
+    @property
+    def maps_(self) -> list:
+        """The one lattice of the fitted model, as ``HTVAE.maps_``."""
+        self._check_fitted()
+        return self.maps
 
     @property
     def tree_(self) -> list:

@@ -1,23 +1,21 @@
-"""Reading ventgen model files and training checkpoints: refuse anything malformed or hostile.
+"""Checking ventgen model files and training checkpoints: refuse anything malformed or hostile.
 
-A model file is read with ``torch.load(weights_only=True)`` only (no object other than tensors and
-plain containers is ever built), then every field is checked before any of it is used: the
-hyper-parameters (with their limits), the input shape, the scaling, every weight tensor's name,
-shape, type and finiteness against the model those parameters describe (worked out on torch's
-``meta`` device, so that a file declaring an absurd model allocates nothing), and, to resume, the
-optimizer and random-generator states. Each problem is one :class:`~ventgen.errors.FileFormatError`
-line naming the file and the field.
+The file itself is read by :func:`ventgen.io.checkpoint.read_checkpoint` (``torch.load(weights_only=True)``
+only: no object other than tensors and plain containers is ever built); every field of what it holds is
+then checked here before any of it is used: the hyper-parameters (with their limits, see
+:mod:`ventgen.models.config`), the input shape, the scaling, every weight tensor's name, shape, type and
+finiteness against the model those parameters describe (worked out on torch's ``meta`` device, so that a
+file declaring an absurd model allocates nothing), and, to resume, the optimizer and random-generator
+states. Each problem is one :class:`~ventgen.errors.FileFormatError` line naming the file and the field.
 
 :func:`data_fingerprint` identifies the training data (values, shape, padding lengths, must-link
-links) so that ``resume`` refuses a checkpoint written for other data.
+links) so that ``resume`` refuses a checkpoint written for other data (:func:`check_resume`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import numbers
-import pickle
 import re
 import warnings
 from pathlib import Path
@@ -26,14 +24,16 @@ import numpy as np
 import torch
 
 from .._core.limits import MAX_CYCLE_LENGTH, MAX_EPOCHS
-from ..errors import FileFormatError, VentgenError
+from ..errors import FileFormatError, VentgenError, VentgenValueError, VentgenWarning
+from .config import PRESETS, HTVAEConfig, field_names
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "CHECKPOINT_NAME",
     "ADDED_PARAMS",
-    "read_checkpoint",
+    "check_checkpoint",
+    "check_resume",
     "load_weights",
     "restore_trainer",
     "data_fingerprint",
@@ -44,19 +44,20 @@ FORMAT = "ventgen.HTVAE"
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 #: parameters added after FORMAT_VERSION 1 checkpoints were first written, with the value they implied
+#: (the paper's, from :data:`ventgen.models.config.PRESETS`)
 ADDED_PARAMS = {
-    "hierarchy_weight": 1.0,
-    "topology_weight": 1.0,
-    "code_lr_scale": 1.0,
-    "reconstruction_weights": None,
-    "mask_padding": False,
-    "reconstruction_loss": "squared",
+    k: getattr(PRESETS["paper"], k)
+    for k in (
+        "hierarchy_weight",
+        "topology_weight",
+        "code_lr_scale",
+        "reconstruction_weights",
+        "mask_padding",
+        "reconstruction_loss",
+    )
 }
-_NOT_STORED = ("device", "progress")  # HTVAE arguments that a checkpoint does not hold
-_REFUSED = (
-    "not a ventgen model file, or it holds objects other than tensors and plain data "
-    "(refused; ventgen never loads model files with weights_only=False)"
-)
+#: what the ``params`` of a file hold: the hyper-parameters and the seed ("preset" is optional)
+STORED_PARAMS = (*field_names(), "random_state")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -64,34 +65,15 @@ def _int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def read_checkpoint(path, estimator_class) -> tuple[dict, dict]:
-    """Load ``path`` safely and check its fields; returns ``(checkpoint, params)``.
+def check_checkpoint(path, ckpt) -> tuple[dict, dict]:
+    """Check the fields of ``ckpt`` (read from ``path``); returns ``(checkpoint, params)``.
 
-    ``params`` are the keyword arguments of ``estimator_class`` the file stores (parameters added in
-    later versions filled with the value older files implied), already validated by constructing the
-    estimator once.
+    ``params`` are the estimator keyword arguments the file stores, validated and normalised
+    (parameters added in later versions filled with the value older files implied).
     """
     path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(21, "is a folder; expected a ventgen model file (.pt)", str(path))
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    try:
-        with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's business
-            warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except PermissionError:
-        raise
-    except pickle.UnpicklingError:
-        raise FileFormatError(path, _REFUSED) from None
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
-        raise FileFormatError(
-            path,
-            "not a ventgen model file: truncated, corrupt or not written by torch.save "
-            f"({type(exc).__name__}); refused",
-        ) from None
     _check_header(path, ckpt)
-    params = _check_params(path, ckpt["params"], estimator_class)
+    params = _check_params(path, ckpt["params"])
     _check_fields(path, ckpt)
     return ckpt, params
 
@@ -120,11 +102,11 @@ def _check_header(path: Path, ckpt) -> None:
             raise FileFormatError(path, "missing (every ventgen model file has it)", field=key)
 
 
-def _check_params(path: Path, params, estimator_class) -> dict:
+def _check_params(path: Path, params) -> dict:
     if not isinstance(params, dict):
         raise FileFormatError(path, f"must be a dict, got {type(params).__name__}", field="params")
-    known = [k for k in inspect.signature(estimator_class).parameters if k not in _NOT_STORED]
-    unknown = sorted(str(k) for k in params if k not in known)
+    known = list(STORED_PARAMS)
+    unknown = sorted(str(k) for k in params if k not in known and k != "preset")
     if unknown:
         raise FileFormatError(
             path, f"unknown parameter(s) {unknown[:5]} (this ventgen knows {known})", field="params"
@@ -138,11 +120,14 @@ def _check_params(path: Path, params, estimator_class) -> dict:
         raise FileFormatError(path, f"random_state must be None or an integer >= 0, got {rs!r}", field="params")
     if isinstance(p["maps"], (list, tuple)):
         p["maps"] = [tuple(m) if isinstance(m, (list, tuple)) else m for m in p["maps"]]
+    preset = p.pop("preset", "paper")  # files without one were written with the paper's defaults
+    if not (isinstance(preset, str) and preset in PRESETS):
+        raise FileFormatError(path, f"unknown preset {preset!r} (this ventgen knows {sorted(PRESETS)})", field="params")
     try:
-        estimator_class(**p, device="cpu")
+        cfg = HTVAEConfig(**{k: p[k] for k in field_names()}).validated()
     except (VentgenError, ValueError, TypeError) as exc:
         raise FileFormatError(path, str(exc).splitlines()[0], field="params") from None
-    return p
+    return {**vars(cfg), "random_state": rs, "preset": preset}
 
 
 def _check_fields(path: Path, ckpt: dict) -> None:
@@ -310,3 +295,35 @@ def data_fingerprint(arr: np.ndarray, *, lengths=None, must_link=None, must_link
         for t in parts:
             h.update(np.ascontiguousarray(t.cpu().numpy(), dtype=np.int64))
     return h.hexdigest()
+
+
+def check_resume(mine: dict, ckpt: dict, shape: tuple, fingerprint=None, path=None, stacklevel: int = 2) -> None:
+    """Refuse to resume from ``ckpt`` with other parameters (``mine``, as a checkpoint stores them, less
+    ``epochs``) or other data (``shape`` = the training array's shape, ``fingerprint`` its
+    :func:`data_fingerprint`)."""
+    where = "the checkpoint" if path is None else str(path)
+    theirs = {**ADDED_PARAMS, **ckpt["params"]}
+    diff = [k for k in mine if k not in ("epochs", "device", "progress") and mine[k] != theirs.get(k)]
+    if diff:
+        raise VentgenValueError(
+            f"cannot resume: {where} was written with different parameters: "
+            + ", ".join(f"{k}={theirs.get(k)!r} (now {mine[k]!r})" for k in diff)
+        )
+    if tuple(ckpt["input_shape"]) != tuple(shape[1:]) or int(ckpt["n_samples"]) != shape[0]:
+        raise VentgenValueError(
+            f"cannot resume: {where} was trained on {ckpt['n_samples']} samples of shape "
+            f"{tuple(ckpt['input_shape'])}, got {shape[0]} of shape {tuple(shape[1:])}"
+        )
+    theirs_fp = ckpt.get("data_sha256")
+    if fingerprint is not None and theirs_fp is not None and theirs_fp != fingerprint:
+        raise VentgenValueError(
+            f"cannot resume: {where} was trained on other data (same shape, but other values, padding "
+            "lengths or must-link labels); to start fresh, train without resume (--resume), which "
+            "replaces the checkpoint, or choose another checkpoint folder (--checkpoint-dir)"
+        )
+    if fingerprint is not None and theirs_fp is None:
+        warnings.warn(
+            f"{where} predates data fingerprints: cannot check that it was trained on the same data",
+            VentgenWarning,
+            stacklevel=stacklevel + 1,
+        )

@@ -124,6 +124,12 @@ class HTVAEModule(nn.Module):
     def n_levels(self) -> int:
         return self.som.n_levels
 
+    def param_groups(self, lr: float, code_lr_scale: float = 1.0) -> list[dict]:
+        """Optimizer groups: every parameter but the SOM codes, then the codes at ``lr * code_lr_scale``."""
+        codes = self.som.codes
+        rest = [p for p in self.parameters() if p is not codes]
+        return [{"params": rest}, {"params": [codes], "lr": lr * float(code_lr_scale)}]
+
     def forward(
         self,
         x: torch.Tensor,
@@ -156,31 +162,13 @@ class HTVAEModule(nn.Module):
             ``mu0``, ``logvar0``, ``idx`` (list of M (n,) node indices), ``parents`` (list of M-1).
         """
         n = x.shape[0]
-        inp = x if pairs is None else torch.cat([x, pairs[0], pairs[1]])
-        mu_all, logvar_all = self.encoder(inp)
-        if self.training and self.sample_posterior:
-            eps = torch.randn(
-                mu_all.shape, device=mu_all.device, dtype=mu_all.dtype, generator=generator
-            )
-            z_all = mu_all + torch.exp(0.5 * logvar_all) * eps
-        else:
-            z_all = mu_all
-        z0, mu0, logvar0 = z_all[:n], mu_all[:n], logvar_all[:n]
+        z_all, mu0, logvar0 = self._encode_all(x if pairs is None else torch.cat([x, pairs[0], pairs[1]]), generator)
+        z0, mu0, logvar0 = z_all[:n], mu0[:n], logvar0[:n]
 
         z_maps, idx, topo, parents = self.som.step(z0, generator=generator, sample=self.training)
         z = torch.cat([z0.unsqueeze(0), z_maps])  # (M+1, n, L)
         hier = ((z[1:] - z[:-1]) ** 2).sum(-1).sum(0).mean()
-        x_rec = self.decoder(z.reshape(-1, self.latent_dim)).view(z.shape[0], *x.shape)
-        diff = x_rec - x.unsqueeze(0)
-        err = diff**2 if self.reconstruction_loss == "squared" else diff.abs()
-        if mask is not None:
-            err = err * mask.unsqueeze(0)
-        rec_levels = err.flatten(2).sum(2).mean(1)  # (M+1,)
-        rec = rec_levels.sum()
-        if self.reconstruction_weights is None:
-            rec_loss = rec
-        else:
-            rec_loss = (rec_levels * rec_levels.new_tensor(self.reconstruction_weights)).sum()
+        x_rec, rec_levels, rec, rec_loss = self._reconstruction(x, z, mask)
         topo = topo.mean()
         loss = rec_loss + self.hierarchy_weight * hier + self.topology_weight * topo
         if self.kl_weight > 0:
@@ -188,20 +176,7 @@ class HTVAEModule(nn.Module):
             loss = loss + self.kl_weight * kl
         else:
             kl = torch.zeros((), device=x.device)
-        if pairs is not None and pairs[0].shape[0] > 0:
-            p = pairs[0].shape[0]
-            za, zb = z_all[n : n + p], z_all[n + p :]
-            ia = self.som.chain(za, parents)[must_link_level - 1]
-            ib = self.som.chain(zb, parents)[must_link_level - 1]
-            d = self.som.lattice_distance(must_link_level, ia, ib).to(za.dtype)
-            must_link = (d * ((za - zb) ** 2).sum(1)).mean()
-            if self.must_link_relative:
-                # scale-free variant: divide by the mean squared distance between the batch's encodings
-                # (with gradient), so that shrinking the whole latent space no longer satisfies it
-                spread = ((z0 - z0.roll(1, 0)) ** 2).sum(1).mean().clamp_min(1e-8)
-                must_link = must_link / spread
-        else:
-            must_link = torch.zeros((), device=x.device)
+        must_link = self._must_link(z_all, z0, n, pairs, parents, must_link_level)
         if pairs is not None:
             loss = loss + self.must_link_weight * must_link
         return {
@@ -219,6 +194,44 @@ class HTVAEModule(nn.Module):
             "idx": idx,
             "parents": parents,
         }
+
+    def _encode_all(self, inp: torch.Tensor, generator):
+        """``(z, mu, logvar)`` of a batch: z drawn from q(z|x) in training (paper), else mu."""
+        mu_all, logvar_all = self.encoder(inp)
+        if self.training and self.sample_posterior:
+            eps = torch.randn(mu_all.shape, device=mu_all.device, dtype=mu_all.dtype, generator=generator)
+            return mu_all + torch.exp(0.5 * logvar_all) * eps, mu_all, logvar_all
+        return mu_all, mu_all, logvar_all
+
+    def _reconstruction(self, x: torch.Tensor, z: torch.Tensor, mask):
+        """Eq. 8: ``(x_rec, rec_levels, rec, rec_loss)``, all M+1 latents decoded in one decoder call."""
+        x_rec = self.decoder(z.reshape(-1, self.latent_dim)).view(z.shape[0], *x.shape)
+        diff = x_rec - x.unsqueeze(0)
+        err = diff**2 if self.reconstruction_loss == "squared" else diff.abs()
+        if mask is not None:
+            err = err * mask.unsqueeze(0)
+        rec_levels = err.flatten(2).sum(2).mean(1)  # (M+1,)
+        rec = rec_levels.sum()
+        if self.reconstruction_weights is None:
+            return x_rec, rec_levels, rec, rec
+        return x_rec, rec_levels, rec, (rec_levels * rec_levels.new_tensor(self.reconstruction_weights)).sum()
+
+    def _must_link(self, z_all, z0, n: int, pairs, parents, level: int) -> torch.Tensor:
+        """Eq. 10: mean over the linked pairs of d_level(a, b) * ||z_a - z_b||^2 (0 without pairs)."""
+        if pairs is None or pairs[0].shape[0] == 0:
+            return torch.zeros((), device=z0.device)
+        p = pairs[0].shape[0]
+        za, zb = z_all[n : n + p], z_all[n + p :]
+        ia = self.som.chain(za, parents)[level - 1]
+        ib = self.som.chain(zb, parents)[level - 1]
+        d = self.som.lattice_distance(level, ia, ib).to(za.dtype)
+        must_link = (d * ((za - zb) ** 2).sum(1)).mean()
+        if self.must_link_relative:
+            # scale-free variant: divide by the mean squared distance between the batch's encodings
+            # (with gradient), so that shrinking the whole latent space no longer satisfies it
+            spread = ((z0 - z0.roll(1, 0)) ** 2).sum(1).mean().clamp_min(1e-8)
+            must_link = must_link / spread
+        return must_link
 
     @torch.no_grad()
     def encode_chain(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -5,6 +5,22 @@ largest. Code ``k`` of a lattice sits at row ``k // w``, column ``k % w`` (row-m
 vectorised: nearest codes come from one :func:`torch.cdist` + ``argmin``; the 4-neighbour tables and the
 lattice coordinates are precomputed buffers; the parent table of every code is computed once per step.
 
+Dead codes
+----------
+A code that no training sample reached for a while is *dead*: no loss term pulls it toward the data
+any more, and a map with many dead codes collapses to a few clusters (at initialisation, when the codes
+N(0, sigma_init^2 I) and the first encodings have different scales, one code can take every sample).
+:meth:`SOMStack.revive_dead` re-initialises every code that a window of training batches left unused
+next to live data, following the chain of the maps (the training loop decides the windows, see
+:mod:`ventgen.models.train`):
+
+* a dead code of S_1 is moved onto the encoding ``mu_0`` of a random recent training sample, plus noise
+  of 1% of those encodings' per-dimension spread;
+* a dead code of S_i (i > 1) is moved onto a *used* code of S_(i-1), drawn in proportion to its usage
+  in the window, plus the same small noise, so that it becomes that code's parent.
+
+The Adam moments of re-initialised codes are reset to zero.
+
 Examples
 --------
 >>> import torch
@@ -18,63 +34,15 @@ True
 
 from __future__ import annotations
 
-import itertools
-import operator
-
 import torch
 from torch import nn
 
-from .._core.limits import MAX_CODES_PER_MAP, MAX_MAPS
-from ..errors import VentgenTypeError, VentgenValueError
+from ..errors import VentgenValueError
+from ._checks import check_maps
 
-__all__ = ["SOMStack", "check_maps", "lattice_neighbours", "lattice_coords"]
+__all__ = ["SOMStack", "lattice_neighbours", "lattice_coords"]
 
 SIGMA_FLOOR = 1e-6
-
-
-def check_maps(maps) -> list[tuple[int, int]]:
-    """Validate a list of lattice sizes ``[(h1, w1), ..., (hM, wM)]`` with ``h_i w_i > h_(i+1) w_(i+1)``.
-
-    At most :data:`~ventgen._core.limits.MAX_MAPS` maps of at most :data:`~ventgen._core.limits.MAX_CODES_PER_MAP`
-    codes each. Returns the sizes as a list of ``(int, int)`` tuples; raises :class:`VentgenValueError`
-    naming the offending map and the limit otherwise.
-    """
-    if isinstance(maps, (str, bytes)) or not hasattr(maps, "__iter__"):
-        raise VentgenTypeError(f"maps must be a list of (height, width) pairs, got {maps!r}")
-    n = len(maps) if hasattr(maps, "__len__") else None
-    maps = list(itertools.islice(maps, MAX_MAPS + 1))
-    if len(maps) > MAX_MAPS:
-        raise VentgenValueError(
-            f"maps: at most {MAX_MAPS} stacked maps are allowed, got {n or f'more than {MAX_MAPS}'}"
-        )
-    out = []
-    for i, m in enumerate(maps, start=1):
-        try:
-            h, w = (operator.index(v) for v in m)
-        except (TypeError, ValueError):
-            raise VentgenValueError(
-                f"maps[{i - 1}] (S_{i}) must be a (height, width) pair of integers, got {m!r}"
-            ) from None
-        if h < 1 or w < 1 or h * w < 2:
-            raise VentgenValueError(
-                f"maps[{i - 1}] (S_{i}) = {(h, w)}: a map needs positive sizes and at least 2 codes"
-            )
-        if h * w > MAX_CODES_PER_MAP:
-            raise VentgenValueError(
-                f"maps[{i - 1}] (S_{i}) = {h}x{w} has {h * w} codes; a map may have at most "
-                f"{MAX_CODES_PER_MAP} codes (e.g. 256x256)"
-            )
-        out.append((h, w))
-    if not out:
-        raise VentgenValueError("maps must contain at least one (height, width) lattice")
-    for i in range(1, len(out)):
-        k_prev, k = out[i - 1][0] * out[i - 1][1], out[i][0] * out[i][1]
-        if k >= k_prev:
-            raise VentgenValueError(
-                f"maps must shrink from S_1 (deepest) to S_M: S_{i + 1} = {out[i]} has {k} codes, "
-                f"not fewer than S_{i} = {out[i - 1]} with {k_prev}; e.g. maps=[(8, 8), (4, 4), (2, 2)]"
-            )
-    return out
 
 
 def lattice_coords(h: int, w: int) -> torch.Tensor:
@@ -232,14 +200,6 @@ class SOMStack(nn.Module):
         return self._sigma_all()[self._rows(level)]
 
     # ------------------------------------------------------------------ losses
-    def topology_loss(self, idx: list[torch.Tensor]) -> torch.Tensor:
-        """Eq. 9 per sample: sum over levels of sum over the lattice neighbours e of mu_i of ||mu_i - e||^2.
-
-        ``idx`` holds the local node indices of each level (list of M (n,) tensors); returns (n,).
-        """
-        g = torch.stack([k + self.offsets[i] for i, k in enumerate(idx)])  # (M, n) global rows
-        return self._topology(g)
-
     def _topology(self, g: torch.Tensor, mu: torch.Tensor | None = None) -> torch.Tensor:
         if mu is None:
             mu = self.codes[g]  # (M, n, d)
@@ -268,3 +228,38 @@ class SOMStack(nn.Module):
         """Graph (Manhattan) distance on the ``level`` lattice between node indices ``a`` and ``b``."""
         c = self.coords(level)
         return (c[a] - c[b]).abs().sum(-1)
+
+    @torch.no_grad()
+    def revive_dead(
+        self, counts: list[torch.Tensor], mu0: torch.Tensor, generator: torch.Generator, optimizer=None
+    ) -> list[int]:
+        """Re-initialise the codes whose usage ``counts`` (one (K_i,) tensor per level) are zero.
+
+        ``mu0`` holds recent encodings (k, d); ``generator`` (CPU) draws the sources and the noise; the
+        Adam moments of the moved codes in ``optimizer`` (if given) are reset. Returns how many codes
+        were re-initialised per level (see the module notes).
+        """
+        dead_per_level = [torch.nonzero(c == 0).flatten() for c in counts]
+        if not any(d.numel() for d in dead_per_level):
+            return [0] * len(counts)
+        device = self.codes.device
+        k = mu0.shape[0]
+        spread = mu0.std(0, unbiased=False).clamp_min(1e-6) if k > 1 else torch.ones_like(mu0[0])
+        for lvl, dead in enumerate(dead_per_level):
+            if dead.numel() == 0:
+                continue
+            if lvl == 0:
+                src = mu0[torch.randint(k, (dead.numel(),), generator=generator).to(device)]
+            else:
+                used = counts[lvl - 1].double().cpu()
+                pick = torch.multinomial(used / used.sum(), dead.numel(), replacement=True, generator=generator)
+                src = self.level_codes(lvl)[pick.to(device)]
+            noise = torch.randn(src.shape, generator=generator).to(device) * 0.01 * spread
+            rows = dead + self.offsets[lvl]
+            self.codes[rows] = src + noise
+            st = {} if optimizer is None else optimizer.state.get(self.codes)
+            if st:
+                for key in ("exp_avg", "exp_avg_sq"):
+                    if key in st:
+                        st[key][rows] = 0.0
+        return [int(d.numel()) for d in dead_per_level]

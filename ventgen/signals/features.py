@@ -314,32 +314,9 @@ def breath_metadata(
     >>> df[["itime_s", "etime_s", "rr_bpm", "peep_cmh2o"]].round(2).values.tolist()
     [[2.02, 1.98, 15.0, 5.0], [2.02, 1.98, 15.0, 5.0]]
     """
-    try:
-        flow = np.asarray(flow, dtype=np.float64)
-        pressure = np.asarray(pressure, dtype=np.float64)
-        starts = np.asarray(starts, dtype=np.int64).ravel()
-        ends = np.asarray(ends, dtype=np.int64).ravel()
-    except (TypeError, ValueError) as exc:
-        raise VentgenTypeError(f"breath_metadata: signals and boundaries must be numeric ({exc})") from None
-    if flow.ndim != 1 or flow.shape != pressure.shape:
-        raise VentgenValueError(
-            f"breath_metadata: flow and pressure must be 1-D of equal length, got {flow.shape} and {pressure.shape}"
-        )
-    if starts.shape != ends.shape:
-        raise VentgenValueError(f"breath_metadata: {starts.size} starts but {ends.size} ends")
-    n = flow.size
+    flow, pressure, starts, ends = _check_breaths(flow, pressure, starts, ends)
     nb = starts.size
-    if nb:
-        bad = (starts < 0) | (ends > n) | (ends <= starts)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise VentgenValueError(
-                f"breath_metadata: breath {i} has bounds [{starts[i]}, {ends[i]}) outside [0, {n}] or empty"
-            )
-        if (starts[1:] < ends[:-1]).any():
-            raise VentgenValueError("breath_metadata: breaths must be sorted and non-overlapping")
-    rate = float(sampling_rate)
-    dt = 1.0 / rate
+    dt = 1.0 / float(sampling_rate)
     simpson = _Simpson(flow) if nb else None
     cand, req = _sign_change_candidates(flow, confirm_flow_lpm)
     if insp_ends is None:
@@ -360,47 +337,9 @@ def breath_metadata(
     if nb:
         tvi = simpson(starts, ie, dt) * _ML_PER_L_MIN_S
         tve = np.abs(simpson(ie, ends, dt) * _ML_PER_L_MIN_S)
-        ni = ie - starts
-        ne = ends - ie
-        contiguous = bool((ends[:-1] == starts[1:]).all()) and ends[-1] == n and ie[-1] < n
-        if contiguous:
-            # one reduceat per signal and operation over [s0, ie0, s1, ie1, ...]: inspiration and
-            # expiration parts of every breath (empty parts are masked below)
-            idx = np.empty(2 * nb, dtype=np.int64)
-            idx[0::2] = starts
-            idx[1::2] = ie
-            pmax = np.maximum.reduceat(pressure, idx)
-            psum = np.add.reduceat(pressure, idx)
-            fmax = np.maximum.reduceat(flow, idx)
-            fmin = np.minimum.reduceat(flow, idx)
-            hi, he = ni > 0, ne > 0
-            pip = np.where(hi, pmax[0::2], np.nan)
-            maxp = np.fmax(pip, np.where(he, pmax[1::2], np.nan))
-            maxf = np.fmax(np.where(hi, fmax[0::2], np.nan), np.where(he, fmax[1::2], np.nan))
-            minf = np.fmin(np.where(hi, fmin[0::2], np.nan), np.where(he, fmin[1::2], np.nan))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mean_insp = np.where(hi, psum[0::2] / np.maximum(ni, 1), np.nan)
-        else:
-            cp = _prefix(pressure)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mean_insp = np.where(ni > 0, (cp[ie] - cp[starts]) / np.maximum(ni, 1), np.nan)
-            pip = _segment_reduce(np.maximum, pressure, starts, ie)
-            maxp = _segment_reduce(np.maximum, pressure, starts, ends)
-            maxf = _segment_reduce(np.maximum, flow, starts, ends)
-            minf = _segment_reduce(np.minimum, flow, starts, ends)
-        # PEEP: mean of the last `peep_samples` samples of the expiration (of the breath when the
-        # expiration is empty)
-        pk = np.maximum(ends - peep_samples, ie)
-        pk = np.where(pk >= ends, np.maximum(ends - peep_samples, starts), pk)
-        k = np.arange(max(int(peep_samples), 1))[None, :]
-        take = pk[:, None] + k
-        inside = take < ends[:, None]
-        peep = np.where(inside, pressure[np.minimum(take, n - 1)], 0.0).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
-        if cand.size:
-            kk = np.searchsorted(cand, starts + 1)
-            no_exp = ~((kk < cand.size) & (cand[np.minimum(kk, cand.size - 1)] < ends))
-        else:
-            no_exp = np.ones(nb, bool)
+        pip, maxp, maxf, minf, mean_insp = _extremes(flow, pressure, starts, ie, ends)
+        peep = _peep(pressure, starts, ie, ends, peep_samples)
+        no_exp = _no_expiration(cand, starts, ends)
     else:
         tvi = tve = mean_insp = peep = pip = maxp = maxf = minf = np.empty(0)
         no_exp = np.empty(0, bool)
@@ -433,3 +372,87 @@ def breath_metadata(
         },
         columns=list(METADATA_COLUMNS),
     )
+
+
+def _check_breaths(flow, pressure, starts, ends):
+    """Signals as float64 1-D arrays of equal length and breath bounds as sorted, non-overlapping,
+    non-empty int64 intervals within them."""
+    try:
+        flow = np.asarray(flow, dtype=np.float64)
+        pressure = np.asarray(pressure, dtype=np.float64)
+        starts = np.asarray(starts, dtype=np.int64).ravel()
+        ends = np.asarray(ends, dtype=np.int64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise VentgenTypeError(f"breath_metadata: signals and boundaries must be numeric ({exc})") from None
+    if flow.ndim != 1 or flow.shape != pressure.shape:
+        raise VentgenValueError(
+            f"breath_metadata: flow and pressure must be 1-D of equal length, got {flow.shape} and {pressure.shape}"
+        )
+    if starts.shape != ends.shape:
+        raise VentgenValueError(f"breath_metadata: {starts.size} starts but {ends.size} ends")
+    n = flow.size
+    if starts.size:
+        bad = (starts < 0) | (ends > n) | (ends <= starts)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise VentgenValueError(
+                f"breath_metadata: breath {i} has bounds [{starts[i]}, {ends[i]}) outside [0, {n}] or empty"
+            )
+        if (starts[1:] < ends[:-1]).any():
+            raise VentgenValueError("breath_metadata: breaths must be sorted and non-overlapping")
+    return flow, pressure, starts, ends
+
+
+def _extremes(flow, pressure, starts, ie, ends):
+    """(pip, max pressure, max flow, min flow, mean inspiratory pressure) of every breath."""
+    n = flow.size
+    nb = starts.size
+    ni = ie - starts
+    ne = ends - ie
+    contiguous = bool((ends[:-1] == starts[1:]).all()) and ends[-1] == n and ie[-1] < n
+    if not contiguous:
+        cp = _prefix(pressure)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_insp = np.where(ni > 0, (cp[ie] - cp[starts]) / np.maximum(ni, 1), np.nan)
+        pip = _segment_reduce(np.maximum, pressure, starts, ie)
+        maxp = _segment_reduce(np.maximum, pressure, starts, ends)
+        maxf = _segment_reduce(np.maximum, flow, starts, ends)
+        minf = _segment_reduce(np.minimum, flow, starts, ends)
+        return pip, maxp, maxf, minf, mean_insp
+    # one reduceat per signal and operation over [s0, ie0, s1, ie1, ...]: inspiration and
+    # expiration parts of every breath (empty parts are masked below)
+    idx = np.empty(2 * nb, dtype=np.int64)
+    idx[0::2] = starts
+    idx[1::2] = ie
+    pmax = np.maximum.reduceat(pressure, idx)
+    psum = np.add.reduceat(pressure, idx)
+    fmax = np.maximum.reduceat(flow, idx)
+    fmin = np.minimum.reduceat(flow, idx)
+    hi, he = ni > 0, ne > 0
+    pip = np.where(hi, pmax[0::2], np.nan)
+    maxp = np.fmax(pip, np.where(he, pmax[1::2], np.nan))
+    maxf = np.fmax(np.where(hi, fmax[0::2], np.nan), np.where(he, fmax[1::2], np.nan))
+    minf = np.fmin(np.where(hi, fmin[0::2], np.nan), np.where(he, fmin[1::2], np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_insp = np.where(hi, psum[0::2] / np.maximum(ni, 1), np.nan)
+    return pip, maxp, maxf, minf, mean_insp
+
+
+def _peep(pressure, starts, ie, ends, peep_samples):
+    """PEEP: mean of the last ``peep_samples`` samples of the expiration (of the breath when the
+    expiration is empty)."""
+    n = pressure.size
+    pk = np.maximum(ends - peep_samples, ie)
+    pk = np.where(pk >= ends, np.maximum(ends - peep_samples, starts), pk)
+    k = np.arange(max(int(peep_samples), 1))[None, :]
+    take = pk[:, None] + k
+    inside = take < ends[:, None]
+    return np.where(inside, pressure[np.minimum(take, n - 1)], 0.0).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+
+
+def _no_expiration(cand, starts, ends):
+    """Breaths without a confirmed expiratory flow (no sign-change candidate inside them)."""
+    if cand.size:
+        kk = np.searchsorted(cand, starts + 1)
+        return ~((kk < cand.size) & (cand[np.minimum(kk, cand.size - 1)] < ends))
+    return np.ones(starts.size, bool)

@@ -1,0 +1,146 @@
+"""Fidelity building blocks on arrays with known answers, and the full report once segmentation exists."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ventgen
+from ventgen.errors import VentgenValueError
+from ventgen.evaluate.fidelity import (
+    cycle_features,
+    discriminative_score,
+    ks_table,
+    match_breaths,
+    memorisation_check,
+    tstr_trtr,
+)
+
+
+def test_match_breaths_known_answer():
+    d = match_breaths([0, 4, 8, 12], [0.1, 4.0, 9.5, 12.2, 14], tolerance_s=0.3)
+    assert (d["tp"], d["n_true"], d["n_found"]) == (3, 4, 5)
+    assert d["precision"] == pytest.approx(3 / 5) and d["recall"] == pytest.approx(3 / 4)
+    assert d["f1"] == pytest.approx(6 / 9)
+    # one detection cannot match two true breaths, and vice versa
+    d = match_breaths([1.0, 1.2], [1.1], tolerance_s=0.3)
+    assert d["tp"] == 1
+    assert match_breaths(np.arange(50) * 3.0, np.arange(50) * 3.0 + 0.05)["f1"] == 1.0
+
+
+def test_ks_table_detects_shift_per_class():
+    rng = np.random.default_rng(0)
+    n = 400
+    real = pd.DataFrame({"rr_bpm": rng.normal(15, 2, 2 * n), "tvi_ml": rng.normal(500, 50, 2 * n)})
+    lab = np.r_[["a"] * n, ["b"] * n]
+    syn = real.copy()
+    syn["rr_bpm"] = rng.normal(15, 2, 2 * n)
+    syn["tvi_ml"] = rng.normal(500, 50, 2 * n) + np.where(lab == "b", 100, 0)  # class b drifts
+    t = ks_table(real, syn, lab, lab, columns=["rr_bpm", "tvi_ml"]).set_index(["label", "column"])
+    assert t.loc[("a", "rr_bpm"), "ks"] < 0.1 and t.loc[("a", "tvi_ml"), "ks"] < 0.1
+    assert t.loc[("b", "tvi_ml"), "ks"] > 0.5
+    # classes missing on one side are not compared; tiny classes give NaN
+    lab2 = lab.copy()
+    lab2[:3] = "c"
+    t2 = ks_table(real, syn, lab2, np.r_[lab2[:-1], ["z"]], columns=["rr_bpm"])
+    assert set(t2["label"]) == {"a", "b", "c"} and np.isnan(t2.set_index("label").loc["c", "ks"])
+
+
+def test_tstr_equals_trtr_when_synthetic_is_real_like():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (200, 6)), rng.normal(2, 1, (200, 6))]
+    y = np.r_[["a"] * 200, ["b"] * 200]
+    Xs = np.r_[rng.normal(0, 1, (200, 6)), rng.normal(2, 1, (200, 6))]
+    d = tstr_trtr(X, y, Xs, y, random_state=0)
+    assert d["trtr_accuracy"] > 0.9 and d["ratio"] > 0.9
+    # synthetic labels swapped: TSTR collapses
+    bad = tstr_trtr(X, y, Xs, y[::-1], random_state=0)
+    assert bad["tstr_accuracy"] < 0.2
+    with pytest.raises(VentgenValueError, match="at least 2 classes"):
+        tstr_trtr(X, y, Xs, np.full(400, "a"))
+
+
+def test_discriminative_score_known_answers():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, (400, 5)), rng.normal(0, 1, (400, 5))
+    assert discriminative_score(a, b, random_state=0)["score"] < 0.08
+    assert discriminative_score(a, b + 3, random_state=0)["score"] > 0.45
+    # class mix alone does not give synthetic breaths away: matched per class
+    ya = np.r_[["n"] * 300, ["x"] * 100]
+    yb = np.r_[["n"] * 100, ["x"] * 300]
+    a2 = a + np.where(ya == "x", 5, 0)[:, None]
+    b2 = b + np.where(yb == "x", 5, 0)[:, None]
+    d = discriminative_score(a2, b2, ya, yb, random_state=0)
+    assert d["n_per_side"] == 200 and d["score"] < 0.08
+
+
+def test_memorisation_flags_copies_not_fresh_samples():
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(600, 8))
+    fresh = memorisation_check(real, rng.normal(size=(300, 8)))
+    assert fresh["n_exact_copies"] == 0 and fresh["fraction_below_real_p05"] < 0.15 and fresh["passes"]
+    copies = memorisation_check(real, real[:100] + 1e-9)
+    assert copies["n_exact_copies"] == 100 and copies["fraction_below_real_p01"] == 1.0 and not copies["passes"]
+    # jittered copies are no exact copies but sit far too close to their originals
+    near = memorisation_check(real, real[:300] + rng.normal(0, 0.3, (300, 8)))
+    assert near["n_exact_copies"] == 0 and near["fraction_below_real_p05"] > 0.5 and not near["passes"]
+
+
+def test_cycle_features_shape():
+    assert cycle_features(np.zeros((3, 2, 200)), step=4).shape == (3, 100)
+    with pytest.raises(VentgenValueError, match="channels, time"):
+        cycle_features(np.zeros((3, 200)))
+
+
+def test_evaluate_cohort_on_double(tmp_path):
+    """Generate from the test double, write, and evaluate against the double's own reference cycles."""
+    from _cohort_double import DoubleModel, make_reference
+
+    ref0 = make_reference(per_subject=250)
+    real = ventgen.CycleSet(ref0.X, lengths=ref0.lengths, sampling_rate=ref0.sampling_rate,
+                            labels=ref0.labels, superclasses=ref0.superclasses, subjects=ref0.subjects)
+    model = DoubleModel(ref0)
+    # the double's "apnea" is a 3 L/min breath that flow segmentation rightly ignores: leave it out
+    spec = {"patients": 2, "breaths": 150, "composition": {"normal breathing": 0.6, "snoring": 0.4}}
+    res = ventgen.generate_cohort(model, spec, real, random_state=0)
+    ventgen.write_cohort(res, tmp_path / "cohort")
+    rep = ventgen.evaluate_cohort(tmp_path / "cohort", real, out_dir=tmp_path / "fid", random_state=0, model=model)
+    s = rep.summary()
+    assert s["composition_max_abs_difference"] == 0
+    assert s["segmentation_f1"] > 0.98
+    assert set(rep.segmentation["recall_by_label"]) == {"normal breathing", "snoring"}
+    assert s["tstr_over_trtr"] > 0.85
+    # the double reconstructs its own waveforms almost exactly: a near-perfect ceiling
+    assert rep.ceiling["ks_median"] < 0.15 and rep.ceiling["ratio"] > 0.9
+    assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["reconstruction_ceiling"]["ks_median"] < 0.15
+    assert (tmp_path / "fid" / "fidelity.json").is_file() and (tmp_path / "fid" / "ks_rr_bpm.png").is_file()
+    assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["summary"]["ks_median"] == pytest.approx(rep.ks_median)
+    with pytest.raises(FileExistsError):
+        ventgen.evaluate_cohort(res, real, out_dir=tmp_path / "fid")
+
+
+def test_reconstruction_ceiling_rmse_leaves_out_the_padding():
+    from _cohort_double import make_reference
+
+    from ventgen.evaluate.fidelity import reconstruction_ceiling
+
+    ref = make_reference(per_subject=120)
+    cycles = ventgen.CycleSet(ref.X, lengths=ref.lengths, sampling_rate=ref.sampling_rate, labels=ref.labels)
+    pad = np.arange(ref.X.shape[2])[None, None, :] >= ref.lengths[:, None, None]
+
+    class ExactInsideTheBreaths:
+        def reconstruct(self, X):
+            return np.where(pad, np.asarray(X) + 100.0, X)  # wrong only after each cycle's length
+
+    out = reconstruction_ceiling(ExactInsideTheBreaths(), cycles)
+    assert out["rmse"] == {"flow_lpm": 0.0, "paw_cmh2o": 0.0}
+    # the reconstructions are cut and edge-padded like real cycles: the decoded padding cannot give
+    # them away, and a decoder exact inside the breaths is indistinguishable from the real breaths
+    assert out["discriminative_score"] < 0.1 and out["ratio"] > 0.95
+    # with generation's observation model: a zero residual adds nothing
+    obs = reconstruction_ceiling(ExactInsideTheBreaths(), cycles, noise="residual", boundary="residual")
+    assert (obs["noise"], obs["boundary"]) == ("residual", "residual")
+    assert obs["discriminative_score"] < 0.1 and obs["rmse"] == out["rmse"]

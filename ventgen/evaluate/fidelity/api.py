@@ -1,0 +1,139 @@
+"""How faithful a generated cohort is: :func:`evaluate_cohort` runs every measure of this package.
+
+See :mod:`ventgen.evaluate.fidelity` for the measures.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..._core import check_random_state
+from ...errors import VentgenTypeError, VentgenValueError, VentgenWarning
+from ...generate.result import CohortResult
+from ...io.cohort import read_cohort
+from ...io.cycleset import read_cycleset
+from ...io.fidelity import check_fidelity_folder, fidelity_targets, write_fidelity_folder
+from ...viz.fidelity import ks_figures
+from .ceiling import reconstruction_ceiling
+from .classifiers import cycle_features, discriminative_score, tstr_trtr
+from .memorisation import memorisation_check
+from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_table
+from .report import FidelityReport
+from .segmentation import synthetic_cycles
+
+__all__ = ["evaluate_cohort"]
+
+
+def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method: str = "segment",
+                    tolerance_s: float = 0.3, columns=METADATA_KS_COLUMNS, overwrite: bool = False,
+                    model=None, progress_bar: bool | None = None) -> FidelityReport:
+    """Fidelity of a generated cohort against the real (training) cycles.
+
+    Parameters
+    ----------
+    cohort : CohortResult or path
+        A result of :func:`ventgen.generate_cohort`, or a folder written by :func:`ventgen.write_cohort`.
+    real_cycles : CycleSet or path
+        The real breaths (normally the model's training cycles), with labels and metadata.
+    out_dir : path, optional
+        Where to write ``fidelity.json``, ``ks.csv``, ``composition.csv`` and ``ks_<column>.png``.
+    random_state : int
+        Seeds the splits and the classifiers.
+    method : {"segment", "manifest"}
+        ``"segment"`` finds the synthetic breaths with :func:`ventgen.segment_breaths` (and reports
+        its F1 against the manifest); ``"manifest"`` uses the manifest's boundaries.
+    tolerance_s : float
+        Largest start offset of a detected breath that still matches a generated one.
+    columns : sequence of str
+        Metadata compared with KS.
+    overwrite : bool
+        Replace existing report files in ``out_dir``.
+    model : HTVAE or path, optional
+        The model that generated the cohort: adds the :func:`reconstruction_ceiling` (the same numbers
+        for its reconstructions of the real breaths) under ``report.ceiling``.
+
+    Returns
+    -------
+    FidelityReport
+
+    Examples
+    --------
+    >>> report = evaluate_cohort("cohort/", "cycles_train.h5", out_dir="fidelity/")  # doctest: +SKIP
+    >>> report.summary()["ks_median"]  # doctest: +SKIP
+    """
+    if method not in ("segment", "manifest"):
+        raise VentgenValueError(f"evaluate_cohort: method must be 'segment' or 'manifest', got {method!r}")
+    rng = check_random_state(random_state)
+    out = None if out_dir is None else Path(os.path.abspath(out_dir))
+    inputs = [p for p in (cohort, real_cycles, model) if isinstance(p, (str, os.PathLike))]
+    if out is not None:  # before any (slow) reading or computing
+        check_fidelity_folder(out, fidelity_targets(out, columns), overwrite=overwrite, inputs=inputs)
+    cohort, real_cycles = _read_inputs(cohort, real_cycles)
+    T = real_cycles.X.shape[2]
+    syn, segd = synthetic_cycles(cohort, T, float(real_cycles.sampling_rate), method, tolerance_s, progress_bar)
+    if len(syn) == 0:
+        raise VentgenValueError("evaluate_cohort: no breath was found in the synthetic recordings")
+    report = _measure(cohort, real_cycles, syn, segd, method, columns, rng)
+    if model is not None:
+        report.ceiling = _ceiling(model, cohort, real_cycles, report, columns, rng)
+    if out is not None:
+        rl, sl = report.real_breaths["label"].to_numpy(), report.synthetic_breaths["label"].to_numpy()
+        figures = ks_figures(report.real_breaths, report.synthetic_breaths, rl, sl, report.ks, columns)
+        report.figures = [out / f"ks_{col}.png" for col in figures]
+        write_fidelity_folder(out, report._tables(), figures, overwrite=overwrite, inputs=inputs)
+    return report
+
+
+def _read_inputs(cohort, real_cycles):
+    """The cohort and the real cycles, read from their files when given as paths, and checked."""
+    if isinstance(cohort, (str, os.PathLike)):
+        cohort = read_cohort(cohort)
+    if not isinstance(cohort, CohortResult):
+        raise VentgenTypeError(f"evaluate_cohort: cohort must be a CohortResult or a folder, got {type(cohort).__name__}")
+    if isinstance(real_cycles, (str, os.PathLike)):
+        real_cycles = read_cycleset(real_cycles)
+    if not hasattr(real_cycles, "X") or not hasattr(real_cycles, "labels"):
+        raise VentgenTypeError(f"evaluate_cohort: real_cycles must be a CycleSet or its path, got {type(real_cycles).__name__}")
+    return cohort, real_cycles
+
+
+def _measure(cohort, real_cycles, syn, segd: dict, method: str, columns, rng) -> FidelityReport:
+    """Every fidelity number of the synthetic cycles ``syn`` against the real ones."""
+    rl = np.asarray(real_cycles.labels).astype(str)
+    sl = np.asarray(syn.labels).astype(str)
+    real_meta, syn_meta = cycle_metadata(real_cycles), cycle_metadata(syn)
+    ks = ks_table(real_meta, syn_meta, rl, sl, columns=columns)
+    if ks["ks"].isna().all():
+        warnings.warn("evaluate_cohort: no class has enough real and synthetic breaths for a KS statistic",
+                      VentgenWarning, stacklevel=3)
+    fr, fs = cycle_features(real_cycles.X), cycle_features(syn.X)
+    try:
+        clf = tstr_trtr(fr, rl, fs, sl, random_state=rng)
+    except VentgenValueError as exc:
+        clf = {"error": str(exc)}
+    keep_r, keep_s = rl != "", sl != ""
+    disc = discriminative_score(fr[keep_r], fs[keep_s], rl[keep_r], sl[keep_s], random_state=rng)
+    mem = memorisation_check(fr, fs, random_state=rng)
+    return FidelityReport(
+        composition=cohort.composition(), segmentation=segd, ks=ks, classifier=clf, discriminative=disc,
+        memorisation=mem,
+        info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
+              "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns)},
+        real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
+
+
+def _ceiling(model, cohort, real_cycles, report: FidelityReport, columns, rng) -> dict:
+    """The reconstruction ceiling of ``model`` (or its file), with the cohort's observation model."""
+    if isinstance(model, (str, os.PathLike)):
+        from ...models.estimator import HTVAE  # torch: loaded only when a model file is given
+
+        model = HTVAE.load(model)
+    info = cohort.info or {}
+    return reconstruction_ceiling(model, real_cycles, report.classifier.get("classes"), columns=columns,
+                                  random_state=rng, noise=info.get("noise", "none"),
+                                  boundary=info.get("boundary", "none"),
+                                  noise_highpass_hz=info.get("noise_highpass_hz", 4.0))

@@ -1,0 +1,137 @@
+"""Classifier-based fidelity: train-on-synthetic vs train-on-real accuracy and the discriminative score."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+
+from ..._core import check_random_state
+from ...errors import VentgenValueError
+
+__all__ = ["cycle_features", "tstr_trtr", "discriminative_score"]
+
+
+def cycle_features(X, step: int = 4) -> np.ndarray:
+    """Flattened, decimated cycles ``(n, C * ceil(T / step))`` float64: the classifiers' input.
+
+    Examples
+    --------
+    >>> cycle_features(np.zeros((3, 2, 200)), step=4).shape
+    (3, 100)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 3:
+        raise VentgenValueError(f"cycle_features: expected (n, channels, time), got shape {X.shape}")
+    return X[:, :, ::step].reshape(X.shape[0], -1)
+
+
+def _forest(random_state, n_estimators=200, max_depth=None):
+    return RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, n_jobs=1,
+                                  random_state=int(check_random_state(random_state).integers(2**31 - 1)))
+
+
+def tstr_trtr(real_X, real_y, synth_X, synth_y, *, test_size: float = 0.3, random_state=0,
+              max_train: int = 20000) -> dict:
+    """Train-on-synthetic/test-on-real vs train-on-real/test-on-real accuracy.
+
+    The real breaths of the classes present in both sets are split (stratified) into a training and a
+    test part; a random forest trained on the real training part (TRTR) and one trained on the
+    synthetic breaths (TSTR) are both scored on the same real test part.
+
+    Returns
+    -------
+    dict
+        ``classes``, ``n_real_train``, ``n_synthetic_train``, ``n_test``, ``trtr_accuracy``,
+        ``tstr_accuracy``, ``ratio`` (TSTR / TRTR), and the balanced accuracies.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 1, (100, 5)), rng.normal(3, 1, (100, 5))]
+    >>> y = np.r_[["a"] * 100, ["b"] * 100]
+    >>> d = tstr_trtr(X, y, X + 0.1, y)
+    >>> d["tstr_accuracy"] > 0.9 and d["trtr_accuracy"] > 0.9
+    True
+    """
+    rng = check_random_state(random_state)
+    rX, ry = np.asarray(real_X, dtype=float), np.asarray(real_y).astype(str)
+    sX, sy = np.asarray(synth_X, dtype=float), np.asarray(synth_y).astype(str)
+    classes = sorted((set(ry) & set(sy)) - {""})
+    if len(classes) < 2:
+        raise VentgenValueError(f"tstr_trtr: needs at least 2 classes present in both sets, got {classes}")
+    rk, sk = np.isin(ry, classes), np.isin(sy, classes)
+    rX, ry, sX, sy = rX[rk], ry[rk], sX[sk], sy[sk]
+    _, counts = np.unique(ry, return_counts=True)
+    strat = ry if counts.min() >= 2 else None
+    Xtr, Xte, ytr, yte = train_test_split(rX, ry, test_size=test_size, stratify=strat,
+                                          random_state=int(rng.integers(2**31 - 1)))
+    if len(sy) > max_train:
+        keep = rng.choice(len(sy), max_train, replace=False)
+        sX, sy = sX[keep], sy[keep]
+    if len(ytr) > max_train:
+        keep = rng.choice(len(ytr), max_train, replace=False)
+        Xtr, ytr = Xtr[keep], ytr[keep]
+    seed = int(rng.integers(2**31 - 1))
+    p_real = _forest(seed, n_estimators=100).fit(Xtr, ytr).predict(Xte)
+    p_syn = _forest(seed, n_estimators=100).fit(sX, sy).predict(Xte)
+    trtr, tstr = accuracy_score(yte, p_real), accuracy_score(yte, p_syn)
+    return {"classes": [str(c) for c in classes], "n_real_train": int(len(ytr)), "n_synthetic_train": int(len(sy)),
+            "n_test": int(len(yte)), "trtr_accuracy": float(trtr), "tstr_accuracy": float(tstr),
+            "ratio": float(tstr / trtr) if trtr > 0 else float("nan"),
+            "trtr_balanced_accuracy": float(balanced_accuracy_score(yte, p_real)),
+            "tstr_balanced_accuracy": float(balanced_accuracy_score(yte, p_syn))}
+
+
+def _class_matched(real_y, synth_y, rng, max_per_side: int):
+    """Indices of equally many real and synthetic breaths per class (classes in both)."""
+    ry, sy = np.asarray(real_y).astype(str), np.asarray(synth_y).astype(str)
+    classes = sorted(set(ry) & set(sy))
+    ir, is_ = [], []
+    for c in classes:
+        a, b = np.flatnonzero(ry == c), np.flatnonzero(sy == c)
+        n = min(a.size, b.size)
+        ir.append(rng.choice(a, n, replace=False))
+        is_.append(rng.choice(b, n, replace=False))
+    ir, is_ = np.concatenate(ir) if ir else np.zeros(0, int), np.concatenate(is_) if is_ else np.zeros(0, int)
+    if ir.size > max_per_side:
+        k = rng.choice(ir.size, max_per_side, replace=False)
+        ir, is_ = ir[k], is_[k]
+    return ir, is_
+
+
+def discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, random_state=0, folds: int = 5,
+                         max_per_side: int = 5000) -> dict:
+    """``|accuracy - 0.5|`` of a fixed-size classifier telling real from synthetic breaths.
+
+    The classifier is a random forest of 100 trees of depth at most 8 (fixed size, so scores are
+    comparable between cohorts); accuracy is ``folds``-fold cross-validated on equally many real and
+    synthetic breaths. With labels, the samples are matched class by class, so a different class mix
+    alone cannot give the synthetic breaths away.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``score``, ``n_per_side``, ``folds``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.normal(0, 1, (300, 4)), rng.normal(0, 1, (300, 4))
+    >>> discriminative_score(a, b)["score"] < 0.1
+    True
+    """
+    rng = check_random_state(random_state)
+    rX, sX = np.asarray(real_X, dtype=float), np.asarray(synth_X, dtype=float)
+    if real_y is None or synth_y is None:
+        real_y, synth_y = np.zeros(len(rX), str), np.zeros(len(sX), str)
+    ir, is_ = _class_matched(real_y, synth_y, rng, max_per_side)
+    n = ir.size
+    if n < folds * 2:
+        raise VentgenValueError(f"discriminative_score: only {n} class-matched breaths per side; need >= {2 * folds}")
+    X = np.concatenate([rX[ir], sX[is_]])
+    y = np.r_[np.zeros(n, int), np.ones(n, int)]
+    cv = StratifiedKFold(folds, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
+    acc = float(cross_val_score(_forest(rng, n_estimators=100, max_depth=8), X, y, cv=cv).mean())
+    return {"accuracy": acc, "score": abs(acc - 0.5), "n_per_side": int(n), "folds": int(folds)}

@@ -1,0 +1,102 @@
+"""The fidelity report: every number :func:`~ventgen.evaluate.fidelity.evaluate_cohort` measured."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..._core import json_default_lenient
+from ...io.fidelity import write_fidelity_folder
+
+__all__ = ["FidelityReport"]
+
+
+@dataclass
+class FidelityReport:
+    """Everything :func:`evaluate_cohort` measured; ``summary()`` holds the headline numbers."""
+
+    composition: pd.DataFrame
+    segmentation: dict
+    ks: pd.DataFrame
+    classifier: dict
+    discriminative: dict
+    memorisation: dict
+    figures: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+    real_breaths: pd.DataFrame | None = None
+    synthetic_breaths: pd.DataFrame | None = None
+    ceiling: dict | None = None
+
+    @property
+    def ks_median(self) -> float:
+        v = self.ks["ks"].to_numpy(dtype=float) if len(self.ks) else np.zeros(0)
+        v = v[np.isfinite(v)]
+        return float(np.median(v)) if v.size else float("nan")
+
+    def summary(self) -> dict:
+        """Headline numbers (JSON-serialisable)."""
+        comp = self.composition
+        return {
+            "composition_max_abs_difference": float(np.abs(comp["difference"]).max()) if len(comp) else float("nan"),
+            "segmentation_f1": self.segmentation.get("f1", float("nan")),
+            "ks_median": self.ks_median,
+            "ks_median_per_column": self.ks.groupby("column")["ks"].median().to_dict() if len(self.ks) else {},
+            "trtr_accuracy": self.classifier.get("trtr_accuracy"),
+            "tstr_accuracy": self.classifier.get("tstr_accuracy"),
+            "tstr_over_trtr": self.classifier.get("ratio"),
+            "discriminative_score": self.discriminative.get("score"),
+            "memorisation_fraction_below_real_p05": self.memorisation.get("fraction_below_real_p05"),
+            "memorisation_fraction_below_real_median": self.memorisation.get("fraction_below_real_median"),
+            "memorisation_n_exact_copies": self.memorisation.get("n_exact_copies"),
+            "memorisation_passes": self.memorisation.get("passes"),
+        }
+
+    def to_dict(self) -> dict:
+        """Every result; tables stay DataFrames (``composition``, ``ks``, ``real_breaths``,
+        ``synthetic_breaths``: metadata of every breath with its ``label``)."""
+        mem = {k: v for k, v in self.memorisation.items() if k != "distances"}
+        d = {"summary": self.summary(), "segmentation": self.segmentation, "classifier": self.classifier,
+             "discriminative": self.discriminative, "memorisation": mem,
+             "composition": self.composition, "ks": self.ks, "figures": [str(f) for f in self.figures],
+             "info": self.info}
+        if self.ceiling is not None:
+            d["reconstruction_ceiling"] = self.ceiling
+        if self.real_breaths is not None:
+            d["real_breaths"] = self.real_breaths
+        if self.synthetic_breaths is not None:
+            d["synthetic_breaths"] = self.synthetic_breaths
+        return d
+
+    def write(self, out_dir, *, overwrite: bool = False) -> Path:
+        """Write ``fidelity.json``, ``ks.csv``, ``composition.csv`` and ``synthetic_breaths.csv`` as one
+        set (figures are written by :func:`evaluate_cohort`).
+
+        Existing files are replaced only with ``overwrite``, and only in a folder that holds a fidelity
+        report ventgen wrote (a readable ``fidelity.json``); no other file is ever touched.
+        """
+        out = Path(out_dir)
+        write_fidelity_folder(out, self._tables(), {}, overwrite=overwrite)
+        return out
+
+    def _tables(self) -> list:
+        """``(file name, writer(path))`` of every table of the report."""
+        doc = {k: v for k, v in self.to_dict().items() if k not in ("real_breaths", "synthetic_breaths")}
+        doc["ks"] = self.ks.to_dict(orient="records")
+        doc["composition"] = self.composition.to_dict(orient="records")
+        text = json.dumps(doc, indent=2, default=json_default_lenient)
+        tables = [("fidelity.json", lambda p: Path(p).write_text(text, encoding="utf-8")),
+                  ("ks.csv", lambda p: self.ks.to_csv(p, index=False)),
+                  ("composition.csv", lambda p: self.composition.to_csv(p, index=False))]
+        if self.synthetic_breaths is not None:
+            tables.append(("synthetic_breaths.csv", lambda p: self.synthetic_breaths.to_csv(p, index=False)))
+        return tables
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return ("FidelityReport(composition max |diff| {composition_max_abs_difference:.4f}, segmentation F1 "
+                "{segmentation_f1:.3f}, median KS {ks_median:.3f}, TSTR/TRTR {tstr_over_trtr:.3f}, "
+                "discriminative {discriminative_score:.3f})").format(**{k: (np.nan if v is None else v) for k, v in s.items()})

@@ -1,0 +1,154 @@
+"""Decoding the latents in batches, with the observation model, cutting and stitching.
+
+Each batch is decoded with ``model.decode`` (``decoder="exact"``) or with the linearised decoder
+(``decoder="linear"``: each component's center decoded once plus ``2 d`` secant points, every breath
+``decode(center) + J (z - center)``); then every cycle is cut to its length, gets the decoder's mean
+error at its two ends (:class:`~ventgen.generate.observation.BoundaryBias`) and observation noise
+(:class:`~ventgen.generate.observation.ObservationNoise`), and is stitched to its neighbours
+(:func:`~ventgen.generate.stitching.stitch_batch`). One breath more than the batch is decoded: its
+first sample closes the batch's last join, and its noise is carried to the next batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .._core import progress
+from ..errors import VentgenValueError
+from .observation import BoundaryBias, ObservationNoise
+from .reference import Encoded, Reference
+from .stitching import TAPER_S, join_masks, stitch_batch
+
+__all__ = ["DECODERS", "NOISE_MODELS", "BOUNDARY_MODELS", "Observation", "fit_observation", "linear_decoder",
+           "decode_breaths", "cut_padding"]
+
+DECODERS = ("exact", "linear")
+#: Observation noise added to the decoded breaths: fitted to the model's residuals, or none.
+NOISE_MODELS = ("residual", "none")
+#: Whether the decoder's mean error at the ends of a breath is corrected (see BoundaryBias).
+BOUNDARY_MODELS = ("residual", "none")
+#: Seconds at each end of a breath over which the boundary bias is fitted.
+BOUNDARY_WIDTH_S = 0.4
+
+
+@dataclass
+class Observation:
+    """What is added to the decoder's means: noise (and its generator), boundary bias, join steps."""
+
+    noise: ObservationNoise | None
+    bias: BoundaryBias | None
+    noise_rng: np.random.Generator | None
+    steps: np.ndarray  # (N, 2): row i, the step across the join after breath i
+
+
+def fit_observation(ref: Reference, enc: Encoded, labels: np.ndarray, noise: str, highpass_hz: float,
+                    boundary: str, rng) -> Observation:
+    """Fit the observation models on the model's residuals on the reference breaths (as asked)."""
+    obs = bias = noise_rng = None
+    steps = np.zeros((labels.size, 2))
+    if "residual" in (noise, boundary):
+        chans = [ref.flow_channel, ref.pressure_channel]
+        Xr, Rr = ref.X[:, chans], enc.recon[:, chans]
+    if noise == "residual":
+        obs = ObservationNoise.fit(Xr, Rr, ref.lengths, ref.labels, highpass_hz=float(highpass_hz),
+                                   sampling_rate=ref.sampling_rate)
+        noise_rng = np.random.default_rng(int(rng.integers(2**63 - 1)))
+    if boundary == "residual":
+        bias = BoundaryBias.fit(Xr, Rr, ref.lengths, ref.labels,
+                                width=max(1, int(round(BOUNDARY_WIDTH_S * ref.sampling_rate))), follows=ref.follows)
+        steps[:-1] = bias.step(labels[1:])
+    return Observation(obs, bias, noise_rng, steps)
+
+
+def cut_padding(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, flow_ch: int) -> np.ndarray:
+    """Length read from the decoded flow: last sample that still differs from the flat tail."""
+    f = X[:, flow_ch, :]
+    amp = f.max(axis=1) - f.min(axis=1)
+    dev = np.abs(f - f[:, -1:]) > 0.02 * amp[:, None] + 1e-6
+    T = f.shape[1]
+    last = T - 1 - np.argmax(dev[:, ::-1], axis=1)
+    L = np.where(dev.any(axis=1), last + 2, T)
+    return np.clip(L, lo, hi)
+
+
+def linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarray):
+    """``f(Z, g)``: decode(code_g) + J_g (z - code_g), J_g from secants at +-sigma (one model call)."""
+    d = codes.shape[1]
+    eye = np.eye(d)
+    pts = []
+    for g in used:
+        c, h = codes[g], np.maximum(sigmas[g], 1e-6)
+        pts.append(np.concatenate([c[None], c + h[:, None] * eye, c - h[:, None] * eye]))
+    out = np.asarray(model.decode(np.concatenate(pts).astype(np.float32)), dtype=np.float64)
+    C, T = out.shape[1:]
+    out = out.reshape(len(used), 2 * d + 1, C * T)
+    base = {int(g): out[i, 0].astype(np.float32) for i, g in enumerate(used)}
+    jac = {int(g): ((out[i, 1:d + 1] - out[i, d + 1:]) / (2 * np.maximum(sigmas[g], 1e-6))[:, None]).astype(np.float32)
+           for i, g in enumerate(used)}
+    codes32 = codes.astype(np.float32)
+
+    def f(Z, g):
+        order = np.argsort(g, kind="stable")
+        gs, Zs = g[order], Z[order]
+        bounds = np.concatenate(([0], np.flatnonzero(np.diff(gs)) + 1, [len(gs)]))
+        Y = np.empty((len(Z), C * T), dtype=np.float32)
+        with threadpool_limits(1, user_api="blas"):  # many small GEMMs: thread start-up would cost 10x the work
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                k = int(gs[a])
+                np.matmul(Zs[a:b] - codes32[k], jac[k], out=Y[a:b])
+                Y[a:b] += base[k]
+        X = np.empty_like(Y)
+        X[order] = Y
+        return X.reshape(len(Z), C, T)
+
+    return f
+
+
+def _decode(decode, exact: bool, Z: np.ndarray, comp: np.ndarray, C: int, chans: list) -> np.ndarray:
+    """(b, 2, T) float32 flow and pressure of one batch of latents, the decoder's output checked."""
+    Xd = np.asarray(decode(Z) if exact else decode(Z, comp), dtype=np.float32)
+    if Xd.ndim != 3 or Xd.shape[0] != len(Z) or Xd.shape[2] < 2 or Xd.shape[1] < C:
+        raise VentgenValueError(f"model.decode returned shape {Xd.shape}, expected ({len(Z)}, {C}, time)")
+    return Xd[:, chans, :]
+
+
+def decode_breaths(decode, exact: bool, Z: np.ndarray, comp: np.ndarray, lens: np.ndarray, patient: np.ndarray,
+                   labels: np.ndarray, ref: Reference, obs: Observation, *, bounds=None, batch_size: int = 8192,
+                   progress_bar: bool | None = None) -> tuple:
+    """The cohort's continuous (flow, pressure), patient after patient; ``lens`` is updated in place
+    with the length every breath was cut to. ``bounds`` = (lo, hi) per breath reads the lengths from
+    the decoded padding (``length_method="padding"``)."""
+    N, C = Z.shape[0], ref.X.shape[1]
+    chans = [ref.flow_channel, ref.pressure_channel]
+    first, last = join_masks(patient)
+    taper = max(1, int(round(TAPER_S * ref.sampling_rate)))  # samples over which a join correction fades
+    pieces_f, pieces_p = [], []
+    prev_e = None  # last sample (flow, pressure) of the breath before the batch
+    carried = None  # noise of the batch's first breath, drawn with the previous batch (its extra breath)
+    for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
+        b1 = min(N, b0 + batch_size)
+        ext = min(N, b1 + 1)  # one breath more: its first sample closes this batch's last join
+        Xd = _decode(decode, exact, Z[b0:ext], comp[b0:ext], C, chans)
+        if bounds is not None:  # the extra breath keeps the length its own batch will give it
+            k0 = 0 if b0 == 0 else 1
+            lens[b0 + k0:ext] = cut_padding(Xd[k0:], bounds[0][b0 + k0:ext], bounds[1][b0 + k0:ext], 0)
+        L = np.clip(lens[b0:ext], 2, Xd.shape[2])
+        lens[b0:ext] = L
+        if obs.bias is not None:
+            obs.bias.apply(Xd, labels[b0:ext], L)
+        if obs.noise is not None:
+            eps = obs.noise.sample(labels[b0 + (carried is not None):ext], Xd.shape[2], obs.noise_rng)
+            if carried is not None:
+                eps = np.concatenate([carried[None], eps])
+            Xd += eps
+            carried = eps[-1] if ext > b1 else None
+        L = L[: b1 - b0]
+        prev_e = stitch_batch(Xd, L, first[b0:b1], last[b0:b1], prev_e, taper, obs.steps[b0:b1],
+                              obs.steps[b0 - 1] if b0 > 0 else None)
+        mask = np.arange(Xd.shape[2])[None, :] < L[:, None]
+        pieces_f.append(Xd[: b1 - b0, 0, :][mask])
+        pieces_p.append(Xd[: b1 - b0, 1, :][mask])
+    return np.concatenate(pieces_f), np.concatenate(pieces_p)

@@ -1,0 +1,195 @@
+"""Events: each composition entry's breaths cut into runs of one node, in a patient's order.
+
+Each entry's breaths are cut into runs whose lengths follow the run lengths of that class in the
+reference (consecutive breaths with the same label), so multi-breath events (apnea, speech, cough
+trains) stay contiguous; every run is drawn from one node (each patient weighs the nodes of a class by
+its own Dirichlet draw, ``node_concentration``); runs are shuffled, then spread so that two events of
+one class do not touch (:func:`spread`).
+
+Examples
+--------
+>>> keys = ["a", "a", "a", "b", "b", "c"]
+>>> [keys[i] for i in spread(keys)]
+['a', 'b', 'a', 'b', 'a', 'c']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .composition import Resolved
+from .reference import Reference
+
+__all__ = ["Events", "draw_events", "run_lengths", "split_runs", "spread"]
+
+
+@dataclass
+class Events:
+    """One row per generated breath, in recording order (patient after patient)."""
+
+    patient: np.ndarray  # patient index
+    entry: np.ndarray  # composition entry index
+    gid: np.ndarray  # global node id (see NodePools)
+    label: np.ndarray  # str: the node's label for the entry
+    run: np.ndarray  # event (run) number within the patient
+
+    def __len__(self) -> int:
+        return self.patient.size
+
+
+def run_lengths(ref: Reference) -> dict:
+    """Lengths of runs of consecutive equal labels in the reference (per subject, in row order)."""
+    lab = ref.labels
+    change = np.ones(lab.size, dtype=bool)
+    change[1:] = lab[1:] != lab[:-1]
+    if ref.subjects is not None:
+        change[1:] |= ref.subjects[1:] != ref.subjects[:-1]
+    starts = np.flatnonzero(change)
+    lens = np.diff(np.append(starts, lab.size))
+    out: dict = {}
+    for s, n in zip(starts, lens, strict=True):
+        out.setdefault(lab[s], []).append(int(n))
+    return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
+
+
+def split_runs(count: int, runs: np.ndarray | None, rng) -> np.ndarray:
+    """Run lengths drawn from ``runs`` that sum to ``count`` (the last one cut); ones without runs."""
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if runs is None or runs.size == 0:
+        return np.ones(count, dtype=np.int64)
+    draws = rng.choice(runs, size=count)
+    cs = np.cumsum(draws)
+    k = int(np.searchsorted(cs, count)) + 1
+    draws = draws[:k].copy()
+    draws[-1] -= int(cs[k - 1] - count)
+    return draws
+
+
+def _regroup(k, r: Resolved, runs_by_label: dict, rng):
+    """For a super-class entry: turn the node chosen for each breath into runs per node, with the run
+    lengths of that node's label, so events of the member classes stay contiguous too."""
+    out_rl, out_k = [], []
+    for kk in np.unique(k):
+        runs = split_runs(int((k == kk).sum()), runs_by_label.get(str(r.node_labels[kk])), rng)
+        out_rl.append(runs)
+        out_k.append(np.full(runs.size, kk))
+    return np.concatenate(out_rl), np.concatenate(out_k)
+
+
+def _entry_runs(r: Resolved, count: int, node_concentration, runs_by_label: dict, rng) -> tuple:
+    """(run lengths, node index within ``r.nodes`` of each run) of one entry for one patient."""
+    w = r.weights
+    if node_concentration is not None and w.size > 1:
+        w = rng.dirichlet(node_concentration * w * w.size)
+        if not (np.isfinite(w).all() and w.sum() > 0):  # an extreme concentration: no preference
+            w = r.weights
+    if r.run_label:
+        rl = split_runs(count, runs_by_label.get(r.run_label), rng)
+        return rl, rng.choice(r.nodes.size, size=rl.size, p=w)
+    # super-class: each member class keeps its own event lengths
+    return _regroup(rng.choice(r.nodes.size, size=count, p=w), r, runs_by_label, rng)
+
+
+def _patient_runs(counts_p: np.ndarray, resolved: list, node_concentration, runs_by_label: dict, rng) -> tuple:
+    """(run lengths, entry, node index) of one patient's runs, shuffled and spread."""
+    runs_p, entry_p, node_p = [], [], []
+    for j, r in enumerate(resolved):
+        c = int(counts_p[j])
+        if c == 0:
+            continue
+        rl, k = _entry_runs(r, c, node_concentration, runs_by_label, rng)
+        runs_p.append(rl)
+        entry_p.append(np.full(rl.size, j))
+        node_p.append(k)
+    rl, ej, kk = np.concatenate(runs_p), np.concatenate(entry_p), np.concatenate(node_p)
+    order = rng.permutation(rl.size)
+    rl, ej, kk = rl[order], ej[order], kk[order]
+    order = spread([resolved[j].node_labels[k] for j, k in zip(ej, kk, strict=True)])
+    return rl[order], ej[order], kk[order]
+
+
+def draw_events(counts: np.ndarray, resolved: list, offs: np.ndarray, node_concentration, runs_by_label: dict,
+                rng) -> Events:
+    """The cohort's breaths, patient after patient: ``counts[p, j]`` breaths of entry ``j`` for
+    patient ``p``, in runs (events) of one node each."""
+    p_col, e_col, g_col, run_col, lab_col = [], [], [], [], []
+    for p in range(counts.shape[0]):
+        rl, ej, kk = _patient_runs(counts[p], resolved, node_concentration, runs_by_label, rng)
+        pairs = list(zip(ej, kk, strict=True))
+        p_col.append(np.full(int(rl.sum()), p))
+        e_col.append(np.repeat(ej, rl))
+        g_col.append(np.repeat(np.array([resolved[j].nodes[k] + offs[resolved[j].level - 1] for j, k in pairs],
+                                        dtype=np.int64), rl))
+        lab_col.append(np.repeat(np.array([resolved[j].node_labels[k] for j, k in pairs], dtype=object), rl))
+        run_col.append(np.repeat(np.arange(rl.size), rl))
+    return Events(np.concatenate(p_col), np.concatenate(e_col), np.concatenate(g_col),
+                  np.concatenate(lab_col).astype(str), np.concatenate(run_col))
+
+
+# ============================================================================ spreading the events
+def spread(keys) -> np.ndarray:
+    """A permutation of ``keys`` (already shuffled) that avoids two equal neighbours where possible,
+    so that two events of one class do not merge into one longer event.
+
+    Walks the shuffled order and takes the first remaining item whose key differs from the previous
+    one and leaves a remainder that can still be separated; when no order can separate everything,
+    the surplus of the most frequent key ends up together (nothing is dropped). Any number of items:
+    ``O(n k)`` time for ``k`` distinct keys, ``O(n)`` memory. (Each pick depends on the one before, so
+    the walk is a loop, not an array operation; a step costs O(1) while no key dominates.)
+    """
+    ids: dict = {}
+    code = [ids.setdefault(k, len(ids)) for k in keys]
+    n, K = len(code), len(ids)
+    if K < 2:
+        return np.arange(n, dtype=np.int64)
+    queues = [[] for _ in range(K)]
+    for i, k in enumerate(code):
+        queues[k].append(i)
+    ptr = [0] * K  # next unused position in each key's queue
+    left = [len(q) for q in queues]
+    m1 = max(left)
+    taken = bytearray(n)
+    g = 0  # the first item not taken yet
+    out = np.empty(n, dtype=np.int64)
+    prev = -1
+    for i in range(n):
+        r = n - 1 - i  # items left after this pick
+        while taken[g]:
+            g += 1
+        if m1 <= (r + 1) // 2:  # no key dominates: every candidate leaves a separable remainder
+            k = code[g] if code[g] != prev else _first_other(queues, ptr, left, prev)
+        else:
+            k = _constrained_pick(queues, ptr, left, prev, r)
+        idx = queues[k][ptr[k]]
+        ptr[k] += 1
+        taken[idx] = 1
+        out[i] = idx
+        left[k] -= 1
+        if left[k] + 1 == m1:
+            m1 = max(left)
+        prev = k
+    return out
+
+
+def _first_other(queues: list, ptr: list, left: list, prev: int) -> int:
+    """The key of the earliest remaining item whose key is not ``prev`` (``prev`` if there is none)."""
+    best, best_k = None, prev
+    for k in range(len(queues)):
+        if k != prev and left[k] and (best is None or queues[k][ptr[k]] < best):
+            best, best_k = queues[k][ptr[k]], k
+    return best_k
+
+
+def _constrained_pick(queues: list, ptr: list, left: list, prev: int, r: int) -> int:
+    """The pick when one key dominates: the earliest head (key not ``prev``) after which the ``r``
+    remaining items can still be separated; else the earliest head not ``prev``; else ``prev``."""
+    km = max(range(len(left)), key=left.__getitem__)
+    m1 = left[km]
+    m2 = max((v for k, v in enumerate(left) if k != km), default=0)
+    heads = [(queues[k][ptr[k]], k) for k in range(len(queues)) if left[k] and k != prev]
+    good = [h for h in heads if left[h[1]] - 1 <= r // 2 and (m2 if h[1] == km else m1) <= (r + 1) // 2]
+    pick = min(good or heads or [(queues[prev][ptr[prev]], prev)])
+    return pick[1]

@@ -1,0 +1,144 @@
+"""The generated cohort: :class:`CohortResult`, and its assembly from the stitched signal (one
+recording per patient, with its events as annotations, and the breath-by-breath manifest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..signals.recording import Recording
+from .labelling import UNLABELLED, superclass_of
+from .spec import CohortSpec
+
+__all__ = ["CohortResult", "build_recordings", "build_manifest", "seed_of"]
+
+
+@dataclass
+class CohortResult:
+    """Virtual patients and the breath-by-breath manifest of how they were made.
+
+    Attributes
+    ----------
+    recordings : list of Recording
+        One continuous recording per patient, with annotations (``start_s``, ``end_s``, ``label``,
+        ``superclass``) of every event (run of breaths of one class).
+    manifest : DataFrame
+        One row per breath: ``patient``, ``breath_index``, ``start_s``, ``end_s``, ``label``,
+        ``superclass``, ``level``, ``node``, ``entry`` (the composition entry it fills), ``event``
+        (run number within the patient).
+    spec : CohortSpec
+    node_labels : DataFrame
+        :func:`ventgen.label_nodes` of the model on the reference.
+    info : dict
+        Seed, sampling rate, length method and the other options; timings (``seconds``,
+        ``breaths_per_s``) too, which :func:`ventgen.write_cohort` keeps out of ``cohort.json`` (they
+        differ between two runs with one seed).
+    """
+
+    recordings: list
+    manifest: pd.DataFrame
+    spec: CohortSpec
+    node_labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_breaths(self) -> int:
+        return len(self.manifest)
+
+    def composition(self) -> pd.DataFrame:
+        """Requested vs achieved share of breaths per composition entry (see
+        :func:`ventgen.generate_cohort` for an example)."""
+        n = max(len(self.manifest), 1)
+        got = self.manifest["entry"].value_counts()
+        rows = [{"entry": e.key, "requested": e.fraction, "breaths": int(got.get(e.key, 0)),
+                 "achieved": got.get(e.key, 0) / n} for e in self.spec.composition]
+        df = pd.DataFrame(rows)
+        df["difference"] = df["achieved"] - df["requested"]
+        return df
+
+    def __repr__(self) -> str:
+        return (f"CohortResult({len(self.recordings)} patients, {self.n_breaths} breaths, "
+                f"{sum(r.duration_s for r in self.recordings) / 60:.1f} min)")
+
+
+def seed_of(random_state):
+    """The seed recorded in the outputs: an integer seed, else None."""
+    return random_state if isinstance(random_state, (int, np.integer)) else None
+
+
+def superclasses(tree, labels: np.ndarray) -> np.ndarray:
+    """The super-class of every label (``"unlabelled"`` stays itself)."""
+    ulab, inv = np.unique(labels, return_inverse=True)
+    return np.array([superclass_of(tree, v) if v != UNLABELLED else UNLABELLED for v in ulab])[inv.ravel()]
+
+
+def _annotations(lab_p: np.ndarray, sup_p: np.ndarray, start_s: np.ndarray, end_s: np.ndarray,
+                 dur: float) -> pd.DataFrame:
+    """One row per event of one patient (merged when two runs of the same label touch)."""
+    ch = np.ones(lab_p.size, dtype=bool)
+    ch[1:] = lab_p[1:] != lab_p[:-1]
+    a_idx = np.flatnonzero(ch)
+    a_end = np.append(a_idx[1:], lab_p.size) - 1
+    ann = pd.DataFrame({"start_s": start_s[a_idx], "end_s": np.minimum(end_s[a_end], dur),
+                        "label": lab_p[a_idx], "superclass": sup_p[a_idx]})
+    return ann[ann["end_s"] > ann["start_s"]].reset_index(drop=True)
+
+
+def _resampled(f_p: np.ndarray, p_p: np.ndarray, cyc_rate: float, out_rate: float) -> tuple:
+    """Flow and pressure at ``out_rate`` (linear interpolation), unchanged at the cycles' rate."""
+    if out_rate == cyc_rate:
+        return f_p, p_p
+    n_out = max(2, int(np.floor(f_p.size * out_rate / cyc_rate)))
+    t_out = np.arange(n_out) / out_rate
+    t_in = np.arange(f_p.size) / cyc_rate
+    return np.interp(t_out, t_in, f_p), np.interp(t_out, t_in, p_p)
+
+
+def build_recordings(flow, pres, lens, patient, lab, sup, *, names, cyc_rate: float, out_rate: float,
+                     cohort_name: str, seed) -> tuple:
+    """Cut the stitched signal into one :class:`Recording` per patient.
+
+    Returns the recordings and the per-breath ``start_s``, ``end_s`` (within the patient's recording)
+    and ``breath_index``.
+    """
+    N = patient.size
+    starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
+    first = np.ones(N, dtype=bool)
+    first[1:] = patient[1:] != patient[:-1]
+    pstart = np.flatnonzero(first)
+    pend = np.append(pstart[1:], N)
+    recs = []
+    start_s, end_s, bidx = np.zeros(N), np.zeros(N), np.zeros(N, dtype=np.int64)
+    for p, (i0, i1) in enumerate(zip(pstart, pend, strict=True)):
+        s0 = starts[i0]
+        s1 = starts[i1 - 1] + lens[i1 - 1]
+        loc = (starts[i0:i1] - s0) / cyc_rate
+        start_s[i0:i1] = loc
+        end_s[i0:i1] = loc + lens[i0:i1] / cyc_rate
+        bidx[i0:i1] = np.arange(i1 - i0)
+        f_p, p_p = _resampled(flow[s0:s1], pres[s0:s1], cyc_rate, out_rate)
+        ann = _annotations(lab[i0:i1], sup[i0:i1], start_s[i0:i1], end_s[i0:i1], f_p.size / out_rate)
+        meta = {"generator": "ventgen.generate_cohort", "ventgen_version": __version__,
+                "cohort": cohort_name, "patient": p, "n_breaths": int(i1 - i0), "seed": seed}
+        recs.append(Recording(flow=f_p, pressure=p_p, sampling_rate=out_rate, subject=names[p],
+                              metadata=meta, annotations=ann))
+    return recs, start_s, end_s, bidx
+
+
+def build_manifest(names, patient, bidx, start_s, end_s, lab, sup, level, node, entry_keys, entry, run):
+    """One row per breath (see :class:`CohortResult`)."""
+    return pd.DataFrame({
+        "patient": np.array(names, dtype=object)[patient],
+        "breath_index": bidx,
+        "start_s": start_s,
+        "end_s": end_s,
+        "label": lab,
+        "superclass": sup,
+        "level": level.astype(np.int64),
+        "node": node.astype(np.int64),
+        "entry": np.array(entry_keys, dtype=object)[entry],
+        "event": run.astype(np.int64),
+    })

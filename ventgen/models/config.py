@@ -1,0 +1,219 @@
+"""Hyper-parameters of the models, each written once: default, meaning, check, command-line form.
+
+:class:`HTVAEConfig` holds every hyper-parameter of the HTVAE (the estimator's ``__init__`` arguments
+other than ``device``, ``random_state``, ``progress`` and ``preset``). The estimator, the checkpoint and
+``ventgen train`` read them from here:
+
+* :data:`PRESETS` name complete configurations. ``"paper"`` is exactly the paper (eq. 4-10, Adam,
+  lr 5e-4, batch 32, 20 epochs); ``"recipe"`` is the best measured generation recipe of the README
+  (``benchmarks/README.md``: level weights 1, 0.1, 0.1, 0.1, hierarchy weight 0.3, padding left out of
+  the loss, absolute reconstruction error, 150 epochs). :data:`DEFAULT_PRESET` is the estimator's default.
+* :func:`resolve` applies a preset and the arguments a user set (None = the preset's value);
+  :meth:`HTVAEConfig.validated` checks every value and returns the normalised configuration (tuples of
+  ints, floats), one :class:`~ventgen.errors.VentgenValueError` line naming the argument otherwise.
+* :meth:`HTVAEConfig.to_params` is the ``params`` dict of a checkpoint.
+* :func:`cli_fields` lists the fields ``ventgen train`` exposes, with their help text and argparse kind.
+
+:class:`VAEConfig` and :class:`SOMVAEConfig` hold the defaults of the baselines.
+
+Examples
+--------
+>>> cfg = resolve("recipe", {"epochs": 60}).validated()
+>>> cfg.epochs, cfg.reconstruction_weights, cfg.mask_padding
+(60, (1.0, 0.1, 0.1, 0.1), True)
+>>> resolve("recipe", {"maps": [(4, 4), (2, 2)]}).validated().reconstruction_weights
+(1.0, 0.1, 0.1)
+>>> resolve("paper", {}).validated().maps
+[(8, 8), (4, 4), (2, 2)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .._core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM
+from ..errors import VentgenValueError
+from ._checks import _channels, _level_weights, _pos_float, _pos_int, check_maps
+
+__all__ = [
+    "HTVAEConfig",
+    "VAEConfig",
+    "SOMVAEConfig",
+    "PRESETS",
+    "DEFAULT_PRESET",
+    "resolve",
+    "cli_fields",
+]
+
+
+def _choice(name: str, options: tuple[str, ...]):
+    def check(v, _):
+        if v not in options:
+            raise VentgenValueError(f"{name} must be {' or '.join(repr(o) for o in options)}, got {v!r}")
+        return v
+
+    return check
+
+
+def _param(default, help: str, check, cli: str | None = None):
+    """A config field: ``check(value, checked_so_far) -> normalised value``; ``cli`` = argparse kind."""
+    return field(default=default, metadata={"help": help, "check": check, "cli": cli})
+
+
+@dataclass(frozen=True)
+class HTVAEConfig:
+    """Hyper-parameters of the HTVAE (see :class:`ventgen.HTVAE` for their full meaning)."""
+
+    maps: tuple = _param(
+        ((8, 8), (4, 4), (2, 2)), "lattices, deepest first", lambda v, _: check_maps(v), cli="maps"
+    )
+    latent_dim: int = _param(
+        16, "latent dimension", lambda v, _: _pos_int(v, "latent_dim", high=MAX_LATENT_DIM), cli="int"
+    )
+    rho: float = _param(2.0, "sigma of a code = smallest neighbour distance / rho", lambda v, _: _pos_float(v, "rho"))
+    sigma_init: float = _param(1.0, "codes start from N(0, sigma_init^2 I)", lambda v, _: _pos_float(v, "sigma_init"))
+    lr: float = _param(5e-4, "Adam learning rate", lambda v, _: _pos_float(v, "lr"), cli="float")
+    batch_size: int = _param(
+        32, "batch size", lambda v, _: _pos_int(v, "batch_size", high=MAX_BATCH_SIZE), cli="int"
+    )
+    epochs: int = _param(
+        20, "training epochs", lambda v, _: _pos_int(v, "epochs", allow_zero=True, high=MAX_EPOCHS), cli="int"
+    )
+    channels: tuple | None = _param(None, "conv widths of the encoder/decoder", lambda v, _: _channels(v))
+    kl_weight: float = _param(
+        0.0, "weight of an optional KL term", lambda v, _: _pos_float(v, "kl_weight", allow_zero=True)
+    )
+    must_link_weight: float = _param(
+        1.0, "weight of the must-link term, eq. 10", lambda v, _: _pos_float(v, "must_link_weight", allow_zero=True)
+    )
+    must_link_relative: bool = _param(False, "scale-free must-link term", lambda v, _: bool(v))
+    dead_codes: str = _param("reinit", "what to do with unused codes", _choice("dead_codes", ("reinit", "ignore")))
+    hierarchy_weight: float = _param(
+        1.0,
+        "weight of the hierarchy term, eq. 7",
+        lambda v, _: _pos_float(v, "hierarchy_weight", allow_zero=True),
+        cli="nonneg",
+    )
+    topology_weight: float = _param(
+        1.0,
+        "weight of the topology term, eq. 9",
+        lambda v, _: _pos_float(v, "topology_weight", allow_zero=True),
+        cli="nonneg",
+    )
+    code_lr_scale: float = _param(1.0, "the codes learn at lr * code_lr_scale", lambda v, _: _pos_float(v, "code_lr_scale"))
+    reconstruction_weights: tuple | None = _param(
+        None,
+        "weight of the reconstruction of level 0 and of each map, e.g. 1,0.1,0.1,0.1 (none: all 1, eq. 8)",
+        lambda v, done: _level_weights(v, len(done["maps"])),
+        cli="weights",
+    )
+    mask_padding: bool = _param(
+        False, "leave each cycle's edge padding out of the reconstruction term", lambda v, _: bool(v), cli="flag"
+    )
+    reconstruction_loss: str = _param(
+        "squared",
+        "per-value reconstruction error: squared (the paper's eq. 8) or absolute (a Laplace likelihood: "
+        "sharper edges where their timing varies)",
+        _choice("reconstruction_loss", ("squared", "absolute")),
+        cli="squared,absolute",
+    )
+
+    def validated(self) -> HTVAEConfig:
+        """Every value checked (in field order) and normalised; raises one error line otherwise."""
+        done: dict = {}
+        for f in dataclasses.fields(self):
+            done[f.name] = f.metadata["check"](getattr(self, f.name), done)
+        return HTVAEConfig(**done)
+
+    def to_params(self, random_state) -> dict:
+        """The ``params`` of a checkpoint (plain lists, ``random_state`` after ``epochs``) of a validated config."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "maps":
+                v = [list(m) for m in v]
+            elif f.name in ("channels", "reconstruction_weights") and v is not None:
+                v = list(v)
+            out[f.name] = v
+            if f.name == "epochs":
+                out["random_state"] = random_state
+        return out
+
+
+#: named complete configurations; "paper" reproduces the paper exactly
+PRESETS: dict[str, HTVAEConfig] = {
+    "paper": HTVAEConfig(),
+    "recipe": HTVAEConfig(
+        epochs=150,
+        hierarchy_weight=0.3,
+        reconstruction_weights=(1.0, 0.1, 0.1, 0.1),
+        mask_padding=True,
+        reconstruction_loss="absolute",
+    ),
+}
+DEFAULT_PRESET = "paper"
+
+
+def field_names() -> list[str]:
+    """Names of the HTVAE hyper-parameters, in checkpoint order."""
+    return [f.name for f in dataclasses.fields(HTVAEConfig)]
+
+
+def resolve(preset, overrides: dict) -> HTVAEConfig:
+    """The configuration of ``preset`` with the values of ``overrides`` that are not None (unvalidated).
+
+    A preset's ``reconstruction_weights`` whose map weights are all equal follow the number of maps
+    when the maps are overridden (e.g. ``"recipe"`` with two maps weighs 1, 0.1, 0.1).
+    """
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise VentgenValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    base = PRESETS[preset]
+    set_ = {k: v for k, v in overrides.items() if v is not None}
+    w = base.reconstruction_weights
+    if "maps" in set_ and "reconstruction_weights" not in set_ and w is not None and len(set(w[1:])) == 1:
+        try:
+            set_["reconstruction_weights"] = (w[0],) + (w[1],) * len(set_["maps"])
+        except TypeError:
+            pass  # bad maps: their own check reports them
+    return dataclasses.replace(base, **set_)
+
+
+def cli_fields() -> list[tuple[str, str, str, object]]:
+    """``(name, argparse kind, help, default)`` of the fields ``ventgen train`` exposes.
+
+    Kinds: "maps", "int", "float" (> 0), "nonneg" (>= 0), "weights", "flag", or the comma-separated
+    choices. The default is the one of :data:`DEFAULT_PRESET`.
+    """
+    default = PRESETS[DEFAULT_PRESET]
+    return [
+        (f.name, f.metadata["cli"], f.metadata["help"], getattr(default, f.name))
+        for f in dataclasses.fields(HTVAEConfig)
+        if f.metadata["cli"] is not None
+    ]
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Defaults of :class:`ventgen.models.baselines.VAE` (the paper's optimiser)."""
+
+    latent_dim: int = 16
+    likelihood: str = "bernoulli"
+    beta: float = 1.0
+    lr: float = 5e-4
+    batch_size: int = 32
+    epochs: int = 20
+
+
+@dataclass(frozen=True)
+class SOMVAEConfig:
+    """Defaults of :class:`ventgen.models.baselines.SOMVAE` (Fortuin et al., 2019; level 1 of the HTVAE)."""
+
+    map_shape: tuple = (8, 8)
+    latent_dim: int = 16
+    alpha: float = 1.0
+    beta: float = 0.9
+    code_init_std: float = 0.05
+    lr: float = 5e-4
+    batch_size: int = 32
+    epochs: int = 20

@@ -1,0 +1,419 @@
+"""Breath onsets from the flow signal alone (what ``segment_breaths(method="flow")`` uses).
+
+Vectorised, one small function per step: thresholds adapt to the recording (the resting expiratory
+level is the mode of the flow histogram, the inspiratory scale a high percentile above it), candidate
+inspirations are upward crossings of a high threshold that stay above it long enough (spikes are
+ignored), shallow breaths are looked for in long gaps between ordinary ones, a new breath needs the
+flow to have come down to a low threshold since the previous one (hysteresis), each onset is moved back
+to the knee of the flow rise, and, with a pressure signal, to the ventilator's trigger.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ..errors import VentgenTypeError, VentgenValueError
+
+__all__ = ["detect_breath_starts"]
+
+#: Flow percentile (over the whole recording) taken as the scale of inspiratory flow above rest.
+_PEAK_PERCENTILE = 99.0
+
+
+def _fill_nonfinite(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` with non-finite samples interpolated, and the mask of those samples (None when all finite)."""
+    if np.isfinite(x.sum()):  # one pass, no mask, in the common all-finite case
+        return x, None
+    bad = ~np.isfinite(x)
+    if bad.all():
+        return np.zeros_like(x), bad
+    idx = np.arange(x.size)
+    out = x.copy()
+    out[bad] = np.interp(idx[bad], idx[~bad], x[~bad])
+    return out, bad
+
+
+def _rest_level(flow: np.ndarray, bin_lpm: float = 0.5) -> float:
+    """Most frequent flow level (the expiratory rest), from a histogram of the central flows."""
+    lo, hi = np.percentile(flow, [2.0, 98.0])
+    if hi - lo < bin_lpm:
+        return float(np.median(flow))
+    nb = int(min(4000, max(8, np.ceil((hi - lo) / bin_lpm))))
+    width = (hi - lo) / nb
+    k = ((flow - lo) * (1.0 / width)).astype(np.int64)
+    counts = np.bincount(k[(k >= 0) & (k < nb)], minlength=nb)
+    j = int(np.argmax(counts))
+    return float(lo + (j + 0.5) * width)
+
+
+def _prefix(x: np.ndarray) -> np.ndarray:
+    c = np.empty(x.size + 1, dtype=np.float64)
+    c[0] = 0.0
+    np.cumsum(x, out=c[1:])
+    return c
+
+
+def _runs_above(x: np.ndarray, thr: float, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Start and (exclusive) end indices of the runs where ``x > thr`` (three passes over ``x``)."""
+    m = x > thr
+    if m.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    d = np.flatnonzero(m[1:] != m[:-1]) + 1
+    up = m[d]
+    st, en = d[up], d[~up]
+    if m[0]:
+        st = np.concatenate(([0], st))
+    if m[-1]:
+        en = np.concatenate((en, [m.size]))
+    return st + offset, en + offset
+
+
+def _subsample(x: np.ndarray, max_n: int = 100_000) -> np.ndarray:
+    """A strided view with at most about ``max_n`` samples, for robust level statistics."""
+    step = max(1, x.size // max_n)
+    return x[::step]
+
+
+def detect_breath_starts(
+    flow,
+    sampling_rate: float,
+    pressure=None,
+    *,
+    min_peak_lpm: float = 3.0,
+    high_fraction: float = 0.2,
+    low_fraction: float = 0.5,
+    min_insp_s: float = 0.06,
+    min_breath_s: float = 0.2,
+    onset_window_s: float = 0.4,
+    min_pressure_rise_cmh2o: float = 1.0,
+    pressure_window_s: float = 0.8,
+    min_pressure_slope_cmh2o_s: float = 15.0,
+    pressure_tol_cmh2o: float = 0.15,
+    small_breaths: bool = True,
+    min_small_peak_lpm: float = 1.0,
+    small_fraction: float = 0.03,
+    min_small_insp_s: float = 0.3,
+    min_small_volume_ml: float = 30.0,
+    return_info: bool = False,
+):
+    """Sample indices of inspiration onsets found from the flow signal alone.
+
+    Parameters
+    ----------
+    flow : array-like of shape (n_samples,)
+        Flow in L/min, positive into the patient. Non-finite samples are interpolated over.
+    sampling_rate : float
+        Samples per second.
+    pressure : array-like of shape (n_samples,), optional
+        Airway pressure in cmH2O (finite). When given, onsets followed by a clear pressure rise are
+        placed at the last pressure minimum before it (the ventilator's trigger).
+    min_peak_lpm : float
+        Smallest rise above the resting flow that can be an inspiration.
+    high_fraction : float
+        The high threshold is ``base + max(min_peak_lpm, high_fraction * scale)``, with ``base`` the
+        resting flow (the mode of the flow histogram) when positive, else 0, and ``scale`` the 99th
+        percentile of flow above ``base``.
+    low_fraction : float
+        The flow must fall below ``base + low_fraction * (high - base)`` between two inspirations.
+    min_insp_s : float
+        Minimum time above the high threshold (shorter excursions are spikes).
+    min_breath_s : float
+        Minimum distance between two onsets.
+    onset_window_s : float
+        How far back from the crossing the onset (the knee of the flow rise) is searched.
+    min_pressure_rise_cmh2o : float
+        Pressure rise that marks a ventilator-delivered breath.
+    pressure_window_s : float
+        How far back from the flow crossing the pressure rise of the trigger is searched (a trigger can
+        precede the flow, for instance while the glottis is closed).
+    min_pressure_slope_cmh2o_s : float
+        A pressure rise steeper than this (cmH2O/s) can be a ventilator's delivery.
+    pressure_tol_cmh2o : float
+        Pressure noise level: the onset is the last sample within this of the pre-trigger minimum
+        (or within 5 % of the pressure rise, when larger).
+    small_breaths : bool
+        Also look for shallow breaths (hypopnoea, weak efforts) between ordinary ones: excursions above
+        ``max(rest, 0) + max(min_small_peak_lpm, small_fraction * scale)`` that contain no ordinary
+        inspiration, last at least ``min_small_insp_s``, move at least ``min_small_volume_ml`` above
+        ``max(rest, 0)`` and (when pressure is given) do not pull the airway pressure down, as an
+        effort the ventilator did not answer does.
+    min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml : float
+        See ``small_breaths``.
+    return_info : bool
+        Also return a dict with the thresholds used.
+
+    Returns
+    -------
+    starts : ndarray of int64
+    info : dict, only when ``return_info``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(0, 12, 0.02)
+    >>> flow = np.where((t % 4) < 1.2, 40 * np.sin(np.pi * (t % 4) / 1.2), -15 * np.exp(-((t % 4) - 1.2) / 0.5))
+    >>> detect_breath_starts(flow, 50).tolist()
+    [0, 200, 400]
+    """
+    f, _ = _fill_nonfinite(np.asarray(flow, dtype=np.float64))
+    p = None
+    if pressure is not None:
+        p, _ = _fill_nonfinite(np.asarray(pressure, dtype=np.float64))
+        if p.shape != f.shape:
+            raise VentgenValueError(f"detect_breath_starts: pressure has shape {p.shape}, flow {f.shape}")
+    return _detect(
+        f, float(sampling_rate), p,
+        min_peak_lpm=min_peak_lpm, high_fraction=high_fraction, low_fraction=low_fraction,
+        min_insp_s=min_insp_s, min_breath_s=min_breath_s, onset_window_s=onset_window_s,
+        min_pressure_rise_cmh2o=min_pressure_rise_cmh2o, pressure_window_s=pressure_window_s,
+        min_pressure_slope_cmh2o_s=min_pressure_slope_cmh2o_s, pressure_tol_cmh2o=pressure_tol_cmh2o,
+        small_breaths=small_breaths, min_small_peak_lpm=min_small_peak_lpm, small_fraction=small_fraction,
+        min_small_insp_s=min_small_insp_s, min_small_volume_ml=min_small_volume_ml, return_info=return_info,
+    )
+
+
+def _detect(f, rate, p, *, return_info, **options):
+    """:func:`detect_breath_starts` on finite arrays (no copies, no validation)."""
+    info = {"rest_lpm": np.nan, "high_lpm": np.nan, "low_lpm": np.nan, "scale_lpm": 0.0}
+    onset = _find_onsets(f, rate, p, info, **options)
+    return (onset, info) if return_info else onset
+
+
+def _find_onsets(
+    f, rate, p, info, *, min_peak_lpm, high_fraction, low_fraction, min_insp_s, min_breath_s, onset_window_s,
+    min_pressure_rise_cmh2o, pressure_window_s, min_pressure_slope_cmh2o_s, pressure_tol_cmh2o,
+    small_breaths, min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml,
+) -> np.ndarray:
+    """The steps of the detector, in order; ``info`` gets the thresholds (and the pressure details)."""
+    empty = np.empty(0, np.int64)
+    if f.size < 3:
+        return empty
+    levels = _thresholds(f, info, min_peak_lpm, high_fraction, low_fraction)
+    if levels is None:
+        return empty
+    base, scale, high, low = levels
+    r0, r1 = _excursions(f, high, min_insp_s, rate)
+    lows = np.full(r0.size, low)
+    if small_breaths:
+        # Shallow breaths (hypopnoea) replace ordinary ones, so they lie in long gaps between
+        # ordinary inspirations (longer than 1.5 median periods; everywhere when there are few). There,
+        # excursions above a much lower threshold that last long enough and move enough volume are
+        # breaths (cardiac oscillations are too small); only these gaps are scanned.
+        high2 = base + max(min_small_peak_lpm, small_fraction * scale)
+        low2 = base + low_fraction * (high2 - base)
+        info.update(small_high_lpm=high2)
+        r0, r1, lows = _add_shallow_breaths(f, rate, p, r0, r1, lows, base, high2, low2,
+                                            min_small_insp_s, min_small_volume_ml)
+    if r0.size == 0:
+        return empty
+    cross, prev_end = _crossings(f, r0, r1, lows)
+    onset = _flow_onsets(f, cross, prev_end, max(2, int(round(onset_window_s * rate))))
+    if p is not None:
+        onset = _pressure_onsets(p, cross, prev_end, onset, rate, info, pressure_window_s=pressure_window_s,
+                                 min_pressure_slope_cmh2o_s=min_pressure_slope_cmh2o_s,
+                                 pressure_tol_cmh2o=pressure_tol_cmh2o,
+                                 min_pressure_rise_cmh2o=min_pressure_rise_cmh2o)
+    return _spaced(onset, f.size, max(1, int(round(min_breath_s * rate))))
+
+
+def _thresholds(f, info, min_peak_lpm, high_fraction, low_fraction):
+    """(base, scale, high, low) flow levels in L/min, or None when the flow never rises enough."""
+    sub = _subsample(f)
+    rest = _rest_level(sub)
+    # thresholds count from the resting flow when it sits above zero (a leak or a sensor offset), and
+    # from zero when the rest is expiratory: an inspiration moves gas into the patient
+    base = max(rest, 0.0)
+    scale = float(np.percentile(sub, _PEAK_PERCENTILE)) - base
+    info.update(rest_lpm=rest, scale_lpm=scale)
+    if scale < min_peak_lpm:
+        return None
+    high = base + max(min_peak_lpm, high_fraction * scale)
+    low = base + low_fraction * (high - base)
+    info.update(high_lpm=high, low_lpm=low)
+    return base, scale, high, low
+
+
+def _excursions(f, high, min_insp_s, rate):
+    """Start and end of the excursions above the high threshold that last at least ``min_insp_s``."""
+    r0, r1 = _runs_above(f, high)
+    min_len = max(1, int(round(min_insp_s * rate)))
+    keep = (r1 - r0) >= min_len
+    return r0[keep], r1[keep]
+
+
+def _long_gaps(r0, r1, n):
+    """The gaps between ordinary inspirations longer than 1.5 median periods (all, when few)."""
+    if r0.size < 4:
+        return np.array([0]), np.array([n])
+    period = float(np.median(np.diff(r0)))
+    g0 = np.concatenate(([0], r1))
+    g1 = np.concatenate((r0, [n]))
+    long_gap = (g1 - g0) > 1.5 * period
+    return g0[long_gap], g1[long_gap]
+
+
+def _add_shallow_breaths(f, rate, pressure, r0, r1, lows, base, high2, low2, min_small_insp_s, min_small_volume_ml):
+    """The ordinary excursions with the shallow breaths found in the long gaps added (in order)."""
+    g0, g1 = _long_gaps(r0, r1, f.size)
+    if not g0.size:
+        return r0, r1, lows
+    cnt = g1 - g0
+    gi = np.repeat(g0 - np.concatenate(([0], np.cumsum(cnt)[:-1])), cnt) + np.arange(cnt.sum())
+    fg = f[gi]
+    s0, s1 = _runs_above(fg, high2)
+    if not s0.size:
+        return r0, r1, lows
+    # runs touching a gap edge continue an ordinary excursion: not shallow breaths
+    edge0 = np.concatenate(([0], np.cumsum(cnt)))
+    k = np.searchsorted(edge0, s0, side="right") - 1
+    inner = (s0 > edge0[k]) & (s1 < edge0[k + 1]) | ((g0[k] == 0) & (s0 == edge0[k]) & (s1 < edge0[k + 1]))
+    cf = _prefix(fg - base)
+    vol_ml = (cf[s1] - cf[s0]) / rate / 60.0 * 1000.0
+    ok = inner & ((s1 - s0) >= min_small_insp_s * rate) & (vol_ml >= min_small_volume_ml)
+    if pressure is not None and ok.any():
+        # an unsupported effort (the ventilator did not trigger) pulls the airway pressure
+        # down; a delivered or passive breath does not
+        pg = pressure[gi]
+        pp = _prefix(pg)
+        p_mean = (pp[s1] - pp[s0]) / np.maximum(s1 - s0, 1)
+        ok &= p_mean >= pg[s0] - 0.1
+    if not ok.any():
+        return r0, r1, lows
+    a0 = gi[s0[ok]]
+    a1 = gi[s1[ok] - 1] + 1
+    r0 = np.concatenate([r0, a0])
+    r1 = np.concatenate([r1, a1])
+    lows = np.concatenate([lows, np.full(a0.size, low2)])
+    order = np.argsort(r0, kind="stable")
+    return r0[order], r1[order], lows[order]
+
+
+def _crossings(f, r0, r1, lows):
+    """The excursions that start a breath and the end of the excursion before each.
+
+    Hysteresis: a new excursion starts a breath only if the flow fell below its low threshold since
+    the previous excursion ended (one reduceat pass gives the minimum of every gap).
+    """
+    prev1 = np.concatenate(([0], r1[:-1]))
+    idx = np.empty(2 * r0.size, dtype=np.int64)
+    idx[0::2] = prev1
+    idx[1::2] = r0
+    gap_min = np.minimum.reduceat(f, idx)[0::2]
+    dipped = (gap_min < lows) & (r0 > prev1)
+    return r0[dipped], prev1[dipped]
+
+
+def _flow_onsets(f, cross, prev_end, win):
+    """The knee of the rise before each crossing.
+
+    Between the expiratory trough (the minimum in the search window of ``win`` samples) and the
+    crossing, it is the sample lying farthest below the chord that joins them ("kneedle"); robust to a
+    slow expiratory return just before the trigger.
+    """
+    lo = np.maximum(cross - win, prev_end)
+    offs = np.arange(-win, 1)
+    cand = cross[:, None] + offs[None, :]  # (n_onsets, win + 1)
+    fj = np.take(f, cand, mode="clip")
+    col = np.arange(win + 1)
+    valid = offs[None, :] >= (lo - cross)[:, None]  # lo >= 0, so cand >= 0 too
+    rows = np.arange(cross.size)
+    trough = np.argmin(np.where(valid, fj, np.inf), axis=1)
+    f_t = fj[rows, trough]
+    f_c = fj[:, -1]
+    span = win - trough
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = (col[None, :] - trough[:, None]) / span[:, None]
+    # distance below the chord, from the trough (the valid window is contiguous) up to the sample
+    # before the crossing
+    below = np.where(
+        (col[None, :] >= trough[:, None]) & (col[None, :] < win),
+        f_t[:, None] + frac * (f_c - f_t)[:, None] - fj,
+        -np.inf,
+    )
+    best = np.argmax(below, axis=1)
+    return np.where(span > 0, cross - win + best, cross)
+
+
+def _pressure_trigger(p, cross, prev_end, rate, *, pressure_window_s, min_pressure_slope_cmh2o_s,
+                      pressure_tol_cmh2o, min_pressure_rise_cmh2o):
+    """The ventilator's trigger in the pressure: (onset, usable, pre-trigger minimum, rise) per crossing.
+
+    Its last steep rise near the flow crossing (searched from ``pressure_window_s`` before it to 0.2 s
+    after it, never before the previous inspiration); the onset is the last sample, within 0.4 s
+    before that rise, still at the pre-trigger pressure level (within the noise tolerance).
+    """
+    pwin = max(2, int(round(pressure_window_s * rate)))
+    ahead = max(1, int(round(0.2 * rate)))
+    short = max(1, int(round(0.4 * rate)))
+    offs_p = np.arange(-pwin, ahead + 1)
+    width = offs_p.size
+    pj_ext = np.take(p, cross[:, None] + np.arange(-pwin, ahead + 2)[None, :], mode="clip")
+    pj = pj_ext[:, :-1]
+    lo_p = np.maximum(cross - pwin, prev_end)
+    validp = offs_p[None, :] >= (lo_p - cross)[:, None]
+    # the last steep rise: a cough's pressure spike before the trigger is steep too, but comes first
+    steep = validp & ((pj_ext[:, 1:] - pj) >= min_pressure_slope_cmh2o_s / rate)
+    jr = width - 1 - np.argmax(steep[:, ::-1], axis=1)
+    colp = np.arange(width)[None, :]
+    before = validp & (colp <= jr[:, None]) & (colp >= (jr - short)[:, None])
+    p_min = np.where(before, pj, np.inf).min(axis=1)
+    j_abs = cross - pwin + jr
+    fut = np.take(p, j_abs[:, None] + 1 + np.arange(ahead)[None, :], mode="clip").max(axis=1)
+    fut = np.where(steep.any(axis=1), fut, -np.inf)
+    rise = fut - p_min
+    # tolerance: the pressure noise (3 sigma, from the median absolute sample-to-sample change of
+    # a subsample), the given floor, or 5 % of the rise
+    ps = _subsample(p)
+    sigma = 1.048 * float(np.median(np.abs(np.diff(ps)))) if ps.size > 1 else 0.0
+    tol = np.maximum(max(pressure_tol_cmh2o, 3.0 * sigma), 0.05 * np.where(np.isfinite(rise), rise, 0.0))
+    near = before & (pj <= (p_min + tol)[:, None])
+    last_min = width - 1 - np.argmax(near[:, ::-1], axis=1)
+    use_p = np.isfinite(rise) & (rise >= min_pressure_rise_cmh2o) & near.any(axis=1)
+    return cross - pwin + last_min, use_p, p_min, rise
+
+
+def _pressure_onsets(p, cross, prev_end, onset, rate, info, **options):
+    """The flow onsets moved to the ventilator's trigger where the pressure shows one.
+
+    The pressure responds a fixed lag after the flow (sensor and logging delays), learnt from the
+    breaths where both agree; the flow knee is kept unless it precedes the lag-corrected pressure
+    onset (a patient effort that lowers pressure and raises flow before the trigger).
+    """
+    p_on, use_p, p_min, rise = _pressure_trigger(p, cross, prev_end, rate, **options)
+    diff = p_on - onset
+    agree = use_p & (diff >= 0) & (diff <= 4)
+    lag = int(np.median(diff[agree])) if agree.sum() >= 3 else 0
+    p_on = p_on - lag
+    lead = max(2, int(round(0.08 * rate)))  # pressure clearly first: flow lags the delivery
+    # ... and only when the pressure is still up when the flow crosses (a sustained delivery)
+    p_cross = p[np.clip(cross, 0, p.size - 1)]
+    p_first = (p_on < onset - lead) & (p_cross >= p_min + 0.5 * rise)
+    info.update(cross=cross, flow_onset=onset.copy(), pressure_onset=p_on, use_pressure=use_p,
+                pressure_first=p_first, pressure_lag=lag)
+    return np.where(use_p, np.where(p_first, p_on, np.maximum(onset, p_on)), onset)
+
+
+def _spaced(onset, n, mind):
+    """Onsets within the recording, non-decreasing, at least ``mind`` samples after the kept previous one."""
+    onset = np.clip(onset, 0, n - 1)
+    onset = np.maximum.accumulate(onset)
+    if onset.size > 1:
+        gap_ok = np.ones(onset.size, dtype=bool)
+        gap_ok[1:] = np.diff(onset) >= mind
+        onset = onset[gap_ok]
+    return onset.astype(np.int64)
+
+
+def _detector_params(kwargs: dict) -> dict:
+    """Defaults of :func:`detect_breath_starts` updated with ``kwargs`` (unknown names refused)."""
+    sig = inspect.signature(detect_breath_starts)
+    params = {k: v.default for k, v in sig.parameters.items() if v.kind is inspect.Parameter.KEYWORD_ONLY}
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise VentgenTypeError(
+            f"segment_breaths: unknown detector option(s) {unknown}; see detect_breath_starts for {sorted(params)}"
+        )
+    params.update(kwargs)
+    return params
