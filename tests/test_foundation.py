@@ -88,7 +88,7 @@ def test_cli_bad_argument_is_one_line(capsys):
 
 def test_every_subcommand_has_help_with_examples(capsys):
     parser = cli.build_parser()
-    names = [name for name, _ in cli._COMMANDS]
+    names = [name for name, _ in cli.COMMANDS]
     for name in names:
         with pytest.raises(SystemExit) as exc:
             parser.parse_args([name, "--help"])

@@ -1,0 +1,159 @@
+"""Subcommands on recording files: info, convert, simulate, segment."""
+
+from __future__ import annotations
+
+import sys
+
+from ..io import convert_file, describe_files
+from ..workflows import (
+    segment_files,
+    write_simulated_cohort,
+)
+from ._args import add_subcommand, command, positive_float, positive_int, seed
+
+# ----------------------------------------------------------------------------- signals: info, convert
+_READ_FORMATS = ("csv", "hdf5", "pb840")
+
+
+@command("info")
+def _add_info(sub):
+    p = add_subcommand(sub,
+        "info",
+        "summarise recording files: format, duration, sampling rate, samples, channels, markers, "
+        "annotations and NaN count (one row per recording)",
+        "  ventgen info recording.csv\n"
+        "  ventgen info ../shared/data/pb840/*.test\n"
+        "  ventgen info recordings/            # every recording file of a folder\n"
+        "  ventgen info cohort.h5 --csv > summary.csv\n",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="recording files (CSV, HDF5, PB-840 text) or folders")
+    p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected per file)")
+    p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
+    p.set_defaults(func=_run_info)
+
+
+def _run_info(args):
+    table = describe_files(args.files, format=args.format, errors="collect")
+    good = table[table["error"] == ""].drop(columns=["error", "subject"], errors="ignore")
+    if "recording" in good.columns and (good["recording"] == "").all():
+        good = good.drop(columns=["recording"])
+    if len(good):
+        print(good.to_csv(index=False).rstrip() if args.csv else good.to_string(index=False))
+    bad = table.loc[table["error"] != "", "error"].tolist()
+    for msg in bad:
+        print(f"ventgen: error: {msg}", file=sys.stderr)
+    return 2 if bad else 0
+
+
+@command("convert")
+def _add_convert(sub):
+    p = add_subcommand(sub,
+        "convert",
+        "convert recordings between formats (CSV, HDF5; PB-840 text is read-only)",
+        "  ventgen convert ../shared/data/pb840/jimmy-example-data.csv.test -o jimmy.h5\n"
+        "  ventgen convert cohort.h5 -o cohort_csv/ --to csv\n"
+        "  ventgen convert raw.csv -o raw.h5 --flow-unit L/s --pressure-unit hPa --sampling-rate 100\n",
+    )
+    p.add_argument("input", metavar="IN", help="input file or folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output .csv / .h5 file, or a folder (one file per recording)")
+    p.add_argument("--to", choices=("csv", "hdf5"), help="output format (default: from the suffix of OUT)")
+    p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    g = p.add_argument_group("CSV input (ventgen never guesses units or rates)")
+    g.add_argument("--sampling-rate", type=positive_float, help="Hz, when the CSV has no time column")
+    for ch, units in (("flow", "L/min, L/s, mL/s"), ("pressure", "cmH2O, hPa, mbar"), ("volume", "mL, L"),
+                      ("time", "s, ms")):
+        g.add_argument(f"--{ch}-column", help=f"name of the {ch} column")
+        g.add_argument(f"--{ch}-unit", help=f"unit of the {ch} column ({units})")
+    g.add_argument("--delimiter", help="field separator (default ,)")
+    g.add_argument("--nan-policy", choices=("raise", "interpolate", "keep"), help="missing values")
+    p.set_defaults(func=_run_convert)
+
+
+def _run_convert(args):
+    keys = ("sampling_rate", "flow_column", "flow_unit", "pressure_column", "pressure_unit", "volume_column", "volume_unit",
+            "time_column", "time_unit", "delimiter", "nan_policy")
+    read_kw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    written = convert_file(args.input, args.output, args.to, format=args.format, overwrite=args.overwrite,
+                           **read_kw)
+    for w in written:
+        print(w)
+
+
+
+# ----------------------------------------------------------------------------- simulate
+@command("simulate")
+def _add_simulate(sub):
+    p = add_subcommand(sub,
+        "simulate",
+        "simulate ventilated patients with labelled breathing events (one file per subject)",
+        "  ventgen simulate -o sim/                                  # 3 subjects x 60 min, 50 Hz, HDF5\n"
+        "  ventgen simulate -o sim/ --subjects 5 --minutes 10 --seed 1 --format csv\n"
+        "  ventgen simulate -o sim/ --mode cpap --phenotype obstructive --rate 100\n"
+        "  ventgen simulate -o sim/ --proportions 'normal breathing=0.5, apnea=0.25, snoring=0.25'\n",
+    )
+    p.add_argument("-o", "--output", required=True, help="output folder (created)")
+    p.add_argument("--subjects", type=positive_int, default=3, help="number of patients (default 3)")
+    p.add_argument("--minutes", type=positive_float, default=60.0, help="minutes per patient (default 60)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0); same seed, same bytes")
+    p.add_argument("--rate", type=positive_float, default=50.0, help="sampling rate in Hz (default 50)")
+    p.add_argument("--format", choices=("hdf5", "csv"), default="hdf5", help="file format (default hdf5)")
+    p.add_argument("--mode", choices=("psv", "pcv", "vcv", "cpap"), default="psv",
+                   help="ventilation mode: pressure support (default), pressure or volume assist-control, CPAP")
+    p.add_argument("--phenotype", choices=("healthy", "obstructive", "restrictive"), default=None,
+                   help="patient type for all subjects (default: drawn per subject)")
+    p.add_argument("--proportions", default=None, metavar="SPEC",
+                   help="share of time per class or super-class, 'class=weight, ...' (default: all ten classes)")
+    p.add_argument("--per-subject-settings", action="store_true",
+                   help="draw and titrate ventilator settings per subject (default: one protocol for the cohort)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.set_defaults(func=_run_simulate)
+
+
+def _run_simulate(args):
+    paths = write_simulated_cohort(args.output, n_subjects=args.subjects, minutes=args.minutes,
+                                   sampling_rate=args.rate, random_state=args.seed, format=args.format,
+                                   overwrite=args.overwrite, progress=False if args.quiet else None,
+                                   mode=args.mode, phenotypes=args.phenotype, proportions=args.proportions,
+                                   shared_settings=not args.per_subject_settings)
+    for path in paths:
+        print(path)
+
+
+
+# ----------------------------------------------------------------------------- segment
+@command("segment")
+def _add_segment(sub):
+    p = add_subcommand(sub,
+        "segment",
+        "find the breaths of recordings and write them as a CycleSet (HDF5): fixed-length flow and "
+        "pressure cycles with labels, subjects and per-breath metadata",
+        "  ventgen segment ../shared/data/pb840/*.test -o cycles.h5 --method flow\n"
+        "  ventgen segment cohort.h5 -o cycles.h5 --breaths-csv breaths.csv\n"
+        "  ventgen segment recs/ -o cycles.h5 --length 200 --cycle-rate 25 --long-policy compress\n",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="recording files or folders (CSV, HDF5, PB-840 text)")
+    p.add_argument("-o", "--output", required=True, metavar="CYCLES.h5", help="CycleSet file to write")
+    p.add_argument("--method", choices=("flow", "markers", "auto"), default="auto",
+                   help="flow: from the signals only; markers: the device's breath marks; "
+                        "auto (default): markers when a recording has them")
+    p.add_argument("--breaths-csv", metavar="FILE", help="also write the breath table (one row per breath) as CSV")
+    p.add_argument("--length", type=positive_int, default=200, help="samples per cycle (default 200)")
+    p.add_argument("--cycle-rate", type=positive_float, default=25.0,
+                   help="cycle sampling rate in Hz (default 25: 200 samples hold 8 s)")
+    p.add_argument("--long-policy", choices=("drop", "compress"), default="drop",
+                   help="breaths longer than length/cycle-rate seconds: drop (default) or time-compress")
+    p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected per file)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=_run_segment)
+
+
+def _run_segment(args):
+    read_kw = {"format": args.format} if args.format else {}
+    out = segment_files(args.inputs, args.output, method=args.method, breaths_csv=args.breaths_csv,
+                        length=args.length, cycle_rate=args.cycle_rate, long_policy=args.long_policy,
+                        overwrite=args.overwrite, read_kwargs=read_kw,
+                        progress_bar=False if args.quiet else None)
+    print(f"{out['n_recordings']} recording(s), {out['n_breaths']} breaths, {out['n_cycles']} cycles -> {out['output']}"
+          + (f"; breath table -> {out['breaths_csv']}" if out["breaths_csv"] else ""))
