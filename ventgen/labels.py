@@ -14,6 +14,7 @@ import numpy as np
 from .errors import VentgenTypeError, VentgenValueError
 
 __all__ = [
+    "model_maps",
     "LabelTree",
     "LearnedTree",
     "VENTILATION_TREE",
@@ -185,6 +186,24 @@ def _level_size(spec) -> int:
         raise VentgenTypeError(f"a level size must be an int or an (h, w) pair, got {spec!r}") from None
 
 
+def model_maps(model) -> list[tuple[int, int]] | None:
+    """The lattice shapes of a fitted model, level 1 first: its fitted ``maps_`` (an HTVAE fitted with
+    its preset's maps leaves ``maps=None``) or, for models without it, ``maps``; None if it has neither.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> model_maps(SimpleNamespace(maps=None, maps_=[(4, 4), (2, 2)]))
+    [(4, 4), (2, 2)]
+    >>> model_maps(SimpleNamespace(maps=[[3, 3]]))
+    [(3, 3)]
+    """
+    maps = getattr(model, "maps_", None)
+    if maps is None:
+        maps = getattr(model, "maps", None)
+    return None if maps is None else [tuple(int(v) for v in m) for m in maps]
+
+
 class LearnedTree:
     """The tree a hierarchical model learned: level 1 (deepest) -> ... -> level M -> a virtual root.
 
@@ -234,9 +253,10 @@ class LearnedTree:
 
     @classmethod
     def from_model(cls, model) -> LearnedTree:
-        """The tree of a fitted model exposing ``tree_`` and ``maps`` (HTVAE, hierarchical clusterings)."""
+        """The tree of a fitted model exposing ``tree_`` and ``maps_`` or ``maps`` (HTVAE, hierarchical
+        clusterings)."""
         try:
-            return cls(model.tree_, model.maps)
+            return cls(model.tree_, model_maps(model))
         except AttributeError:
             raise VentgenTypeError(
                 f"{type(model).__name__} has no fitted tree_ and maps; fit it first"

@@ -120,3 +120,19 @@ def test_recipe_model_trains_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(loaded.transform(X), m.transform(X))
     ckpt = torch.load(tmp_path / "r.pt", weights_only=True)
     assert "preset" not in ckpt["params"]  # the file stores every value, not the preset's name
+
+
+def test_a_model_fitted_with_its_presets_maps_generates_and_reports(tmp_path):
+    """HTVAE() leaves maps=None (the preset's); everything downstream reads the fitted maps_."""
+    import ventgen
+    from ventgen.labels import LearnedTree, model_maps
+
+    recs = ventgen.simulate_cohort(n_subjects=1, minutes=2, random_state=0)
+    cycles = ventgen.extract_cycles(recs[0], ventgen.segment_breaths(recs[0]))
+    model = ventgen.HTVAE(epochs=1, random_state=0, device="cpu").fit(cycles)
+    assert model.maps is None and model_maps(model) == [(8, 8), (4, 4), (2, 2)]
+    assert LearnedTree.from_model(model).sizes == [64, 16, 4]
+    spec = {"patients": 1, "breaths": 20, "composition": {"normal breathing": 1.0}}
+    opts = ventgen.GenerationOptions(latent="data", nodes="members")
+    res = ventgen.generate_cohort(model, spec, cycles, random_state=0, options=opts)
+    assert res.n_breaths == 20

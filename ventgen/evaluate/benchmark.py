@@ -195,7 +195,7 @@ def _fit_htvae(model_name, data, seed, cfg, cache):
         extra["htvae_params"] = json.dumps(cfg["htvae_params"], sort_keys=True)
     if cfg.get("from_checkpoints"):
         extra["epochs_done"] = len(history)
-    return model.assign(data.X_test), LearnedTree(model.tree_, model.maps), history, extra
+    return model.assign(data.X_test), LearnedTree.from_model(model), history, extra
 
 
 def _fit_somvae(model_name, data, seed, cfg, cache):

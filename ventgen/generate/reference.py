@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import VentgenTypeError, VentgenValueError
 from ..io.cycleset import read_cycleset
+from ..labels import model_maps
 
 __all__ = ["Reference", "as_reference", "reference_of", "check_model", "Encoded", "NodePools"]
 
@@ -27,14 +28,14 @@ _MODEL_METHODS = ("codebook", "node_sigma", "decode", "assign")
 def check_model(model) -> list:
     """The model's lattice shapes ``[(h, w), ...]``; refuses an object without the HTVAE contract."""
     missing = [m for m in _MODEL_METHODS if not callable(getattr(model, m, None))]
-    if not hasattr(model, "maps"):
+    if model_maps(model) is None:
         missing.append("maps")
     if missing:
         raise VentgenTypeError(
             f"generate_cohort: the model lacks {missing}; expected a fitted ventgen.HTVAE "
             "(codebook, node_sigma, decode, assign, maps)"
         )
-    maps = [tuple(int(v) for v in m) for m in model.maps]
+    maps = model_maps(model)
     if not maps:
         raise VentgenValueError("generate_cohort: the model has no maps")
     return maps

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import VentgenTypeError, VentgenValueError, VentgenWarning
+from ..labels import model_maps
 from .page import RunReport
 
 __all__ = ["ReportInputs", "cycles_parts", "cohort_parts"]
@@ -98,8 +99,8 @@ class ReportInputs:
 
     def __post_init__(self):
         m = self.model
-        if m is not None and getattr(m, "maps", None) is not None:
-            self.maps = [tuple(v) for v in m.maps]
+        if m is not None and model_maps(m) is not None:
+            self.maps = model_maps(m)
         self.recs, self.manifest = cohort_parts(self.cohort)
 
     def attempt(self, what: str, fn):
