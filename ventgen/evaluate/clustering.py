@@ -24,11 +24,12 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
 from .._core import check_random_state, progress
-from ..errors import VentgenTypeError, VentgenValueError
+from ..errors import NotFittedError, VentgenTypeError, VentgenValueError
 from ..labels import LearnedTree, _level_size
 
 __all__ = ["HierarchicalKMeans", "RecursiveGMM", "HierarchicalTimeSeriesKMeans"]
@@ -45,8 +46,12 @@ def _allocate(K_child: int, counts: np.ndarray) -> np.ndarray:
     return base
 
 
-class _TopDownClustering:
-    """Top-down recursive clustering; subclasses provide the per-node estimator."""
+class _TopDownClustering(BaseEstimator):
+    """Top-down recursive clustering; subclasses provide the per-node estimator.
+
+    A scikit-learn estimator: ``__init__`` only stores, ``fit`` validates, ``clone``/``get_params``/
+    ``set_params`` work and an unfitted model raises :class:`ventgen.errors.NotFittedError`.
+    """
 
     def __init__(
         self, maps=((8, 8), (4, 4), (2, 2)), random_state=None, progress: bool | None = None
@@ -123,9 +128,7 @@ class _TopDownClustering:
 
     def _check_fitted(self):
         if not hasattr(self, "tree_"):
-            raise VentgenValueError(
-                f"this {type(self).__name__} is not fitted yet; call fit(X) first"
-            )
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
 
     def assign(self, X) -> np.ndarray:
         """(n, M) node ids, column ``i-1`` = node at level ``i`` (level 1 = deepest)."""
