@@ -9,7 +9,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as ec
 
 from ventgen.errors import VentgenValueError
-from ventgen.evaluate.clustering import HierarchicalKMeans, HierarchicalTimeSeriesKMeans, RecursiveGMM
+from ventgen.evaluate.clustering import (
+    HierarchicalKMeans,
+    HierarchicalTimeSeriesKMeans,
+    RecursiveGMM,
+)
 
 ESTIMATORS = [
     HierarchicalKMeans(maps=[4, 2], random_state=0),
