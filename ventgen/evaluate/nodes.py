@@ -93,13 +93,17 @@ def node_class_table(assignments, labels, maps, level: int) -> pd.DataFrame:
     -------
     DataFrame
         One row per node (index = node id, row-major), one column per class, plus ``n`` and
-        ``majority`` (``""`` for empty nodes; unlabelled breaths never win unless alone).
+        ``majority`` (``""`` for empty nodes; unlabelled breaths never win unless alone; a tie goes to
+        the class that sorts first, as in :func:`ventgen.generate.labelling.label_nodes`).
 
     Examples
     --------
     >>> t = node_class_table([[0], [0], [3]], ["apnea", "apnea", "snoring"], [(2, 2)], level=1)
     >>> int(t.loc[0, "apnea"]), t.loc[3, "majority"], int(t.loc[1, "n"])
     (2, 'snoring', 0)
+    >>> node_class_table([[0]] * 4, ["coughing"] * 2 + ["apnea"] * 2, [(1, 1)], level=1).loc[0, "majority"]
+    'apnea'
+
     """
     maps = check_maps(maps)
     a = check_assignments(assignments, maps)
@@ -118,6 +122,8 @@ def node_class_table(assignments, labels, maps, level: int) -> pd.DataFrame:
     labelled = counts.copy()
     if UNLABELLED in codes and len(classes) > 1:
         labelled[:, codes[UNLABELLED]] = 0
-    best = np.where(labelled.sum(axis=1) > 0, labelled.argmax(axis=1), counts.argmax(axis=1))
+    # the generation's rule (ventgen.generate.labelling): a tie goes to the class that sorts first
+    alpha = np.argsort(np.array(classes, dtype=str), kind="stable")
+    best = alpha[np.where(labelled.sum(axis=1) > 0, labelled[:, alpha].argmax(axis=1), counts[:, alpha].argmax(axis=1))]
     df["majority"] = np.where(df["n"].to_numpy() > 0, np.array(classes, dtype=object)[best], UNLABELLED)
     return df
