@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ventgen import VentgenTypeError, VentgenWarning, write_cycleset
+from ventgen import VentgenTypeError, VentgenValueError, VentgenWarning, write_cycleset
 from ventgen.report import RunReport, to_jsonable, write_run_report
 
 CLASSES = np.array(["normal breathing", "apnea", "snoring"])
@@ -221,16 +221,22 @@ def test_write_run_report_partial_inputs(tmp_path):
 def test_broken_section_is_reported_not_fatal(tmp_path):
     class Broken(FakeModel):
         def reconstruct(self, X, level=0):
-            raise RuntimeError("decoder exploded")
+            raise VentgenValueError("decoder exploded")
+
+    class Buggy(FakeModel):
+        def reconstruct(self, X, level=0):
+            raise RuntimeError("a bug")
 
     with pytest.warns(VentgenWarning, match="decoder exploded"):
         page = write_run_report(tmp_path / "b", model=Broken(), cycles=FakeCycles(), dpi=40)
     html = page.read_text()
     assert "Could not build the reconstructions" in html and "decoder exploded" in html
     assert "report_problems" in json.loads((page.parent / "metrics.json").read_text())
-    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="decoder exploded"):
+    with warnings.catch_warnings(), pytest.raises(VentgenValueError, match="decoder exploded"):
         warnings.simplefilter("ignore")
         write_run_report(tmp_path / "b2", model=Broken(), cycles=FakeCycles(), strict=True, dpi=40)
+    with pytest.raises(RuntimeError, match="a bug"):  # only ventgen errors become notes: bugs surface
+        write_run_report(tmp_path / "b3", model=Buggy(), cycles=FakeCycles(), dpi=40)
 
 
 def test_write_run_report_demo_call(tmp_path):

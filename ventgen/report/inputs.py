@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import VentgenTypeError, VentgenValueError, VentgenWarning
+from ..errors import VentgenError, VentgenTypeError, VentgenValueError, VentgenWarning
 from ..labels import model_maps
 from .page import RunReport
 
@@ -104,10 +104,11 @@ class ReportInputs:
         self.recs, self.manifest = cohort_parts(self.cohort)
 
     def attempt(self, what: str, fn):
-        """Run ``fn``; a failure becomes a warning note (and a :class:`VentgenWarning`) unless ``strict``."""
+        """Run ``fn``; a ventgen error (a section whose inputs do not fit) becomes a warning note and a
+        :class:`VentgenWarning` unless ``strict``; any other exception is a bug and propagates."""
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - one broken section must not lose the whole report
+        except VentgenError as exc:  # one unusable input must not lose the whole report
             if self.strict:
                 raise
             msg = f"{what}: {type(exc).__name__}: {exc}"
