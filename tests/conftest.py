@@ -18,19 +18,6 @@ PB840_DIR = SHARED_DATA / "pb840"
 MNIST_DIR = SHARED_DATA / "mnist"
 
 
-def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
-
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture
 def pb840_dir():
     if not PB840_DIR.is_dir():
