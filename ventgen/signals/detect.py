@@ -4,8 +4,10 @@ Vectorised, one small function per step: thresholds adapt to the recording (the 
 level is the mode of the flow histogram, the inspiratory scale a high percentile above it), candidate
 inspirations are upward crossings of a high threshold that stay above it long enough (spikes are
 ignored), shallow breaths are looked for in long gaps between ordinary ones, a new breath needs the
-flow to have come down to a low threshold since the previous one (hysteresis), each onset is moved back
-to the knee of the flow rise, and, with a pressure signal, to the ventilator's trigger.
+flow to have come down to a low threshold since the previous one (hysteresis) and, with a pressure
+signal, the previous delivery to have ended (a flow dip under a held inspiratory pressure is one
+breath), each onset is moved back to the knee of the flow rise, and, with a pressure signal, to the
+ventilator's trigger.
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ def detect_breath_starts(
     small_fraction: float = 0.03,
     min_small_insp_s: float = 0.3,
     min_small_volume_ml: float = 30.0,
+    held_pressure_fraction: float = 0.5,
+    min_held_swing_cmh2o: float = 3.0,
+    pressure_base_s: float = 30.0,
     return_info: bool = False,
 ):
     """Sample indices of inspiration onsets found from the flow signal alone.
@@ -141,6 +146,19 @@ def detect_breath_starts(
         effort the ventilator did not answer does.
     min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml : float
         See ``small_breaths``.
+    held_pressure_fraction : float
+        With a pressure signal, a flow rise is not a new breath while the previous inspiration is still
+        delivered: when the airway pressure stayed above ``base + held_pressure_fraction * swing`` all
+        the way from the end of the previous flow excursion to this one (the flow dipped and rose again
+        under a held inspiratory pressure, a strong patient effort). ``base`` is the local PEEP (the
+        most frequent pressure of the block of ``pressure_base_s`` seconds that holds the previous
+        crossing) and ``swing`` the highest pressure of the previous excursion above it. A double
+        trigger (the ventilator cycles to expiration, the pressure falls towards PEEP between the
+        two) stays two breaths.
+    min_held_swing_cmh2o : float
+        Smallest pressure swing for that check (below it, as in CPAP, the pressure says nothing).
+    pressure_base_s : float
+        See ``held_pressure_fraction``.
     return_info : bool
         Also return a dict with the thresholds used.
 
@@ -170,7 +188,9 @@ def detect_breath_starts(
         min_pressure_rise_cmh2o=min_pressure_rise_cmh2o, pressure_window_s=pressure_window_s,
         min_pressure_slope_cmh2o_s=min_pressure_slope_cmh2o_s, pressure_tol_cmh2o=pressure_tol_cmh2o,
         small_breaths=small_breaths, min_small_peak_lpm=min_small_peak_lpm, small_fraction=small_fraction,
-        min_small_insp_s=min_small_insp_s, min_small_volume_ml=min_small_volume_ml, return_info=return_info,
+        min_small_insp_s=min_small_insp_s, min_small_volume_ml=min_small_volume_ml,
+        held_pressure_fraction=held_pressure_fraction, min_held_swing_cmh2o=min_held_swing_cmh2o,
+        pressure_base_s=pressure_base_s, return_info=return_info,
     )
 
 
@@ -185,6 +205,7 @@ def _find_onsets(
     f, rate, p, info, *, min_peak_lpm, high_fraction, low_fraction, min_insp_s, min_breath_s, onset_window_s,
     min_pressure_rise_cmh2o, pressure_window_s, min_pressure_slope_cmh2o_s, pressure_tol_cmh2o,
     small_breaths, min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml,
+    held_pressure_fraction, min_held_swing_cmh2o, pressure_base_s,
 ) -> np.ndarray:
     """The steps of the detector, in order; ``info`` gets the thresholds (and the pressure details)."""
     empty = np.empty(0, np.int64)
@@ -209,6 +230,9 @@ def _find_onsets(
     if r0.size == 0:
         return empty
     cross, prev_end = _crossings(f, r0, r1, lows)
+    if p is not None and cross.size > 1:
+        cross, prev_end = _released(p, cross, prev_end, rate, info, fraction=held_pressure_fraction,
+                                    min_swing=min_held_swing_cmh2o, base_s=pressure_base_s)
     onset = _flow_onsets(f, cross, prev_end, max(2, int(round(onset_window_s * rate))))
     if p is not None:
         onset = _pressure_onsets(p, cross, prev_end, onset, rate, info, pressure_window_s=pressure_window_s,
@@ -303,6 +327,51 @@ def _crossings(f, r0, r1, lows):
     gap_min = np.minimum.reduceat(f, idx)[0::2]
     dipped = (gap_min < lows) & (r0 > prev1)
     return r0[dipped], prev1[dipped]
+
+
+def _block_modes(x: np.ndarray, block: int, bin_width: float = 0.25) -> np.ndarray:
+    """The most frequent level of ``x`` in each block of ``block`` samples (the last one may be shorter).
+
+    One 2-D histogram (block, level bin) from a single bincount; levels outside the 1st..99th
+    percentiles of the whole signal are left out.
+    """
+    lo, hi = np.percentile(_subsample(x), [1.0, 99.0])
+    nb = int(min(4000, max(1, np.ceil((hi - lo) / bin_width))))
+    width = max((hi - lo) / nb, 1e-12)
+    k = ((x - lo) * (1.0 / width)).astype(np.int64)
+    blk = np.arange(x.size) // block
+    ok = (k >= 0) & (k < nb)
+    n_blocks = int(blk[-1]) + 1
+    counts = np.bincount(blk[ok] * nb + k[ok], minlength=n_blocks * nb).reshape(n_blocks, nb)
+    return lo + (np.argmax(counts, axis=1) + 0.5) * width
+
+
+def _released(p, cross, prev_end, rate, info, *, fraction, min_swing, base_s):
+    """The crossings that start a breath once the pressure says the previous delivery ended.
+
+    A crossing whose gap since the previous excursion (``prev_end`` to the crossing) kept the pressure
+    above ``base + fraction * swing`` continues the previous breath (the ventilator still held its
+    inspiratory pressure while the flow dipped) and is dropped. ``base`` is the local PEEP, the most
+    frequent pressure of the block of ``base_s`` seconds that holds the previous crossing (robust to
+    the deep dips of strong efforts and to coughs, unlike a running minimum), and ``swing`` the highest
+    pressure from the previous crossing to the end of its excursion, above ``base``.
+    """
+    w = max(2, int(round(base_s * rate)))
+    prev_cross = np.concatenate(([0], cross[:-1]))
+    base = _block_modes(p, w)[prev_cross // w]
+    # highest pressure from the previous crossing to the end of its excursion, lowest in the gap
+    idx = np.empty(2 * cross.size, dtype=np.int64)
+    idx[0::2] = prev_cross
+    idx[1::2] = np.maximum(prev_end, prev_cross + 1)
+    peak = np.maximum.reduceat(p, idx)[0::2]
+    idx[0::2] = prev_end
+    idx[1::2] = np.maximum(cross, prev_end + 1)
+    gap_min = np.minimum.reduceat(p, idx)[0::2]
+    swing = peak - base
+    held = (swing >= min_swing) & (gap_min > base + fraction * swing)
+    held[0] = False
+    info.update(held_pressure=int(held.sum()))
+    return cross[~held], prev_end[~held]
 
 
 def _flow_onsets(f, cross, prev_end, win):
