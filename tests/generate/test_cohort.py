@@ -284,13 +284,14 @@ def test_output_rate_and_padding_lengths(model, ref):
     assert np.median(np.abs(L - true_L) / true_L) < 0.1
 
 
-def test_explicit_node_and_unlabelled_warning(model, ref):
+def test_explicit_node_without_labels_does_not_warn(model, ref):
     labels = ref.labels.copy()
     A = model.assign(ref.X)
     labels[A[:, 0] == 2] = ""  # node 2 of level 1 loses its labels
     spec = {"patients": 1, "breaths": 20, "composition": [
         {"level": 1, "node": 2, "fraction": 0.5}, {"class": "normal breathing", "fraction": 0.5}]}
-    with pytest.warns(VentgenWarning, match="holds no labelled reference breath"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VentgenWarning)  # node entries never warn for lack of labels (issue 15)
         r = generate_cohort(model, spec, ref, options=GenerationOptions(labels=labels))
     assert set(r.manifest.loc[r.manifest.entry == "level 1 node 2", "label"]) == {"unlabelled"}
     assert (r.manifest.loc[r.manifest.entry == "level 1 node 2", "node"] == 2).all()
@@ -439,7 +440,8 @@ def test_members_nodes_generate_a_minority_class(model, ref):
 
 
 def test_reference_is_required_somewhere(model, ref, tmp_path):
-    with pytest.raises(VentgenValueError, match="no reference cycles.*--reference"):
+    """A model without stored generation data (here a test double) needs a reference."""
+    with pytest.raises(VentgenValueError, match="holds no generation data.*--reference"):
         generate_cohort(model, {"patients": 1, "breaths": 5, "composition": PAPER})
     (tmp_path / "c.json").write_text(json.dumps({"patients": 1, "breaths": 5, "composition": PAPER,
                                                  "reference": "missing.h5"}))

@@ -21,20 +21,23 @@ def _add_generate(sub):
         "generate",
         "generate class-balanced virtual patients from a trained HTVAE (recordings + manifest.csv)",
         "  ventgen generate model.pt --spec cohort.json -o cohort/\n"
-        "  ventgen generate model.pt --spec cohort.json --reference cycles_train.h5 -o cohort/\n"
-        "  ventgen generate model.pt --spec cohort.json --reference cycles_train.h5 -o cohort/ --seed 7 --format csv\n"
+        "  ventgen generate model.pt --spec cohort.json -o cohort/ --seed 7 --format csv\n"
+        "  ventgen generate model.pt --spec cohort.json --reference other_labelled_cycles.h5 -o cohort/\n"
         "\n"
         "cohort.json, e.g.:\n"
-        '  {"patients": 4, "minutes": 10, "reference": "cycles_train.h5",\n'
+        '  {"patients": 4, "minutes": 10,\n'
         '   "composition": {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}}\n'
         "composition keys may be fine classes or super-classes; explicit nodes go in a list:\n"
-        '  "composition": [{"class": "normal breathing", "fraction": 0.8}, {"level": 2, "node": 5, "fraction": 0.2}]\n',
+        '  "composition": [{"class": "normal breathing", "fraction": 0.8}, {"level": 2, "node": 5, "fraction": 0.2}]\n'
+        'without "composition" (or with "composition": "natural") breaths come in the proportions of the\n'
+        "training breaths over the top-level nodes (unlabelled data: patients like these)\n",
     )
     p.add_argument("model", help="trained model file (HTVAE.save / ventgen train)")
     p.add_argument("--spec", required=True, help="cohort specification (JSON, data_schemas/cohort_spec.schema.json)")
     p.add_argument("--reference",
-                   help="the training cycles (CycleSet HDF5): node labels, breath lengths and event lengths come "
-                        "from it (default: the spec's \"reference\" path)")
+                   help="cycles (CycleSet HDF5) to take node labels, breath lengths and event lengths from, e.g. "
+                        "other labelled data (default: the spec's \"reference\" path, else the data the model "
+                        "file stores from its training cycles)")
     p.add_argument("-o", "--output", required=True, help="output folder (created; must be empty unless --overwrite)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0); same seed, same bytes")
     p.add_argument("--format", choices=("hdf5", "csv"), default="hdf5", help="recording format (default hdf5)")

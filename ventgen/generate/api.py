@@ -34,14 +34,22 @@ from .._core import check_random_state
 from .._core.limits import check_sampling_rate
 from ..errors import VentgenTypeError, VentgenValueError
 from ..io.cohort_spec import RECORDING_FILE
-from .composition import NODE_CHOICES, breaths_per_patient, count_matrix, resolve
+from .composition import (
+    NODE_CHOICES,
+    breaths_per_patient,
+    count_matrix,
+    natural_composition,
+    resolve,
+)
 from .decode import (
     BOUNDARY_MODELS,
     DECODERS,
+    NOISE_HIGHPASS_HZ,
     NOISE_MODELS,
     decode_breaths,
     fit_observation,
     linear_decoder,
+    observation_models,
 )
 from .events import draw_events, run_lengths
 from .labelling import label_table, node_stats
@@ -55,7 +63,7 @@ from .latents import (
     length_bounds,
     nearest_lengths,
 )
-from .reference import Encoded, NodePools, as_reference, reference_of
+from .reference import NodePools, generation_source
 from .result import CohortResult, build_manifest, build_recordings, seed_of, superclasses
 from .spec import read_cohort_spec
 
@@ -123,7 +131,7 @@ class GenerationOptions:
     latent: str = "node"
     nodes: str = "auto"
     noise: str = "residual"
-    noise_highpass_hz: float = 4.0
+    noise_highpass_hz: float = NOISE_HIGHPASS_HZ
     boundary: str = "residual"
     decoder: str = "exact"
     batch_size: int = 8192
@@ -201,8 +209,10 @@ def generate_cohort(model, spec, reference=None, random_state=0, options=None) -
     spec : dict, CohortSpec or path
         The cohort specification, see :func:`ventgen.read_cohort_spec`.
     reference : CycleSet or path, optional
-        The training cycles: node labels, real breath lengths and event run lengths come from them.
-        Default: the spec's ``"reference"`` path.
+        Cycles to learn the node labels, real breath lengths, event run lengths, latent moments and
+        observation models from (other labelled data relabel the nodes). Default: the spec's
+        ``"reference"`` path, else the data the model stored from its training cycles
+        (``model.generation_``, saved in the model file; see :mod:`ventgen.generate.stored`).
     random_state : int, Generator or None
         Seed; the same seed gives the same bytes.
     options : GenerationOptions, optional
@@ -221,7 +231,7 @@ def generate_cohort(model, spec, reference=None, random_state=0, options=None) -
     >>> model = ventgen.HTVAE(maps=[(2, 2), (1, 2)], latent_dim=4, epochs=1, random_state=0,
     ...                       device="cpu", progress=False).fit(cycles)
     >>> spec = {"patients": 2, "breaths": 30, "composition": {"normal breathing": 0.5, "respiratory event": 0.5}}
-    >>> result = ventgen.generate_cohort(model, spec, cycles, random_state=0,
+    >>> result = ventgen.generate_cohort(model, spec, random_state=0,  # the data stored by fit: no reference
     ...                                  options=ventgen.GenerationOptions(latent="data"))
     >>> result
     CohortResult(2 patients, 60 breaths, ...)
@@ -238,12 +248,13 @@ def generate_cohort(model, spec, reference=None, random_state=0, options=None) -
     """
     t0 = time.perf_counter()
     spec = read_cohort_spec(spec)  # 1. spec and options
+    natural = spec.natural
     o = check_options(options)
     rng = check_random_state(random_state)
-    ref = as_reference(reference_of(reference, spec), o.labels)
-    enc = Encoded(model, ref.X)
-    st = node_stats(model, ref, o.label_tree, enc)  # 2. node labels
+    ref, enc, stored = generation_source(model, reference, spec, o.labels)
+    st = node_stats(model, ref, o.label_tree if stored is None else (o.label_tree or stored.tree), enc)  # 2.
     table = label_table(st)
+    spec = natural_composition(spec, st)
     resolved = resolve(spec, st, table, nodes=o.nodes)  # 3. resolution and counts
     _check_residual_support(model, o)
     out_rate = _output_rate(o, spec, ref.sampling_rate)
@@ -251,12 +262,20 @@ def generate_cohort(model, spec, reference=None, random_state=0, options=None) -
     counts = count_matrix(np.array([r.entry.fraction for r in resolved]),
                           breaths_per_patient(spec, resolved, pools, ref.sampling_rate))
     u = rng.standard_normal((spec.patients, pools.dim))  # the deviation each patient's breaths share
-    ev = draw_events(counts, resolved, pools.offs, spec.node_concentration, run_lengths(ref), rng)  # 4.
+    runs = run_lengths(ref) if stored is None else stored.runs
+    ev = draw_events(counts, resolved, pools.offs, spec.node_concentration, runs, rng)  # 4.
     comps, lens, Z = _latents_and_lengths(ev, resolved, pools, enc, spec, o, u, rng)  # 5.
-    flow, pres = _decode(model, Z, comps, lens, ev, ref, enc, pools, o, rng)  # 6. (lens: as cut)
+    models = (observation_models(ref, enc, o.noise, o.noise_highpass_hz, o.boundary) if stored is None
+              else stored.observation_models(o.noise, o.noise_highpass_hz, o.boundary))
+    flow, pres = _decode(model, Z, comps, lens, ev, ref, models, pools, o, rng)  # 6. (lens: as cut)
     recs, manifest = _assemble(flow, pres, lens, ev, resolved, pools, st.tree, spec, o, ref.sampling_rate,
                                out_rate, seed_of(random_state))  # 7. recordings and manifest
-    return CohortResult(recs, manifest, spec, table, _info(o, random_state, out_rate, ref, comps, len(ev), t0, recs))
+    info = _info(o, random_state, out_rate, ref, comps, len(ev), t0, recs)
+    if natural:
+        info["composition"] = "natural"
+    if stored is not None:
+        info["generation_data"] = "model"
+    return CohortResult(recs, manifest, spec, table, info)
 
 
 def _latents_and_lengths(ev, resolved, pools, enc, spec, o: GenerationOptions, u, rng) -> tuple:
@@ -270,11 +289,11 @@ def _latents_and_lengths(ev, resolved, pools, enc, spec, o: GenerationOptions, u
     return comps, lens, Z
 
 
-def _decode(model, Z, comps, lens, ev, ref, enc, pools, o: GenerationOptions, rng) -> tuple:
+def _decode(model, Z, comps, lens, ev, ref, models, pools, o: GenerationOptions, rng) -> tuple:
     """The continuous flow and pressure: decoded, with the observation model, cut and stitched."""
     exact = o.decoder == "exact"
     decode = model.decode if exact else linear_decoder(model, comps.centers, comps.scales, np.arange(len(comps)))
-    obs = fit_observation(ref, enc, ev.label, o.noise, o.noise_highpass_hz, o.boundary, rng)
+    obs = fit_observation(models, ev.label, rng)
     bounds = None
     if o.length_method == "padding":
         lo, hi = length_bounds(pools)

@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import warnings
 from dataclasses import dataclass
@@ -27,10 +28,10 @@ import pandas as pd
 from .._core.limits import MAX_COHORT_BREATHS
 from ..errors import VentgenValueError, VentgenWarning
 from .labelling import UNLABELLED, NodeStats, label_table, node_stats
-from .reference import NodePools, as_reference, reference_of
+from .reference import NodePools, generation_source
 from .spec import CohortSpec, CompositionEntry, read_cohort_spec
 
-__all__ = ["Resolved", "resolve", "resolve_composition", "largest_remainder", "count_matrix",
+__all__ = ["Resolved", "natural_composition", "resolve", "resolve_composition", "largest_remainder", "count_matrix",
            "breaths_per_patient", "NODE_CHOICES"]
 
 #: Which nodes a named class draws from (``"auto"`` follows the latent source).
@@ -84,6 +85,31 @@ def _available(st: NodeStats) -> str:
             f"{{\"level\": L, \"node\": k}} with levels {lv}")
 
 
+def natural_composition(spec: CohortSpec, st: NodeStats) -> CohortSpec:
+    """``spec`` with its natural composition made explicit: one node entry per node of the top level
+    (the coarsest map) that holds reference breaths, weighted by how many it holds; other specs as
+    they are.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ventgen.labels import flat_tree
+    >>> from ventgen.generate.labelling import count_labels
+    >>> st = count_labels(np.array([[0, 0], [1, 0], [2, 1], [3, 1]]), np.array([""] * 4), [(2, 2), (1, 2)],
+    ...                   flat_tree(["?"]))
+    >>> spec = natural_composition(read_cohort_spec({"patients": 1, "breaths": 10}), st)
+    >>> [(e.key, e.fraction) for e in spec.composition]
+    [('level 2 node 0', 0.5), ('level 2 node 1', 0.5)]
+    """
+    if not spec.natural:
+        return spec
+    M = len(st.maps)
+    n = np.bincount(st.assign[:, M - 1], minlength=int(np.prod(st.maps[M - 1])))
+    entries = tuple(CompositionEntry(fraction=float(n[k] / n.sum()), level=M, node=int(k))
+                    for k in np.flatnonzero(n))
+    return dataclasses.replace(spec, composition=entries)
+
+
 def resolve(spec: CohortSpec, st: NodeStats, table: pd.DataFrame, nodes: str = "majority",
             min_members: int = 3) -> list:
     """Every composition entry as a :class:`Resolved`; one error listing every entry that fails."""
@@ -122,11 +148,7 @@ def _resolve_node(e: CompositionEntry, level: int, st: NodeStats, labs: np.ndarr
         h, w = st.maps[level - 1]
         problems.append(f"{e.key}: no such node; level {level} is a {h}x{w} lattice with nodes 0..{K - 1}")
         return None
-    lab = labs[e.node] or UNLABELLED
-    if not labs[e.node]:
-        warnings.warn(f"cohort composition: {e.key} holds no labelled reference breath; its breaths "
-                      f"are labelled {UNLABELLED!r} and their lengths drawn from all reference breaths",
-                      VentgenWarning, stacklevel=4)
+    lab = labs[e.node] or UNLABELLED  # a node without labelled breaths: its breaths are "unlabelled"
     return Resolved(e, level, np.array([e.node]), np.array([1.0]), np.array([lab]), lab)
 
 
@@ -212,9 +234,10 @@ def resolve_composition(model, spec, reference=None, *, labels=None, label_tree=
     (['entry', 'fraction', 'level', 'node', 'weight', 'label', 'purity'], 1.0)
     """
     spec = read_cohort_spec(spec)
-    ref = as_reference(reference_of(reference, spec), labels)
-    st = node_stats(model, ref, label_tree)
+    ref, enc, stored = generation_source(model, reference, spec, labels)
+    st = node_stats(model, ref, label_tree if stored is None else (label_tree or stored.tree), enc)
     table = label_table(st)
+    spec = natural_composition(spec, st)
     rows = []
     pur = table.set_index(["level", "node"])["purity"]
     for r in resolve(spec, st, table, nodes=nodes):

@@ -22,7 +22,8 @@ from .observation import BoundaryBias, ObservationNoise
 from .reference import Encoded, Reference
 from .stitching import TAPER_S, join_masks, stitch_batch
 
-__all__ = ["DECODERS", "NOISE_MODELS", "BOUNDARY_MODELS", "Observation", "fit_observation", "linear_decoder",
+__all__ = ["DECODERS", "NOISE_MODELS", "NOISE_HIGHPASS_HZ", "BOUNDARY_MODELS", "Observation", "observation_models", "fit_observation",
+           "linear_decoder",
            "decode_breaths", "cut_padding"]
 
 DECODERS = ("exact", "linear")
@@ -30,6 +31,8 @@ DECODERS = ("exact", "linear")
 NOISE_MODELS = ("residual", "none")
 #: Whether the decoder's mean error at the ends of a breath is corrected (see BoundaryBias).
 BOUNDARY_MODELS = ("residual", "none")
+#: Default cut-off (Hz) of the observation noise: the residual above it is noise (see GenerationOptions).
+NOISE_HIGHPASS_HZ = 4.0
 #: Seconds at each end of a breath over which the boundary bias is fitted.
 BOUNDARY_WIDTH_S = 0.4
 
@@ -44,21 +47,29 @@ class Observation:
     steps: np.ndarray  # (N, 2): row i, the step across the join after breath i
 
 
-def fit_observation(ref: Reference, enc: Encoded, labels: np.ndarray, noise: str, highpass_hz: float,
-                    boundary: str, rng) -> Observation:
-    """Fit the observation models on the model's residuals on the reference breaths (as asked)."""
-    obs = bias = noise_rng = None
-    steps = np.zeros((labels.size, 2))
+def observation_models(ref: Reference, enc: Encoded, noise: str, highpass_hz: float, boundary: str) -> tuple:
+    """(ObservationNoise or None, BoundaryBias or None): fitted, as asked, to the model's residuals on
+    the reference breaths (flow and pressure channels)."""
+    obs = bias = None
     if "residual" in (noise, boundary):
         chans = [ref.flow_channel, ref.pressure_channel]
         Xr, Rr = ref.X[:, chans], enc.recon[:, chans]
     if noise == "residual":
         obs = ObservationNoise.fit(Xr, Rr, ref.lengths, ref.labels, highpass_hz=float(highpass_hz),
                                    sampling_rate=ref.sampling_rate)
-        noise_rng = np.random.default_rng(int(rng.integers(2**63 - 1)))
     if boundary == "residual":
         bias = BoundaryBias.fit(Xr, Rr, ref.lengths, ref.labels,
                                 width=max(1, int(round(BOUNDARY_WIDTH_S * ref.sampling_rate))), follows=ref.follows)
+    return obs, bias
+
+
+def fit_observation(models: tuple, labels: np.ndarray, rng) -> Observation:
+    """The :class:`Observation` of the breaths ``labels`` from ``(noise model, boundary model)`` (either
+    None when not asked): the noise gets its own generator, the joins their real mean steps."""
+    obs, bias = models
+    noise_rng = None if obs is None else np.random.default_rng(int(rng.integers(2**63 - 1)))
+    steps = np.zeros((labels.size, 2))
+    if bias is not None:
         steps[:-1] = bias.step(labels[1:])
     return Observation(obs, bias, noise_rng, steps)
 
@@ -121,7 +132,7 @@ def decode_breaths(decode, exact: bool, Z: np.ndarray, comp: np.ndarray, lens: n
     """The cohort's continuous (flow, pressure), patient after patient; ``lens`` is updated in place
     with the length every breath was cut to. ``bounds`` = (lo, hi) per breath reads the lengths from
     the decoded padding (``length_method="padding"``)."""
-    N, C = Z.shape[0], ref.X.shape[1]
+    N, C = Z.shape[0], ref.n_channels
     chans = [ref.flow_channel, ref.pressure_channel]
     first, last = join_masks(patient)
     taper = max(1, int(round(TAPER_S * ref.sampling_rate)))  # samples over which a join correction fades

@@ -89,8 +89,8 @@ def node_stats(model, ref: Reference, label_tree=None, enc: Encoded | None = Non
     A = (enc or Encoded(model, ref.X)).assign
     if A.ndim == 1:
         A = A[:, None]
-    if A.shape != (ref.X.shape[0], len(maps)):
-        raise VentgenValueError(f"model.assign returned shape {A.shape}, expected ({ref.X.shape[0]}, {len(maps)})")
+    if A.shape != (ref.n, len(maps)):
+        raise VentgenValueError(f"model.assign returned shape {A.shape}, expected ({ref.n}, {len(maps)})")
     tree = infer_label_tree(ref.labels, ref.superclasses, label_tree)
     return count_labels(A, ref.labels, maps, tree)
 

@@ -60,11 +60,11 @@ def components(events: Events, is_node_entry: np.ndarray, pools: NodePools, enc:
     centers, scales = pools.codes[comp_g].copy(), pools.sigmas[comp_g].copy()
     n_data = 0
     if enc is not None:
-        mu_ref = enc.mu
         for c, mem in enumerate(members):
             if mem.size >= 3:
-                centers[c] = mu_ref[mem].mean(axis=0)
-                scales[c] = mu_ref[mem].std(axis=0, ddof=1) + 1e-6
+                mean, std = enc.moments(int(comp_g[c]), str(comp_lab[c]), mem)
+                centers[c] = mean
+                scales[c] = std + 1e-6
                 n_data += 1
     return Components(comp.ravel(), comp_g, members, centers, scales, n_data)
 

@@ -187,6 +187,20 @@ class ObservationNoise:
             out[sel] = y
         return out
 
+    def to_state(self) -> dict:
+        """Plain data (lists and float64 arrays) that :meth:`from_state` turns back into this model."""
+        keys = [POOLED, *self.classes]
+        return {"keys": keys, "envelope": np.stack([self._env[k] for k in keys]),
+                "amplitude": np.stack([self._amp[k] for k in keys]),
+                "n_per_class": [self.n_per_class.get(k, 0) for k in keys]}
+
+    @classmethod
+    def from_state(cls, d: dict):
+        """The model of :meth:`to_state`'s dict (checked by its caller)."""
+        keys = list(d["keys"])
+        return cls(dict(zip(keys, d["envelope"], strict=True)), dict(zip(keys, d["amplitude"], strict=True)),
+                   dict(zip(keys, d["n_per_class"], strict=True)))
+
     def __repr__(self) -> str:
         return f"ObservationNoise(classes={self.classes}, n_per_class={self.n_per_class})"
 
@@ -346,6 +360,20 @@ class BoundaryBias:
         for key in np.unique(b):
             out[b == key] = self._step[self._key(key)]
         return out
+
+    def to_state(self) -> dict:
+        """Plain data (lists and float64 arrays) that :meth:`from_state` turns back into this model."""
+        keys = [POOLED, *self.classes]
+        return {"keys": keys, "head": np.stack([self._head[k] for k in keys]),
+                "tail": np.stack([self._tail[k] for k in keys]), "step": np.stack([self._step[k] for k in keys]),
+                "n_per_class": [self.n_per_class.get(k, 0) for k in keys]}
+
+    @classmethod
+    def from_state(cls, d: dict):
+        """The model of :meth:`to_state`'s dict (checked by its caller)."""
+        keys = list(d["keys"])
+        return cls(*(dict(zip(keys, d[f], strict=True)) for f in ("head", "tail", "step")),
+                   dict(zip(keys, d["n_per_class"], strict=True)))
 
     def __repr__(self) -> str:
         return f"BoundaryBias(width={self.width}, classes={self.classes}, n_per_class={self.n_per_class})"

@@ -20,7 +20,7 @@ from ..errors import VentgenTypeError, VentgenValueError
 from ..io.cycleset import read_cycleset
 from ..labels import model_maps
 
-__all__ = ["Reference", "as_reference", "reference_of", "check_model", "Encoded", "NodePools"]
+__all__ = ["Reference", "as_reference", "reference_of", "generation_source", "check_model", "Encoded", "NodePools"]
 
 _MODEL_METHODS = ("codebook", "node_sigma", "decode", "assign")
 
@@ -45,7 +45,7 @@ def check_model(model) -> list:
 class Reference:
     """The reference cycles, checked: arrays of one length ``n`` each."""
 
-    X: np.ndarray
+    X: np.ndarray | None  # None: the model file's stored generation data (no cycles)
     lengths: np.ndarray
     labels: np.ndarray
     superclasses: np.ndarray | None
@@ -53,6 +53,15 @@ class Reference:
     sampling_rate: float
     channels: list
     follows: np.ndarray | None = None  # (n - 1,): breath i + 1 starts where breath i ends (same subject)
+    cycle_shape: tuple = ()  # (channels, time) of the cycles (taken from X when it is there)
+
+    @property
+    def n(self) -> int:
+        return int(self.lengths.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.X.shape[1] if self.X is not None else self.cycle_shape[0])
 
     @property
     def flow_channel(self) -> int:
@@ -60,23 +69,44 @@ class Reference:
 
     @property
     def pressure_channel(self) -> int:
-        C = self.X.shape[1]
+        C = self.n_channels
         return self.channels.index("paw_cmh2o") if "paw_cmh2o" in self.channels else min(1, C - 1)
 
 
-def reference_of(reference, spec):
-    """The reference given, else the spec's ``"reference"`` path (which must exist)."""
+def reference_of(reference, spec, required: bool = True):
+    """The reference given, else the spec's ``"reference"`` path (which must exist); None when there is
+    neither and not ``required`` (generation then uses the model's stored data)."""
     if reference is not None:
         return reference
     if spec.reference:
         if not Path(spec.reference).is_file():
             raise FileNotFoundError(2, "the cohort spec's reference cycles file does not exist", spec.reference)
         return spec.reference
+    if not required:
+        return None
     raise VentgenValueError(
         "no reference cycles: pass reference= (CLI: --reference cycles.h5) or put \"reference\": \"cycles.h5\" "
         "in the cohort spec; they are the model's training cycles, which give the node labels, breath lengths "
         "and event lengths"
     )
+
+
+def generation_source(model, reference, spec, labels=None) -> tuple:
+    """``(reference, encodings, stored)``: from the reference cycles given (or the spec's), else from the
+    data the model stored when it was fitted (``model.generation_``; ``stored`` is then not None)."""
+    given = reference_of(reference, spec, required=False)
+    if given is not None:
+        ref = as_reference(given, labels)
+        return ref, Encoded(model, ref.X), None
+    stored = getattr(model, "generation_", None)  # a ventgen.generate.stored.StoredGeneration
+    if stored is None or not callable(getattr(stored, "reference", None)):
+        raise VentgenValueError(
+            "this model holds no generation data (a model file written before ventgen stored them, or a model "
+            "fitted on an array rather than a CycleSet): pass its training cycles as reference= "
+            "(CLI: --reference cycles.h5)")
+    if labels is not None:
+        raise VentgenValueError("labels= relabels reference cycles: pass reference= (the cycles they label) too")
+    return stored.reference(), stored.encoded(), stored
 
 
 def as_reference(reference, labels=None) -> Reference:
@@ -153,6 +183,12 @@ class Encoded:
     @cached_property
     def mu(self) -> np.ndarray:
         return np.asarray(self._pair[0] if self._one_pass else self.model.transform(self.X), dtype=np.float64)
+
+    def moments(self, g: int, label: str, members: np.ndarray) -> tuple:
+        """(mean, standard deviation with ddof=1) of the encodings of the reference breaths ``members``
+        (those of class ``label`` in global node ``g``)."""
+        mu = self.mu[members]
+        return mu.mean(axis=0), mu.std(axis=0, ddof=1)
 
     @cached_property
     def recon(self) -> np.ndarray:

@@ -77,14 +77,16 @@ def superclasses(tree, labels: np.ndarray) -> np.ndarray:
 
 def _annotations(lab_p: np.ndarray, sup_p: np.ndarray, start_s: np.ndarray, end_s: np.ndarray,
                  dur: float) -> pd.DataFrame:
-    """One row per event of one patient (merged when two runs of the same label touch)."""
+    """One row per event of one patient (merged when two runs of the same label touch); unlabelled
+    breaths get none."""
     ch = np.ones(lab_p.size, dtype=bool)
     ch[1:] = lab_p[1:] != lab_p[:-1]
     a_idx = np.flatnonzero(ch)
     a_end = np.append(a_idx[1:], lab_p.size) - 1
     ann = pd.DataFrame({"start_s": start_s[a_idx], "end_s": np.minimum(end_s[a_end], dur),
                         "label": lab_p[a_idx], "superclass": sup_p[a_idx]})
-    return ann[ann["end_s"] > ann["start_s"]].reset_index(drop=True)
+    keep = (ann["end_s"] > ann["start_s"]) & (ann["label"] != UNLABELLED)  # no label, no annotation
+    return ann[keep].reset_index(drop=True)
 
 
 def _resampled(f_p: np.ndarray, p_p: np.ndarray, cyc_rate: float, out_rate: float) -> tuple:

@@ -24,7 +24,7 @@ from .._core.schemas import validate
 from ..errors import FileFormatError, VentgenTypeError, VentgenValueError
 from ..io.cohort_spec import read_spec_document
 
-__all__ = ["CompositionEntry", "CohortSpec", "read_cohort_spec", "spec_from_dict"]
+__all__ = ["NATURAL", "CompositionEntry", "CohortSpec", "read_cohort_spec", "spec_from_dict"]
 
 _SUM_TOL = 1e-3
 #: Largest Dirichlet concentration of a patient's node preference: above ~1e3 every patient already
@@ -64,9 +64,18 @@ class CompositionEntry:
         return self.node is not None
 
 
+#: The spec's composition when it is omitted or ``"natural"``: the natural proportions of the
+#: reference breaths over the nodes of the top level (resolved by :func:`ventgen.generate_cohort`).
+NATURAL = "natural"
+
+
 @dataclass(frozen=True)
 class CohortSpec:
-    """A parsed and validated cohort specification (see :func:`ventgen.read_cohort_spec`)."""
+    """A parsed and validated cohort specification (see :func:`ventgen.read_cohort_spec`).
+
+    An empty ``composition`` is the natural one (the spec omits it or says ``"natural"``): the
+    proportions of the reference breaths over the nodes of the top level.
+    """
 
     patients: int
     composition: tuple
@@ -80,8 +89,13 @@ class CohortSpec:
     description: str = ""
     reference: str | None = None
 
+    @property
+    def natural(self) -> bool:
+        """Whether the composition is the natural one (resolved when the model is known)."""
+        return len(self.composition) == 0
+
     def to_dict(self) -> dict:
-        """The JSON form (list composition), accepted back by :func:`ventgen.read_cohort_spec`."""
+        """The JSON form (list composition, or ``"natural"``), accepted back by :func:`ventgen.read_cohort_spec`."""
         comp = []
         for e in self.composition:
             if e.is_node:
@@ -91,7 +105,7 @@ class CohortSpec:
                 if e.level is not None:
                     item["level"] = e.level
                 comp.append(item)
-        d = {"patients": self.patients, "composition": comp, "level": self.level,
+        d = {"patients": self.patients, "composition": comp or NATURAL, "level": self.level,
              "patient_variability": self.patient_variability,
              "node_concentration": self.node_concentration}
         if self.minutes is not None:
@@ -142,6 +156,8 @@ def read_cohort_spec(spec) -> CohortSpec:
     ...     "composition": {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}})
     >>> spec.patients, [e.key for e in spec.composition]
     (4, ['normal breathing', 'apnea', 'snoring'])
+    >>> read_cohort_spec({"patients": 2, "minutes": 5}).natural   # composition omitted: the natural one
+    True
     """
     if isinstance(spec, CohortSpec):  # built in Python: held to the same limits
         try:
@@ -219,7 +235,7 @@ def spec_from_dict(doc, *, path=None, base=None, prefix: str = "") -> CohortSpec
         reference = str(Path(base) / reference)
     return CohortSpec(
         patients=patients,
-        composition=_composition(doc["composition"], path, f),
+        composition=_composition(doc.get("composition", NATURAL), path, f),
         minutes=minutes,
         breaths=breaths,
         level=_checked(path, f("level"), check_count, doc.get("level", 1), high=MAX_MAPS),
@@ -253,7 +269,9 @@ def _duration(doc: dict, patients: int, path, f) -> tuple:
 
 def _composition(comp, path, f) -> tuple:
     """The composition entries, checked (fractions finite in [0, 1], summing to 1; levels and nodes
-    within the limits; no entry twice) and renormalised."""
+    within the limits; no entry twice) and renormalised; ``()`` for the natural composition."""
+    if comp == NATURAL:
+        return ()
     entries = []
     items = comp.items() if isinstance(comp, dict) else enumerate(comp)
     for key, item in items:

@@ -23,11 +23,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator
 
 from .. import __version__
 from .._core import check_random_state
-from ..errors import VentgenError, VentgenValueError, VentgenWarning
+from ..errors import FileFormatError, VentgenError, VentgenValueError, VentgenWarning
+from ..generate.stored import StoredGeneration, generation_state
 from ..io.checkpoint import read_checkpoint, write_checkpoint
 from ._checks import _pos_int, parse_maps
 from ._inputs import check_X, fit_scaling, padding_mask, resolve_device, scale
@@ -134,6 +136,11 @@ class HTVAE(HTVAEInference, BaseEstimator):
     scaling_ : dict
         ``{"kind": "minmax", "min": (C,), "max": (C,)}`` for time series, ``{"kind": "identity"}`` for images.
     device_ : torch.device
+    generation_ : StoredGeneration or None
+        What generation needs from the training cycles (node labels, length and event-run pools, latent
+        moments, observation models, label tree; :mod:`ventgen.generate.stored`), built at the end of
+        ``fit`` on a CycleSet (None for arrays) and saved in the model file, so that
+        :func:`ventgen.generate_cohort` needs no reference cycles.
 
     Examples
     --------
@@ -304,6 +311,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.history_ = loop.history
         self.n_samples_ = n
         self._train(loop, ckpt_path, epoch_callback)
+        self.generation_ = _generation_data(self, X)
         return self
 
     def _start(self, arr: np.ndarray, cfg: HTVAEConfig, ckpt_path, ckpt) -> None:
@@ -371,6 +379,8 @@ class HTVAE(HTVAEInference, BaseEstimator):
             "history": [dict(h) for h in (loop.history if loop is not None else self.history_)],
             "trainer": tr,
             "data_sha256": getattr(self, "data_sha256_", None),
+            **({} if loop is not None or getattr(self, "generation_", None) is None
+               else {"generation": _to_tensors(self.generation_.to_state())}),
         }
 
     def _write(self, path, overwrite: bool, loop=None) -> None:
@@ -408,3 +418,44 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.scaling_ = scaling_from(ckpt["scaling"])
         self.data_sha256_ = ckpt.get("data_sha256")
         self.module_ = load_weights(path, ckpt["model"], lambda: self._build(self.input_shape_, self.seeds_[0]))
+        self.generation_ = _stored_generation(path, ckpt.get("generation"), self.config_.maps)
+
+
+def _generation_data(model: HTVAE, X) -> StoredGeneration | None:
+    """The generation data of a model fitted on a CycleSet of breath cycles (None for arrays and images)."""
+    if not all(hasattr(X, a) for a in ("X", "lengths", "sampling_rate")) or np.ndim(X.X) != 3:
+        return None
+    return StoredGeneration(generation_state(model, X))
+
+
+def _to_tensors(obj):
+    """Plain data with every numpy array as a tensor (what ``torch.load(weights_only=True)`` reads)."""
+    if isinstance(obj, dict):
+        return {k: _to_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_tensors(v) for v in obj]
+    return torch.from_numpy(np.ascontiguousarray(obj)) if isinstance(obj, np.ndarray) else obj
+
+
+def _to_arrays(obj, depth: int = 0):
+    """The inverse of :func:`_to_tensors` (nested at most a few levels: deeper is refused by the check)."""
+    if depth > 6:
+        return None
+    if isinstance(obj, dict):
+        return {k: _to_arrays(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_arrays(v, depth + 1) for v in obj]
+    return obj.numpy() if isinstance(obj, torch.Tensor) else obj
+
+
+def _stored_generation(path, state, maps) -> StoredGeneration | None:
+    """The checked generation data of a model file (None for files written before they were stored)."""
+    if state is None:
+        return None
+    try:
+        stored = StoredGeneration(_to_arrays(state))
+    except (VentgenError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise FileFormatError(path, str(exc).splitlines()[0], field="generation") from None
+    if stored.maps != [tuple(m) for m in maps]:
+        raise FileFormatError(path, f"stored for maps {stored.maps}, the model has {list(maps)}", field="generation")
+    return stored

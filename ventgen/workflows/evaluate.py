@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,7 @@ __all__ = ["evaluate_files", "report_from_run"]
 
 
 def evaluate_files(cohort, real, out_dir, *, random_state=0, method: str = "segment", model=None,
-                   overwrite: bool = False, progress: bool | None = None) -> dict:
+                   overwrite: bool = False, progress: bool | None = None, log=None) -> dict:
     """``ventgen evaluate-cohort``: the fidelity of a cohort folder against real cycles, written to a folder.
 
     Parameters
@@ -40,6 +41,8 @@ def evaluate_files(cohort, real, out_dir, *, random_state=0, method: str = "segm
         As in :func:`ventgen.evaluate_cohort`.
     model : path, optional
         The model that generated the cohort: adds the reconstruction ceiling.
+    log : callable, optional
+        Receives the one info line of an evaluation without labels (default: standard error).
 
     Returns
     -------
@@ -48,10 +51,17 @@ def evaluate_files(cohort, real, out_dir, *, random_state=0, method: str = "segm
     """
     rep = evaluate_cohort(cohort, real, out_dir=out_dir, random_state=random_state, method=method,
                           overwrite=overwrite, model=model, progress_bar=progress)
+    log = log or _to_stderr
     out = rep.summary()
+    if "note" in rep.info:  # the one info line of an evaluation without labels
+        log(f"evaluate-cohort: {rep.info['note']}")
     if rep.ceiling is not None:
         out["reconstruction_ceiling"] = rep.ceiling
     return out
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _run_inputs(run_dir, paths: dict) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import VentgenValueError
 from ..generate.api import GenerationOptions, generate_cohort
 from ..generate.result import CohortResult
 from ..generate.spec import read_cohort_spec
@@ -29,8 +30,9 @@ def generate_files(model, spec, reference, out_dir, *, random_state=0, format: s
     model : HTVAE or path
         A fitted model, or the path of one saved with ``HTVAE.save``.
     spec : dict, CohortSpec or path
-    reference : CycleSet or path
-        The training cycles (node labels, real breath lengths, event run lengths).
+    reference : CycleSet or path or None
+        Cycles to learn node labels, breath lengths and event lengths from (other labelled data
+        relabel the nodes); None: the spec's ``"reference"``, else the data stored in the model file.
     out_dir : path
         Output folder (see :func:`ventgen.write_cohort`).
     random_state, options
@@ -57,6 +59,9 @@ def generate_files(model, spec, reference, out_dir, *, random_state=0, format: s
     >>> generate_files(os.path.join(d, "model.pt"), os.path.join(d, "spec.json"), os.path.join(d, "cycles.h5"),
     ...                os.path.join(d, "cohort"), options=ventgen.GenerationOptions(nodes="members"))
     CohortResult(1 patients, 20 breaths, ...)
+    >>> generate_files(os.path.join(d, "model.pt"), os.path.join(d, "spec.json"), None,  # the model file alone
+    ...                os.path.join(d, "cohort2"), options=ventgen.GenerationOptions(nodes="members"))
+    CohortResult(1 patients, 20 breaths, ...)
     """
     parsed = read_cohort_spec(spec)
     check_format(format)
@@ -68,7 +73,10 @@ def generate_files(model, spec, reference, out_dir, *, random_state=0, format: s
 
         if not Path(model).is_file():
             raise FileNotFoundError(2, "no such model file", str(model))
-        model = HTVAE.load(model)
+        path, model = model, HTVAE.load(model)
+        if reference is None and parsed.reference is None and getattr(model, "generation_", None) is None:
+            raise VentgenValueError(f"{path}: the model file stores no generation data (written before ventgen "
+                                    "stored them); pass --reference cycles.h5 (reference=), its training cycles")
     result = generate_cohort(model, parsed, reference, random_state=random_state, options=options)
     write_cohort(result, out_dir, format=format, overwrite=overwrite, inputs=inputs)
     return result

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..._core import check_random_state
 from ...errors import VentgenTypeError, VentgenValueError, VentgenWarning
+from ...generate.labelling import UNLABELLED
 from ...generate.result import CohortResult
 from ...io.cohort import read_cohort
 from ...io.cycleset import read_cycleset
@@ -25,7 +26,7 @@ from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_table
 from .report import FidelityReport
 from .segmentation import synthetic_cycles
 
-__all__ = ["evaluate_cohort"]
+__all__ = ["evaluate_cohort", "NEEDS_LABELS"]
 
 
 def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method: str = "segment",
@@ -82,6 +83,8 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
         report.ceiling = _ceiling(model, cohort, real_cycles, report, columns, rng)
     if out is not None:
         rl, sl = report.real_breaths["label"].to_numpy(), report.synthetic_breaths["label"].to_numpy()
+        if report.info.get("labelled") is False:  # one class, "all", as in the KS table
+            rl, sl = np.full(rl.size, "all"), np.full(sl.size, "all")
         figures = ks_figures(report.real_breaths, report.synthetic_breaths, rl, sl, report.ks, columns)
         report.figures = [out / f"ks_{col}.png" for col in figures]
         write_fidelity_folder(out, report._tables(), figures, overwrite=overwrite, inputs=inputs)
@@ -101,10 +104,21 @@ def _read_inputs(cohort, real_cycles):
     return cohort, real_cycles
 
 
+#: What an evaluation without labels leaves out (the real cycles, or the cohort, carry no shared class).
+NEEDS_LABELS = ["tstr_trtr", "ks by class", "class-matched discriminative score"]
+
+
+def _labels(cycles, n: int) -> np.ndarray:
+    lab = getattr(cycles, "labels", None)
+    return np.full(n, "", dtype=str) if lab is None else np.asarray(lab).astype(str)
+
+
 def _measure(cohort, real_cycles, syn, segd: dict, method: str, columns, rng) -> FidelityReport:
     """Every fidelity number of the synthetic cycles ``syn`` against the real ones."""
-    rl = np.asarray(real_cycles.labels).astype(str)
-    sl = np.asarray(syn.labels).astype(str)
+    rl = _labels(real_cycles, len(real_cycles.X))
+    sl = _labels(syn, len(syn.X))
+    if not (set(rl) & set(sl)) - {"", UNLABELLED}:
+        return _measure_unlabelled(cohort, real_cycles, syn, segd, method, columns, rng, rl, sl)
     real_meta, syn_meta = cycle_metadata(real_cycles), cycle_metadata(syn)
     ks = ks_table(real_meta, syn_meta, rl, sl, columns=columns)
     if ks["ks"].isna().all():
@@ -123,6 +137,25 @@ def _measure(cohort, real_cycles, syn, segd: dict, method: str, columns, rng) ->
         memorisation=mem,
         info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
               "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns)},
+        real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
+
+
+def _measure_unlabelled(cohort, real_cycles, syn, segd: dict, method: str, columns, rng, rl, sl) -> FidelityReport:
+    """What needs no labels: KS over all breaths, the discriminative score, memorisation, segmentation."""
+    real_meta, syn_meta = cycle_metadata(real_cycles), cycle_metadata(syn)
+    ks = ks_table(real_meta, syn_meta, columns=columns)
+    fr, fs = cycle_features(real_cycles.X), cycle_features(syn.X)
+    note = ("the real cycles and the cohort share no labelled class: reported what needs no labels "
+            "(discriminative score, KS over all breaths, memorisation, segmentation F1); needs labels: "
+            + ", ".join(NEEDS_LABELS))
+    disc = discriminative_score(fr, fs, random_state=rng)
+    mem = memorisation_check(fr, fs, random_state=rng)
+    return FidelityReport(
+        composition=cohort.composition(), segmentation=segd, ks=ks,
+        classifier={"skipped": "needs labels"}, discriminative=disc, memorisation=mem,
+        info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
+              "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns),
+              "labelled": False, "needs_labels": list(NEEDS_LABELS), "note": note},
         real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
 
 

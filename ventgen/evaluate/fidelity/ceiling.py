@@ -71,12 +71,15 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
         obs += nz.sample(labels, X.shape[2], np.random.default_rng(int(rng.integers(2**63 - 1))))
     raw = R
     R = np.take_along_axis(obs, np.minimum(np.arange(X.shape[2])[None, :], L[:, None] - 1)[:, None, :], axis=2)
-    classes = sorted(set(labels) - {""}) if classes is None else [str(c) for c in classes]
+    unlabelled = classes is None and not set(labels) - {"", "unlabelled"}  # every breath, KS over all
+    classes = (sorted(set(labels)) if unlabelled else sorted(set(labels) - {""}) if classes is None
+               else [str(c) for c in classes])
     keep = np.flatnonzero(np.isin(labels, classes))
     rec = CycleSet(R[keep], lengths=np.asarray(real_cycles.lengths)[keep], sampling_rate=real_cycles.sampling_rate,
                    labels=labels[keep], channels=list(getattr(real_cycles, "channels", ["flow_lpm", "paw_cmh2o"])))
     real = real_cycles.subset(keep) if hasattr(real_cycles, "subset") else real_cycles
-    ks = ks_table(cycle_metadata(real), cycle_metadata(rec), labels[keep], labels[keep], columns=columns)
+    lk = None if unlabelled else labels[keep]
+    ks = ks_table(cycle_metadata(real), cycle_metadata(rec), lk, lk, columns=columns)
     # real breaths of one half against the reconstructions of the other: a breath next to its own
     # reconstruction would let the classifiers pair them up (identical sets score |0.1 - 0.5|)
     half = rng.random(keep.size) < 0.5

@@ -53,6 +53,7 @@ class FidelityReport:
             "memorisation_fraction_below_real_median": self.memorisation.get("fraction_below_real_median"),
             "memorisation_n_exact_copies": self.memorisation.get("n_exact_copies"),
             "memorisation_passes": self.memorisation.get("passes"),
+            **({"needs_labels": self.info["needs_labels"]} if "needs_labels" in self.info else {}),
         }
 
     def to_dict(self) -> dict:

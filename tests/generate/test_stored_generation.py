@@ -1,0 +1,165 @@
+"""The self-contained model file and unlabelled data (issue 15, items 2 and 3): generation from the data
+the model stores equals generation with its training cycles as reference; natural compositions; old
+model files; malformed stored data; evaluation without labels."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import ventgen
+from ventgen.cli import main
+from ventgen.errors import FileFormatError, VentgenValueError, VentgenWarning
+from ventgen.generate import (
+    GenerationOptions,
+    generate_cohort,
+    read_cohort_spec,
+    resolve_composition,
+)
+from ventgen.generate.stored import StoredGeneration
+from ventgen.workflows import generate_files
+
+CLASSES = {"patients": 2, "breaths": 40, "composition": {"normal breathing": 0.5, "respiratory event": 0.5}}
+NATURAL = {"patients": 2, "minutes": 1}
+
+
+@pytest.fixture(scope="module")
+def cycles():
+    recs = ventgen.simulate_cohort(n_subjects=1, minutes=3, random_state=0, progress=False)
+    return ventgen.extract_cycles(recs[0], ventgen.segment_breaths(recs[0]))
+
+
+@pytest.fixture(scope="module")
+def files(cycles, tmp_path_factory):
+    """A model file and its training cycles, and the model loaded back."""
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("stored")
+    model = ventgen.HTVAE(maps=[(3, 3), (1, 2)], latent_dim=4, epochs=1, random_state=0, device="cpu",
+                          progress=False).fit(cycles)
+    model.save(d / "model.pt")
+    ventgen.write_cycleset(cycles, d / "cycles.h5")
+    return d, ventgen.HTVAE.load(d / "model.pt", device="cpu")
+
+
+def _same(a, b) -> bool:
+    return (a.manifest.equals(b.manifest) and a.node_labels.equals(b.node_labels)
+            and all(np.array_equal(x.flow, y.flow) and np.array_equal(x.pressure, y.pressure)
+                    and x.annotations.equals(y.annotations) for x, y in zip(a.recordings, b.recordings, strict=True)))
+
+
+@pytest.mark.parametrize("spec, options", [
+    (NATURAL, GenerationOptions()),
+    (NATURAL, GenerationOptions(latent="data", decoder="linear")),
+    (CLASSES, GenerationOptions(latent="data")),
+    (CLASSES, GenerationOptions(nodes="members", length_method="padding", noise="none")),
+])
+def test_the_stored_data_give_the_cohort_of_the_training_cycles(files, cycles, spec, options):
+    _, model = files
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VentgenWarning)  # a one-epoch model: impure nodes
+        a = generate_cohort(model, spec, cycles, random_state=3, options=options)
+        b = generate_cohort(model, spec, random_state=3, options=options)
+    assert _same(a, b)
+    assert b.info["generation_data"] == "model" and "generation_data" not in a.info
+
+
+def test_cli_generate_from_the_model_file_alone_writes_the_same_recordings(files, tmp_path, capsys):
+    d, _ = files
+    (tmp_path / "spec.json").write_text(json.dumps({"patients": 2, "minutes": 1}))
+    common = ["--quiet", "generate", str(d / "model.pt"), "--spec", str(tmp_path / "spec.json"), "--seed", "1"]
+    assert main([*common, "-o", str(tmp_path / "a"), "--reference", str(d / "cycles.h5")]) == 0
+    assert main([*common, "-o", str(tmp_path / "b")]) == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in names:
+        if name != "cohort.json":  # its info says where the data came from
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    doc = json.loads((tmp_path / "b" / "cohort.json").read_text())
+    assert doc["info"]["composition"] == "natural"
+    assert {e.get("level") for e in doc["spec"]["composition"]} == {2}  # the top level's nodes
+    assert abs(sum(e["fraction"] for e in doc["spec"]["composition"]) - 1) < 1e-9
+
+
+def test_natural_composition_follows_the_top_level_nodes(files, cycles):
+    _, model = files
+    table = resolve_composition(model, {"patients": 1, "breaths": 10, "composition": "natural"})
+    top = model.assign(cycles.X)[:, -1]
+    want = np.bincount(top, minlength=2) / top.size
+    assert np.allclose(table.set_index("node")["fraction"].reindex(range(2), fill_value=0), want)
+    assert read_cohort_spec({"patients": 1, "breaths": 3}).to_dict()["composition"] == "natural"
+
+
+def test_unlabelled_training_data_generate_without_warnings(cycles, tmp_path):
+    blank = cycles.subset(np.arange(len(cycles)))
+    blank.labels = np.full(len(cycles), "", dtype=object)
+    blank.superclasses = np.full(len(cycles), "", dtype=object)
+    model = ventgen.HTVAE(maps=[(2, 2), (1, 2)], latent_dim=4, epochs=1, random_state=0, device="cpu",
+                          progress=False).fit(blank)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VentgenWarning)
+        nat = generate_cohort(model, {"patients": 2, "minutes": 1}, random_state=0)
+        node = generate_cohort(model, {"patients": 1, "breaths": 10, "composition": [
+            {"level": 1, "node": 0, "fraction": 0.5}, {"level": 2, "node": 1, "fraction": 0.5}]}, random_state=0)
+    assert set(nat.manifest["label"]) == {"unlabelled"} and len(node.manifest) == 10
+    report = ventgen.evaluate_cohort(nat, blank, random_state=0)
+    s = report.summary()
+    assert s["needs_labels"] == ["tstr_trtr", "ks by class", "class-matched discriminative score"]
+    assert 0 <= s["discriminative_score"] <= 0.5 and np.isfinite(s["ks_median"])
+    assert s["memorisation_passes"] in (True, False) and np.isfinite(s["segmentation_f1"])
+    assert set(report.ks["label"]) == {"all"} and report.classifier == {"skipped": "needs labels"}
+
+
+def test_what_the_stored_data_cannot_do_is_one_clear_error(files):
+    _, model = files
+    with pytest.raises(VentgenValueError, match="nearest.*--reference"):
+        generate_cohort(model, NATURAL, options=GenerationOptions(latent="data", length_method="nearest"))
+    with pytest.raises(VentgenValueError, match="noise_highpass_hz=2.*4 Hz"):
+        generate_cohort(model, NATURAL, options=GenerationOptions(noise_highpass_hz=2.0))
+    with pytest.raises(VentgenValueError, match="labels= relabels"):
+        generate_cohort(model, NATURAL, options=GenerationOptions(labels=["a"] * model.generation_.n))
+
+
+def test_an_old_model_file_loads_and_asks_for_the_reference(files, tmp_path):
+    d, _ = files
+    state = torch.load(d / "model.pt", weights_only=True)
+    del state["generation"]
+    torch.save(state, tmp_path / "old.pt")
+    old = ventgen.HTVAE.load(tmp_path / "old.pt", device="cpu")
+    assert old.generation_ is None
+    (tmp_path / "spec.json").write_text(json.dumps(NATURAL))
+    with pytest.raises(VentgenValueError, match=r"old\.pt: the model file stores no generation data.*--reference"):
+        generate_files(tmp_path / "old.pt", tmp_path / "spec.json", None, tmp_path / "cohort")
+    assert not (tmp_path / "cohort").exists()
+    r = generate_files(tmp_path / "old.pt", tmp_path / "spec.json", d / "cycles.h5", tmp_path / "cohort")
+    assert len(r.recordings) == 2
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda g: g.pop("lengths"), "generation/lengths"),
+    (lambda g: g.__setitem__("assign", g["assign"] + 100), "generation/assign"),
+    (lambda g: g["labels"].__setitem__("codes", g["labels"]["codes"][:3]), "generation/labels/codes"),
+    (lambda g: g["moments"]["mean"].fill_(float("nan")), "generation/moments/mean"),
+    (lambda g: g.__setitem__("version", 99), "generation/version"),
+    (lambda g: g["noise"].__setitem__("keys", ["x"] * len(g["noise"]["keys"])), "generation/noise/keys"),
+])
+def test_malformed_stored_data_are_one_line_naming_the_field(files, tmp_path, edit, field):
+    d, _ = files
+    state = torch.load(d / "model.pt", weights_only=True)
+    edit(state["generation"])
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(FileFormatError, match=f"bad.pt.*'generation'.*{field}") as exc:
+        ventgen.HTVAE.load(tmp_path / "bad.pt", device="cpu")
+    assert "\n" not in str(exc.value)
+
+
+def test_the_stored_data_are_compact(files, cycles):
+    d, model = files
+    g = model.generation_
+    assert isinstance(g, StoredGeneration) and g.n == len(cycles)
+    st = torch.load(d / "model.pt", weights_only=True)["generation"]
+    assert st["lengths"].dtype == torch.int16 and st["assign"].dtype == torch.int16
+    assert g.nbytes() < 40 * len(cycles) + 20_000  # no cycle is stored (a cycle alone is 1,600 bytes)
