@@ -17,16 +17,29 @@ from .errors import (
     VentgenValueError,
     VentgenWarning,
 )
-from .labels import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES, VENTILATION_TREE, LabelTree
+from .labels import (
+    VENTILATION_CLASSES,
+    VENTILATION_MODES,
+    VENTILATION_MODES_TREE,
+    VENTILATION_SUPERCLASSES,
+    VENTILATION_TREE,
+    LabelTree,
+)
 
 # --- signals: recordings and file formats
 # isort: split
 from .io import (
+    BreathLabels,
+    apply_breath_labels,
     convert_file,
     describe_file,
     describe_files,
+    describe_path,
+    describe_paths,
     detect_format,
+    read_breath_labels,
     read_cycleset,
+    read_label_hierarchy,
     read_recording,
     read_recordings,
     write_cycleset,
@@ -91,6 +104,8 @@ __all__ = [
     "VENTILATION_TREE",
     "VENTILATION_CLASSES",
     "VENTILATION_SUPERCLASSES",
+    "VENTILATION_MODES",
+    "VENTILATION_MODES_TREE",
     # signals
     "Recording",
     "read_recording",
@@ -99,6 +114,8 @@ __all__ = [
     "write_recordings",
     "describe_file",
     "describe_files",
+    "describe_path",
+    "describe_paths",
     "convert_file",
     "detect_format",
     # simulator
@@ -114,6 +131,10 @@ __all__ = [
     "CycleSet",
     "read_cycleset",
     "write_cycleset",
+    "BreathLabels",
+    "read_breath_labels",
+    "read_label_hierarchy",
+    "apply_breath_labels",
     "cycles_from_recordings",
     "segment_files",
     # models

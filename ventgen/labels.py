@@ -20,6 +20,10 @@ __all__ = [
     "VENTILATION_TREE",
     "VENTILATION_CLASSES",
     "VENTILATION_SUPERCLASSES",
+    "VENTILATION_MODES",
+    "VENTILATION_MODE_GROUPS",
+    "VENTILATION_MODES_TREE",
+    "VENTMODE_COLUMNS",
     "flat_tree",
 ]
 
@@ -172,6 +176,25 @@ VENTILATION_TREE = LabelTree(
     },
     name="ventilation",
 )
+
+
+#: The two groups of ventilation modes: the ventilator or the patient triggers and cycles the breath.
+VENTILATION_MODE_GROUPS = ("mandatory", "spontaneous")
+
+#: Ventilation modes, in a fixed order: volume control, pressure control, pressure-regulated volume
+#: control (mandatory); pressure support, proportional assist, volume support, CPAP / spontaneous
+#: breathing trial (spontaneous).
+VENTILATION_MODES = ("vc", "pc", "prvc", "ps", "pav", "vs", "cpap_sbt")
+
+#: The ventilation-mode hierarchy of real labelled recordings: 7 modes -> 2 groups -> root.
+VENTILATION_MODES_TREE = LabelTree(
+    {m: ["mandatory" if m in ("vc", "pc", "prvc") else "spontaneous"] for m in VENTILATION_MODES},
+    name="ventilation modes",
+)
+
+#: The one-hot mode columns of a ventmode ``.modes.csv`` table (``simv``, ``aprv`` and ``other`` are
+#: outside :data:`VENTILATION_MODES_TREE`: they mix mandatory and spontaneous breaths).
+VENTMODE_COLUMNS = ("vc", "pc", "prvc", "ps", "simv", "pav", "vs", "cpap_sbt", "aprv", "other")
 
 
 # ----------------------------------------------------------------------------- learned trees (metrics room)

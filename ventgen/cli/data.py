@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from ..io import convert_file, describe_files
+import pandas as pd
+
+from ..io import convert_file, describe_paths
 from ..workflows import (
     segment_files,
     write_simulated_cohort,
@@ -12,34 +15,44 @@ from ..workflows import (
 from ._args import add_subcommand, command, positive_float, positive_int, seed
 
 # ----------------------------------------------------------------------------- signals: info, convert
-_READ_FORMATS = ("csv", "hdf5", "pb840")
+_READ_FORMATS = ("csv", "hdf5", "pb840", "wfdb", "edf")
 
 
 @command("info")
 def _add_info(sub):
     p = add_subcommand(sub,
         "info",
-        "summarise recording files: format, duration, sampling rate, samples, channels, markers, "
-        "annotations and NaN count (one row per recording)",
+        "describe files ventgen reads or writes: recordings (format, duration, rate, samples, channels, "
+        "markers, annotations, NaN count; one row per recording), CycleSets (cycles, labels and their "
+        "counts, subjects, rate, length), model files (preset, maps, epochs, training data) and cohort "
+        "folders (patients, breaths, composition)",
         "  ventgen info recording.csv\n"
         "  ventgen info ../shared/data/pb840/*.test\n"
         "  ventgen info recordings/            # every recording file of a folder\n"
-        "  ventgen info cohort.h5 --csv > summary.csv\n",
+        "  ventgen info cohort.h5 --csv > summary.csv\n"
+        "  ventgen info cycles.h5 model.pt cohort/   # a block of facts per CycleSet, model file, cohort folder\n",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="recording files (CSV, HDF5, PB-840 text) or folders")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recordings (CSV, HDF5, PB-840 text, WFDB, EDF+), CycleSets, model files, cohort folders, folders")
     p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected per file)")
     p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
     p.set_defaults(func=_run_info)
 
 
 def _run_info(args):
-    table = describe_files(args.files, format=args.format, errors="collect")
-    good = table[table["error"] == ""].drop(columns=["error", "subject"], errors="ignore")
-    if "recording" in good.columns and (good["recording"] == "").all():
-        good = good.drop(columns=["recording"])
-    if len(good):
+    table, blocks, bad = describe_paths(args.files, format=args.format)
+    if table is not None:
+        good = table.drop(columns=["subject"], errors="ignore")
+        if "recording" in good.columns and (good["recording"] == "").all():
+            good = good.drop(columns=["recording"])
         print(good.to_csv(index=False).rstrip() if args.csv else good.to_string(index=False))
-    bad = table.loc[table["error"] != "", "error"].tolist()
+    for path, facts in blocks:
+        if args.csv:
+            print(pd.DataFrame([{"file": path, **facts}]).to_csv(index=False).rstrip())
+            continue
+        print(f"{path}: {facts['kind']}")
+        for k, v in facts.items():
+            if k != "kind":
+                print(f"  {k}: {v}")
     for msg in bad:
         print(f"ventgen: error: {msg}", file=sys.stderr)
     return 2 if bad else 0
@@ -49,15 +62,17 @@ def _run_info(args):
 def _add_convert(sub):
     p = add_subcommand(sub,
         "convert",
-        "convert recordings between formats (CSV, HDF5; PB-840 text is read-only)",
+        "convert recordings between formats (CSV, HDF5, WFDB, EDF+; PB-840 text is read-only)",
         "  ventgen convert ../shared/data/pb840/jimmy-example-data.csv.test -o jimmy.h5\n"
         "  ventgen convert cohort.h5 -o cohort_csv/ --to csv\n"
+        "  ventgen convert jimmy.h5 -o jimmy.hea           # WFDB record (.hea/.dat/.atr); .edf for EDF+\n"
         "  ventgen convert raw.csv -o raw.h5 --flow-unit L/s --pressure-unit hPa --sampling-rate 100\n",
     )
     p.add_argument("input", metavar="IN", help="input file or folder")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output .csv / .h5 file, or a folder (one file per recording)")
-    p.add_argument("--to", choices=("csv", "hdf5"), help="output format (default: from the suffix of OUT)")
+                   help="output .csv / .h5 / .hea / .edf file, or a folder (one file per recording)")
+    p.add_argument("--to", choices=("csv", "hdf5", "wfdb", "edf"),
+                   help="output format (default: from the suffix of OUT: .csv, .h5, .hea (WFDB), .edf (EDF+))")
     p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     g = p.add_argument_group("CSV input (ventgen never guesses units or rates)")
@@ -131,7 +146,9 @@ def _add_segment(sub):
         "pressure cycles with labels, subjects and per-breath metadata",
         "  ventgen segment ../shared/data/pb840/*.test -o cycles.h5 --method flow\n"
         "  ventgen segment cohort.h5 -o cycles.h5 --breaths-csv breaths.csv\n"
-        "  ventgen segment recs/ -o cycles.h5 --length 200 --cycle-rate 25 --long-policy compress\n",
+        "  ventgen segment recs/ -o cycles.h5 --length 200 --cycle-rate 25 --long-policy compress\n"
+        "  ventgen segment rec.csv -o cycles.h5 --breath-labels rec.modes.csv --label-hierarchy modes.json\n"
+        "  ventgen segment ../shared/data/ventmode/ -o cycles.h5 --breath-labels .modes.csv\n",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="recording files or folders (CSV, HDF5, PB-840 text)")
     p.add_argument("-o", "--output", required=True, metavar="CYCLES.h5", help="CycleSet file to write")
@@ -145,15 +162,26 @@ def _add_segment(sub):
     p.add_argument("--long-policy", choices=("drop", "compress"), default="drop",
                    help="breaths longer than length/cycle-rate seconds: drop (default) or time-compress")
     p.add_argument("--format", choices=_READ_FORMATS, help="input format (default: detected per file)")
+    p.add_argument("--breath-labels", nargs="+", metavar="TABLE",
+                   help="breath-label tables (CSV, one row per breath keyed by the ventilator breath number "
+                        "'breath_number'/'vent BN' or by 'start_s'; a 'label' column or one-hot mode columns): "
+                        "one per input file, in order, or a side-file suffix such as .modes.csv")
+    p.add_argument("--label-hierarchy", metavar="H.json",
+                   help="label hierarchy of the tables: {\"group\": [\"class\", ...]} or a LabelTree JSON")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=_run_segment)
 
 
 def _run_segment(args):
     read_kw = {"format": args.format} if args.format else {}
+    labels = args.breath_labels
+    if labels and len(labels) == 1 and labels[0].startswith(".") and not os.path.isfile(labels[0]):
+        labels = labels[0]  # a side-file suffix
     out = segment_files(args.inputs, args.output, method=args.method, breaths_csv=args.breaths_csv,
                         length=args.length, cycle_rate=args.cycle_rate, long_policy=args.long_policy,
                         overwrite=args.overwrite, read_kwargs=read_kw,
-                        progress_bar=False if args.quiet else None)
-    print(f"{out['n_recordings']} recording(s), {out['n_breaths']} breaths, {out['n_cycles']} cycles -> {out['output']}"
+                        progress_bar=False if args.quiet else None,
+                        breath_labels=labels, label_hierarchy=args.label_hierarchy)
+    print(f"{out['n_recordings']} recording(s), {out['n_breaths']} breaths, {out['n_cycles']} cycles"
+          + (f" ({out['n_labelled']} labelled)" if labels else "") + f" -> {out['output']}"
           + (f"; breath table -> {out['breaths_csv']}" if out["breaths_csv"] else ""))

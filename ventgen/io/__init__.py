@@ -1,13 +1,15 @@
 """All file access of ventgen: one module per format, and the dispatcher over them.
 
 ``recordings`` reads, writes and converts recording files (``csv``, ``hdf5``, ``pb840``; units in
-``units``), ``describe`` summarises them, ``cycleset`` reads and writes breath-cycle sets.
+``units``), ``describe`` summarises them, ``cycleset`` reads and writes breath-cycle sets, ``labels`` reads
+breath-level label tables.
 """
 
 from __future__ import annotations
 
 from .cycleset import read_cycleset, write_cycleset
-from .describe import describe_file, describe_files
+from .describe import describe_file, describe_files, describe_path, describe_paths, file_kind
+from .labels import BreathLabels, apply_breath_labels, read_breath_labels, read_label_hierarchy
 from .recordings import (
     FORMATS,
     PB840_SAMPLING_RATE,
@@ -35,7 +37,14 @@ __all__ = [
     "write_recordings",
     "describe_file",
     "describe_files",
+    "describe_path",
+    "describe_paths",
+    "file_kind",
     "convert_file",
     "read_cycleset",
     "write_cycleset",
+    "BreathLabels",
+    "read_breath_labels",
+    "read_label_hierarchy",
+    "apply_breath_labels",
 ]

@@ -23,14 +23,24 @@ from ..errors import (
     VentgenValueError,
     VentgenWarning,
 )
-from ..labels import VENTILATION_CLASSES, VENTILATION_SUPERCLASSES
+from ..labels import (
+    VENTILATION_CLASSES,
+    VENTILATION_MODE_GROUPS,
+    VENTILATION_SUPERCLASSES,
+    VENTMODE_COLUMNS,
+)
 from ..signals.recording import NAN_POLICIES, Recording
 
 #: Formats ventgen reads.
-FORMATS = ("csv", "hdf5", "pb840")
+FORMATS = ("csv", "hdf5", "pb840", "wfdb", "edf")
 #: Formats ventgen writes (PB-840 text is read-only).
-WRITE_FORMATS = ("csv", "hdf5")
-_SUFFIXES = {".h5": "hdf5", ".hdf5": "hdf5", ".he5": "hdf5", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
+WRITE_FORMATS = ("csv", "hdf5", "wfdb", "edf")
+_SUFFIXES = {".h5": "hdf5", ".hdf5": "hdf5", ".he5": "hdf5", ".csv": "csv", ".tsv": "csv", ".txt": "csv",
+             ".hea": "wfdb", ".dat": "wfdb", ".edf": "edf"}
+#: Formats told by their suffix alone (binary, or a header file beside a binary one).
+_SUFFIX_FORMATS = ("wfdb", "edf")
+#: The written file's suffix for each writable format.
+WRITE_SUFFIXES = {"csv": ".csv", "hdf5": ".h5", "wfdb": ".hea", "edf": ".edf"}
 _SIDE_SUFFIXES = (".annotations.csv", ".markers.csv", ".meta.json")
 
 
@@ -44,7 +54,7 @@ def _check_format(format, allowed, what="format") -> str | None:
     if format is None:
         return None
     f = str(format).lower().replace("-", "").replace("_", "")
-    f = {"h5": "hdf5", "pb840text": "pb840", "pb": "pb840"}.get(f, f)
+    f = {"h5": "hdf5", "pb840text": "pb840", "pb": "pb840", "edf+": "edf", "physionet": "wfdb"}.get(f, f)
     if f not in allowed:
         raise VentgenValueError(f"unknown {what} {format!r}; expected one of {', '.join(allowed)}")
     return f
@@ -170,7 +180,8 @@ def _validate_annotations(ann: pd.DataFrame, source) -> None:
     validate(_ann_records(ann), "annotations", source=str(source))
 
 
-_KNOWN_LABELS = frozenset(VENTILATION_CLASSES) | frozenset(VENTILATION_SUPERCLASSES)
+_KNOWN_LABELS = (frozenset(VENTILATION_CLASSES) | frozenset(VENTILATION_SUPERCLASSES) | frozenset(VENTMODE_COLUMNS)
+                 | frozenset(VENTILATION_MODE_GROUPS))
 
 
 def _warn_unknown_labels(ann: pd.DataFrame | None, source) -> None:

@@ -24,7 +24,7 @@ from .recordings import read_recording, write_recording
 __all__ = ["write_cohort", "read_cohort", "check_output_folder", "check_format", "COHORT_FORMATS"]
 
 #: Recording formats of a cohort folder and their file suffixes.
-COHORT_FORMATS = {"hdf5": ".h5", "csv": ".csv"}
+COHORT_FORMATS = {"hdf5": ".h5", "csv": ".csv", "wfdb": ".hea", "edf": ".edf"}
 #: What write_cohort puts in a cohort folder besides the recordings its cohort.json lists: the only
 #: files ``overwrite`` may replace.
 _COHORT_FILES = ("cohort.json", "manifest.csv", "node_labels.csv")
@@ -127,8 +127,9 @@ def write_cohort(result: CohortResult, out_dir, *, format: str = "hdf5", overwri
     result : CohortResult
     out_dir : str or path-like
         A new or empty folder; with ``overwrite``, also a cohort folder written by ventgen.
-    format : {"hdf5", "csv"}
-        Format of the recordings (one file per patient, through :func:`ventgen.write_recording`).
+    format : {"hdf5", "csv", "wfdb", "edf"}
+        Format of the recordings (one file per patient, through :func:`ventgen.write_recording`;
+        WFDB records add ``.dat`` and ``.atr`` files beside each ``.hea``).
     overwrite : bool
         Replace a cohort folder ventgen wrote. A folder holding anything else (other files, folders,
         the spec's reference cycles), or without a readable ``cohort.json``, is refused.

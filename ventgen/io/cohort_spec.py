@@ -16,7 +16,7 @@ __all__ = ["read_spec_document", "RECORDING_FILE", "PLAIN_NAME"]
 #: A file of a cohort folder: a plain, non-hidden name in the folder itself; a recording's ends in
 #: .h5 or .csv.
 PLAIN_NAME = re.compile(r"^[^./\\\x00][^/\\\x00]*$")
-RECORDING_FILE = re.compile(r"^[^./\\\x00][^/\\\x00]*\.(?:h5|csv)$")
+RECORDING_FILE = re.compile(r"^[^./\\\x00][^/\\\x00]*\.(?:h5|csv|hea|edf)$")
 
 
 def read_spec_document(path) -> object:

@@ -10,6 +10,9 @@ told to. One module per format holds the reading and writing:
     ventgen's own layout (one or many recordings per file), checked against its schema on read.
 ``pb840`` (:mod:`ventgen.io.pb840`)
     Text exported from a Puritan Bennett 840 ventilator (read-only).
+``wfdb`` (:mod:`ventgen.io.wfdb`), ``edf`` (:mod:`ventgen.io.edf`)
+    The PhysioNet standards: WFDB records (``.hea``/``.dat``/``.atr``) and EDF+ (``.edf``), annotations
+    included; 16-bit signals (the resolution is stated in each module).
 
 The options of each format are the keyword-only parameters of its reader (:func:`~ventgen.io.csv.read_csv`,
 :func:`~ventgen.io.hdf5.read_hdf5`, :func:`~ventgen.io.pb840.read_pb840`); :func:`read_recording`
@@ -27,15 +30,18 @@ from ..errors import FileFormatError, VentgenTypeError, VentgenValueError
 from ..signals.recording import Recording
 from ._common import (
     _SIDE_SUFFIXES,
+    _SUFFIX_FORMATS,
     _SUFFIXES,
     FORMATS,
     WRITE_FORMATS,
+    WRITE_SUFFIXES,
     _check_format,
     _path,
     _side_path,
     check_sampling_rate_option,
 )
 from .csv import _csv_targets, _write_csv_files, read_csv
+from .edf import read_edf, write_edf
 from .hdf5 import _HDF5_MAGIC, _write_hdf5_file, read_hdf5, read_hdf5_all, write_hdf5
 from .pb840 import (
     _PB3_PREFIX_RE,
@@ -45,6 +51,7 @@ from .pb840 import (
     PB840_SAMPLING_RATE,
     read_pb840,
 )
+from .wfdb import read_wfdb, wfdb_targets, write_wfdb
 
 __all__ = [
     "FORMATS",
@@ -60,7 +67,7 @@ __all__ = [
 ]
 
 #: The reader of each format.
-_READERS = {"csv": read_csv, "hdf5": read_hdf5, "pb840": read_pb840}
+_READERS = {"csv": read_csv, "hdf5": read_hdf5, "pb840": read_pb840, "wfdb": read_wfdb, "edf": read_edf}
 
 
 def detect_format(path) -> str:
@@ -87,8 +94,8 @@ def detect_format(path) -> str:
     if head.startswith(_HDF5_MAGIC):
         return "hdf5"
     by_suffix = _SUFFIXES.get(path.suffix.lower())
-    if by_suffix == "hdf5":
-        return "hdf5"
+    if by_suffix in ("hdf5", *_SUFFIX_FORMATS):
+        return by_suffix
     chunk = head[:2048].replace(b"\x00", b"").replace(b"\r", b"\n").split(b"\n", 40)
     lines = [ln.strip() for ln in (chunk[:-1] if len(chunk) > 1 else chunk)]
     lines = [ln for ln in lines if ln][:20]
@@ -195,6 +202,7 @@ def _recording_files(folder: Path) -> list[Path]:
         if f.is_file() and not f.name.startswith(".") and not f.name.endswith(_SIDE_SUFFIXES)
         and f.suffix.lower() not in (".json", ".md", ".pt")
         and not (cohort and f.name in _COHORT_TABLES)
+        and not (f.suffix.lower() in (".dat", ".atr") and f.with_suffix(".hea").is_file())  # WFDB record parts
     )
 
 
@@ -276,10 +284,10 @@ def write_recording(rec: Recording, path, format=None, overwrite: bool = False) 
         raise VentgenTypeError(f"write_recording: expected a Recording, got {type(rec).__name__}")
     path = _path(path)
     fmt = _write_format(path, format)
-    if fmt == "csv":
-        write_recording_files([rec], [path], "csv", overwrite=overwrite)
-    else:
+    if fmt == "hdf5":
         write_hdf5([rec], path, overwrite=overwrite)
+    else:
+        write_recording_files([rec], [path], fmt, overwrite=overwrite)
 
 
 def write_recordings(recs, path, format=None, overwrite: bool = False) -> list[Path]:
@@ -327,12 +335,13 @@ def write_recordings(recs, path, format=None, overwrite: bool = False) -> list[P
             f"{path}: a CSV file holds one recording; give a folder (or an .h5 file) for {len(recs)} recordings"
         )
     fmt = fmt or "hdf5"
-    ext = ".csv" if fmt == "csv" else ".h5"
+    ext = WRITE_SUFFIXES[fmt]
     path.mkdir(parents=True, exist_ok=True)
     names: list[str] = []
     seen: set[str] = set()
     for i, r in enumerate(recs):
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", r.subject).strip("._") or f"rec{i:04d}"
+        keep = r"[^A-Za-z0-9_-]+" if fmt == "wfdb" else r"[^A-Za-z0-9_.-]+"  # WFDB names have no dots
+        base = re.sub(keep, "_", r.subject).strip("._") or f"rec{i:04d}"
         if base in seen:
             base = f"{base}_{i:04d}"
         seen.add(base)
@@ -350,7 +359,7 @@ def _write_format(path: Path, format) -> str:
         if fmt is None:
             raise VentgenValueError(
                 f"{path}: cannot tell the output format from the suffix {path.suffix!r}; "
-                "use .csv, .h5 or .hdf5, or pass format='csv'|'hdf5'"
+                "use .csv, .h5, .hdf5, .hea or .edf, or pass format='csv'|'hdf5'|'wfdb'|'edf'"
             )
     return fmt
 
@@ -362,7 +371,7 @@ def write_recording_files(recs: list, paths: list, fmt: str, *, overwrite: bool)
     renamed only when all were written, so a failure or a kill leaves none of them (and the
     temporaries a kill leaves are removed by the next run). Returns the data files.
     """
-    plans = [_csv_targets(r, Path(p)) if fmt == "csv" else {"data": Path(p)}
+    plans = [_csv_targets(r, Path(p)) if fmt == "csv" else wfdb_targets(p, r) if fmt == "wfdb" else {"data": Path(p)}
              for r, p in zip(recs, paths, strict=True)]
     with atomic_paths([t for plan in plans for t in plan.values()], overwrite=overwrite) as tmps:
         it = iter(tmps)
@@ -370,8 +379,17 @@ def write_recording_files(recs: list, paths: list, fmt: str, *, overwrite: bool)
             mine = {k: next(it) for k in plan}
             if fmt == "csv":
                 _write_csv_files(r, mine)
+            elif fmt == "wfdb":
+                write_wfdb(r, plan["data"], files=mine)
+            elif fmt == "edf":
+                write_edf(r, mine["data"])
             else:
                 _write_hdf5_file([r], mine["data"])
+    if fmt == "wfdb" and overwrite:  # an annotation file of an earlier write would be read back
+        for plan in plans:
+            stale = plan["data"].with_suffix(".atr")
+            if "atr" not in plan and stale.exists():
+                stale.unlink()
     if fmt == "csv" and overwrite:
         # side files of an earlier write would be read back with the new data: remove them
         for plan in plans:
@@ -383,7 +401,7 @@ def write_recording_files(recs: list, paths: list, fmt: str, *, overwrite: bool)
 
 
 def convert_file(src, dst, to=None, *, format=None, overwrite: bool = False, **read_kw) -> list[Path]:
-    """Convert a recording file to CSV or HDF5 (what ``ventgen convert`` does).
+    """Convert a recording file to CSV, HDF5, WFDB or EDF+ (what ``ventgen convert`` does).
 
     Parameters
     ----------
@@ -420,12 +438,12 @@ def convert_file(src, dst, to=None, *, format=None, overwrite: bool = False, **r
     to = _check_format(to, FORMATS, "output format")
     if to == "pb840":
         raise VentgenValueError("PB-840 text is read-only in ventgen; convert to csv or hdf5")
-    by_suffix = _SUFFIXES.get(dst.suffix.lower()) if dst.suffix.lower() in (".csv", ".h5", ".hdf5") else None
+    by_suffix = _SUFFIXES.get(dst.suffix.lower()) if dst.suffix.lower() in (".csv", ".h5", ".hdf5", ".hea", ".edf") else None
     if to is None:
         to = by_suffix
         if to is None:
             raise VentgenValueError(
-                f"{dst}: cannot tell the output format; use a .csv/.h5 suffix or pass --to csv|hdf5"
+                f"{dst}: cannot tell the output format; use a .csv/.h5/.hea/.edf suffix or pass --to csv|hdf5|wfdb|edf"
             )
     if not src.exists():
         raise FileNotFoundError(2, "No such file or directory", str(src))
