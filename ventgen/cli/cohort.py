@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..generate import GenerationOptions
+from ..models.config import DEFAULT_PRESET, PRESETS
 from ..workflows import (
     evaluate_files,
     generate_files,
@@ -40,7 +41,8 @@ def _add_generate(sub):
                         "file stores from its training cycles)")
     p.add_argument("-o", "--output", required=True, help="output folder (created; must be empty unless --overwrite)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0); same seed, same bytes")
-    p.add_argument("--format", choices=("hdf5", "csv"), default="hdf5", help="recording format (default hdf5)")
+    p.add_argument("--format", choices=("hdf5", "csv", "wfdb", "edf"), default="hdf5",
+                   help="recording format (default hdf5; wfdb and edf open in PhysioNet tools)")
     p.add_argument("--length-method", choices=("node", "padding", "nearest"), default="node",
                    help="breath lengths from the node's real lengths (default), from the decoded padding, or "
                         "(with --latent data) from the reference breath nearest to each latent")
@@ -156,6 +158,8 @@ def _add_demo(sub):
     p.add_argument("--label-fraction", type=positive_float, default=0.1,
                    help="fraction of training breaths whose labels become must-link constraints (default 0.1)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help=f"HTVAE hyper-parameter preset (default {DEFAULT_PRESET}); --epochs overrides its epochs")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder's files")
     p.set_defaults(func=_run_demo)
 
@@ -164,5 +168,5 @@ def _run_demo(args):
     run_demo(
         args.output, n_subjects=args.subjects, minutes=args.minutes, epochs=args.epochs,
         label_fraction=args.label_fraction, random_state=args.seed, overwrite=args.overwrite,
-        progress=False if args.quiet else None,
+        progress=False if args.quiet else None, preset=args.preset,
     )

@@ -70,6 +70,7 @@ class _Demo:
     seeds: np.ndarray
     result: DemoResult
     state: dict = field(default_factory=dict)
+    preset: str | None = None
 
     def log(self, msg: str) -> None:
         if self.verbose:
@@ -112,7 +113,7 @@ def _demo_train(d: _Demo) -> None:
     partial = np.where(known & (labels != ""), labels, "").astype(str)
     d.log(f"3/7 training HTVAE maps={list(d.maps)} for {d.epochs} epochs "
           f"(must-link from {int((partial != '').sum())} labelled breaths, {d.label_fraction:.0%})")
-    model = htvae_class()(maps=[tuple(m) for m in d.maps], latent_dim=d.latent_dim, epochs=d.epochs,
+    model = htvae_class()(**({} if d.preset is None else {"preset": d.preset}), maps=[tuple(m) for m in d.maps], latent_dim=d.latent_dim, epochs=d.epochs,
                   random_state=int(d.seeds[1]), device="cpu", progress=d.show)
     model.fit(train, must_link=partial, must_link_level=1, checkpoint_dir=d.path("checkpoints"))
     model.save(d.path("model"), overwrite=True)
@@ -188,7 +189,7 @@ def _demo_report(d: _Demo) -> None:
         "maps": "x".join(map(str, d.maps[0])) + "".join(f",{h}x{w}" for h, w in d.maps[1:]),
         "latent_dim": d.latent_dim, "epochs": d.epochs, "paper_epochs": 20,
         "label_fraction": d.label_fraction, "held_out_subject": d.state["recs"][-1].subject,
-        "cohort_spec": json.dumps(d.spec), "random_state": d.random_state,
+        "cohort_spec": json.dumps(d.spec), "random_state": d.random_state, "preset": d.state["model"].preset,
     }
     res.report = write_run_report(
         d.path("report"), model=model, cycles=d.state["train"], history=model.history_, metrics=res.metrics,
@@ -218,6 +219,7 @@ def run_demo(
     overwrite: bool = False,
     progress: bool | None = None,
     verbose: bool = True,
+    preset: str | None = None,
 ) -> DemoResult:
     """``ventgen demo``: the whole pipeline on simulated data, one step per stage, and a run report.
 
@@ -242,6 +244,9 @@ def run_demo(
         The cohort to generate (default :data:`DEMO_SPEC`).
     random_state : int
         Seeds every stage.
+    preset : str, optional
+        The HTVAE's hyper-parameter preset (:data:`ventgen.models.config.PRESETS`; default: the
+        estimator's default); ``maps``, ``latent_dim`` and ``epochs`` above override it.
 
     Returns
     -------
@@ -262,7 +267,7 @@ def run_demo(
     rng = check_random_state(random_state)
     d = _Demo(out, n_subjects, minutes, sampling_rate, maps, latent_dim, epochs, label_fraction, latent,
               dict(DEMO_SPEC if spec is None else spec), random_state, overwrite, progress_enabled(progress), verbose, rng,
-              rng.integers(0, 2**31 - 1, size=8), DemoResult(out_dir=out))
+              rng.integers(0, 2**31 - 1, size=8), DemoResult(out_dir=out), preset=preset)
     t_all = time.perf_counter()
     for name, step in _DEMO_STEPS:
         t0 = time.perf_counter()
