@@ -22,7 +22,8 @@ SPEC = {"patients": 2, "minutes": 2, "composition": {"normal breathing": 0.5, "r
 STEPS = [
     ["simulate", "-o", "sim", "--subjects", "2", "--minutes", "4", "--seed", "3"],
     ["segment", "sim", "-o", "cycles.h5", "--breaths-csv", "breaths.csv"],
-    ["train", "cycles.h5", "-o", "model.pt", "--epochs", "2", "--seed", "0", "--device", "cpu", "--maps", "4x4,2x2"],
+    ["train", "cycles.h5", "-o", "model.pt", "--preset", "paper", "--epochs", "2", "--seed", "0", "--device", "cpu",
+     "--maps", "4x4,2x2"],
     ["generate", "model.pt", "--spec", "spec.json", "--reference", "cycles.h5", "-o", "cohort", "--seed", "1",
      "--latent", "data", "--nodes", "members"],
     ["evaluate-cohort", "cohort", "--real", "cycles.h5", "-o", "fidelity", "--seed", "0"],

@@ -120,8 +120,11 @@ def test_train_cli_preset(cycles_file, tmp_path, capsys):
                  "--reconstruction-loss", "squared"]) == 0
     n = ventgen.HTVAE.load(tmp_path / "n.pt")
     assert (n.mask_padding, n.reconstruction_loss, n.hierarchy_weight) == (False, "squared", 0.3)
-    assert main([*base, "-o", str(tmp_path / "p.pt")]) == 0  # default preset: the paper
+    assert main([*base, "-o", str(tmp_path / "p.pt"), "--preset", "paper"]) == 0
     p = ventgen.HTVAE.load(tmp_path / "p.pt")
     assert (p.reconstruction_weights, p.hierarchy_weight, p.mask_padding) == (None, 1.0, False)
+    assert main([*base, "-o", str(tmp_path / "d.pt")]) == 0  # the default preset: the best recipe
+    d = ventgen.HTVAE.load(tmp_path / "d.pt")
+    assert (d.reconstruction_weights, d.hierarchy_weight, d.mask_padding) == ((1.0, 0.1, 0.1), 0.3, True)
     with pytest.raises(SystemExit):
         main([*base, "-o", str(tmp_path / "x.pt"), "--preset", "best"])

@@ -115,15 +115,13 @@ def unscale(x: torch.Tensor, s: dict) -> np.ndarray:
     return x.numpy().astype(np.float32, copy=False)
 
 
-def padding_mask(X, arr: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-    """``(mask, lengths)``: 1 on each cycle's first ``X.lengths`` samples, 0 on its edge padding."""
+def padding_mask(X, arr: np.ndarray) -> tuple[torch.Tensor | None, np.ndarray | None]:
+    """``(mask, lengths)``: 1 on each cycle's first ``X.lengths`` samples, 0 on its edge padding;
+    ``(None, None)`` for data without lengths (a plain array, images): they hold no padding to mask."""
     n = arr.shape[0]
     lengths = getattr(X, "lengths", None)
     if lengths is None or arr.ndim != 3:
-        raise VentgenValueError(
-            "mask_padding=True needs breath cycles with lengths (a ventgen.CycleSet), "
-            f"got {type(X).__name__} of shape {arr.shape}"
-        )
+        return None, None
     lengths = np.asarray(lengths).reshape(-1)
     if lengths.shape != (n,):
         raise VentgenValueError(f"X.lengths must have {n} values, got {lengths.shape}")

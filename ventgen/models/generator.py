@@ -109,15 +109,17 @@ def length_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
     return (torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]).float().unsqueeze(1)
 
 
-def flow_matching_loss(net: FlowNet, x1, mean, mask, cond, generator=None):
-    """Rectified-flow loss: ``|| v(x_t, t) - (x1 - x0) ||^2`` inside the breath (mask), mean per value."""
+def flow_matching_loss(net: FlowNet, x1, mean, mask, cond, generator=None, loss_mask=None):
+    """Rectified-flow loss: ``|| v(x_t, t) - (x1 - x0) ||^2`` over ``loss_mask`` (default: inside the
+    breath, ``mask``), mean per value."""
     n = x1.shape[0]
     x0 = torch.randn(x1.shape, generator=generator, device=x1.device)
     t = torch.rand(n, generator=generator, device=x1.device)
     xt = (1 - t)[:, None, None] * x0 + t[:, None, None] * x1
     v = net(xt, t, mean, mask, cond)
-    err = (v - (x1 - x0)) ** 2 * mask
-    return err.sum() / (mask.sum() * x1.shape[1]).clamp_min(1.0)
+    w = mask if loss_mask is None else loss_mask
+    err = (v - (x1 - x0)) ** 2 * w
+    return err.sum() / (w.sum() * x1.shape[1]).clamp_min(1.0)
 
 
 @torch.no_grad()
