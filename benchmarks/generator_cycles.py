@@ -39,6 +39,9 @@ def main(argv=None):
     ap.add_argument("--cycles", default=None, help="a CycleSet to use instead of simulating")
     ap.add_argument("--target", choices=("cycle", "residual"), default="cycle",
                     help="learn the cycle itself, or its residual from the decoder's mean (scaled per channel)")
+    ap.add_argument("--pad-loss", action="store_true",
+                    help="train on the whole edge-padded cycle (the padding repeats the last sample) instead of "
+                         "inside the breath only")
     ap.add_argument("--out", default="benchmarks/out/generator_cycles")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -97,7 +100,8 @@ def main(argv=None):
     run = 0.0
     for step in range(args.steps):
         idx = torch.randint(0, n, (args.batch,), generator=g)
-        loss = flow_matching_loss(net, Xn[idx], Mn[idx], mask[idx], cnd[idx], generator=g)
+        lm = torch.ones_like(mask[idx]) if args.pad_loss else None
+        loss = flow_matching_loss(net, Xn[idx], Mn[idx], mask[idx], cnd[idx], generator=g, loss_mask=lm)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -126,9 +130,25 @@ def main(argv=None):
     rmse = np.sqrt(((G - X[b]) ** 2).mean(axis=(0, 2)))
     print("generator RMSE to its own breath per channel:", rmse.round(2), " decoder:",
           np.sqrt(((R - X[b]) ** 2).mean(axis=(0, 2))).round(2))
+    _explain(X[a], G, T)
     np.save(out / "samples.npy", G[:50])
     np.save(out / "real.npy", X[b][:50])
     return rows
+
+
+def _explain(real, synth, T, step=4, top=8):
+    """What gives the generated breaths away: the forest's most important features, with both means."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    n = min(len(real), len(synth))
+    F = np.r_[cycle_features(real[:n]), cycle_features(synth[:n])]
+    y = np.r_[np.zeros(n), np.ones(n)]
+    rf = RandomForestClassifier(100, max_depth=8, random_state=0, n_jobs=1).fit(F, y)
+    per = (T + step - 1) // step
+    for j in np.argsort(rf.feature_importances_)[::-1][:top]:
+        ch, t = divmod(int(j), per)
+        print(f"  feature ch{ch} t={t * step:3d}: importance {rf.feature_importances_[j]:.3f}; real "
+              f"{F[:n, j].mean():8.3f} +- {F[:n, j].std():.3f}, generated {F[n:, j].mean():8.3f} +- {F[n:, j].std():.3f}")
 
 
 if __name__ == "__main__":
