@@ -46,6 +46,7 @@ from .._core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, check_cou
 from ..errors import VentgenValueError
 from ..io import read_cycleset
 from ..labels import VENTILATION_TREE, LearnedTree
+from ..models._checks import check_maps
 from ..signals.simulate import simulate_cohort
 from ..workflows import cycles_from_recordings
 from .benchmark_summary import (
@@ -135,17 +136,16 @@ def _ventilation_cycles(root, sim_minutes):
 
 # ----------------------------------------------------------------------------- models
 def _torch_models():
-    """``(HTVAE, SOMVAE, VAE, check_maps)``: torch-backed, imported on first use so that
-    ``import ventgen`` (and a benchmark of the clustering baselines alone) stays free of torch."""
+    """``(HTVAE, SOMVAE, VAE)``: torch-backed, imported on first use so that ``import ventgen`` (and a
+    benchmark of the clustering baselines alone) stays free of torch."""
     try:
-        from ..models._checks import check_maps
         from ..models.baselines import SOMVAE, VAE
         from ..models.estimator import HTVAE
     except ImportError as exc:  # pragma: no cover - depends on the model room's landing
         raise VentgenValueError(
             f"the HTVAE estimator is not available in this installation ({exc})"
         ) from None
-    return HTVAE, SOMVAE, VAE, check_maps
+    return HTVAE, SOMVAE, VAE
 
 
 def _htvae_class():
@@ -272,7 +272,7 @@ def _check_run_args(seeds, epochs, batch_size, latent_dim, threads, maps) -> Non
         raise VentgenValueError(f"threads must be an integer in [1, {n_cpu}] (this machine's CPU count), got {threads!r}")
     if isinstance(maps, (str, bytes)) or not hasattr(maps, "__iter__"):
         raise VentgenValueError(f"maps must be a list of (height, width) pairs, got {maps!r}")
-    _torch_models()[3]([(m, 1) if isinstance(m, (int, np.integer)) else m for m in maps])
+    check_maps([(m, 1) if isinstance(m, (int, np.integer)) else m for m in maps])
 
 
 # ----------------------------------------------------------------------------- entry point
