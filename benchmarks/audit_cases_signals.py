@@ -140,7 +140,7 @@ CASES = [
     Case("signals: cycleset labels shorter than the others", _cycles(_short_labels), _TRAIN),
     Case("signals: cycleset declaring 10**10 cycles", _cycles(manifest={"n_cycles": 10**10}), _TRAIN),
     Case("signals: cycleset at 1e9 Hz", _cycles(manifest={"sampling_rate": 1e9}), _TRAIN),
-    Case("signals: info on a cycleset", _cycles(), ["info", "{d}/c.h5"]),
+    Case("signals: info on a cycleset (described since issue 15)", _cycles(), ["info", "{d}/c.h5"], expect=0),
     # 4. one rule for rates
     Case("signals: convert --sampling-rate 1e9", _text("a.csv", _CSV),
          ["convert", "{d}/a.csv", "-o", "{d}/b.h5", "--sampling-rate", "1e9"]),
