@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 
 from .._core import json_default
-from .._core.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, check_sampling_rate
+from .._core.limits import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_RECORDING_SAMPLES,
+    check_sampling_rate,
+)
 from .._core.schemas import validate
 from ..errors import (
     FileFormatError,
@@ -139,6 +144,26 @@ def _parse_json(raw, path, field: str | None = None, want=dict):
     if want is not None and not isinstance(doc, want):
         raise FileFormatError(path, f"expected a JSON object, got a {type(doc).__name__}", field=field)
     return doc
+
+
+def read_side_table(path, what: str, expected: str, **read_kw) -> pd.DataFrame:
+    """A small CSV table that goes with a recording (annotations, breath marks, breath labels).
+
+    UTF-8 with or without a byte-order mark; at most ``MAX_RECORDING_SAMPLES`` rows; every pandas
+    failure becomes one :class:`FileFormatError` line naming the file. ``what`` names the table in the
+    messages, ``expected`` says what its header should hold.
+    """
+    try:
+        df = pd.read_csv(path, skipinitialspace=True, encoding="utf-8-sig", **read_kw)
+    except pd.errors.EmptyDataError:
+        raise FileFormatError(path, f"empty {what}: expected {expected}") from None
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(path, f"not UTF-8 text (undecodable byte at offset {exc.start})") from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
+        raise FileFormatError(path, f"malformed CSV: {(str(exc).strip().splitlines() or [''])[-1][:200]}") from None
+    if len(df) > MAX_RECORDING_SAMPLES:
+        raise FileFormatError(path, f"{len(df)} rows in the {what}; at most {MAX_RECORDING_SAMPLES} are read")
+    return df
 
 
 def _refuse_constant(name):

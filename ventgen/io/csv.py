@@ -31,6 +31,7 @@ from ._common import (
     _validate_annotations,
     _warn_unknown_labels,
     check_sampling_rate_option,
+    read_side_table,
 )
 from .units import (
     CANONICAL_COLUMNS,
@@ -376,17 +377,8 @@ def _rate_from_time(t: np.ndarray, path, col, first_line) -> float:
 
 
 def _read_annotation_csv(src: Path) -> pd.DataFrame:
-    try:
-        ann = pd.read_csv(src, skipinitialspace=True, keep_default_na=False, na_values=[""],
-                          dtype={"label": str, "superclass": str}, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise FileFormatError(src, "empty annotation file: expected a header start_s,end_s,label") from None
-    except UnicodeDecodeError as exc:
-        raise FileFormatError(src, f"not UTF-8 text (undecodable byte at offset {exc.start})") from None
-    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
-        raise FileFormatError(src, f"malformed CSV: {(str(exc).strip().splitlines() or [''])[-1][:200]}") from None
-    if len(ann) > MAX_RECORDING_SAMPLES:
-        raise FileFormatError(src, f"{len(ann)} annotations; at most {MAX_RECORDING_SAMPLES} are read")
+    ann = read_side_table(src, "annotation file", "a header start_s,end_s,label", keep_default_na=False,
+                          na_values=[""], dtype={"label": str, "superclass": str})
     missing = [c for c in ("start_s", "end_s", "label") if c not in ann.columns]
     if missing:
         raise FileFormatError(src, f"missing column(s) {missing}; expected start_s,end_s,label[,superclass]",
@@ -405,12 +397,7 @@ def _read_annotation_csv(src: Path) -> pd.DataFrame:
 
 
 def _read_marker_csv(src: Path) -> pd.DataFrame:
-    try:
-        mk = pd.read_csv(src, skipinitialspace=True, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise FileFormatError(src, "empty marker file: expected a header start_idx,end_idx,device_breath") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OverflowError) as exc:
-        raise FileFormatError(src, f"unreadable marker CSV: {(str(exc).strip().splitlines() or [''])[-1][:200]}") from None
+    mk = read_side_table(src, "marker file", "a header start_idx,end_idx,device_breath")
     if "start_idx" not in mk.columns:
         raise FileFormatError(src, f"missing column 'start_idx'; expected {list(MARKER_COLUMNS)}", line=1)
     for c in mk.columns:

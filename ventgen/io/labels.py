@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._core.limits import MAX_RECORDING_SAMPLES
 from ..errors import FileFormatError, VentgenTypeError, VentgenValueError, VentgenWarning
 from ..labels import VENTILATION_MODES_TREE, VENTILATION_TREE, VENTMODE_COLUMNS, LabelTree
 from ..signals.recording import Recording
-from ._common import _parse_json, _path
+from ._common import _parse_json, _path, read_side_table
 
 __all__ = ["BreathLabels", "read_breath_labels", "read_label_hierarchy", "apply_breath_labels", "BREATH_KEYS"]
 
@@ -180,18 +179,8 @@ def read_breath_labels(path, *, key: str = "auto", hierarchy=None) -> BreathLabe
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(2, "No such file or directory", str(path))
-    try:
-        df = pd.read_csv(path, skipinitialspace=True, keep_default_na=False, na_values=["", "N/A", "NA", "nan"],
-                         encoding="utf-8-sig", low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise FileFormatError(path, "empty label table: expected a header line and one row per breath") from None
-    except UnicodeDecodeError as exc:
-        raise FileFormatError(path, f"not UTF-8 text (undecodable byte at offset {exc.start})") from None
-    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
-        raise FileFormatError(path, f"malformed CSV: {(str(exc).strip().splitlines() or [''])[-1][:200]}") from None
-    if len(df) > MAX_RECORDING_SAMPLES:
-        raise FileFormatError(path, f"{len(df)} rows; at most {MAX_RECORDING_SAMPLES} are read")
-    return df
+    return read_side_table(path, "label table", "a header line and one row per breath", keep_default_na=False,
+                           na_values=["", "N/A", "NA", "nan"], low_memory=False)
 
 
 def _key_column(df: pd.DataFrame, key: str, src) -> tuple[str, str]:
