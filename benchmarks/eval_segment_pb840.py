@@ -53,6 +53,21 @@ def match(true_idx: np.ndarray, found_idx: np.ndarray, tol: int) -> np.ndarray:
     return out
 
 
+def score_starts(rec, found_all: np.ndarray, tol_s: float):
+    """Breath starts against the ventilator's marks within +-``tol_s``, over the span the marks cover.
+
+    Returns ``(tol, marks, found_all, found, m, tp)``: the tolerance in samples, the marks, all starts,
+    the starts inside the marked span, the match of every mark (index into ``found`` or -1), and the
+    true positives.
+    """
+    tol = int(round(tol_s * rec.sampling_rate))
+    marks = rec.markers["start_idx"].to_numpy()
+    span = (found_all >= marks[0] - tol) & (found_all <= marks[-1] + tol)
+    found = found_all[span]
+    m = match(marks, found, tol)
+    return tol, marks, found_all, found, m, int((m >= 0).sum())
+
+
 def agree(a, b) -> np.ndarray:
     return np.abs(a - b) <= np.maximum(0.02 * np.abs(b), 0.5)
 
@@ -65,13 +80,7 @@ def evaluate(path: Path, tol_s: float) -> dict:
         df = ventgen.segment_breaths(rec, method="flow")
         elapsed = time.perf_counter() - t0
         by_marks = ventgen.segment_breaths(rec, method="markers")
-    tol = int(round(tol_s * rec.sampling_rate))
-    marks = rec.markers["start_idx"].to_numpy()
-    found_all = df["start_idx"].to_numpy()
-    span = (found_all >= marks[0] - tol) & (found_all <= marks[-1] + tol)
-    found = found_all[span]
-    m = match(marks, found, tol)
-    tp = int((m >= 0).sum())
+    tol, marks, found_all, found, m, tp = score_starts(rec, df["start_idx"].to_numpy(), tol_s)
     row = {
         "file": path.name[:34],
         "minutes": rec.duration_s / 60,

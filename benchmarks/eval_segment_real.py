@@ -28,7 +28,7 @@ import ventgen
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from eval_segment_pb840 import match  # noqa: E402
+from eval_segment_pb840 import score_starts  # noqa: E402
 
 DATA = [ROOT.parent / "shared" / "data" / "pb840", ROOT.parent / "shared" / "data" / "ventmode"]
 
@@ -57,13 +57,7 @@ def evaluate(path: Path, tol_s: float):
         t0 = time.perf_counter()
         df = ventgen.segment_breaths(rec, method="flow")
         elapsed = time.perf_counter() - t0
-    tol = int(round(tol_s * rec.sampling_rate))
-    marks = rec.markers["start_idx"].to_numpy()
-    found_all = df["start_idx"].to_numpy()
-    span = (found_all >= marks[0] - tol) & (found_all <= marks[-1] + tol)
-    found = found_all[span]
-    m = match(marks, found, tol)
-    tp = int((m >= 0).sum())
+    _, marks, _, found, m, tp = score_starts(rec, df["start_idx"].to_numpy(), tol_s)
     row = {"file": short_name(path.name), "minutes": rec.duration_s / 60, "marks": marks.size, "found": found.size,
            "tp": tp, "precision": tp / max(found.size, 1), "recall": tp / max(marks.size, 1), "seconds": elapsed}
     used = np.zeros(found.size, bool)
