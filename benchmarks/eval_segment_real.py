@@ -6,10 +6,12 @@ per file: the number of ventilator marks, of breath starts found (between the fi
 +- the tolerance, since a file can begin or end in the middle of a breath), of one-to-one matches
 within +-0.1 s, precision and recall; then the pooled figures and the worst file.
 
-``--misses N`` also prints, for the worst file, the first N misses (marks without a detection and
-detections without a mark) with the flow and pressure around them.
+``--misses N`` also prints, for the worst file (or the first file whose name holds ``--file``), the
+first N misses (marks without a detection and detections without a mark) with the flow and pressure
+around them, after a count of each kind by where the nearest detection (for a mark) or mark (for a
+detection) lies: within 0.3 s before, within 0.3 s after, or none within 0.3 s.
 
-Run:  python benchmarks/eval_segment_real.py [--data DIR ...] [--tol-s 0.1] [--misses 0]
+Run:  python benchmarks/eval_segment_real.py [--data DIR ...] [--tol-s 0.1] [--misses 0] [--file TEXT]
 """
 
 from __future__ import annotations
@@ -62,13 +64,29 @@ def evaluate(path: Path, tol_s: float):
            "tp": tp, "precision": tp / max(found.size, 1), "recall": tp / max(marks.size, 1), "seconds": elapsed}
     used = np.zeros(found.size, bool)
     used[m[m >= 0]] = True
-    return row, rec, marks[m < 0], found[~used]
+    return row, rec, marks[m < 0], found[~used], found
 
 
-def show_misses(rec, missed, extra, n, rate):
+def _offsets(idx, ref, rate):
+    """Counts of ``idx`` by where the nearest ``ref`` lies: (<= 0.3 s before, <= 0.3 s after, none)."""
+    if idx.size == 0 or ref.size == 0:
+        return 0, 0, int(idx.size)
+    j = np.clip(np.searchsorted(ref, idx), 1, ref.size - 1) if ref.size > 1 else np.zeros(idx.size, int)
+    cand = np.stack([ref[np.maximum(j - 1, 0)], ref[j]], axis=1) - idx[:, None]
+    d = cand[np.arange(idx.size), np.argmin(np.abs(cand), axis=1)]
+    w = 0.3 * rate
+    return int(((d < 0) & (d >= -w)).sum()), int(((d > 0) & (d <= w)).sum()), int((np.abs(d) > w).sum())
+
+
+def show_misses(rec, missed, extra, n, rate, found=None):
     """The signals around the first ``n`` misses of each kind, 1 s before to 1.5 s after, every 2nd sample."""
-    for kind, idx in (("mark without detection", missed), ("detection without mark", extra)):
+    marks = rec.markers["start_idx"].to_numpy()
+    for kind, idx, ref, what in (("mark without detection", missed, found, "detection"),
+                                 ("detection without mark", extra, marks, "mark")):
         print(f"\n{kind}: {idx.size}")
+        if ref is not None:
+            b, a, none = _offsets(idx, ref, rate)
+            print(f"  nearest {what} within 0.3 s before: {b}, within 0.3 s after: {a}, none within 0.3 s: {none}")
         for i in idx[:n]:
             a, b = max(0, i - int(rate)), min(rec.n_samples, i + int(1.5 * rate))
             print(f"  at sample {i} ({i / rate:.2f} s); flow / pressure from -1 s, every 0.04 s:")
@@ -81,6 +99,7 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, nargs="+", default=DATA)
     ap.add_argument("--tol-s", type=float, default=0.1)
     ap.add_argument("--misses", type=int, default=0)
+    ap.add_argument("--file", default=None, help="with --misses: show this file (a part of its name)")
     args = ap.parse_args(argv)
     files = recordings(args.data)
     if not files:
@@ -96,9 +115,14 @@ def main(argv=None):
           f"files with P or R < 0.99: {int(((t['precision'] < 0.99) | (t['recall'] < 0.99)).sum())}")
     if args.misses:
         k = int(np.argmin(np.minimum(t["precision"], t["recall"])))
-        _, rec, missed, extra = results[k]
-        print(f"\nworst file: {files[k].name}")
-        show_misses(rec, missed, extra, args.misses, rec.sampling_rate)
+        if args.file:
+            hits = [i for i, p in enumerate(files) if args.file in p.name]
+            if not hits:
+                raise SystemExit(f"--file {args.file!r}: no recording name holds it")
+            k = hits[0]
+        _, rec, missed, extra, found = results[k]
+        print(f"\n{'file' if args.file else 'worst file'}: {files[k].name}")
+        show_misses(rec, missed, extra, args.misses, rec.sampling_rate, found)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ ignored), shallow breaths are looked for in long gaps between ordinary ones, a n
 flow to have come down to a low threshold since the previous one (hysteresis) and, with a pressure
 signal, the previous delivery to have ended (a flow dip under a held inspiratory pressure is one
 breath), each onset is moved back to the knee of the flow rise, and, with a pressure signal, to the
-ventilator's trigger.
+ventilator's trigger; with a pressure signal, short pressure pulses that push a little gas in (a
+delivery the ventilator cut short) are breaths too (:mod:`.pulses`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import inspect
 import numpy as np
 
 from ..errors import VentgenTypeError, VentgenValueError
+from .pulses import add_pulses, held_pressure
 
 __all__ = ["detect_breath_starts"]
 
@@ -91,7 +93,7 @@ def detect_breath_starts(
     onset_window_s: float = 0.4,
     min_pressure_rise_cmh2o: float = 1.0,
     pressure_window_s: float = 0.8,
-    min_pressure_slope_cmh2o_s: float = 15.0,
+    min_pressure_slope_cmh2o_s: float = 7.5,
     pressure_tol_cmh2o: float = 0.15,
     small_breaths: bool = True,
     min_small_peak_lpm: float = 1.0,
@@ -101,6 +103,9 @@ def detect_breath_starts(
     held_pressure_fraction: float = 0.5,
     min_held_swing_cmh2o: float = 3.0,
     pressure_base_s: float = 30.0,
+    pulses: bool = True,
+    pulse_fraction: float = 0.3,
+    min_pulse_rise_cmh2o: float = 2.0,
     return_info: bool = False,
 ):
     """Sample indices of inspiration onsets found from the flow signal alone.
@@ -134,7 +139,8 @@ def detect_breath_starts(
         How far back from the flow crossing the pressure rise of the trigger is searched (a trigger can
         precede the flow, for instance while the glottis is closed).
     min_pressure_slope_cmh2o_s : float
-        A pressure rise steeper than this (cmH2O/s) can be a ventilator's delivery.
+        A pressure rise steeper than this (cmH2O/s) can be a ventilator's delivery (7.5: proportional
+        assist raises the pressure with the flow, at 5-10 cmH2O/s, after the trigger dip).
     pressure_tol_cmh2o : float
         Pressure noise level: the onset is the last sample within this of the pre-trigger minimum
         (or within 5 % of the pressure rise, when larger).
@@ -159,6 +165,15 @@ def detect_breath_starts(
         Smallest pressure swing for that check (below it, as in CPAP, the pressure says nothing).
     pressure_base_s : float
         See ``held_pressure_fraction``.
+    pulses : bool
+        With a pressure signal, also count short pressure pulses as breaths (:mod:`.pulses`): a steep
+        rise from near PEEP by at least ``max(min_pulse_rise_cmh2o, pulse_fraction * swing)`` (``swing``
+        the median pressure peak of the ordinary inspirations above PEEP) that falls back within 0.3 s,
+        while the flow rises by ``min_peak_lpm`` and reaches the shallow-breath threshold: a delivery
+        the ventilator cut short. A pulse starts at its pressure rise; when the flow stays inspiratory
+        from the pulse into a larger inspiration, the two are one breath from the pulse.
+    pulse_fraction, min_pulse_rise_cmh2o : float
+        See ``pulses``.
     return_info : bool
         Also return a dict with the thresholds used.
 
@@ -190,7 +205,8 @@ def detect_breath_starts(
         small_breaths=small_breaths, min_small_peak_lpm=min_small_peak_lpm, small_fraction=small_fraction,
         min_small_insp_s=min_small_insp_s, min_small_volume_ml=min_small_volume_ml,
         held_pressure_fraction=held_pressure_fraction, min_held_swing_cmh2o=min_held_swing_cmh2o,
-        pressure_base_s=pressure_base_s, return_info=return_info,
+        pressure_base_s=pressure_base_s, pulses=pulses, pulse_fraction=pulse_fraction,
+        min_pulse_rise_cmh2o=min_pulse_rise_cmh2o, return_info=return_info,
     )
 
 
@@ -205,7 +221,7 @@ def _find_onsets(
     f, rate, p, info, *, min_peak_lpm, high_fraction, low_fraction, min_insp_s, min_breath_s, onset_window_s,
     min_pressure_rise_cmh2o, pressure_window_s, min_pressure_slope_cmh2o_s, pressure_tol_cmh2o,
     small_breaths, min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml,
-    held_pressure_fraction, min_held_swing_cmh2o, pressure_base_s,
+    held_pressure_fraction, min_held_swing_cmh2o, pressure_base_s, pulses, pulse_fraction, min_pulse_rise_cmh2o,
 ) -> np.ndarray:
     """The steps of the detector, in order; ``info`` gets the thresholds (and the pressure details)."""
     empty = np.empty(0, np.int64)
@@ -217,6 +233,7 @@ def _find_onsets(
     base, scale, high, low = levels
     r0, r1 = _excursions(f, high, min_insp_s, rate)
     lows = np.full(r0.size, low)
+    high2 = None
     if small_breaths:
         # Shallow breaths (hypopnoea) replace ordinary ones, so they lie in long gaps between
         # ordinary inspirations (longer than 1.5 median periods; everywhere when there are few). There,
@@ -227,18 +244,31 @@ def _find_onsets(
         info.update(small_high_lpm=high2)
         r0, r1, lows = _add_shallow_breaths(f, rate, p, r0, r1, lows, base, high2, low2,
                                             min_small_insp_s, min_small_volume_ml)
+    pulse = np.zeros(r0.size, dtype=bool)
+    w = max(2, int(round(pressure_base_s * rate)))
+    modes = _block_modes(p, w) if p is not None else None  # PEEP per block of pressure_base_s
+    if p is not None and pulses:
+        r0, r1, lows, pulse = add_pulses(f, p, rate, r0, r1, lows, base, low, info, level=high2 if small_breaths
+                                          else base + max(min_small_peak_lpm, small_fraction * scale),
+                                          min_slope=min_pressure_slope_cmh2o_s, fraction=pulse_fraction,
+                                          min_rise=min_pulse_rise_cmh2o, min_flow_rise=min_peak_lpm,
+                                          peep=np.repeat(modes, w)[: p.size])
     if r0.size == 0:
         return empty
-    cross, prev_end = _crossings(f, r0, r1, lows)
+    keep = _crossings(f, r0, r1, lows)
+    cross, prev_end, pulse = r0[keep], np.concatenate(([0], r1[:-1]))[keep], pulse[keep]
     if p is not None and cross.size > 1:
-        cross, prev_end = _released(p, cross, prev_end, rate, info, fraction=held_pressure_fraction,
-                                    min_swing=min_held_swing_cmh2o, base_s=pressure_base_s)
+        held = held_pressure(p, cross, prev_end, info, fraction=held_pressure_fraction,
+                     min_swing=min_held_swing_cmh2o, modes=modes, block=w)
+        cross, prev_end, pulse = cross[~held], prev_end[~held], pulse[~held]
     onset = _flow_onsets(f, cross, prev_end, max(2, int(round(onset_window_s * rate))))
     if p is not None:
         onset = _pressure_onsets(p, cross, prev_end, onset, rate, info, pressure_window_s=pressure_window_s,
                                  min_pressure_slope_cmh2o_s=min_pressure_slope_cmh2o_s,
                                  pressure_tol_cmh2o=pressure_tol_cmh2o,
                                  min_pressure_rise_cmh2o=min_pressure_rise_cmh2o)
+        # a pulse starts where its pressure rise does
+        onset = np.where(pulse, cross, onset)
     return _spaced(onset, f.size, max(1, int(round(min_breath_s * rate))))
 
 
@@ -315,7 +345,7 @@ def _add_shallow_breaths(f, rate, pressure, r0, r1, lows, base, high2, low2, min
 
 
 def _crossings(f, r0, r1, lows):
-    """The excursions that start a breath and the end of the excursion before each.
+    """Which excursions start a breath (a mask; the end of the excursion before each is ``r1[k - 1]``).
 
     Hysteresis: a new excursion starts a breath only if the flow fell below its low threshold since
     the previous excursion ended (one reduceat pass gives the minimum of every gap).
@@ -324,9 +354,9 @@ def _crossings(f, r0, r1, lows):
     idx = np.empty(2 * r0.size, dtype=np.int64)
     idx[0::2] = prev1
     idx[1::2] = r0
+    np.minimum(idx, f.size - 1, out=idx)  # an excursion (a pulse) can run to the end of the signal
     gap_min = np.minimum.reduceat(f, idx)[0::2]
-    dipped = (gap_min < lows) & (r0 > prev1)
-    return r0[dipped], prev1[dipped]
+    return (gap_min < lows) & (r0 > prev1)
 
 
 def _block_modes(x: np.ndarray, block: int, bin_width: float = 0.25) -> np.ndarray:
@@ -344,34 +374,6 @@ def _block_modes(x: np.ndarray, block: int, bin_width: float = 0.25) -> np.ndarr
     n_blocks = int(blk[-1]) + 1
     counts = np.bincount(blk[ok] * nb + k[ok], minlength=n_blocks * nb).reshape(n_blocks, nb)
     return lo + (np.argmax(counts, axis=1) + 0.5) * width
-
-
-def _released(p, cross, prev_end, rate, info, *, fraction, min_swing, base_s):
-    """The crossings that start a breath once the pressure says the previous delivery ended.
-
-    A crossing whose gap since the previous excursion (``prev_end`` to the crossing) kept the pressure
-    above ``base + fraction * swing`` continues the previous breath (the ventilator still held its
-    inspiratory pressure while the flow dipped) and is dropped. ``base`` is the local PEEP, the most
-    frequent pressure of the block of ``base_s`` seconds that holds the previous crossing (robust to
-    the deep dips of strong efforts and to coughs, unlike a running minimum), and ``swing`` the highest
-    pressure from the previous crossing to the end of its excursion, above ``base``.
-    """
-    w = max(2, int(round(base_s * rate)))
-    prev_cross = np.concatenate(([0], cross[:-1]))
-    base = _block_modes(p, w)[prev_cross // w]
-    # highest pressure from the previous crossing to the end of its excursion, lowest in the gap
-    idx = np.empty(2 * cross.size, dtype=np.int64)
-    idx[0::2] = prev_cross
-    idx[1::2] = np.maximum(prev_end, prev_cross + 1)
-    peak = np.maximum.reduceat(p, idx)[0::2]
-    idx[0::2] = prev_end
-    idx[1::2] = np.maximum(cross, prev_end + 1)
-    gap_min = np.minimum.reduceat(p, idx)[0::2]
-    swing = peak - base
-    held = (swing >= min_swing) & (gap_min > base + fraction * swing)
-    held[0] = False
-    info.update(held_pressure=int(held.sum()))
-    return cross[~held], prev_end[~held]
 
 
 def _flow_onsets(f, cross, prev_end, win):
@@ -393,7 +395,7 @@ def _flow_onsets(f, cross, prev_end, win):
     f_c = fj[:, -1]
     span = win - trough
     with np.errstate(divide="ignore", invalid="ignore"):
-        frac = (col[None, :] - trough[:, None]) / span[:, None]
+        frac = (col[None, :] - trough[:, None]) / np.maximum(span, 1)[:, None]
     # distance below the chord, from the trough (the valid window is contiguous) up to the sample
     # before the crossing
     below = np.where(
