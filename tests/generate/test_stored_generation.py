@@ -118,7 +118,7 @@ def test_what_the_stored_data_cannot_do_is_one_clear_error(files):
     with pytest.raises(VentgenValueError, match="nearest.*--reference"):
         generate_cohort(model, NATURAL, options=GenerationOptions(latent="data", length_method="nearest"))
     with pytest.raises(VentgenValueError, match="noise_highpass_hz=2.*4 Hz"):
-        generate_cohort(model, NATURAL, options=GenerationOptions(noise_highpass_hz=2.0))
+        generate_cohort(model, NATURAL, options=GenerationOptions(noise="residual", noise_highpass_hz=2.0))
     with pytest.raises(VentgenValueError, match="labels= relabels"):
         generate_cohort(model, NATURAL, options=GenerationOptions(labels=["a"] * model.generation_.n))
 

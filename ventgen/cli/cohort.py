@@ -52,16 +52,18 @@ def _add_generate(sub):
     p.add_argument("--nodes", choices=("auto", "majority", "members"), default="auto",
                    help="nodes a class draws from: those it is the majority of, or all holding it "
                         "(default: majority with --latent node, members with --latent data)")
-    p.add_argument("--noise", choices=("residual", "none"), default="residual",
-                   help="add observation noise fitted to the model's residuals on the reference breaths "
-                        "(default) or keep the decoder's smooth means")
+    p.add_argument("--noise", choices=("auto", "residual", "none"), default="auto",
+                   help="add observation noise fitted to the model's residuals on the reference breaths, or "
+                        "none (auto, the default: none with the flow generator, residual with the decoder)")
     p.add_argument("--noise-highpass", type=nonneg_float, default=4.0, metavar="HZ",
                    help="fit the noise to the residual above this frequency (default 4 Hz; 0: all of it)")
-    p.add_argument("--boundary", choices=("residual", "none"), default="residual",
+    p.add_argument("--boundary", choices=("auto", "residual", "none"), default="auto",
                    help="add the decoder's mean error at the two ends of each breath (the trigger effort) and "
                         "join breaths with the real mean step (default), or keep the decoded ends")
-    p.add_argument("--decoder", choices=("exact", "linear"), default="exact",
-                   help="decode every latent (default) or linearise the decoder per node (much faster)")
+    p.add_argument("--decoder", choices=("auto", "flow", "exact", "linear"), default="auto",
+                   help="flow: sample every breath from the model's flow generator (the high-fidelity path); "
+                        "exact: the decoder's mean breath; linear: the decoder linearised per node (much "
+                        "faster); auto (default): flow when the model has a generator, else exact")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a cohort folder that ventgen generate wrote (refused for a folder holding "
                         "anything else, or the inputs)")

@@ -46,7 +46,9 @@ from .decode import (
     DECODERS,
     NOISE_HIGHPASS_HZ,
     NOISE_MODELS,
+    FlowDecoder,
     decode_breaths,
+    exact_decoder,
     fit_observation,
     linear_decoder,
     observation_models,
@@ -92,26 +94,33 @@ class GenerationOptions:
         ``"members"``: every node holding at least 3 reference breaths of the class, weighted by how
         many; meaningful with ``latent="data"``. ``"auto"`` (default): ``"majority"`` with
         ``latent="node"``, ``"members"`` with ``latent="data"``.
-    noise : {"residual", "none"}
-        ``"residual"`` (default) adds observation noise to every decoded breath: the decoder gives the
-        mean of ``p(x | z)``, and :class:`~ventgen.generate.observation.ObservationNoise` (fitted per
-        class to the model's residuals on the reference breaths) supplies the sensor noise, cardiogenic
-        oscillation and vibration that no code reconstructs. ``"none"`` keeps the decoder's means.
+    noise : {"auto", "residual", "none"}
+        ``"residual"`` adds observation noise to every decoded breath: the decoder gives the mean of
+        ``p(x | z)``, and :class:`~ventgen.generate.observation.ObservationNoise` (fitted per class to
+        the model's residuals on the reference breaths) supplies the sensor noise, cardiogenic
+        oscillation and vibration that no code reconstructs. ``"none"`` keeps the decoded breaths.
+        ``"auto"`` (default): ``"none"`` with the flow generator (its breaths carry their own noise),
+        ``"residual"`` with the decoder's means.
     noise_highpass_hz : float
         Fit the noise to the residual above this frequency only. The default, 4 Hz, is above the
         breathing frequencies, where most of the decoder's own shape error sits: the whole residual (0)
         would add that error as noise too. On the simulated cohort ``ventgen segment`` then split apnea
         breaths: re-segmentation F1 0.89-0.91 with the whole residual, 0.97-0.99 above 2 Hz, 0.98-1.00
         above 4 Hz.
-    boundary : {"residual", "none"}
-        ``"residual"`` (default) adds the decoder's mean error over the first and last 0.4 s of each
-        breath (:class:`~ventgen.generate.observation.BoundaryBias`) and joins breaths with the real
-        mean step; ``"none"`` keeps the decoded ends and makes consecutive breaths meet.
-    decoder : {"exact", "linear"}
-        ``"exact"`` decodes every latent with ``model.decode``. ``"linear"`` decodes each component's
-        center once plus ``2 d`` secant points at +-sigma along each latent axis, and generates every
-        breath as ``decode(center) + J (z - center)``: an order of magnitude faster on CPU, at an
-        approximation error that ``benchmarks/bench_generate.py`` measures.
+    boundary : {"auto", "residual", "none"}
+        ``"residual"`` adds the decoder's mean error over the first and last 0.4 s of each breath
+        (:class:`~ventgen.generate.observation.BoundaryBias`) and joins breaths with the real mean
+        step; ``"none"`` keeps the decoded ends and makes consecutive breaths meet. ``"auto"``
+        (default): ``"none"`` with the flow generator, ``"residual"`` with the decoder's means.
+    decoder : {"auto", "flow", "exact", "linear"}
+        ``"flow"`` samples every breath at its length from the model's flow generator
+        (``model.generate_cycles``, a model trained with ``generator="flow"``, the default preset): the
+        high-fidelity path. ``"exact"`` decodes every latent with ``model.decode`` (the paper's mean
+        breath). ``"linear"`` decodes each component's center once plus ``2 d`` secant points at
+        +-sigma along each latent axis, and generates every breath as ``decode(center) + J (z - center)``:
+        an order of magnitude faster on CPU, at an approximation error that
+        ``benchmarks/bench_generate.py`` measures. ``"auto"`` (default): ``"flow"`` when the model has a
+        generator (and ``length_method`` is not ``"padding"``), else ``"exact"``.
     batch_size : int
         Latents decoded per ``model.decode`` call.
     sampling_rate : float, optional
@@ -130,10 +139,10 @@ class GenerationOptions:
     length_method: str = "node"
     latent: str = "node"
     nodes: str = "auto"
-    noise: str = "residual"
+    noise: str = "auto"
     noise_highpass_hz: float = NOISE_HIGHPASS_HZ
-    boundary: str = "residual"
-    decoder: str = "exact"
+    boundary: str = "auto"
+    decoder: str = "auto"
     batch_size: int = 8192
     sampling_rate: float | None = None
     subject_prefix: str = "virtual_"
@@ -157,8 +166,7 @@ def check_options(options) -> GenerationOptions:
     _choice("latent", o.latent, LATENT_SOURCES)
     if o.nodes not in NODE_CHOICES:
         raise VentgenValueError(f"nodes must be 'auto', 'majority' or 'members', got {o.nodes!r}")
-    if o.decoder not in DECODERS:
-        raise VentgenValueError(f"decoder must be 'exact' or 'linear', got {o.decoder!r}")
+    _choice("decoder", o.decoder, DECODERS)
     _choice("noise", o.noise, NOISE_MODELS)
     _choice("boundary", o.boundary, BOUNDARY_MODELS)
     hp = o.noise_highpass_hz
@@ -174,6 +182,23 @@ def check_options(options) -> GenerationOptions:
     rate = None if o.sampling_rate is None else check_sampling_rate(o.sampling_rate, "sampling_rate")
     nodes = o.nodes if o.nodes != "auto" else ("members" if o.latent == "data" else "majority")
     return dataclasses.replace(o, nodes=nodes, sampling_rate=rate)
+
+
+def resolve_auto(model, o: GenerationOptions) -> GenerationOptions:
+    """The options with ``decoder``, ``noise`` and ``boundary`` = ``"auto"`` resolved for ``model``."""
+    has_flow = getattr(model, "generator_", None) is not None
+    decoder = o.decoder
+    if decoder == "auto":
+        decoder = "flow" if has_flow and o.length_method != "padding" else "exact"
+    if decoder == "flow" and not has_flow:
+        raise VentgenValueError("decoder='flow' needs a model trained with generator='flow' (the default preset); "
+                                "this model has no generator: use decoder='exact' or 'linear'")
+    if decoder == "flow" and o.length_method == "padding":
+        raise VentgenValueError("length_method='padding' reads lengths from the decoder's padding, and the flow "
+                                "generator takes the length as given: use length_method='node' or 'nearest'")
+    plain = "none" if decoder == "flow" else "residual"
+    return dataclasses.replace(o, decoder=decoder, noise=plain if o.noise == "auto" else o.noise,
+                               boundary=plain if o.boundary == "auto" else o.boundary)
 
 
 def _check_residual_support(model, o: GenerationOptions) -> None:
@@ -249,7 +274,7 @@ def generate_cohort(model, spec, reference=None, random_state=0, options=None) -
     t0 = time.perf_counter()
     spec = read_cohort_spec(spec)  # 1. spec and options
     natural = spec.natural
-    o = check_options(options)
+    o = resolve_auto(model, check_options(options))
     rng = check_random_state(random_state)
     ref, enc, stored = generation_source(model, reference, spec, o.labels)
     st = node_stats(model, ref, o.label_tree if stored is None else (o.label_tree or stored.tree), enc)  # 2.
@@ -291,14 +316,18 @@ def _latents_and_lengths(ev, resolved, pools, enc, spec, o: GenerationOptions, u
 
 def _decode(model, Z, comps, lens, ev, ref, models, pools, o: GenerationOptions, rng) -> tuple:
     """The continuous flow and pressure: decoded, with the observation model, cut and stitched."""
-    exact = o.decoder == "exact"
-    decode = model.decode if exact else linear_decoder(model, comps.centers, comps.scales, np.arange(len(comps)))
+    if o.decoder == "flow":
+        decode = FlowDecoder(model, np.random.default_rng(int(rng.integers(2**63 - 1))))
+    elif o.decoder == "exact":
+        decode = exact_decoder(model)
+    else:
+        decode = linear_decoder(model, comps.centers, comps.scales, np.arange(len(comps)))
     obs = fit_observation(models, ev.label, rng)
     bounds = None
     if o.length_method == "padding":
         lo, hi = length_bounds(pools)
         bounds = (lo[ev.gid], hi[ev.gid])
-    return decode_breaths(decode, exact, Z, comps.of_breath, lens, ev.patient, ev.label, ref, obs,
+    return decode_breaths(decode, Z, comps.of_breath, lens, ev.patient, ev.label, ref, obs,
                           bounds=bounds, batch_size=o.batch_size, progress_bar=o.progress)
 
 

@@ -1,12 +1,20 @@
 """Decoding the latents in batches, with the observation model, cutting and stitching.
 
-Each batch is decoded with ``model.decode`` (``decoder="exact"``) or with the linearised decoder
-(``decoder="linear"``: each component's center decoded once plus ``2 d`` secant points, every breath
-``decode(center) + J (z - center)``); then every cycle is cut to its length, gets the decoder's mean
-error at its two ends (:class:`~ventgen.generate.observation.BoundaryBias`) and observation noise
+Each batch is turned into cycles by one of three decoders, all called as ``f(Z, comp, lengths, start)``
+(``start`` = index of the batch's first breath in the cohort):
+
+* ``"flow"``: the model's flow generator (``model.generate_cycles``), which samples each breath at its
+  length from the learned ``p(x | z, length)`` (:class:`FlowDecoder`); the default when the model has one;
+* ``"exact"``: the decoder's mean, ``model.decode``;
+* ``"linear"``: the linearised decoder (each component's center decoded once plus ``2 d`` secant
+  points, every breath ``decode(center) + J (z - center)``).
+
+Then every cycle is cut to its length, gets (if asked) the decoder's mean error at its two ends
+(:class:`~ventgen.generate.observation.BoundaryBias`) and observation noise
 (:class:`~ventgen.generate.observation.ObservationNoise`), and is stitched to its neighbours
 (:func:`~ventgen.generate.stitching.stitch_batch`). One breath more than the batch is decoded: its
-first sample closes the batch's last join, and its noise is carried to the next batch.
+first sample closes the batch's last join, and its noise (observation noise, or the flow generator's
+starting noise) is carried to the next batch, so that every breath is drawn once.
 """
 
 from __future__ import annotations
@@ -23,14 +31,14 @@ from .reference import Encoded, Reference
 from .stitching import TAPER_S, join_masks, stitch_batch
 
 __all__ = ["DECODERS", "NOISE_MODELS", "NOISE_HIGHPASS_HZ", "BOUNDARY_MODELS", "Observation", "observation_models", "fit_observation",
-           "linear_decoder",
+           "linear_decoder", "exact_decoder", "FlowDecoder",
            "decode_breaths", "cut_padding"]
 
-DECODERS = ("exact", "linear")
+DECODERS = ("auto", "flow", "exact", "linear")
 #: Observation noise added to the decoded breaths: fitted to the model's residuals, or none.
-NOISE_MODELS = ("residual", "none")
+NOISE_MODELS = ("auto", "residual", "none")
 #: Whether the decoder's mean error at the ends of a breath is corrected (see BoundaryBias).
-BOUNDARY_MODELS = ("residual", "none")
+BOUNDARY_MODELS = ("auto", "residual", "none")
 #: Default cut-off (Hz) of the observation noise: the residual above it is noise (see GenerationOptions).
 NOISE_HIGHPASS_HZ = 4.0
 #: Seconds at each end of a breath over which the boundary bias is fitted.
@@ -85,8 +93,38 @@ def cut_padding(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, flow_ch: int) -> 
     return np.clip(L, lo, hi)
 
 
+def exact_decoder(model):
+    """``f(Z, comp, lengths, start)``: the decoder's means, ``model.decode(Z)``."""
+    return lambda Z, comp, lengths, start: model.decode(Z)
+
+
+class FlowDecoder:
+    """``f(Z, comp, lengths, start)``: breaths sampled by the model's flow generator at their lengths.
+
+    The starting noise of breath ``i`` is drawn once from ``rng``, in cohort order: the extra breath a
+    batch decodes keeps its noise for the next batch, so batches do not change the breaths.
+    """
+
+    def __init__(self, model, rng: np.random.Generator, steps: int | None = None):
+        self.model, self.rng, self.steps = model, rng, steps
+        self._carried = None  # (index, noise) of the last breath decoded
+
+    def __call__(self, Z, comp, lengths, start):
+        shape = (len(Z), *self.model.input_shape_)
+        noise = np.empty(shape, dtype=np.float32)
+        k = 1 if self._carried is not None and self._carried[0] == start and len(Z) else 0
+        if k:
+            noise[0] = self._carried[1]
+        noise[k:] = self.rng.standard_normal((shape[0] - k, *shape[1:]), dtype=np.float32)
+        if len(Z):
+            self._carried = (start + len(Z) - 1, noise[-1].copy())
+        lengths = np.clip(np.asarray(lengths, dtype=np.int64), 2, shape[-1])
+        return self.model.generate_cycles(Z, lengths, noise=noise, steps=self.steps)
+
+
 def linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarray):
-    """``f(Z, g)``: decode(code_g) + J_g (z - code_g), J_g from secants at +-sigma (one model call)."""
+    """``f(Z, comp, lengths, start)``: decode(code_g) + J_g (z - code_g) for the breaths of component
+    ``g = comp``, J_g from secants at +-sigma (one model call)."""
     d = codes.shape[1]
     eye = np.eye(d)
     pts = []
@@ -101,7 +139,7 @@ def linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarra
            for i, g in enumerate(used)}
     codes32 = codes.astype(np.float32)
 
-    def f(Z, g):
+    def f(Z, g, lengths=None, start=None):
         order = np.argsort(g, kind="stable")
         gs, Zs = g[order], Z[order]
         bounds = np.concatenate(([0], np.flatnonzero(np.diff(gs)) + 1, [len(gs)]))
@@ -118,20 +156,21 @@ def linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarra
     return f
 
 
-def _decode(decode, exact: bool, Z: np.ndarray, comp: np.ndarray, C: int, chans: list) -> np.ndarray:
+def _decode(decode, Z: np.ndarray, comp: np.ndarray, lens: np.ndarray, start: int, C: int, chans: list) -> np.ndarray:
     """(b, 2, T) float32 flow and pressure of one batch of latents, the decoder's output checked."""
-    Xd = np.asarray(decode(Z) if exact else decode(Z, comp), dtype=np.float32)
+    Xd = np.asarray(decode(Z, comp, lens, start), dtype=np.float32)
     if Xd.ndim != 3 or Xd.shape[0] != len(Z) or Xd.shape[2] < 2 or Xd.shape[1] < C:
         raise VentgenValueError(f"model.decode returned shape {Xd.shape}, expected ({len(Z)}, {C}, time)")
     return Xd[:, chans, :]
 
 
-def decode_breaths(decode, exact: bool, Z: np.ndarray, comp: np.ndarray, lens: np.ndarray, patient: np.ndarray,
+def decode_breaths(decode, Z: np.ndarray, comp: np.ndarray, lens: np.ndarray, patient: np.ndarray,
                    labels: np.ndarray, ref: Reference, obs: Observation, *, bounds=None, batch_size: int = 8192,
                    progress_bar: bool | None = None) -> tuple:
     """The cohort's continuous (flow, pressure), patient after patient; ``lens`` is updated in place
-    with the length every breath was cut to. ``bounds`` = (lo, hi) per breath reads the lengths from
-    the decoded padding (``length_method="padding"``)."""
+    with the length every breath was cut to. ``decode`` is ``f(Z, comp, lengths, start)`` (see the module
+    notes). ``bounds`` = (lo, hi) per breath reads the lengths from the decoded padding
+    (``length_method="padding"``; the lengths passed to ``decode`` are then only the drawn ones)."""
     N, C = Z.shape[0], ref.n_channels
     chans = [ref.flow_channel, ref.pressure_channel]
     first, last = join_masks(patient)
@@ -142,7 +181,7 @@ def decode_breaths(decode, exact: bool, Z: np.ndarray, comp: np.ndarray, lens: n
     for b0 in progress(range(0, N, batch_size), enabled=progress_bar, desc="decoding breaths"):
         b1 = min(N, b0 + batch_size)
         ext = min(N, b1 + 1)  # one breath more: its first sample closes this batch's last join
-        Xd = _decode(decode, exact, Z[b0:ext], comp[b0:ext], C, chans)
+        Xd = _decode(decode, Z[b0:ext], comp[b0:ext], lens[b0:ext], b0, C, chans)
         if bounds is not None:  # the extra breath keeps the length its own batch will give it
             k0 = 0 if b0 == 0 else 1
             lens[b0 + k0:ext] = cut_padding(Xd[k0:], bounds[0][b0 + k0:ext], bounds[1][b0 + k0:ext], 0)

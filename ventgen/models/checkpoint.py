@@ -54,8 +54,16 @@ ADDED_PARAMS = {
         "reconstruction_weights",
         "mask_padding",
         "reconstruction_loss",
+        "generator",
+        "generator_steps",
+        "generator_width",
+        "generator_lr",
+        "generator_batch_size",
+        "generator_sample_steps",
     )
 }
+#: parameters that may change when a training resumes (more epochs or steps, other sampling)
+RESUMABLE_CHANGES = ("epochs", "device", "progress", "generator_steps", "generator_sample_steps")
 #: what the ``params`` of a file hold: the hyper-parameters and the seed ("preset" is optional)
 STORED_PARAMS = (*field_names(), "random_state")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -303,7 +311,7 @@ def check_resume(mine: dict, ckpt: dict, shape: tuple, fingerprint=None, path=No
     :func:`data_fingerprint`)."""
     where = "the checkpoint" if path is None else str(path)
     theirs = {**ADDED_PARAMS, **ckpt["params"]}
-    diff = [k for k in mine if k not in ("epochs", "device", "progress") and mine[k] != theirs.get(k)]
+    diff = [k for k in mine if k not in RESUMABLE_CHANGES and mine[k] != theirs.get(k)]
     if diff:
         raise VentgenValueError(
             f"cannot resume: {where} was written with different parameters: "

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .._core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM
+from .._core.limits import MAX_BATCH_SIZE, MAX_CONV_CHANNELS, MAX_EPOCHS, MAX_LATENT_DIM
 from ..errors import VentgenValueError
 from ._checks import _channels, _level_weights, _pos_float, _pos_int, check_maps
 
@@ -119,6 +119,31 @@ class HTVAEConfig:
         _choice("reconstruction_loss", ("squared", "absolute")),
         cli="squared,absolute",
     )
+    generator: str = _param(
+        "none",
+        "what generates the breath from the latent: flow (a conditional flow-matching generator trained after "
+        "the HTVAE on the same cycles, conditioned on z and the length) or none (the decoder's mean, the paper)",
+        _choice("generator", ("flow", "none")),
+        cli="flow,none",
+    )
+    generator_steps: int = _param(
+        3000, "training steps (batches) of the generator",
+        lambda v, _: _pos_int(v, "generator_steps", allow_zero=True, high=MAX_EPOCHS * 100), cli="int",
+    )
+    generator_width: int = _param(
+        32, "convolution width of the generator's network",
+        lambda v, _: _pos_int(v, "generator_width", high=MAX_CONV_CHANNELS), cli="int",
+    )
+    generator_lr: float = _param(1e-3, "the generator's peak learning rate (AdamW, cosine decay)",
+                                 lambda v, _: _pos_float(v, "generator_lr"), cli="float")
+    generator_batch_size: int = _param(
+        64, "the generator's batch size", lambda v, _: _pos_int(v, "generator_batch_size", high=MAX_BATCH_SIZE),
+        cli="int",
+    )
+    generator_sample_steps: int = _param(
+        8, "midpoint steps when the generator samples (two network calls each)",
+        lambda v, _: _pos_int(v, "generator_sample_steps", high=1024), cli="int",
+    )
 
     def validated(self) -> HTVAEConfig:
         """Every value checked (in field order) and normalised; raises one error line otherwise."""
@@ -151,6 +176,7 @@ PRESETS: dict[str, HTVAEConfig] = {
         reconstruction_weights=(1.0, 0.1, 0.1, 0.1),
         mask_padding=True,
         reconstruction_loss="absolute",
+        generator="flow",
     ),
 }
 #: the default: the best measured recipe (make demo, seed 0: discriminative 0.497 -> 0.445, median KS

@@ -23,13 +23,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 
 from .. import __version__
 from .._core import check_random_state
-from ..errors import FileFormatError, VentgenError, VentgenValueError, VentgenWarning
-from ..generate.stored import StoredGeneration, generation_state
+from ..errors import VentgenError, VentgenValueError, VentgenWarning
 from ..io.checkpoint import read_checkpoint, write_checkpoint
 from ._checks import _pos_int, parse_maps
 from ._inputs import check_X, fit_scaling, padding_mask, resolve_device, scale
@@ -45,8 +43,10 @@ from .checkpoint import (
     scaling_from,
 )
 from .config import DEFAULT_PRESET, HTVAEConfig, field_names, resolve
+from .flowgen import fit_flow_generator
 from .htvae import HTVAEModule
 from .inference import HTVAEInference
+from .stored import generation_data, stored_generation, stored_generator, to_tensors
 from .train import htvae_loop, must_link_sampler
 
 __all__ = ["HTVAE", "resolve_device", "parse_maps"]
@@ -120,6 +120,16 @@ class HTVAE(HTVAEInference, BaseEstimator):
         likelihood, learns the conditional median, which keeps such an edge sharp; on breath cycles it
         makes generated breaths harder to tell from real ones (see ``benchmarks/README.md``). The
         term's scale changes with it, and so does its balance with the other terms.
+    generator : {"flow", "none"}
+        What turns a latent and a length into a breath. ``"none"`` (the paper): the decoder's mean.
+        ``"flow"`` (``preset="recipe"``): a conditional flow-matching generator
+        (:mod:`ventgen.models.flowgen`), trained after the HTVAE on the same cycles, conditioned on the
+        latent, the length and the decoder's mean, which gives breaths with the sharp, variably timed
+        edges and the noise of real ones (:meth:`generate_cycles`). Time series only.
+    generator_steps, generator_width, generator_lr, generator_batch_size : int, int, float, int
+        The generator's training steps (batches), network width, peak learning rate and batch size.
+    generator_sample_steps : int
+        Midpoint steps (two network calls each) when the generator samples.
     preset : {"paper", "recipe"}
         The configuration that the parameters left None take their values from.
 
@@ -136,6 +146,8 @@ class HTVAE(HTVAEInference, BaseEstimator):
     scaling_ : dict
         ``{"kind": "minmax", "min": (C,), "max": (C,)}`` for time series, ``{"kind": "identity"}`` for images.
     device_ : torch.device
+    generator_ : FlowGenerator or None
+        The fitted flow generator (``generator="flow"`` on time series), saved in the model file.
     generation_ : StoredGeneration or None
         What generation needs from the training cycles (node labels, length and event-run pools, latent
         moments, observation models, label tree; :mod:`ventgen.generate.stored`), built at the end of
@@ -177,6 +189,12 @@ class HTVAE(HTVAEInference, BaseEstimator):
         reconstruction_weights=None,
         mask_padding=None,
         reconstruction_loss=None,
+        generator=None,
+        generator_steps=None,
+        generator_width=None,
+        generator_lr=None,
+        generator_batch_size=None,
+        generator_sample_steps=None,
         preset=DEFAULT_PRESET,
     ):
         self.maps = maps
@@ -200,6 +218,12 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.reconstruction_weights = reconstruction_weights
         self.mask_padding = mask_padding
         self.reconstruction_loss = reconstruction_loss
+        self.generator = generator
+        self.generator_steps = generator_steps
+        self.generator_width = generator_width
+        self.generator_lr = generator_lr
+        self.generator_batch_size = generator_batch_size
+        self.generator_sample_steps = generator_sample_steps
         self.preset = preset
 
     # ================================================================== parameters
@@ -267,7 +291,9 @@ class HTVAE(HTVAEInference, BaseEstimator):
             is refused; with no checkpoint there, a :class:`~ventgen.errors.VentgenWarning` says that
             training starts fresh.
         epoch_callback : callable, optional
-            Called as ``epoch_callback(row)`` with each epoch's history row (after its checkpoint).
+            Called as ``epoch_callback(row)`` with each epoch's history row (after its checkpoint); the
+            generator's epochs come after the HTVAE's, their rows with ``part="generator"`` and their
+            number of ``epochs``.
 
         Returns
         -------
@@ -310,9 +336,40 @@ class HTVAE(HTVAEInference, BaseEstimator):
             restore_trainer(ckpt_path, loop, ckpt.get("trainer"))
         self.history_ = loop.history
         self.n_samples_ = n
+        htvae_done = loop.epoch >= cfg.epochs  # a stored generator is only resumed if the HTVAE is unchanged
+        self.generator_ = None
         self._train(loop, ckpt_path, epoch_callback)
-        self.generation_ = _generation_data(self, X)
+        self.generator_ = self._fit_generator(X, arr, ckpt_path, ckpt if htvae_done else None, epoch_callback)
+        self.generation_ = generation_data(self, X)
         return self
+
+    def _fit_generator(self, X, arr: np.ndarray, ckpt_path, ckpt, epoch_callback):
+        """Train (or continue, from ``ckpt``) the flow generator after the HTVAE; None when not asked."""
+        cfg = self.config_
+        if cfg.generator != "flow" or arr.ndim != 3 or cfg.generator_steps == 0:
+            return None
+        saved = None if ckpt is None else ckpt.get("generator")
+        restore = None
+        if saved is not None:
+            stored_generator(ckpt_path, saved, self)  # checks every field before use
+            if saved.get("trainer") is not None:
+                def restore(lp):
+                    restore_trainer(ckpt_path, lp, saved["trainer"])
+
+        def on_epoch_end(gen, lp, epochs):
+            self.generator_ = gen
+            if ckpt_path is not None:
+                self._write(ckpt_path, overwrite=True, gen_loop=lp)
+            if epoch_callback is not None:
+                epoch_callback({"part": "generator", "epochs": epochs, **lp.history[-1]})
+
+        gen, loop = fit_flow_generator(
+            self, arr, getattr(X, "lengths", None), steps=cfg.generator_steps, width=cfg.generator_width,
+            lr=cfg.generator_lr, batch_size=cfg.generator_batch_size, seed=self.seeds_[1] ^ 0x5EED,
+            progress=self.progress, resume=saved, restore=restore, on_epoch_end=on_epoch_end,
+        )
+        self.generator_training_state_ = loop.state_dict()
+        return gen
 
     def _start(self, arr: np.ndarray, cfg: HTVAEConfig, ckpt_path, ckpt) -> None:
         """The fitted attributes a training starts from: fresh (seeded) or those of ``ckpt``."""
@@ -364,8 +421,11 @@ class HTVAE(HTVAEInference, BaseEstimator):
         check_resume(self._params(self.validated_config()), ckpt, arr.shape, fingerprint, path, stacklevel=3)
 
     # ================================================================== persistence
-    def _state(self, loop=None) -> dict:
+    def _state(self, loop=None, gen_loop=None) -> dict:
         tr = loop.state_dict() if loop is not None else getattr(self, "training_state_", None)
+        gen = getattr(self, "generator_", None) if loop is None else None
+        gen_tr = gen_loop.state_dict() if gen_loop is not None else getattr(self, "generator_training_state_", None)
+        final = loop is None and gen_loop is None
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -379,12 +439,13 @@ class HTVAE(HTVAEInference, BaseEstimator):
             "history": [dict(h) for h in (loop.history if loop is not None else self.history_)],
             "trainer": tr,
             "data_sha256": getattr(self, "data_sha256_", None),
-            **({} if loop is not None or getattr(self, "generation_", None) is None
-               else {"generation": _to_tensors(self.generation_.to_state())}),
+            **({} if gen is None else {"generator": gen.state(trainer=gen_tr)}),
+            **({} if not final or getattr(self, "generation_", None) is None
+               else {"generation": to_tensors(self.generation_.to_state())}),
         }
 
-    def _write(self, path, overwrite: bool, loop=None) -> None:
-        write_checkpoint(self._state(loop), path, overwrite=overwrite)
+    def _write(self, path, overwrite: bool, loop=None, gen_loop=None) -> None:
+        write_checkpoint(self._state(loop, gen_loop), path, overwrite=overwrite)
 
     def save(self, path, overwrite: bool = False) -> None:
         """Write the fitted model to ``path`` (atomic; refuses to replace a file unless ``overwrite``)."""
@@ -418,44 +479,8 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.scaling_ = scaling_from(ckpt["scaling"])
         self.data_sha256_ = ckpt.get("data_sha256")
         self.module_ = load_weights(path, ckpt["model"], lambda: self._build(self.input_shape_, self.seeds_[0]))
-        self.generation_ = _stored_generation(path, ckpt.get("generation"), self.config_.maps)
-
-
-def _generation_data(model: HTVAE, X) -> StoredGeneration | None:
-    """The generation data of a model fitted on a CycleSet of breath cycles (None for arrays and images)."""
-    if not all(hasattr(X, a) for a in ("X", "lengths", "sampling_rate")) or np.ndim(X.X) != 3:
-        return None
-    return StoredGeneration(generation_state(model, X))
-
-
-def _to_tensors(obj):
-    """Plain data with every numpy array as a tensor (what ``torch.load(weights_only=True)`` reads)."""
-    if isinstance(obj, dict):
-        return {k: _to_tensors(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_tensors(v) for v in obj]
-    return torch.from_numpy(np.ascontiguousarray(obj)) if isinstance(obj, np.ndarray) else obj
-
-
-def _to_arrays(obj, depth: int = 0):
-    """The inverse of :func:`_to_tensors` (nested at most a few levels: deeper is refused by the check)."""
-    if depth > 6:
-        return None
-    if isinstance(obj, dict):
-        return {k: _to_arrays(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_arrays(v, depth + 1) for v in obj]
-    return obj.numpy() if isinstance(obj, torch.Tensor) else obj
-
-
-def _stored_generation(path, state, maps) -> StoredGeneration | None:
-    """The checked generation data of a model file (None for files written before they were stored)."""
-    if state is None:
-        return None
-    try:
-        stored = StoredGeneration(_to_arrays(state))
-    except (VentgenError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise FileFormatError(path, str(exc).splitlines()[0], field="generation") from None
-    if stored.maps != [tuple(m) for m in maps]:
-        raise FileFormatError(path, f"stored for maps {stored.maps}, the model has {list(maps)}", field="generation")
-    return stored
+        self.generation_ = stored_generation(path, ckpt.get("generation"), self.config_.maps)
+        self.generator_ = stored_generator(path, ckpt.get("generator"), self)
+        gen_tr = (ckpt.get("generator") or {}).get("trainer")
+        if gen_tr is not None:
+            self.generator_training_state_ = gen_tr

@@ -123,9 +123,10 @@ def flow_matching_loss(net: FlowNet, x1, mean, mask, cond, generator=None, loss_
 
 
 @torch.no_grad()
-def sample_flow(net: FlowNet, mean, mask, cond, *, steps: int = 16, generator=None):
-    """Integrate the learned flow from Gaussian noise with ``steps`` Euler (midpoint) steps."""
-    x = torch.randn(mean.shape, generator=generator, device=mean.device)
+def sample_flow(net: FlowNet, mean, mask, cond, *, steps: int = 16, generator=None, x0=None):
+    """Integrate the learned flow from Gaussian noise (``x0``, else drawn from ``generator``) with
+    ``steps`` midpoint steps (two network calls each)."""
+    x = torch.randn(mean.shape, generator=generator, device=mean.device) if x0 is None else x0
     n = x.shape[0]
     dt = 1.0 / steps
     for k in range(steps):

@@ -16,6 +16,7 @@ from .._core import check_random_state
 from ..errors import NotFittedError, VentgenTypeError, VentgenValueError
 from ._checks import _pos_int
 from ._inputs import check_X, scale, unscale
+from .generator import edge_pad
 
 __all__ = ["HTVAEInference"]
 
@@ -149,3 +150,43 @@ class HTVAEInference:
             lvl = self._level(level)
             Z = self.codebook(lvl)[idx[:, lvl - 1].numpy()]
         return self.decode(Z)
+
+    def generate_cycles(self, Z, lengths, random_state=None, noise=None, steps=None) -> np.ndarray:
+        """Breath cycles for latents ``Z`` (n, latent_dim) and ``lengths`` (n,) samples, in original units.
+
+        With a flow generator (``generator="flow"``, :attr:`generator_`) each cycle is sampled from the
+        learned ``p(x | z, length)``: it has the given length (edge-padded after it, like a CycleSet's
+        cycles) and the sharp edges and noise of real breaths. Without one, the decoder's means, edge
+        padded at the lengths.
+
+        Parameters
+        ----------
+        Z : array (n, latent_dim)
+        lengths : array (n,) of int
+            Samples of each breath, 1..T.
+        random_state : None, int or numpy Generator
+            Draws the generator's starting noise (ignored when ``noise`` is given).
+        noise : array (n, C, T), optional
+            The starting noise itself (standard normal), e.g. drawn per breath by the caller.
+        steps : int, optional
+            Midpoint steps of the sampler (default ``config_.generator_sample_steps``).
+
+        Returns
+        -------
+        array (n, C, T) float32
+        """
+        decoded = self.decode(Z)
+        n, T = decoded.shape[0], decoded.shape[-1]
+        lengths = np.asarray(lengths)
+        if lengths.shape != (n,) or not np.issubdtype(lengths.dtype, np.integer) or (
+                n and (lengths.min() < 1 or lengths.max() > T)):
+            raise VentgenValueError(f"lengths must be {n} integers in 1..{T}, got shape {lengths.shape}")
+        gen = getattr(self, "generator_", None)
+        if gen is None:
+            return edge_pad(decoded.astype(np.float32), lengths)
+        if noise is None:
+            noise = check_random_state(random_state).standard_normal(decoded.shape, dtype=np.float32)
+        elif np.shape(noise) != decoded.shape:
+            raise VentgenValueError(f"noise must have shape {decoded.shape}, got {np.shape(noise)}")
+        steps = self.config_.generator_sample_steps if steps is None else _pos_int(steps, "steps", high=1024)
+        return gen.sample(np.asarray(Z, np.float32), decoded, lengths, noise, steps=steps)

@@ -9,7 +9,8 @@ with a clear error when the loss diverges, and calls ``on_epoch_end(loop)`` afte
 estimator uses it to write a checkpoint). It never touches files.
 
 A step provides ``terms`` (names of the scalar outputs to average, ``"loss"`` first), ``module`` (put in
-training mode every epoch), ``begin_epoch(n_batches)``, ``__call__(sel) -> dict`` (``sel`` = the indices
+training mode every epoch), optionally ``clip_grad_norm`` (the gradients' largest norm),
+``begin_epoch(n_batches)``, ``__call__(sel) -> dict`` (``sel`` = the indices
 of the batch), ``after_batch(out, b)``, ``end_epoch(row)`` and ``state_dict()``/``load_state_dict()``
 for what it keeps between epochs (e.g. a noise generator).
 
@@ -139,6 +140,7 @@ class TrainingLoop:
         n_batches = (n + bs - 1) // bs
         sums = torch.zeros(len(step.terms), dtype=torch.float64, device=self.device)
         step.begin_epoch(n_batches)
+        clip = getattr(step, "clip_grad_norm", None)
         desc = f"epoch {self.epoch + 1}/{total}" if total else f"epoch {self.epoch + 1}"
         bar = progress(range(n_batches), enabled=self.progress, desc=desc, unit="batch")
         for b in bar:
@@ -146,6 +148,8 @@ class TrainingLoop:
             out = step(sel)
             self.optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(step.module.parameters(), clip)
             self.optimizer.step()
             with torch.no_grad():
                 sums += torch.stack([out[k].detach().double() for k in step.terms]) * sel.shape[0]

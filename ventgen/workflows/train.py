@@ -107,7 +107,10 @@ def _must_link_labels(cycles: CycleSet, fraction: float, seed, cycles_path) -> n
 
 
 def _epoch_line(row: dict, epochs: int, n_maps: int) -> str:
-    """One log line per epoch: every loss term and the code usage (perplexity) of each level."""
+    """One log line per epoch: every loss term and the code usage (perplexity) of each level (for the
+    generator's epochs, its flow-matching loss)."""
+    if row.get("part") == "generator":
+        return f"generator epoch {row['epoch']}/{row['epochs']}: loss={row['loss']:.4g} ({row['time_s']:.1f} s)"
     terms = " ".join(f"{k}={row[k]:.4g}" for k in ("loss", "rec", "hier", "topo", "must_link") if k in row)
     perp = " ".join(f"perplexity_{i}={row[f'perplexity_{i}']:.1f}" for i in range(1, n_maps + 1))
     return f"epoch {row['epoch']}/{epochs}: {terms} {perp} ({row['time_s']:.1f} s)"

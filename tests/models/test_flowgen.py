@@ -1,0 +1,130 @@
+"""The HTVAE's flow generator as part of the model: training, file, resume, sampling, generation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ventgen
+from ventgen.errors import FileFormatError, VentgenValueError
+from ventgen.generate import GenerationOptions, generate_cohort
+from ventgen.models.config import PRESETS
+
+KW = dict(maps=[(2, 2), (1, 2)], latent_dim=4, epochs=2, random_state=0, device="cpu", progress=False,
+          generator="flow", generator_steps=60, generator_width=8)
+
+
+@pytest.fixture(scope="module")
+def cycles(one_thread):
+    recs = ventgen.simulate_cohort(n_subjects=1, minutes=3, random_state=0, progress=False)
+    return ventgen.extract_cycles(recs[0], ventgen.segment_breaths(recs[0]))
+
+
+@pytest.fixture(scope="module")
+def model(cycles):
+    return ventgen.HTVAE(**KW).fit(cycles)
+
+
+def test_the_default_preset_trains_the_generator_and_the_paper_does_not(small_default_generator):
+    real = small_default_generator  # the recipe as shipped (the tests shrink its generator)
+    assert real.generator == "flow" and real.generator_steps == 3000 and real.generator_width == 32
+    assert PRESETS["paper"].generator == "none"
+
+
+def test_fit_trains_the_generator_after_the_htvae(model):
+    assert model.generator_ is not None
+    hist = model.generator_.history
+    assert len(hist) == 2 and all(np.isfinite(h["loss"]) for h in hist)  # 60 steps = 2 epochs of 50 batches
+    assert len(model.history_) == 2  # the HTVAE's own epochs
+
+
+def test_generated_cycles_keep_their_lengths_and_follow_the_noise(model, cycles):
+    Z, L = model.transform(cycles.X[:6]), cycles.lengths[:6]
+    G = model.generate_cycles(Z, L, random_state=1)
+    assert G.shape == (6, *cycles.X.shape[1:]) and G.dtype == np.float32
+    for g, n in zip(G, L, strict=True):  # edge padding after the length, as in a CycleSet
+        assert np.all(g[:, n:] == g[:, n - 1:n])
+    assert np.array_equal(G, model.generate_cycles(Z, L, random_state=1))
+    assert not np.allclose(G, model.generate_cycles(Z, L, random_state=2))
+    noise = np.random.default_rng(5).standard_normal(G.shape).astype(np.float32)
+    assert np.array_equal(model.generate_cycles(Z, L, noise=noise), model.generate_cycles(Z, L, noise=noise))
+    with pytest.raises(VentgenValueError, match="lengths must be 6 integers"):
+        model.generate_cycles(Z, np.full(6, cycles.X.shape[2] + 1))
+
+
+def test_the_model_file_holds_the_generator(model, cycles, tmp_path):
+    model.save(tmp_path / "m.pt")
+    back = ventgen.HTVAE.load(tmp_path / "m.pt")
+    Z, L = model.transform(cycles.X[:4]), cycles.lengths[:4]
+    assert np.array_equal(back.generate_cycles(Z, L, random_state=0), model.generate_cycles(Z, L, random_state=0))
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    state["generator"]["norm"]["std"] = -state["generator"]["norm"]["std"]
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(FileFormatError, match="generator.*spreads must be positive"):
+        ventgen.HTVAE.load(tmp_path / "bad.pt")
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    state["generator"]["weights"].pop(next(iter(state["generator"]["weights"])))
+    torch.save(state, tmp_path / "bad2.pt")
+    with pytest.raises(FileFormatError, match="weights do not match"):
+        ventgen.HTVAE.load(tmp_path / "bad2.pt")
+
+
+def test_without_a_generator_the_cycles_are_the_decoder_means(cycles):
+    m = ventgen.HTVAE(**dict(KW, generator="none")).fit(cycles)
+    assert m.generator_ is None
+    Z, L = m.transform(cycles.X[:3]), cycles.lengths[:3]
+    G = m.generate_cycles(Z, L)
+    D = m.decode(Z)
+    for g, d, n in zip(G, D, L, strict=True):
+        assert np.allclose(g[:, :n], d[:, :n]) and np.all(g[:, n:] == g[:, n - 1:n])
+
+
+def test_resume_inside_the_generator_equals_an_uninterrupted_run(cycles, tmp_path):
+    full = ventgen.HTVAE(**KW).fit(cycles)
+
+    def stop(row):
+        if row.get("part") == "generator":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ventgen.HTVAE(**KW).fit(cycles, checkpoint_dir=tmp_path, epoch_callback=stop)
+    rows = []
+    resumed = ventgen.HTVAE(**KW).fit(cycles, checkpoint_dir=tmp_path, resume=True, epoch_callback=rows.append)
+    assert [r.get("part") for r in rows] == ["generator"]  # only the generator's second epoch was left
+    for k, v in full.generator_.net.state_dict().items():
+        assert torch.equal(v, resumed.generator_.net.state_dict()[k]), k
+
+
+def test_the_generator_gives_the_sample_to_sample_noise_the_decoder_smooths_away(cycles):
+    m = ventgen.HTVAE(**dict(KW, generator_steps=400, generator_width=16)).fit(cycles)
+    Z, L = m.transform(cycles.X), cycles.lengths
+    inside = np.arange(cycles.X.shape[2])[None, 1:] < L[:, None] - 1
+
+    def jitter(X):  # spread of the second difference of the pressure inside the breaths
+        return float(np.diff(X[:, 1], 2, axis=1)[inside[:, 1:]].std())
+
+    real, dec, gen = jitter(cycles.X), jitter(m.decode(Z)), jitter(m.generate_cycles(Z, L, random_state=0))
+    assert dec < 0.5 * real  # the decoder's mean is smooth
+    assert 0.5 * real < gen < 2 * real
+
+
+def test_generation_uses_the_generator_by_default(model, cycles):
+    spec = {"patients": 2, "breaths": 20}
+    res = generate_cohort(model, spec, random_state=0)
+    assert (res.info["decoder"], res.info["noise"], res.info["boundary"]) == ("flow", "none", "none")
+    small = generate_cohort(model, spec, random_state=0, options=GenerationOptions(batch_size=7))
+    for a, b in zip(res.recordings, small.recordings, strict=True):  # batches do not change the breaths
+        assert np.array_equal(a.flow, b.flow) and np.array_equal(a.pressure, b.pressure)
+    exact = generate_cohort(model, spec, random_state=0, options=GenerationOptions(decoder="exact"))
+    assert exact.info["noise"] == "residual" and not np.allclose(exact.recordings[0].flow[:50],
+                                                                 res.recordings[0].flow[:50])
+    with pytest.raises(VentgenValueError, match="length_method='padding'.*flow generator"):
+        generate_cohort(model, spec, options=GenerationOptions(decoder="flow", length_method="padding"))
+
+
+def test_flow_decoding_needs_a_generator(cycles):
+    m = ventgen.HTVAE(**dict(KW, generator="none")).fit(cycles)
+    with pytest.raises(VentgenValueError, match="decoder='flow' needs a model trained with generator='flow'"):
+        generate_cohort(m, {"patients": 1, "breaths": 5}, options=GenerationOptions(decoder="flow"))
+    assert generate_cohort(m, {"patients": 1, "breaths": 5}).info["decoder"] == "exact"
