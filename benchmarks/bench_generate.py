@@ -2,9 +2,11 @@
 
 Uses a trained model and its training cycles when given (``--model``, ``--reference``); otherwise
 simulates 2 subjects x 10 min, segments them and fits an HTVAE for one epoch (speed does not depend
-on how well the model is trained). Reports, for ``decoder="exact"`` and ``decoder="linear"``:
-the decoder alone (breaths/s of ``model.decode``), the whole ``generate_cohort`` (breaths/s and wall
-time for the cohort), the approximation error of the linear decoder, and a same-seed/same-bytes check.
+on how well the model is trained). Reports, for each of ``--decoders`` (``flow``: the model's flow
+generator, the default of a model trained with the default preset; ``exact``; ``linear``): the
+decoder alone (breaths/s of ``model.decode``), the whole ``generate_cohort`` (breaths/s and wall
+time for the cohort), the process's peak resident memory, the approximation error of the linear
+decoder, and a same-seed/same-bytes check.
 
     python benchmarks/bench_generate.py
     python benchmarks/bench_generate.py --patients 100 --minutes 60 --threads 2
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 import warnings
 from pathlib import Path
@@ -42,12 +45,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model")
     ap.add_argument("--reference")
-    ap.add_argument("--decoders", default="linear,exact", help="comma-separated: exact, linear")
+    ap.add_argument("--decoders", default="linear,exact", help="comma-separated: flow, exact, linear")
     ap.add_argument("--latent", default="node", choices=("node", "data"), help="GenerationOptions(latent=...)")
-    ap.add_argument("--noise", default="residual", choices=("residual", "none"),
-                    help="GenerationOptions(noise=...): observation noise (default) or the decoder's means")
-    ap.add_argument("--boundary", default="residual", choices=("residual", "none"),
-                    help="GenerationOptions(boundary=...): correct the decoded ends of each breath (default) or not")
+    ap.add_argument("--noise", default="auto", choices=("auto", "residual", "none"),
+                    help="GenerationOptions(noise=...): observation noise or not (auto: none with the flow generator)")
+    ap.add_argument("--boundary", default="auto", choices=("auto", "residual", "none"),
+                    help="GenerationOptions(boundary=...): correct the decoded ends of each breath or not (auto: "
+                         "not with the flow generator)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per decoder after the first (cold) one")
     ap.add_argument("--out", default="benchmarks/out/bench_generate.json")
     args = ap.parse_args(argv)
@@ -80,12 +84,14 @@ def main(argv=None):
             times.append(time.perf_counter() - t0)
         secs = min(times[1:]) if len(times) > 1 else times[0]
         gen[dec] = res
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
         hours = sum(r.duration_s for r in res.recordings) / 3600
         results[dec] = {"seconds": secs, "first_run_seconds": times[0], "breaths": res.n_breaths,
-                        "breaths_per_s": res.n_breaths / secs, "hours_generated": hours}
+                        "breaths_per_s": res.n_breaths / secs, "hours_generated": hours, "peak_rss_mib": peak}
         print(f"generate_cohort decoder={dec} noise={args.noise} boundary={args.boundary}: {args.patients} patients x "
               f"{args.minutes:g} min ({res.n_breaths} breaths, {hours:.1f} h of signal) in {secs:.2f} s (best of "
-              f"{len(times) - 1}; first run {times[0]:.2f} s) = {res.n_breaths / secs:.0f} breaths/s")
+              f"{len(times) - 1}; first run {times[0]:.2f} s) = {res.n_breaths / secs:.0f} breaths/s; peak memory of the "
+              f"process so far {peak:.0f} MiB")
     if "exact" in gen and "linear" in gen:
         err = []
         for a, b in zip(gen["exact"].recordings[:5], gen["linear"].recordings[:5], strict=True):

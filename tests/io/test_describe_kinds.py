@@ -40,6 +40,7 @@ def test_info_on_cycleset_model_cohort_and_bad_file(tmp_path, capsys, one_thread
     assert "c.h5: cycleset" in out and "labels: pav=4, ps=4" in out and "n_subjects: 2" in out
     assert "m.pt: model" in out and "epochs_trained: 1" in out and "n_samples: 16" in out
     assert "input_shape: 2x16" in out and "maps: 2x2, 2x1" in out
+    assert "generator: flow matching, width 8, 1 epochs (20 steps asked)" in out  # the tests' small recipe
     assert "cohort: cohort" in out and "n_patients: 2" in out and "n_breaths: 3" in out
     assert "composition: ps=2, pav=1" in out
 

@@ -209,10 +209,24 @@ def describe_model(path) -> dict:
         "input_shape": "x".join(str(s) for s in ck.get("input_shape", [])),
         "data_sha256": str(ck.get("data_sha256") or "")[:16],
         "generation_state": "stored" if gen is not None else "not stored (generate needs --reference)",
+        "generator": _generator_fact(ck.get("generator"), p),
     }
     if gen is not None:
         out.update(_generation_facts(gen))
     return out
+
+
+def _generator_fact(g, params: dict) -> str:
+    """One line on the flow generator a model file holds (or why it holds none)."""
+    if not isinstance(g, dict):
+        return "none (breaths are the decoder's means)" if params.get("generator", "none") == "none" else \
+            "not trained yet (a checkpoint of the HTVAE's epochs)"
+    hist = g.get("history") if isinstance(g.get("history"), list) else []
+    loss = hist[-1].get("loss") if hist and isinstance(hist[-1], dict) else None
+    steps = params.get("generator_steps", "?")
+    return (f"flow matching, width {params.get('generator_width', '?')}, {len(hist)} epochs ({steps} steps asked)"
+            + (f", last loss {loss:.4g}" if isinstance(loss, float) else "")
+            + f", samples with {params.get('generator_sample_steps', '?')} midpoint steps")
 
 
 def _generation_facts(gen: dict) -> dict:
