@@ -13,6 +13,7 @@ from ventgen.errors import VentgenValueError
 from ventgen.evaluate.fidelity import (
     cycle_features,
     discriminative_score,
+    discriminative_table,
     ks_table,
     match_breaths,
     memorisation_check,
@@ -107,7 +108,8 @@ def test_evaluate_cohort_on_double(tmp_path):
     spec = {"patients": 2, "breaths": 150, "composition": {"normal breathing": 0.6, "snoring": 0.4}}
     res = ventgen.generate_cohort(model, spec, real, random_state=0)
     ventgen.write_cohort(res, tmp_path / "cohort")
-    rep = ventgen.evaluate_cohort(tmp_path / "cohort", real, out_dir=tmp_path / "fid", random_state=0, model=model)
+    rep = ventgen.evaluate_cohort(tmp_path / "cohort", real, out_dir=tmp_path / "fid", random_state=0, model=model,
+                                  cnn_epochs=0)  # the CNN's score: test_evaluate_cohort_reports_both_classifiers
     s = rep.summary()
     assert s["composition_max_abs_difference"] == 0
     assert s["segmentation_f1"] > 0.98
@@ -117,6 +119,8 @@ def test_evaluate_cohort_on_double(tmp_path):
     assert rep.ceiling["ks_median"] < 0.15 and rep.ceiling["ratio"] > 0.9
     assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["reconstruction_ceiling"]["ks_median"] < 0.15
     assert (tmp_path / "fid" / "fidelity.json").is_file() and (tmp_path / "fid" / "ks_rr_bpm.png").is_file()
+    assert rep.discriminative_cnn == {"classifier": "cnn_1d", "skipped": "cnn_epochs=0"}
+    assert "cnn_discriminative_score" not in rep.ceiling
     assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["summary"]["ks_median"] == pytest.approx(rep.ks_median)
     with pytest.raises(FileExistsError):
         ventgen.evaluate_cohort(res, real, out_dir=tmp_path / "fid")
@@ -135,12 +139,78 @@ def test_reconstruction_ceiling_rmse_leaves_out_the_padding():
         def reconstruct(self, X):
             return np.where(pad, np.asarray(X) + 100.0, X)  # wrong only after each cycle's length
 
-    out = reconstruction_ceiling(ExactInsideTheBreaths(), cycles)
+    out = reconstruction_ceiling(ExactInsideTheBreaths(), cycles, cnn_epochs=4)
     assert out["rmse"] == {"flow_lpm": 0.0, "paw_cmh2o": 0.0}
     # the reconstructions are cut and edge-padded like real cycles: the decoded padding cannot give
     # them away, and a decoder exact inside the breaths is indistinguishable from the real breaths
-    assert out["discriminative_score"] < 0.1 and out["ratio"] > 0.95
+    assert out["discriminative_score"] < 0.1 and out["ratio"] > 0.95 and out["cnn_discriminative_score"] < 0.1
     # with generation's observation model: a zero residual adds nothing
-    obs = reconstruction_ceiling(ExactInsideTheBreaths(), cycles, noise="residual", boundary="residual")
+    obs = reconstruction_ceiling(ExactInsideTheBreaths(), cycles, noise="residual", boundary="residual", cnn_epochs=0)
     assert (obs["noise"], obs["boundary"]) == ("residual", "residual")
     assert obs["discriminative_score"] < 0.1 and obs["rmse"] == out["rmse"]
+
+
+def _small_cohort(per_subject=90, breaths=60):
+    from _cohort_double import DoubleModel, make_reference
+
+    ref = make_reference(per_subject=per_subject)
+    real = ventgen.CycleSet(ref.X, lengths=ref.lengths, sampling_rate=ref.sampling_rate, labels=ref.labels,
+                            superclasses=ref.superclasses, subjects=ref.subjects)
+    model = DoubleModel(ref)
+    spec = {"patients": 2, "breaths": breaths, "composition": {"normal breathing": 0.6, "snoring": 0.4}}
+    return real, model, ventgen.generate_cohort(model, spec, real, random_state=0)
+
+
+def test_evaluate_cohort_reports_both_classifiers_with_floor_and_ceiling(tmp_path):
+    real, model, res = _small_cohort()
+    rep = ventgen.evaluate_cohort(res, real, out_dir=tmp_path / "fid", random_state=0, model=model, cnn_epochs=3,
+                                  columns=["rr_bpm"])
+    forest, cnn = rep.discriminative, rep.discriminative_cnn
+    assert (forest["classifier"], cnn["classifier"], cnn["epochs"]) == ("random_forest", "cnn_1d", 3)
+    for d in (forest, cnn):
+        assert 0 <= d["score"] <= 0.5 and d["n_per_side"] >= 10
+        # the floor: two random halves of the real breaths, class-matched, about half as many
+        assert 0 <= d["floor"]["score"] <= 0.5 and 10 <= d["floor"]["n_per_side"] < len(real)
+    assert 0 <= rep.ceiling["cnn_discriminative_score"] <= 0.5
+    s = rep.summary()
+    assert s["discriminative_score"] == forest["score"] and s["cnn_discriminative_score"] == cnn["score"]
+    assert s["discriminative_score_floor"] == forest["floor"]["score"]
+    assert s["cnn_discriminative_score_floor"] == cnn["floor"]["score"]
+    table = rep.discriminative_table()
+    assert table["classifier"].tolist() == ["random forest, cycle features", "1-D CNN, raw cycles"]
+    assert table["ceiling"].tolist() == [rep.ceiling["discriminative_score"], rep.ceiling["cnn_discriminative_score"]]
+    doc = json.loads((tmp_path / "fid" / "fidelity.json").read_text())
+    assert doc["discriminative_cnn"]["floor"]["score"] == cnn["floor"]["score"]
+    assert doc["discriminative"]["score"] == forest["score"] and "floor" in doc["discriminative"]
+    assert doc["reconstruction_ceiling"]["cnn_discriminative_score"] == rep.ceiling["cnn_discriminative_score"]
+    assert discriminative_table(doc).equals(table)
+    assert (tmp_path / "fid" / "breaths_real_vs_generated.png").is_file()
+    assert tmp_path / "fid" / "breaths_real_vs_generated.png" in rep.figures
+
+
+def test_evaluate_cohort_same_seed_same_numbers():
+    real, _, res = _small_cohort(per_subject=60, breaths=40)
+    a = ventgen.evaluate_cohort(res, real, random_state=3, cnn_epochs=2)
+    b = ventgen.evaluate_cohort(res, real, random_state=3, cnn_epochs=2)
+    assert a.discriminative == b.discriminative and a.discriminative_cnn == b.discriminative_cnn
+
+
+def test_evaluate_cohort_without_labels_still_has_both_scores_and_floors():
+    real, _, res = _small_cohort(per_subject=60, breaths=40)
+    blank = ventgen.CycleSet(real.X, lengths=real.lengths, sampling_rate=real.sampling_rate)
+    rep = ventgen.evaluate_cohort(res, blank, random_state=0, cnn_epochs=2)
+    assert rep.info["labelled"] is False
+    assert {"score", "floor"} <= set(rep.discriminative) and {"score", "floor"} <= set(rep.discriminative_cnn)
+    assert "score" in rep.discriminative_cnn["floor"]
+
+
+def test_flow_pressure_picks_the_two_channels_in_order():
+    from types import SimpleNamespace
+
+    from ventgen.evaluate.fidelity.classifiers import flow_pressure
+
+    X = np.random.default_rng(0).normal(size=(3, 3, 8))
+    c = SimpleNamespace(X=X, channels=["paw_cmh2o", "volume_ml", "flow_lpm"])
+    np.testing.assert_array_equal(flow_pressure(c), X[:, [2, 0]].astype(np.float32))
+    with pytest.raises(VentgenValueError, match="expected cycles"):
+        flow_pressure(SimpleNamespace(X=X, channels=["a", "b", "c"]), "real cycles")

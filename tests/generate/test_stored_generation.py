@@ -105,7 +105,7 @@ def test_unlabelled_training_data_generate_without_warnings(cycles, tmp_path):
         node = generate_cohort(model, {"patients": 1, "breaths": 10, "composition": [
             {"level": 1, "node": 0, "fraction": 0.5}, {"level": 2, "node": 1, "fraction": 0.5}]}, random_state=0)
     assert set(nat.manifest["label"]) == {"unlabelled"} and len(node.manifest) == 10
-    report = ventgen.evaluate_cohort(nat, blank, random_state=0)
+    report = ventgen.evaluate_cohort(nat, blank, random_state=0, cnn_epochs=2)
     s = report.summary()
     assert s["needs_labels"] == ["tstr_trtr", "ks by class", "class-matched discriminative score"]
     assert 0 <= s["discriminative_score"] <= 0.5 and np.isfinite(s["ks_median"])

@@ -1,7 +1,8 @@
 """The folder of a fidelity report (``ventgen evaluate-cohort -o``): checked, written as one set, read back.
 
-A fidelity folder holds ``fidelity.json``, ``ks.csv``, ``composition.csv``, ``synthetic_breaths.csv``
-and one ``ks_<column>.png`` per compared column. It is only ever replaced when it holds a fidelity
+A fidelity folder holds ``fidelity.json``, ``ks.csv``, ``composition.csv``, ``synthetic_breaths.csv``,
+one ``ks_<column>.png`` per compared column and ``breaths_real_vs_generated.png`` (a few real and
+generated breaths of every class, side by side). It is only ever replaced when it holds a fidelity
 report ventgen wrote; no other file is touched.
 """
 
@@ -18,10 +19,12 @@ from .._core import atomic_paths, read_json_document
 from ..errors import VentgenValueError
 
 __all__ = ["check_fidelity_folder", "fidelity_targets", "write_fidelity_folder", "read_fidelity_folder",
-           "FIDELITY_FILES"]
+           "FIDELITY_FILES", "BREATHS_FIGURE"]
 
+#: The figure of real and generated breaths side by side, per class.
+BREATHS_FIGURE = "breaths_real_vs_generated.png"
 #: Files a fidelity report folder holds (besides one ``ks_<column>.png`` per compared column).
-FIDELITY_FILES = ("fidelity.json", "ks.csv", "composition.csv", "synthetic_breaths.csv")
+FIDELITY_FILES = ("fidelity.json", "ks.csv", "composition.csv", "synthetic_breaths.csv", BREATHS_FIGURE)
 
 
 def _is_fidelity_report(path: Path) -> bool:
@@ -71,10 +74,13 @@ def fidelity_targets(out: Path, columns) -> list:
 
 
 def write_fidelity_folder(out: Path, tables, figures: dict, *, overwrite: bool, inputs=()) -> None:
-    """Write ``tables`` (``(file name, writer(path))`` pairs) and ``figures`` (``{column: Figure}``, saved
-    as ``ks_<column>.png``) into ``out`` as one set: all files are checked first, and all appear only
-    when every one is written."""
-    targets = [out / name for name, _ in tables] + [out / f"ks_{col}.png" for col in figures]
+    """Write ``tables`` (``(file name, writer(path))`` pairs) and ``figures`` (``{file name: Figure}``,
+    saved as PNG) into ``out`` as one set: all files are checked first, and all appear only when every
+    one is written."""
+    bad = [name for name in figures if Path(name).name != name or not name.endswith(".png")]
+    if bad:
+        raise VentgenValueError(f"write_fidelity_folder: figure names must be plain .png file names, got {bad}")
+    targets = [out / name for name, _ in tables] + [out / name for name in figures]
     check_fidelity_folder(out, targets, overwrite=overwrite, inputs=inputs)
     with atomic_paths(targets, overwrite=overwrite) as tmps:
         for (_, write), tmp in zip(tables, tmps, strict=False):

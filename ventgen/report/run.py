@@ -54,7 +54,9 @@ def write_run_report(
     data (class counts, a recording excerpt with its annotations), the learned hierarchy (each SOM level
     coloured by class, the learned tree, per-level metrics), reconstructions per level, training curves,
     generated breaths per class next to real ones, the virtual cohort (composition, an excerpt),
-    fidelity (metadata distributions real vs synthetic with KS, the fidelity numbers) and all metrics.
+    fidelity (the discriminative scores of both classifiers with their floor and ceiling, real and
+    generated breaths of every class side by side, metadata distributions real vs synthetic with KS,
+    the fidelity numbers) and all metrics.
 
     Parameters
     ----------
@@ -73,8 +75,11 @@ def write_run_report(
         A generated cohort: an object with ``recordings`` and ``manifest``, a ``(recordings, manifest)``
         tuple, a list of recordings or a manifest DataFrame (columns ``label`` [, ``patient``]).
     fidelity : dict or DataFrame or object, optional
-        Fidelity results; scalars join the metrics (under ``fidelity``), DataFrames become tables;
-        ``real_breaths`` / ``synthetic_breaths`` DataFrames inside it feed the distribution figure.
+        Fidelity results (a :class:`~ventgen.evaluate.fidelity.FidelityReport` or a fidelity folder read
+        back); scalars join the metrics (under ``fidelity``), DataFrames become tables;
+        ``real_breaths`` / ``synthetic_breaths`` DataFrames inside it feed the distribution figure; its
+        ``discriminative`` / ``discriminative_cnn`` / ``reconstruction_ceiling`` groups give the table
+        of discriminative scores, and its ``breaths_real_vs_generated.png`` figure is shown.
     level_report, evaluation : DataFrame, optional
         Per-level clustering metrics (``ventgen.evaluate.metrics.level_report``), e.g. on held-out breaths
         (two names for the same input).

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..evaluate.fidelity import ks_table
+from ..evaluate.fidelity import discriminative_table, ks_table
 from ..evaluate.nodes import ordered_classes
 from ..generate.labelling import node_label_table
+from ..io.fidelity import BREATHS_FIGURE
 from ..labels import VENTILATION_TREE
 from ..signals.segment import segment_breaths
 from ..viz import (
@@ -341,8 +342,8 @@ def _composition(rep: RunReport, comp: pd.DataFrame) -> None:
 
 
 def _fidelity_parts(ctx: ReportInputs) -> tuple:
-    """(tables, metrics, headline tiles, figure files) of the fidelity input; its real and synthetic
-    breath tables go to ``ctx`` (the explicit ones win)."""
+    """(tables, metrics, headline tiles, figure files, discriminative scores) of the fidelity input;
+    its real and synthetic breath tables go to ``ctx`` (the explicit ones win)."""
     fidelity = ctx.fidelity
     if isinstance(fidelity, pd.DataFrame):
         fdict = {"fidelity": fidelity}
@@ -374,7 +375,7 @@ def _fidelity_parts(ctx: ReportInputs) -> tuple:
                           if is_num(vv) or isinstance(vv, (str, bool)) or vv is None}
     source = summ if isinstance(summ, Mapping) else metrics
     headline = {metric_label(k): v for k, v in source.items() if is_num(v)}
-    return tables, metrics, headline, images
+    return tables, metrics, headline, images, discriminative_table(fdict)
 
 
 def _synthetic_breaths(ctx: ReportInputs):
@@ -383,10 +384,11 @@ def _synthetic_breaths(ctx: ReportInputs):
 
 
 def fidelity(ctx: ReportInputs) -> None:
-    """Real vs synthetic: metadata distributions with KS, the fidelity numbers and tables."""
-    tables, metrics, headline, images = {}, {}, {}, []
+    """Real vs synthetic: the discriminative scores (both classifiers, floor, ceiling), a few breaths of
+    every class side by side, metadata distributions with KS, the fidelity numbers and tables."""
+    tables, metrics, headline, images, disc = {}, {}, {}, [], pd.DataFrame()
     if ctx.fidelity is not None:
-        tables, metrics, headline, images = _fidelity_parts(ctx)
+        tables, metrics, headline, images, disc = _fidelity_parts(ctx)
     if ctx.real_breaths is None and ctx.cyc is not None and isinstance(ctx.cyc["breaths"], pd.DataFrame):
         ctx.real_breaths = ctx.cyc["breaths"]
     if ctx.synthetic_breaths is None and ctx.recs and ctx.real_breaths is not None:
@@ -398,6 +400,15 @@ def fidelity(ctx: ReportInputs) -> None:
     rep.section("Fidelity")
     if headline:
         rep.tiles(headline)
+    if len(disc):
+        rep.table(disc, caption=_DISCRIMINATIVE_CAPTION, compact=False)
+    breaths = [p for p in images if p.name == BREATHS_FIGURE]
+    if breaths:
+        ctx.attempt("the figure of real and generated breaths", lambda: rep.image(
+            breaths[0], "breaths_real_vs_generated",
+            caption="A few real breaths (left) and generated breaths (right) of every class, flow and "
+                    "pressure, each drawn up to its own length; both panels of a row share their axes."))
+        images = [p for p in images if p.name != BREATHS_FIGURE]
     if both:
         ctx.attempt("the metadata distributions", lambda: _distributions(ctx))
     for name, df in tables.items():
@@ -408,6 +419,13 @@ def fidelity(ctx: ReportInputs) -> None:
         rep.note(f"The fidelity evaluation also wrote {len(images)} figure(s) in `{', '.join(where)}`.")
     if metrics:
         rep.metrics({"fidelity": metrics})
+
+
+_DISCRIMINATIVE_CAPTION = (
+    "Discriminative score |accuracy − 0.5| of a classifier telling real from generated breaths (5-fold, "
+    "class-matched, balanced; 0 = indistinguishable, 0.5 = trivially separable): against the generated "
+    "breaths, between two random halves of the real breaths (the floor: a perfect generator's score) and "
+    "against the model's reconstructions of the real breaths (the ceiling, when the model was given)")
 
 
 def _distributions(ctx: ReportInputs) -> None:

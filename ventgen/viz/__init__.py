@@ -12,7 +12,7 @@ Class colours are fixed (:func:`class_colors`), so "apnea" has the same colour i
 from __future__ import annotations
 
 from ._style import EMPTY_COLOR, METADATA_COLUMNS, UNLABELLED, UNLABELLED_COLOR, class_colors
-from .breaths import plot_generated_vs_real, plot_reconstructions
+from .breaths import plot_breath_examples, plot_generated_vs_real, plot_reconstructions
 from .fidelity import ks_figures
 from .metadata import plot_metadata_by_class, plot_metadata_distributions
 from .recording import plot_recording_excerpt
@@ -26,6 +26,7 @@ __all__ = [
     "plot_learned_tree",
     "plot_reconstructions",
     "plot_generated_vs_real",
+    "plot_breath_examples",
     "plot_metadata_distributions",
     "plot_metadata_by_class",
     "plot_training_curves",

@@ -23,7 +23,7 @@ from ._style import (
     time_axis,
 )
 
-__all__ = ["plot_reconstructions", "plot_generated_vs_real"]
+__all__ = ["plot_reconstructions", "plot_generated_vs_real", "plot_breath_examples", "ALL_BREATHS"]
 
 
 def plot_reconstructions(
@@ -219,3 +219,152 @@ def _class_panel(ax, t, X: np.ndarray, idx: np.ndarray, kind: str, color, n_per_
     ax.plot(t, np.median(X[idx], axis=0), color=color, linewidth=2.0)
     ax.text(0.98, 0.95, f"n={idx.size}", ha="right", va="top", transform=ax.transAxes, fontsize=7,
             color="#555555")
+
+
+# ------------------------------------------------------------------------------ a few breaths per class
+#: The row of breaths without a shared class.
+ALL_BREATHS = "all breaths"
+
+
+def plot_breath_examples(
+    real,
+    generated,
+    *,
+    real_labels=None,
+    generated_labels=None,
+    real_lengths=None,
+    generated_lengths=None,
+    sampling_rate: float | None = None,
+    channels: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+    n_per_class: int = 4,
+    random_state=0,
+    title: str | None = None,
+) -> Figure:
+    """A few real and a few generated breaths of every class, side by side, to judge them by eye.
+
+    Two columns, real on the left and generated on the right; for every class one row per channel
+    (flow, then pressure), both panels of a row on the same axes. Each panel draws ``n_per_class``
+    randomly chosen breaths of its class, each up to its own length (the edge padding after it is
+    not drawn), on a time axis in seconds.
+
+    Parameters
+    ----------
+    real, generated : arrays, shape (n, C, T)
+        Cycles in original units, the same channels in the same order.
+    real_labels, generated_labels : arrays of str, optional
+        Class of every cycle. Without both, or without a class on both sides, one group of rows
+        shows all breaths ("all breaths").
+    real_lengths, generated_lengths : arrays of int, optional
+        Samples of each breath (default: the whole cycle).
+    sampling_rate : float, optional
+        Cycle sampling rate in Hz, for a time axis in seconds (samples without it).
+    channels : sequence of str, optional
+        Channel names (``flow_lpm``, ``paw_cmh2o``...), for the row labels.
+    classes : sequence of str, optional
+        Classes to draw (default: every class present on both sides, in ventilation order).
+    n_per_class : int
+        Breaths drawn per panel (fewer when a class has fewer).
+    random_state : int or Generator
+        Which breaths are drawn.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``2 x C x len(classes)`` axes, row by row (real, generated).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(20, 2, 40))
+    >>> y = np.array(["apnea", "snoring"] * 10)
+    >>> fig = plot_breath_examples(X, X[:8] + 0.1, real_labels=y, generated_labels=y[:8], sampling_rate=25)
+    >>> len(fig.axes)
+    8
+    >>> len(plot_breath_examples(X, X[:8]).axes)  # unlabelled: one group, "all breaths"
+    4
+    """
+    rng = check_random_state(random_state)
+    sides = [_side(real, real_labels, real_lengths, "real"), _side(generated, generated_labels, generated_lengths,
+                                                                   "generated")]
+    (Xr, yr, _), (Xg, yg, _) = sides
+    if Xr.shape[1:] != Xg.shape[1:]:
+        raise VentgenValueError(f"real {Xr.shape} and generated {Xg.shape} cycles differ in channels/length")
+    if int(n_per_class) < 1:
+        raise VentgenValueError(f"plot_breath_examples: n_per_class must be >= 1, got {n_per_class}")
+    shared = [c for c in ordered_classes(np.r_[yr, yg]) if c in set(yr) & set(yg) and c not in _NO_CLASS]
+    rows = [str(c) for c in classes] if classes is not None else shared
+    if real_labels is None or generated_labels is None or not rows:
+        rows, sides = [ALL_BREATHS], [(X, np.full(len(X), ALL_BREATHS, dtype=object), L) for X, _, L in sides]
+    colors = class_colors(rows)
+    C, T = Xr.shape[1], Xr.shape[2]
+    names = [pretty_channel(c) for c in channel_names(C, channels)]
+    t, xlabel = time_axis(T, sampling_rate)
+    fig = new_figure(8.0, 1.35 * C * len(rows) + 0.9)
+    axes = fig.subplots(C * len(rows), 2, squeeze=False, sharex=True)
+    for r, cls in enumerate(rows):
+        picks = [_pick(y, cls, n_per_class, rng) for _, y, _ in sides]
+        for c in range(C):
+            row = axes[r * C + c]
+            curves = [_trimmed(X[p, c], L[p]) for (X, _, L), p in zip(sides, picks, strict=True)]
+            lo, hi = _limits(curves)
+            for j, (ax, kind) in enumerate(zip(row, ("real", "generated"), strict=True)):
+                _examples_panel(ax, t, curves[j], picks[j].size, int((sides[j][1] == cls).sum()), kind,
+                                colors.get(cls, "#4e79a7"))
+                ax.set_ylim(lo, hi)
+                if r == 0 and c == 0:
+                    ax.set_title(kind, fontsize=10)
+            row[1].tick_params(labelleft=False)
+            row[0].set_ylabel(f"{cls}\n{names[c]}", fontsize=8, color=colors.get(cls, "#333333"))
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return fig
+
+
+_NO_CLASS = {UNLABELLED, "unlabelled"}
+
+
+def _side(X, labels, lengths, what: str):
+    """``(cycles, labels, lengths)`` of one side, checked."""
+    X = check_batch(X, what)
+    y = as_labels(labels, X.shape[0], f"{what}_labels")
+    if lengths is None:
+        return X, y, np.full(X.shape[0], X.shape[2], dtype=np.int64)
+    L = np.asarray(lengths)
+    if L.shape != (X.shape[0],):
+        raise VentgenValueError(f"{what}_lengths: expected {X.shape[0]} lengths, got shape {L.shape}")
+    return X, y, np.clip(L.astype(np.int64), 1, X.shape[2])
+
+
+def _pick(y: np.ndarray, cls: str, k: int, rng) -> np.ndarray:
+    idx = np.flatnonzero(y == cls)
+    return rng.choice(idx, size=min(int(k), idx.size), replace=False) if idx.size else idx
+
+
+def _trimmed(X: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Breaths ``(k, T)`` with NaN after each one's length (nothing is drawn there)."""
+    return np.where(np.arange(X.shape[1])[None, :] < L[:, None], X, np.nan)
+
+
+def _limits(curves) -> tuple[float, float]:
+    """One y range for the panels of a row: every drawn sample of both sides, with a margin."""
+    vals = np.concatenate([c.ravel() for c in curves])
+    vals = vals[np.isfinite(vals)]
+    lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 1.0)
+    pad = 0.06 * (hi - lo or 1.0)
+    return lo - pad, hi + pad
+
+
+def _examples_panel(ax, t, curves: np.ndarray, shown: int, total: int, kind: str, color) -> None:
+    if shown == 0:
+        ax.text(0.5, 0.5, f"no {kind} breath", ha="center", va="center", transform=ax.transAxes,
+                color="#888888", fontsize=8)
+    else:
+        ax.plot(t, curves.T, color=color, linewidth=0.9, alpha=0.8)
+    ax.text(0.98, 0.95, f"{shown} of {total}", ha="right", va="top", transform=ax.transAxes, fontsize=7,
+            color="#555555")
+    ax.grid(alpha=0.25)
+    ax.tick_params(labelsize=7)

@@ -14,22 +14,33 @@
   breaths, next to the same classifier trained on real breaths;
 * **discriminative score**: ``|accuracy - 0.5|`` of a fixed-size classifier separating real from
   synthetic breaths, cross-validated, on class-matched samples (0 = indistinguishable, 0.5 = trivially
-  separable);
+  separable), with two classifiers: a random forest on decimated cycles
+  (:func:`discriminative_score`) and a small 1-D CNN on the raw cycles
+  (:func:`cnn_discriminative_score`); each next to its floor (the same score between two random
+  halves of the real breaths) and, with the model, its ceiling (the model's own reconstructions);
 * **memorisation**: the distance of every synthetic breath to its nearest real training breath,
   compared with the distance of every real breath to its nearest other real breath.
 
 The building blocks (:func:`match_breaths`, :func:`ks_table`, :func:`tstr_trtr`,
-:func:`discriminative_score`, :func:`memorisation_check`) work on plain arrays.
+:func:`discriminative_score`, :func:`cnn_discriminative_score`, :func:`memorisation_check`) work on
+plain arrays. :func:`cnn_discriminative_score` needs torch, imported on its first use only.
 """
 
 from __future__ import annotations
 
 from .api import evaluate_cohort
 from .ceiling import breath_rmse, reconstruction_ceiling
-from .classifiers import cycle_features, discriminative_score, tstr_trtr
+from .classifiers import (
+    CNN_EPOCHS,
+    CNN_NAME,
+    FOREST_NAME,
+    cycle_features,
+    discriminative_score,
+    tstr_trtr,
+)
 from .memorisation import memorisation_check
 from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_table
-from .report import FidelityReport
+from .report import FidelityReport, discriminative_table
 from .segmentation import match_breaths, synthetic_cycles
 
 __all__ = [
@@ -39,6 +50,11 @@ __all__ = [
     "ks_table",
     "tstr_trtr",
     "discriminative_score",
+    "cnn_discriminative_score",
+    "discriminative_table",
+    "FOREST_NAME",
+    "CNN_NAME",
+    "CNN_EPOCHS",
     "memorisation_check",
     "reconstruction_ceiling",
     "breath_rmse",
@@ -47,3 +63,12 @@ __all__ = [
     "synthetic_cycles",
     "METADATA_KS_COLUMNS",
 ]
+
+
+def __getattr__(name: str):
+    """``cnn_discriminative_score`` (and the rest of :mod:`.cnn`) on first use: torch stays unloaded until then."""
+    if name in ("cnn_discriminative_score", "edge_pad_cycles", "CycleCNN"):
+        from . import cnn
+
+        return getattr(cnn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,10 +17,24 @@ from ...generate.labelling import UNLABELLED
 from ...generate.result import CohortResult
 from ...io.cohort import read_cohort
 from ...io.cycleset import read_cycleset
-from ...io.fidelity import check_fidelity_folder, fidelity_targets, write_fidelity_folder
+from ...io.fidelity import (
+    BREATHS_FIGURE,
+    check_fidelity_folder,
+    fidelity_targets,
+    write_fidelity_folder,
+)
+from ...signals.cycles import CHANNELS
+from ...viz.breaths import plot_breath_examples
 from ...viz.fidelity import ks_figures
 from .ceiling import reconstruction_ceiling
-from .classifiers import cycle_features, discriminative_score, tstr_trtr
+from .classifiers import (
+    CNN_EPOCHS,
+    CNN_NAME,
+    cycle_features,
+    discriminative_score,
+    flow_pressure,
+    tstr_trtr,
+)
 from .memorisation import memorisation_check
 from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_table
 from .report import FidelityReport
@@ -31,7 +45,7 @@ __all__ = ["evaluate_cohort", "NEEDS_LABELS"]
 
 def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method: str = "segment",
                     tolerance_s: float = 0.3, columns=METADATA_KS_COLUMNS, overwrite: bool = False,
-                    model=None, progress_bar: bool | None = None) -> FidelityReport:
+                    model=None, cnn_epochs: int = CNN_EPOCHS, progress_bar: bool | None = None) -> FidelityReport:
     """Fidelity of a generated cohort against the real (training) cycles.
 
     Parameters
@@ -41,7 +55,9 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
     real_cycles : CycleSet or path
         The real breaths (normally the model's training cycles), with labels and metadata.
     out_dir : path, optional
-        Where to write ``fidelity.json``, ``ks.csv``, ``composition.csv`` and ``ks_<column>.png``.
+        Where to write ``fidelity.json``, ``ks.csv``, ``composition.csv``, ``synthetic_breaths.csv``,
+        ``ks_<column>.png`` and ``breaths_real_vs_generated.png`` (a few real and generated breaths
+        of every class, side by side).
     random_state : int
         Seeds the splits and the classifiers.
     method : {"segment", "manifest"}
@@ -56,6 +72,18 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
     model : HTVAE or path, optional
         The model that generated the cohort: adds the :func:`reconstruction_ceiling` (the same numbers
         for its reconstructions of the real breaths) under ``report.ceiling``.
+    cnn_epochs : int
+        Training epochs of every fold of :func:`cnn_discriminative_score` (the discriminative score of
+        a 1-D CNN on the raw cycles, next to the random forest's); 0 leaves the CNN out.
+
+    Notes
+    -----
+    The discriminative score comes from two classifiers, a random forest on decimated cycles
+    (``report.discriminative``) and a 1-D CNN on the raw flow and pressure cycles
+    (``report.discriminative_cnn``). Each holds its ``floor``: the same classifier between two random
+    halves of the real breaths, what a perfect generator would score with this many breaths; with
+    ``model``, ``report.ceiling`` holds both classifiers' scores of the model's reconstructions.
+    :meth:`FidelityReport.discriminative_table` puts the three side by side.
 
     Returns
     -------
@@ -78,17 +106,32 @@ def evaluate_cohort(cohort, real_cycles, out_dir=None, *, random_state=0, method
     syn, segd = synthetic_cycles(cohort, T, float(real_cycles.sampling_rate), method, tolerance_s, progress_bar)
     if len(syn) == 0:
         raise VentgenValueError("evaluate_cohort: no breath was found in the synthetic recordings")
-    report = _measure(cohort, real_cycles, syn, segd, method, columns, rng)
+    if int(cnn_epochs) < 0:
+        raise VentgenValueError(f"evaluate_cohort: cnn_epochs must be >= 0 (0 leaves the CNN out), got {cnn_epochs}")
+    report = _measure(cohort, real_cycles, syn, segd, method, columns, rng, int(cnn_epochs))
     if model is not None:
-        report.ceiling = _ceiling(model, cohort, real_cycles, report, columns, rng)
+        report.ceiling = _ceiling(model, cohort, real_cycles, report, columns, rng, int(cnn_epochs))
     if out is not None:
-        rl, sl = report.real_breaths["label"].to_numpy(), report.synthetic_breaths["label"].to_numpy()
-        if report.info.get("labelled") is False:  # one class, "all", as in the KS table
-            rl, sl = np.full(rl.size, "all"), np.full(sl.size, "all")
-        figures = ks_figures(report.real_breaths, report.synthetic_breaths, rl, sl, report.ks, columns)
-        report.figures = [out / f"ks_{col}.png" for col in figures]
+        figures = _figures(report, real_cycles, syn, columns, rng)
+        report.figures = [out / name for name in figures]
         write_fidelity_folder(out, report._tables(), figures, overwrite=overwrite, inputs=inputs)
     return report
+
+
+def _figures(report: FidelityReport, real_cycles, syn, columns, rng) -> dict:
+    """``{file name: Figure}``: the metadata histograms per column, and a few breaths per class."""
+    rl, sl = report.real_breaths["label"].to_numpy(), report.synthetic_breaths["label"].to_numpy()
+    unlabelled = report.info.get("labelled") is False
+    if unlabelled:  # one class, "all", as in the KS table
+        rl, sl = np.full(rl.size, "all"), np.full(sl.size, "all")
+    figures = {f"ks_{col}.png": fig for col, fig in
+               ks_figures(report.real_breaths, report.synthetic_breaths, rl, sl, report.ks, columns).items()}
+    figures[BREATHS_FIGURE] = plot_breath_examples(
+        flow_pressure(real_cycles, "real cycles"), flow_pressure(syn, "synthetic cycles"),
+        real_labels=None if unlabelled else rl, generated_labels=None if unlabelled else sl,
+        real_lengths=real_cycles.lengths, generated_lengths=syn.lengths, sampling_rate=float(real_cycles.sampling_rate),
+        channels=list(CHANNELS), random_state=rng)
+    return figures
 
 
 def _read_inputs(cohort, real_cycles):
@@ -113,53 +156,89 @@ def _labels(cycles, n: int) -> np.ndarray:
     return np.full(n, "", dtype=str) if lab is None else np.asarray(lab).astype(str)
 
 
-def _measure(cohort, real_cycles, syn, segd: dict, method: str, columns, rng) -> FidelityReport:
+def _measure(cohort, real_cycles, syn, segd: dict, method: str, columns, rng, cnn_epochs: int) -> FidelityReport:
     """Every fidelity number of the synthetic cycles ``syn`` against the real ones."""
     rl = _labels(real_cycles, len(real_cycles.X))
     sl = _labels(syn, len(syn.X))
     if not (set(rl) & set(sl)) - {"", UNLABELLED}:
-        return _measure_unlabelled(cohort, real_cycles, syn, segd, method, columns, rng, rl, sl)
+        return _measure_unlabelled(cohort, real_cycles, syn, segd, method, columns, rng, rl, sl, cnn_epochs)
     real_meta, syn_meta = cycle_metadata(real_cycles), cycle_metadata(syn)
     ks = ks_table(real_meta, syn_meta, rl, sl, columns=columns)
     if ks["ks"].isna().all():
         warnings.warn("evaluate_cohort: no class has enough real and synthetic breaths for a KS statistic",
                       VentgenWarning, stacklevel=3)
-    fr, fs = cycle_features(real_cycles.X), cycle_features(syn.X)
+    Xr, Xs = flow_pressure(real_cycles, "real cycles"), flow_pressure(syn, "synthetic cycles")
+    fr, fs = cycle_features(Xr), cycle_features(Xs)
     try:
         clf = tstr_trtr(fr, rl, fs, sl, random_state=rng)
     except VentgenValueError as exc:
         clf = {"error": str(exc)}
-    keep_r, keep_s = rl != "", sl != ""
-    disc = discriminative_score(fr[keep_r], fs[keep_s], rl[keep_r], sl[keep_s], random_state=rng)
+    keep_r, keep_s = np.flatnonzero(rl != ""), np.flatnonzero(sl != "")
+    disc, cnn = _discriminative((Xr[keep_r], real_cycles.lengths[keep_r], rl[keep_r]),
+                                (Xs[keep_s], syn.lengths[keep_s], sl[keep_s]), rng, cnn_epochs)
     mem = memorisation_check(fr, fs, random_state=rng)
     return FidelityReport(
         composition=cohort.composition(), segmentation=segd, ks=ks, classifier=clf, discriminative=disc,
-        memorisation=mem,
+        memorisation=mem, discriminative_cnn=cnn,
         info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
               "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns)},
         real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
 
 
-def _measure_unlabelled(cohort, real_cycles, syn, segd: dict, method: str, columns, rng, rl, sl) -> FidelityReport:
+def _measure_unlabelled(cohort, real_cycles, syn, segd: dict, method: str, columns, rng, rl, sl,
+                        cnn_epochs: int) -> FidelityReport:
     """What needs no labels: KS over all breaths, the discriminative score, memorisation, segmentation."""
     real_meta, syn_meta = cycle_metadata(real_cycles), cycle_metadata(syn)
     ks = ks_table(real_meta, syn_meta, columns=columns)
-    fr, fs = cycle_features(real_cycles.X), cycle_features(syn.X)
+    Xr, Xs = flow_pressure(real_cycles, "real cycles"), flow_pressure(syn, "synthetic cycles")
+    fr, fs = cycle_features(Xr), cycle_features(Xs)
     note = ("the real cycles and the cohort share no labelled class: reported what needs no labels "
             "(discriminative score, KS over all breaths, memorisation, segmentation F1); needs labels: "
             + ", ".join(NEEDS_LABELS))
-    disc = discriminative_score(fr, fs, random_state=rng)
+    disc, cnn = _discriminative((Xr, real_cycles.lengths, None), (Xs, syn.lengths, None), rng, cnn_epochs)
     mem = memorisation_check(fr, fs, random_state=rng)
     return FidelityReport(
         composition=cohort.composition(), segmentation=segd, ks=ks,
-        classifier={"skipped": "needs labels"}, discriminative=disc, memorisation=mem,
+        classifier={"skipped": "needs labels"}, discriminative=disc, memorisation=mem, discriminative_cnn=cnn,
         info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
               "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns),
               "labelled": False, "needs_labels": list(NEEDS_LABELS), "note": note},
         real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
 
 
-def _ceiling(model, cohort, real_cycles, report: FidelityReport, columns, rng) -> dict:
+def _discriminative(real: tuple, syn: tuple, rng, cnn_epochs: int) -> tuple[dict, dict]:
+    """The random forest's and the CNN's discriminative scores of ``syn`` against ``real`` (each an
+    ``(X, lengths, labels or None)`` triple), each with its ``floor``: the same classifier between two
+    random halves of the real breaths."""
+    (Xr, Lr, yr), (Xs, Ls, ys) = real, syn
+    Lr, Ls = np.asarray(Lr), np.asarray(Ls)
+    fr, fs = cycle_features(Xr), cycle_features(Xs)
+    forest = discriminative_score(fr, fs, yr, ys, random_state=rng)  # first: the same number as before the floor
+    half = rng.random(len(Xr)) < 0.5
+    a, b = np.flatnonzero(half), np.flatnonzero(~half)
+    ya, yb = (None, None) if yr is None else (yr[a], yr[b])
+    forest["floor"] = _floor(lambda: discriminative_score(fr[a], fr[b], ya, yb, random_state=rng))
+    if cnn_epochs == 0:
+        return forest, {"classifier": CNN_NAME, "skipped": "cnn_epochs=0"}
+    from .cnn import cnn_discriminative_score  # torch: loaded when the CNN score is computed
+
+    cnn = cnn_discriminative_score(Xr, Xs, yr, ys, real_lengths=Lr, synth_lengths=Ls, random_state=rng,
+                                   epochs=cnn_epochs)
+    cnn["floor"] = _floor(lambda: cnn_discriminative_score(Xr[a], Xr[b], ya, yb, real_lengths=Lr[a], synth_lengths=Lr[b],
+                                                           random_state=rng, epochs=cnn_epochs))
+    return forest, cnn
+
+
+def _floor(score) -> dict:
+    """``accuracy``, ``score`` and ``n_per_side`` of ``score()``, or the one-line reason it could not run."""
+    try:
+        d = score()
+    except VentgenValueError as exc:
+        return {"error": str(exc)}
+    return {k: d[k] for k in ("accuracy", "score", "n_per_side")}
+
+
+def _ceiling(model, cohort, real_cycles, report: FidelityReport, columns, rng, cnn_epochs: int) -> dict:
     """The reconstruction ceiling of ``model`` (or its file), with the cohort's observation model."""
     if isinstance(model, (str, os.PathLike)):
         from ...models.estimator import HTVAE  # torch: loaded only when a model file is given
@@ -169,4 +248,5 @@ def _ceiling(model, cohort, real_cycles, report: FidelityReport, columns, rng) -
     return reconstruction_ceiling(model, real_cycles, report.classifier.get("classes"), columns=columns,
                                   random_state=rng, noise=info.get("noise", "none"),
                                   boundary=info.get("boundary", "none"),
-                                  noise_highpass_hz=info.get("noise_highpass_hz", 4.0))
+                                  noise_highpass_hz=info.get("noise_highpass_hz", 4.0), cnn_epochs=cnn_epochs,
+                                  decoder=info.get("decoder", "auto"))

@@ -7,8 +7,8 @@ import numpy as np
 from ..._core import check_random_state
 from ...errors import VentgenValueError
 from ...generate.observation import BoundaryBias, ObservationNoise
-from ...signals.cycles import CycleSet
-from .classifiers import cycle_features, discriminative_score, tstr_trtr
+from ...signals.cycles import CHANNELS, CycleSet
+from .classifiers import CNN_EPOCHS, cycle_features, discriminative_score, tstr_trtr
 from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_table
 
 __all__ = ["breath_rmse", "reconstruction_ceiling"]
@@ -34,22 +34,28 @@ def breath_rmse(cycles, R) -> dict:
 
 def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA_KS_COLUMNS,
                            random_state=0, noise: str = "none", boundary: str = "none",
-                           noise_highpass_hz: float = 4.0) -> dict:
+                           noise_highpass_hz: float = 4.0, cnn_epochs: int = CNN_EPOCHS,
+                           decoder: str = "auto") -> dict:
     """The same fidelity numbers for the model's reconstructions of the real breaths themselves.
 
     A generator cannot be more faithful than the decoder it samples through: reconstructions of the
-    real training breaths (``model.reconstruct``, cut at their real lengths and edge-padded like real
-    cycles) bound what generation can reach. Comparing a cohort's numbers with this ceiling separates
+    real training breaths (``model.reconstruct``, or, for a model with a flow generator, its breaths
+    for the encodings and lengths of the real breaths, ``model.generate_cycles``; cut at their real
+    lengths and edge-padded like real cycles) bound what generation can reach. Comparing a cohort's numbers with this ceiling separates
     a weak model from a weak generation procedure. ``noise`` and ``boundary`` (as in
     :func:`ventgen.generate_cohort`) add the same observation model to the reconstructions that
-    generation adds to decoded breaths.
+    generation adds to decoded breaths. ``decoder`` (as in :func:`ventgen.generate_cohort`): ``"flow"``
+    or ``"auto"`` use the model's flow generator when it has one, ``"exact"``/``"linear"`` its decoder. ``cnn_epochs`` is the training budget of the CNN's score (0
+    leaves it out).
 
     Returns
     -------
     dict
         ``ks_median`` (per class and column, over ``classes``), ``tstr_accuracy`` / ``trtr_accuracy`` /
-        ``ratio`` (train on reconstructions, test on real), ``discriminative_score`` (real vs
-        reconstructed; both on disjoint random halves of the breaths), ``rmse`` per channel of the plain reconstructions over the samples of the
+        ``ratio`` (train on reconstructions, test on real), ``discriminative_score`` (the random
+        forest's, real vs reconstructed; both on disjoint random halves of the breaths),
+        ``cnn_discriminative_score`` (the same with :func:`cnn_discriminative_score` on the flow and
+        pressure cycles), ``rmse`` per channel of the plain reconstructions over the samples of the
         breaths (the padding after each cycle's length is left out: no generated breath keeps it),
         ``noise`` and ``boundary``.
 
@@ -59,9 +65,13 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
     """
     rng = check_random_state(random_state)
     X = np.asarray(real_cycles.X)
-    R = np.asarray(model.reconstruct(X), dtype=np.float32)
     labels = np.asarray(real_cycles.labels).astype(str)
     L = np.clip(np.asarray(real_cycles.lengths, dtype=np.int64), 2, X.shape[2])
+    flow = getattr(model, "generator_", None) is not None and decoder in ("auto", "flow")
+    if flow:  # the flow generator's breaths for the real latents
+        R = np.asarray(model.generate_cycles(model.transform(X), L, random_state=rng), dtype=np.float32)
+    else:
+        R = np.asarray(model.reconstruct(X), dtype=np.float32)
     rate = float(real_cycles.sampling_rate)
     obs = R.copy()
     if boundary == "residual":
@@ -84,7 +94,8 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
     # reconstruction would let the classifiers pair them up (identical sets score |0.1 - 0.5|)
     half = rng.random(keep.size) < 0.5
     a, b = keep[half], keep[~half]
-    fr, fq = cycle_features(X[a]), cycle_features(R[b])
+    both = _flow_pressure_index(real_cycles, X.shape[1])
+    fr, fq = cycle_features(X[a][:, both]), cycle_features(R[b][:, both])
     out = {"ks_median": float(np.nanmedian(ks["ks"])) if len(ks) else float("nan"),
            "rmse": breath_rmse(real_cycles, raw), "noise": noise, "boundary": boundary}
     try:
@@ -93,4 +104,18 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
     except VentgenValueError:
         pass
     out["discriminative_score"] = discriminative_score(fr, fq, labels[a], labels[b], random_state=rng)["score"]
+    if cnn_epochs > 0:
+        from .cnn import cnn_discriminative_score  # torch: loaded when the CNN score is computed
+
+        out["cnn_discriminative_score"] = cnn_discriminative_score(
+            X[a][:, both], R[b][:, both], labels[a], labels[b], real_lengths=L[a], synth_lengths=L[b],
+            random_state=rng, epochs=cnn_epochs)["score"]
     return out
+
+
+def _flow_pressure_index(cycles, C: int) -> list:
+    """Indices of the flow and pressure channels (in that order) of ``cycles``' ``C`` channels."""
+    names = [str(c) for c in getattr(cycles, "channels", None) or CHANNELS[:C]]
+    if not set(CHANNELS) <= set(names):
+        raise VentgenValueError(f"reconstruction_ceiling: expected channels {list(CHANNELS)}, got {names}")
+    return [names.index(c) for c in CHANNELS]

@@ -9,8 +9,39 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test
 
 from ..._core import check_random_state
 from ...errors import VentgenValueError
+from ...signals.cycles import CHANNELS
 
-__all__ = ["cycle_features", "tstr_trtr", "discriminative_score"]
+__all__ = ["flow_pressure", "cycle_features", "tstr_trtr", "discriminative_score", "matched_sides", "FOREST_NAME",
+           "CNN_NAME", "CNN_EPOCHS"]
+
+#: The ``classifier`` names of :func:`discriminative_score`'s and
+#: :func:`~ventgen.evaluate.fidelity.cnn_discriminative_score`'s results.
+FOREST_NAME, CNN_NAME = "random_forest", "cnn_1d"
+#: Training epochs of every fold of the CNN's discriminative score (its fixed budget).
+CNN_EPOCHS = 20
+
+
+def flow_pressure(cycles, what: str = "cycles") -> np.ndarray:
+    """The flow and pressure channels of a CycleSet, in that order: ``(n, 2, T)`` float32.
+
+    Both sides of a comparison go through this, so the classifiers compare the same channels in the
+    same order whatever else a CycleSet holds. An object without ``channels`` must have exactly these
+    two channels, in this order.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> c = SimpleNamespace(X=np.arange(12.0).reshape(1, 3, 4), channels=["paw_cmh2o", "volume_ml", "flow_lpm"])
+    >>> flow_pressure(c)[0, :, 0].tolist()
+    [8.0, 0.0]
+    """
+    X = np.asarray(cycles.X, dtype=np.float32)
+    names = [str(c) for c in getattr(cycles, "channels", None) or CHANNELS[:X.shape[1]]]
+    missing = [c for c in CHANNELS if c not in names]
+    if X.ndim != 3 or missing or len(names) != X.shape[1]:
+        raise VentgenValueError(f"{what}: expected cycles (n, channels, time) with channels {list(CHANNELS)}, got "
+                                f"shape {X.shape} and channels {names}")
+    return X[:, [names.index(c) for c in CHANNELS]]
 
 
 def cycle_features(X, step: int = 4) -> np.ndarray:
@@ -101,6 +132,34 @@ def _class_matched(real_y, synth_y, rng, max_per_side: int):
     return ir, is_
 
 
+def matched_sides(real_y, synth_y, n_real: int, n_synth: int, rng, *, max_per_side: int, folds: int,
+                  who: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the real and synthetic breaths a discriminative score compares: equally many per
+    side, class by class when both label arrays are given; at most ``max_per_side``.
+
+    Raises one :class:`VentgenValueError` line naming ``who`` when fewer than ``2 * folds`` breaths per
+    side remain (too few for ``folds``-fold cross-validation).
+
+    Examples
+    --------
+    >>> ry, sy = ["a"] * 3 + ["b"] * 2, ["a"] * 2 + ["b"] * 5
+    >>> ir, is_ = matched_sides(ry, sy, 5, 7, np.random.default_rng(0), max_per_side=10, folds=2, who="demo")
+    >>> ir.size, is_.size
+    (4, 4)
+    """
+    if int(folds) < 2:
+        raise VentgenValueError(f"{who}: folds must be at least 2, got {folds}")
+    if real_y is None or synth_y is None:
+        real_y, synth_y = np.zeros(n_real, str), np.zeros(n_synth, str)
+    if len(real_y) != n_real or len(synth_y) != n_synth:
+        raise VentgenValueError(f"{who}: {len(real_y)} real labels for {n_real} real breaths and "
+                                f"{len(synth_y)} synthetic labels for {n_synth} synthetic breaths")
+    ir, is_ = _class_matched(real_y, synth_y, rng, max_per_side)
+    if ir.size < 2 * folds:
+        raise VentgenValueError(f"{who}: only {ir.size} class-matched breaths per side; need >= {2 * folds}")
+    return ir, is_
+
+
 def discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, random_state=0, folds: int = 5,
                          max_per_side: int = 5000) -> dict:
     """``|accuracy - 0.5|`` of a fixed-size classifier telling real from synthetic breaths.
@@ -113,7 +172,11 @@ def discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, random_s
     Returns
     -------
     dict
-        ``accuracy``, ``score``, ``n_per_side``, ``folds``.
+        ``accuracy``, ``score``, ``n_per_side``, ``folds``, ``classifier`` (``"random_forest"``).
+
+    See Also
+    --------
+    ventgen.evaluate.fidelity.cnn_discriminative_score : the same score with a 1-D CNN on the raw cycles.
 
     Examples
     --------
@@ -124,14 +187,12 @@ def discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, random_s
     """
     rng = check_random_state(random_state)
     rX, sX = np.asarray(real_X, dtype=float), np.asarray(synth_X, dtype=float)
-    if real_y is None or synth_y is None:
-        real_y, synth_y = np.zeros(len(rX), str), np.zeros(len(sX), str)
-    ir, is_ = _class_matched(real_y, synth_y, rng, max_per_side)
+    ir, is_ = matched_sides(real_y, synth_y, len(rX), len(sX), rng, max_per_side=max_per_side, folds=folds,
+                            who="discriminative_score")
     n = ir.size
-    if n < folds * 2:
-        raise VentgenValueError(f"discriminative_score: only {n} class-matched breaths per side; need >= {2 * folds}")
     X = np.concatenate([rX[ir], sX[is_]])
     y = np.r_[np.zeros(n, int), np.ones(n, int)]
     cv = StratifiedKFold(folds, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
     acc = float(cross_val_score(_forest(rng, n_estimators=100, max_depth=8), X, y, cv=cv).mean())
-    return {"accuracy": acc, "score": abs(acc - 0.5), "n_per_side": int(n), "folds": int(folds)}
+    return {"accuracy": acc, "score": abs(acc - 0.5), "n_per_side": int(n), "folds": int(folds),
+            "classifier": FOREST_NAME}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,48 @@ import pandas as pd
 from ..._core import json_default_lenient
 from ...io.fidelity import write_fidelity_folder
 
-__all__ = ["FidelityReport"]
+__all__ = ["FidelityReport", "discriminative_table"]
+
+_CLASSIFIERS = (("random forest, cycle features", "discriminative", "discriminative_score"),
+                ("1-D CNN, raw cycles", "discriminative_cnn", "cnn_discriminative_score"))
+
+
+def _num(v) -> float:
+    return float(v) if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else float("nan")
+
+
+def discriminative_table(doc) -> pd.DataFrame:
+    """The discriminative scores of a fidelity report side by side, one row per classifier.
+
+    Columns: ``classifier``, ``synthetic`` (real vs generated breaths), ``floor`` (two random halves of
+    the real breaths: what a perfect generator scores with this many breaths), ``ceiling`` (real vs
+    the model's reconstructions; NaN without a model), ``accuracy`` and ``breaths per side`` of the
+    synthetic score. Classifiers the report does not hold are left out.
+
+    Parameters
+    ----------
+    doc : mapping
+        :meth:`FidelityReport.to_dict`, or the ``fidelity.json`` of a fidelity folder (the groups
+        ``discriminative``, ``discriminative_cnn`` and ``reconstruction_ceiling``).
+
+    Examples
+    --------
+    >>> doc = {"discriminative": {"score": 0.3, "accuracy": 0.8, "n_per_side": 500, "floor": {"score": 0.02}},
+    ...        "reconstruction_ceiling": {"discriminative_score": 0.25}}
+    >>> discriminative_table(doc)[["classifier", "synthetic", "floor", "ceiling"]].values.tolist()
+    [['random forest, cycle features', 0.3, 0.02, 0.25]]
+    """
+    ceiling = doc.get("reconstruction_ceiling") or {}
+    rows = []
+    for name, key, ceiling_key in _CLASSIFIERS:
+        d = doc.get(key)
+        if not isinstance(d, Mapping) or "score" not in d:
+            continue
+        floor = d.get("floor") if isinstance(d.get("floor"), Mapping) else {}
+        rows.append({"classifier": name, "synthetic": _num(d["score"]), "floor": _num(floor.get("score")),
+                     "ceiling": _num(ceiling.get(ceiling_key)), "accuracy": _num(d.get("accuracy")),
+                     "breaths per side": int(d["n_per_side"]) if "n_per_side" in d else None})
+    return pd.DataFrame(rows, columns=["classifier", "synthetic", "floor", "ceiling", "accuracy", "breaths per side"])
 
 
 @dataclass
@@ -30,6 +72,7 @@ class FidelityReport:
     real_breaths: pd.DataFrame | None = None
     synthetic_breaths: pd.DataFrame | None = None
     ceiling: dict | None = None
+    discriminative_cnn: dict | None = None
 
     @property
     def ks_median(self) -> float:
@@ -49,6 +92,9 @@ class FidelityReport:
             "tstr_accuracy": self.classifier.get("tstr_accuracy"),
             "tstr_over_trtr": self.classifier.get("ratio"),
             "discriminative_score": self.discriminative.get("score"),
+            "discriminative_score_floor": (self.discriminative.get("floor") or {}).get("score"),
+            "cnn_discriminative_score": (self.discriminative_cnn or {}).get("score"),
+            "cnn_discriminative_score_floor": ((self.discriminative_cnn or {}).get("floor") or {}).get("score"),
             "memorisation_fraction_below_real_p05": self.memorisation.get("fraction_below_real_p05"),
             "memorisation_fraction_below_real_median": self.memorisation.get("fraction_below_real_median"),
             "memorisation_n_exact_copies": self.memorisation.get("n_exact_copies"),
@@ -62,6 +108,7 @@ class FidelityReport:
         mem = {k: v for k, v in self.memorisation.items() if k != "distances"}
         d = {"summary": self.summary(), "segmentation": self.segmentation, "classifier": self.classifier,
              "discriminative": self.discriminative, "memorisation": mem,
+             **({} if self.discriminative_cnn is None else {"discriminative_cnn": self.discriminative_cnn}),
              "composition": self.composition, "ks": self.ks, "figures": [str(f) for f in self.figures],
              "info": self.info}
         if self.ceiling is not None:
@@ -71,6 +118,11 @@ class FidelityReport:
         if self.synthetic_breaths is not None:
             d["synthetic_breaths"] = self.synthetic_breaths
         return d
+
+    def discriminative_table(self) -> pd.DataFrame:
+        """Both classifiers' discriminative scores with their floor and ceiling (see
+        :func:`discriminative_table`)."""
+        return discriminative_table(self.to_dict())
 
     def write(self, out_dir, *, overwrite: bool = False) -> Path:
         """Write ``fidelity.json``, ``ks.csv``, ``composition.csv`` and ``synthetic_breaths.csv`` as one
@@ -100,4 +152,5 @@ class FidelityReport:
         s = self.summary()
         return ("FidelityReport(composition max |diff| {composition_max_abs_difference:.4f}, segmentation F1 "
                 "{segmentation_f1:.3f}, median KS {ks_median:.3f}, TSTR/TRTR {tstr_over_trtr:.3f}, "
-                "discriminative {discriminative_score:.3f})").format(**{k: (np.nan if v is None else v) for k, v in s.items()})
+                "discriminative {discriminative_score:.3f} (floor {discriminative_score_floor:.3f}), CNN "
+                "{cnn_discriminative_score:.3f} (floor {cnn_discriminative_score_floor:.3f}))").format(**{k: (np.nan if v is None else v) for k, v in s.items()})
