@@ -46,9 +46,10 @@ def _add_generate(sub):
     p.add_argument("--length-method", choices=("node", "padding", "nearest"), default="node",
                    help="breath lengths from the node's real lengths (default), from the decoded padding, or "
                         "(with --latent data) from the reference breath nearest to each latent")
-    p.add_argument("--latent", choices=("node", "data"), default="node",
-                   help="latent Gaussians: the node's code and sigma (default, the paper) or the moments of the "
-                        "encoded reference breaths of the class in the node")
+    p.add_argument("--latent", choices=("auto", "node", "data"), default="auto",
+                   help="latent Gaussians: the node's code and sigma (the paper) or the moments of the encoded "
+                        "reference breaths of the class in the node (auto, the default: data with the flow "
+                        "generator, node with the decoder)")
     p.add_argument("--nodes", choices=("auto", "majority", "members"), default="auto",
                    help="nodes a class draws from: those it is the majority of, or all holding it "
                         "(default: majority with --latent node, members with --latent data)")
