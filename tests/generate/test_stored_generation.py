@@ -113,10 +113,17 @@ def test_unlabelled_training_data_generate_without_warnings(cycles, tmp_path):
     assert set(report.ks["label"]) == {"all"} and report.classifier == {"skipped": "needs labels"}
 
 
-def test_what_the_stored_data_cannot_do_is_one_clear_error(files):
-    _, model = files
-    with pytest.raises(VentgenValueError, match="nearest.*--reference"):
-        generate_cohort(model, NATURAL, options=GenerationOptions(latent="data", length_method="nearest"))
+def test_what_the_stored_data_cannot_do_is_one_clear_error(files, tmp_path):
+    d, model = files
+    nearest = GenerationOptions(latent="data", length_method="nearest")
+    assert generate_cohort(model, NATURAL, options=nearest).info["length_method"] == "nearest"  # encodings stored
+    state = torch.load(d / "model.pt", weights_only=True)
+    del state["generation"]["encodings"]  # a file written before the encodings were stored
+    torch.save(state, tmp_path / "older.pt")
+    older = ventgen.HTVAE.load(tmp_path / "older.pt", device="cpu")
+    with pytest.raises(VentgenValueError, match="nearest' need every training breath's encoding.*--reference"):
+        generate_cohort(older, NATURAL, options=nearest)
+    assert generate_cohort(older, NATURAL).info["latent"] == ("data" if older.generator_ is not None else "node")
     with pytest.raises(VentgenValueError, match="noise_highpass_hz=2.*4 Hz"):
         generate_cohort(model, NATURAL, options=GenerationOptions(noise="residual", noise_highpass_hz=2.0))
     with pytest.raises(VentgenValueError, match="labels= relabels"):
@@ -144,6 +151,7 @@ def test_an_old_model_file_loads_and_asks_for_the_reference(files, tmp_path):
     (lambda g: g["labels"].__setitem__("codes", g["labels"]["codes"][:3]), "generation/labels/codes"),
     (lambda g: g["moments"]["mean"].fill_(float("nan")), "generation/moments/mean"),
     (lambda g: g.__setitem__("version", 99), "generation/version"),
+    (lambda g: g["encodings"].fill_(float("nan")), "generation/encodings"),
     (lambda g: g["noise"].__setitem__("keys", ["x"] * len(g["noise"]["keys"])), "generation/noise/keys"),
 ])
 def test_malformed_stored_data_are_one_line_naming_the_field(files, tmp_path, edit, field):

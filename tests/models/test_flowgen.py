@@ -112,7 +112,10 @@ def test_the_generator_gives_the_sample_to_sample_noise_the_decoder_smooths_away
 def test_generation_uses_the_generator_by_default(model, cycles):
     spec = {"patients": 2, "breaths": 20}
     res = generate_cohort(model, spec, random_state=0)
-    assert (res.info["decoder"], res.info["noise"], res.info["boundary"]) == ("flow", "none", "none")
+    assert (res.info["decoder"], res.info["noise"], res.info["boundary"], res.info["latent"]) == (
+        "flow", "none", "none", "kde")
+    lengths = set(cycles.lengths.tolist())  # kde: every breath has the length of a training breath
+    assert set(np.round((res.manifest["end_s"] - res.manifest["start_s"]) * cycles.sampling_rate).astype(int)) <= lengths
     small = generate_cohort(model, spec, random_state=0, options=GenerationOptions(batch_size=7))
     for a, b in zip(res.recordings, small.recordings, strict=True):  # batches do not change the breaths
         assert np.array_equal(a.flow, b.flow) and np.array_equal(a.pressure, b.pressure)

@@ -56,10 +56,12 @@ from .decode import (
 from .events import draw_events, run_lengths
 from .labelling import label_table, node_stats
 from .latents import (
+    KDE_BANDWIDTH,
     LATENT_SOURCES,
     LENGTH_METHODS,
     check_nearest,
     components,
+    draw_kde,
     draw_latents,
     draw_lengths,
     length_bounds,
@@ -88,10 +90,18 @@ class GenerationOptions:
         ``"node"`` (the paper): ``z ~ N(code, sigma**2)`` of the node. ``"data"``: ``z`` from a
         Gaussian with the mean and per-dimension spread of the encoded (``model.transform``) reference
         breaths of the requested class in that node: the breaths keep the spread the real breaths of
-        that class have in that node, and a class stays itself even in a mixed node. ``"auto"``
-        (default): ``"data"`` with the flow generator (on the simulated default cohort, seed 0: forest
-        discriminative score 0.373 -> 0.192, median KS 0.291 -> 0.153; ``benchmarks/README.md``),
-        ``"node"`` with the decoder's means (the paper).
+        that class have in that node, and a class stays itself even in a mixed node. ``"kde"``: the
+        encoding of a reference breath of the class in the node, drawn at random, with Gaussian jitter
+        of ``kde_bandwidth`` times the pair's spread (a smoothed bootstrap that keeps the pair's mean
+        and spread), and that breath's length (``length_method`` is then not used): shape and length
+        stay those of one real breath. ``"auto"`` (default): ``"kde"`` with the flow generator
+        (``"data"`` for a model file written before the encodings were stored), ``"node"`` with the
+        decoder's means (the paper). On the simulated default cohort (seed 0, flow generator) the
+        forest's discriminative score is 0.373 with ``"node"``, 0.192 with ``"data"``, 0.138 with
+        ``"kde"`` (``benchmarks/README.md``).
+    kde_bandwidth : float
+        Jitter of ``latent="kde"`` in units of the component's spread (0: the reference encodings
+        themselves).
     nodes : {"auto", "majority", "members"}
         Which nodes a named class draws from. ``"majority"``: the nodes whose majority label it is.
         ``"members"``: every node holding at least 3 reference breaths of the class, weighted by how
@@ -142,6 +152,7 @@ class GenerationOptions:
     length_method: str = "node"
     latent: str = "auto"
     nodes: str = "auto"
+    kde_bandwidth: float = KDE_BANDWIDTH
     noise: str = "auto"
     noise_highpass_hz: float = NOISE_HIGHPASS_HZ
     boundary: str = "auto"
@@ -176,6 +187,9 @@ def check_options(options) -> GenerationOptions:
     if not (isinstance(hp, (int, float, np.integer, np.floating)) and 0 <= hp < np.inf):
         raise VentgenValueError(f"noise_highpass_hz must be a finite number >= 0, got {hp!r}")
     _choice("length_method", o.length_method, LENGTH_METHODS)
+    bw = o.kde_bandwidth
+    if not (isinstance(bw, (int, float, np.integer, np.floating)) and not isinstance(bw, bool) and 0 <= bw <= 10):
+        raise VentgenValueError(f"kde_bandwidth must be a number in [0, 10], got {bw!r}")
     if not isinstance(o.batch_size, (int, np.integer)) or o.batch_size < 1:
         raise VentgenValueError(f"batch_size must be a positive integer, got {o.batch_size!r}")
     prefix = o.subject_prefix
@@ -186,9 +200,9 @@ def check_options(options) -> GenerationOptions:
     return dataclasses.replace(o, sampling_rate=rate)
 
 
-def resolve_auto(model, o: GenerationOptions) -> GenerationOptions:
+def resolve_auto(model, o: GenerationOptions, encodings: bool = True) -> GenerationOptions:
     """The options with ``decoder``, ``latent``, ``nodes``, ``noise`` and ``boundary`` = ``"auto"``
-    resolved for ``model``."""
+    resolved for ``model`` (``encodings``: whether every reference breath's encoding is at hand)."""
     has_flow = getattr(model, "generator_", None) is not None
     decoder = o.decoder
     if decoder == "auto":
@@ -200,8 +214,8 @@ def resolve_auto(model, o: GenerationOptions) -> GenerationOptions:
         raise VentgenValueError("length_method='padding' reads lengths from the decoder's padding, and the flow "
                                 "generator takes the length as given: use length_method='node' or 'nearest'")
     plain = "none" if decoder == "flow" else "residual"
-    latent = o.latent if o.latent != "auto" else ("data" if decoder == "flow" else "node")
-    nodes = o.nodes if o.nodes != "auto" else ("members" if latent == "data" else "majority")
+    latent = o.latent if o.latent != "auto" else (("kde" if encodings else "data") if decoder == "flow" else "node")
+    nodes = o.nodes if o.nodes != "auto" else ("members" if latent in ("data", "kde") else "majority")
     return dataclasses.replace(o, decoder=decoder, latent=latent, nodes=nodes,
                                noise=plain if o.noise == "auto" else o.noise,
                                boundary=plain if o.boundary == "auto" else o.boundary)
@@ -280,9 +294,10 @@ def generate_cohort(model, spec, reference=None, random_state=0, options=None) -
     t0 = time.perf_counter()
     spec = read_cohort_spec(spec)  # 1. spec and options
     natural = spec.natural
-    o = resolve_auto(model, check_options(options))
+    o = check_options(options)
     rng = check_random_state(random_state)
     ref, enc, stored = generation_source(model, reference, spec, o.labels)
+    o = resolve_auto(model, o, encodings=stored is None or stored.encodings is not None)
     st = node_stats(model, ref, o.label_tree if stored is None else (o.label_tree or stored.tree), enc)  # 2.
     table = label_table(st)
     spec = natural_composition(spec, st)
@@ -311,7 +326,15 @@ def generate_cohort(model, spec, reference=None, random_state=0, options=None) -
 
 def _latents_and_lengths(ev, resolved, pools, enc, spec, o: GenerationOptions, u, rng) -> tuple:
     """The components of the breaths, their lengths and their latents (in this order of draws)."""
-    comps = components(ev, np.array([r.entry.is_node for r in resolved]), pools, enc if o.latent == "data" else None)
+    comps = components(ev, np.array([r.entry.is_node for r in resolved]), pools,
+                       enc if o.latent in ("data", "kde") else None)
+    if o.latent == "kde":
+        Z, lens = draw_kde(comps, ev.patient, u, spec.patient_variability, enc.mu, pools.ref.lengths,
+                           o.kde_bandwidth, rng)
+        missing = lens == 0  # components without reference breaths: lengths as asked
+        if missing.any():
+            lens[missing] = draw_lengths(comps, pools, len(ev), "node", rng)[missing]
+        return comps, lens, Z
     lens = draw_lengths(comps, pools, len(ev), o.length_method, rng)
     Z = draw_latents(comps, ev.patient, u, spec.patient_variability, rng)
     if o.length_method == "nearest":

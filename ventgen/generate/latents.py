@@ -20,16 +20,20 @@ from ..errors import VentgenValueError
 from .events import Events
 from .reference import Encoded, NodePools
 
-__all__ = ["LENGTH_METHODS", "LATENT_SOURCES", "Components", "components", "draw_lengths", "draw_latents",
-           "nearest_lengths"]
+__all__ = ["LENGTH_METHODS", "LATENT_SOURCES", "KDE_BANDWIDTH", "Components", "components", "draw_lengths",
+           "draw_latents", "draw_kde", "nearest_lengths"]
 
 #: How a decoded cycle's length is chosen: from the node's real lengths, from the decoded padding, or
 #: from the reference breath nearest to the latent (see :func:`ventgen.generate_cohort`).
 LENGTH_METHODS = ("node", "padding", "nearest")
 #: Where the latent Gaussians come from: ``"node"`` = the paper's ``N(code, sigma**2)``; ``"data"`` =
 #: the mean and per-dimension spread of the encoded reference breaths of the requested class in that
-#: node (falls back to ``"node"`` for a node/class pair with fewer than 3 reference breaths).
-LATENT_SOURCES = ("node", "data")
+#: node (falls back to ``"node"`` for a node/class pair with fewer than 3 reference breaths); ``"kde"`` =
+#: the encoding of a reference breath of the class in the node, drawn at random, with Gaussian jitter
+#: (a smoothed bootstrap: the component's mean and spread are kept) and that breath's length.
+LATENT_SOURCES = ("node", "data", "kde")
+#: Default bandwidth of ``latent="kde"``, in units of the component's per-dimension spread.
+KDE_BANDWIDTH = 0.3
 
 
 @dataclass
@@ -96,6 +100,32 @@ def draw_latents(comps: Components, patient: np.ndarray, u: np.ndarray, a: float
     return (comps.centers[c] + comps.scales[c] * (a * u[patient] + np.sqrt(1.0 - a * a) * eps)).astype(np.float32)
 
 
+def draw_kde(comps: Components, patient: np.ndarray, u: np.ndarray, a: float, mu: np.ndarray,
+             lengths: np.ndarray, bandwidth: float, rng) -> tuple:
+    """(N, d) float32 latents and (N,) lengths of ``latent="kde"``: per component (in a fixed order),
+    reference breaths drawn at random among its members; each breath takes one's encoding ``mu[i]``
+    and length, with jitter ``bandwidth * scale`` (a share ``a`` of it common to the patient), shrunk
+    towards the component's mean by ``1 / sqrt(1 + bandwidth**2)`` so that its mean and spread stay
+    those of the reference breaths (a smoothed bootstrap). Components without members use their
+    Gaussian and a length of 0 (set by the caller)."""
+    c = comps.of_breath
+    d = comps.centers.shape[1]
+    eps = a * u[patient] + np.sqrt(1.0 - a * a) * rng.standard_normal((c.size, d))
+    Z = comps.centers[c] + comps.scales[c] * eps
+    lens = np.zeros(c.size, dtype=np.int64)
+    h = float(bandwidth)
+    for k in range(len(comps)):
+        sel = np.flatnonzero(c == k)
+        mem = comps.members[k]
+        if mem.size < 3 or sel.size == 0:
+            continue
+        pick = mem[rng.integers(0, mem.size, size=sel.size)]
+        m = comps.centers[k]
+        Z[sel] = m + (mu[pick] - m + h * comps.scales[k] * eps[sel]) / np.sqrt(1.0 + h * h)
+        lens[sel] = lengths[pick]
+    return Z.astype(np.float32), lens
+
+
 def nearest_lengths(lens: np.ndarray, Z: np.ndarray, comps: Components, pools: NodePools, enc: Encoded,
                     rng) -> None:
     """In place: each breath takes the length of the reference breath of its component whose encoding
@@ -119,4 +149,5 @@ def nearest_lengths(lens: np.ndarray, Z: np.ndarray, comps: Components, pools: N
 
 def check_nearest(latent: str) -> None:
     if latent != "data":
-        raise VentgenValueError("length_method='nearest' needs latent='data' (the encodings of the reference breaths)")
+        raise VentgenValueError(f"length_method='nearest' needs latent='data' (the encodings of the reference "
+                                f"breaths), got latent={latent!r}")

@@ -9,8 +9,8 @@ end of ``HTVAE.fit`` on a CycleSet, as compact arrays (int16 lengths and node id
 file stores it, and generation from the stored data gives the same cohort, byte for byte, as generation
 with the training cycles as reference.
 
-What the stored data cannot give: ``length_method="nearest"`` (it needs every breath's encoding),
-another ``noise_highpass_hz`` than the one stored, and other labels (``labels=``): those need the
+Every training breath's encoding is stored too (float32: ``4 d`` bytes a breath), for ``latent="kde"``.
+What the stored data cannot give: another ``noise_highpass_hz`` than the one stored, and other labels (``labels=``): those need the
 reference cycles again.
 
 Examples
@@ -102,24 +102,30 @@ def generation_state(model, cycles, *, noise_highpass_hz: float = NOISE_HIGHPASS
                     "std": np.asarray(stds, dtype=np.float64).reshape(-1, d)},
         "noise": None if noise is None else {"highpass_hz": float(noise_highpass_hz), **noise.to_state()},
         "boundary": None if bias is None else bias.to_state(),
+        "encodings": np.asarray(enc.mu, dtype=np.float32),
     }
 
 
 class _StoredEncoded:
     """The model's view of the training breaths, as stored: node paths and (node, class) moments."""
 
-    def __init__(self, assign: np.ndarray, moments: dict):
+    def __init__(self, assign: np.ndarray, moments: dict, encodings=None):
         self.assign = assign
         self._moments = moments
+        self._mu = None if encodings is None else np.asarray(encodings, dtype=np.float64)
 
     def moments(self, g: int, label: str, members) -> tuple:
         return self._moments[(int(g), str(label))]
 
     @property
     def mu(self):
-        raise VentgenValueError(
-            "length_method='nearest' needs every training breath's encoding, which the model file does not "
-            "store: pass reference= (CLI: --reference cycles.h5), the training cycles")
+        """Every training breath's encoding (``latent="kde"``; files written before they were stored lack them)."""
+        if self._mu is None:
+            raise VentgenValueError(
+                "latent='kde' and length_method='nearest' need every training breath's encoding, which this model "
+                "file does not store (it predates them): pass reference= (CLI: --reference cycles.h5), the "
+                "training cycles")
+        return self._mu
 
 
 class StoredGeneration:
@@ -150,6 +156,7 @@ class StoredGeneration:
         self.noise = None if nz is None else ObservationNoise.from_state(nz)
         self.noise_highpass_hz = None if nz is None else float(nz["highpass_hz"])
         self.bias = None if bd is None else BoundaryBias.from_state(bd)
+        self.encodings = state.get("encodings")  # (n, d) float32, or None in files written before them
 
     def to_state(self) -> dict:
         """The dict it was built from."""
@@ -166,7 +173,7 @@ class StoredGeneration:
                          float(s["sampling_rate"]), list(s["channels"]), cycle_shape=tuple(s["cycle_shape"]))
 
     def encoded(self) -> _StoredEncoded:
-        return _StoredEncoded(self.assign, self._moments)
+        return _StoredEncoded(self.assign, self._moments, self.encodings)
 
     def observation_models(self, noise: str, highpass_hz: float, boundary: str) -> tuple:
         """The stored (noise, boundary) models, as asked; one clear error where they cannot serve."""
@@ -255,6 +262,10 @@ def _check(s) -> None:
     _check_labels(s, n)
     _check_moments(s["moments"])
     _check_observation(s["noise"], s["boundary"], shape[0])
+    if s.get("encodings") is not None:
+        E = _arr(s, "encodings", "f", 2, "encodings")
+        if E.shape[0] != n or E.shape[1] != np.asarray(s["moments"]["mean"]).shape[1] or not np.isfinite(E).all():
+            _fail("encodings", f"expected ({n}, latent dimension) finite encodings, one per training breath")
 
 
 def _check_labels(s: dict, n: int) -> None:
