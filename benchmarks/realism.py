@@ -61,8 +61,11 @@ def one_seed(args, seed: int, out: Path) -> dict:
         spec["composition"] = DEFAULT_COMPOSITION if args.spec == "default" else json.loads(args.spec)
     model = ventgen.HTVAE.load(out / f"model_{seed}.pt", device="cpu")  # the model file alone
     t0 = time.perf_counter()
-    res = ventgen.generate_cohort(model, spec, random_state=seed,
-                                  options=ventgen.GenerationOptions(decoder=args.decoder))
+    opts = {"decoder": args.decoder, "latent": args.latent}
+    if args.kde_bandwidth is not None:
+        opts["kde_bandwidth"] = args.kde_bandwidth
+    res = ventgen.generate_cohort(model, spec, cycles if args.with_reference else None, random_state=seed,
+                                  options=ventgen.GenerationOptions(**opts))
     t["generate_s"] = time.perf_counter() - t0
     t["breaths_per_s"] = res.n_breaths / t["generate_s"]
     cdir, fdir = out / f"cohort_{seed}", out / f"fidelity_{seed}"
@@ -77,7 +80,7 @@ def one_seed(args, seed: int, out: Path) -> dict:
     s = rep.summary()
     table = discriminative_table(rep.to_dict())
     print(f"\n=== seed {seed}: {len(cycles)} training cycles, {res.n_breaths} generated breaths, "
-          f"decoder {res.info['decoder']}")
+          f"decoder {res.info['decoder']}, latent {res.info['latent']}")
     print(table.round(3).to_string(index=False))
     err = (comp["achieved"] - comp["requested"]).abs().max() if "achieved" in comp else float("nan")
     row = {"seed": seed, **{f"{r.classifier.split(',')[0]} {k}": getattr(r, k) for r in table.itertuples()
@@ -104,6 +107,11 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--generator-steps", type=int, default=None)
     ap.add_argument("--decoder", default="auto")
+    ap.add_argument("--latent", default="auto")
+    ap.add_argument("--kde-bandwidth", type=float, default=None)
+    ap.add_argument("--with-reference", action="store_true",
+                    help="pass the training cycles as reference (same cohort as the stored data; needed for "
+                         "latent='kde' with a model file written before the encodings were stored)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reuse", action="store_true", help="reuse model_<seed>.pt from --out")
     ap.add_argument("--out", default="benchmarks/out/realism")
