@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 import pandas as pd
 
+from ..errors import VentgenValueError
 from ..io import convert_file, describe_paths
 from ..workflows import (
     segment_files,
     write_simulated_cohort,
 )
+from ..workflows.shards import segment_shards, shard_output_wanted
 from ._args import add_subcommand, command, positive_float, positive_int, seed
 
 # ----------------------------------------------------------------------------- signals: info, convert
@@ -148,10 +151,15 @@ def _add_segment(sub):
         "  ventgen segment cohort.h5 -o cycles.h5 --breaths-csv breaths.csv\n"
         "  ventgen segment recs/ -o cycles.h5 --length 200 --cycle-rate 25 --long-policy compress\n"
         "  ventgen segment rec.csv -o cycles.h5 --breath-labels rec.modes.csv --label-hierarchy modes.json\n"
-        "  ventgen segment ../shared/data/ventmode/ -o cycles.h5 --breath-labels .modes.csv\n",
+        "  ventgen segment ../shared/data/ventmode/ -o cycles.h5 --breath-labels .modes.csv\n"
+        "  ventgen segment archive/ -o cycles/                # a shard folder: one CycleSet per file + index.json\n"
+        "  ventgen segment archive/ -o cycles/ --workers 8    # the same files, on a local Dask cluster\n"
+        "  ventgen segment archive/ -o cycles/ --scheduler tcp://10.0.0.5:8786   # on a running Dask cluster\n",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="recording files or folders (CSV, HDF5, PB-840 text)")
-    p.add_argument("-o", "--output", required=True, metavar="CYCLES.h5", help="CycleSet file to write")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="CycleSet file to write, or a shard folder (OUT ending with '/', an existing folder, "
+                        "or with --shards/--workers/--scheduler): one CycleSet per recording file + index.json")
     p.add_argument("--method", choices=("flow", "markers", "auto"), default="auto",
                    help="flow: from the signals only; markers: the device's breath marks; "
                         "auto (default): markers when a recording has them")
@@ -168,8 +176,22 @@ def _add_segment(sub):
                         "one per input file, in order, or a side-file suffix such as .modes.csv")
     p.add_argument("--label-hierarchy", metavar="H.json",
                    help="label hierarchy of the tables: {\"group\": [\"class\", ...]} or a LabelTree JSON")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (a shard folder: only one ventgen wrote)")
+    g = p.add_argument_group("many files (a shard folder; a failing file is skipped, named, and listed at the end)")
+    g.add_argument("--shards", action="store_true", help="write a shard folder even when OUT has no trailing '/'")
+    g.add_argument("--workers", type=_workers, metavar="N",
+                   help="segment on a local Dask cluster of N processes (0: in this process, the default); "
+                        "needs pip install 'ventgen[distributed]'")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="segment on a running Dask cluster (its workers must see the same files)")
     p.set_defaults(func=_run_segment)
+
+
+def _workers(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of workers >= 0, got {value!r}")
+    return int(value)
 
 
 def _run_segment(args):
@@ -177,6 +199,8 @@ def _run_segment(args):
     labels = args.breath_labels
     if labels and len(labels) == 1 and labels[0].startswith(".") and not os.path.isfile(labels[0]):
         labels = labels[0]  # a side-file suffix
+    if shard_output_wanted(args.output, shards=args.shards, workers=args.workers, scheduler=args.scheduler):
+        return _run_segment_shards(args, read_kw, labels)
     out = segment_files(args.inputs, args.output, method=args.method, breaths_csv=args.breaths_csv,
                         length=args.length, cycle_rate=args.cycle_rate, long_policy=args.long_policy,
                         overwrite=args.overwrite, read_kwargs=read_kw,
@@ -185,3 +209,18 @@ def _run_segment(args):
     print(f"{out['n_recordings']} recording(s), {out['n_breaths']} breaths, {out['n_cycles']} cycles"
           + (f" ({out['n_labelled']} labelled)" if labels else "") + f" -> {out['output']}"
           + (f"; breath table -> {out['breaths_csv']}" if out["breaths_csv"] else ""))
+
+
+def _run_segment_shards(args, read_kw, labels):
+    if args.breaths_csv:
+        raise VentgenValueError("--breaths-csv is not written for a shard folder (yet); "
+                                "write a single CycleSet file to get the breath table")
+    out = segment_shards(args.inputs, args.output, method=args.method, length=args.length,
+                         cycle_rate=args.cycle_rate, long_policy=args.long_policy, overwrite=args.overwrite,
+                         read_kwargs=read_kw, progress_bar=False if args.quiet else None, breath_labels=labels,
+                         label_hierarchy=args.label_hierarchy, workers=args.workers, scheduler=args.scheduler)
+    failed = out["failed"]
+    print(f"{out['n_shards']} of {out['n_files']} file(s) segmented: {out['n_recordings']} recording(s), "
+          f"{out['n_breaths']} breaths, {out['n_cycles']} cycles"
+          + (f" ({out['n_labelled']} labelled)" if labels else "") + f" -> {out['output']} ({out['index']})"
+          + (f"; {len(failed)} failed: " + ", ".join(s for s, _ in failed) if failed else ""))

@@ -70,7 +70,7 @@ def write_cycleset_file(cycles: CycleSet, tmp) -> None:
     manifest = _manifest(cycles)
     validate(manifest, "cycleset", source="CycleSet manifest")
     str_dt = h5py.string_dtype("utf-8")
-    with h5py.File(tmp, "w") as h:
+    with h5py.File(tmp, "w", rdcc_nbytes=0) as h:  # no chunk cache: the same bytes whenever X is closed
         h.attrs["manifest"] = json.dumps(manifest)
         h.create_dataset("X", data=cycles.X, compression="gzip", compression_opts=4, shuffle=True)
         h.create_dataset("lengths", data=cycles.lengths)

@@ -19,9 +19,9 @@ from .._core import read_json_document
 from ..errors import FileFormatError, VentgenError, VentgenValueError
 from ._common import FORMATS, _check_format, _path
 from .cycleset import _FORMAT as _CYCLESET_FORMAT
-from .cycleset import read_cycleset
 from .hdf5 import _HDF5_MAGIC, read_hdf5_all
 from .recordings import _recording_files, detect_format, read_recording
+from .shards import is_shard_folder, read_cycles
 
 __all__ = ["describe_file", "describe_files", "describe_path", "describe_paths", "file_kind"]
 
@@ -149,7 +149,9 @@ def file_kind(path) -> str:
     """
     path = _path(path)
     if path.is_dir():
-        return "cohort" if (path / "cohort.json").is_file() else "recording"
+        if (path / "cohort.json").is_file():
+            return "cohort"
+        return "cycleset" if is_shard_folder(path) else "recording"
     if not path.is_file():
         return "recording"  # the recording reader says what is wrong
     with open(path, "rb") as fh:
@@ -174,8 +176,8 @@ def _counts(values) -> str:
 
 
 def describe_cycleset(path) -> dict:
-    """Facts of a CycleSet file: cycles, labels and their counts, subjects, rate, length."""
-    cs = read_cycleset(path)
+    """Facts of a CycleSet file or shard folder: cycles, labels and their counts, subjects, rate, length."""
+    cs = read_cycles(path)
     subj = np.unique(cs.subjects)
     secs = cs.lengths / cs.sampling_rate
     return {
@@ -302,7 +304,7 @@ def describe_paths(paths, format=None) -> tuple[pd.DataFrame | None, list[tuple[
     expanded = []
     for p in paths:
         p = _path(p)
-        expanded.extend(_recording_files(p) if p.is_dir() and file_kind(p) != "cohort" else [p])
+        expanded.extend(_recording_files(p) if p.is_dir() and file_kind(p) not in ("cohort", "cycleset") else [p])
     tables, blocks, errors = [], [], []
     for p in expanded:
         try:

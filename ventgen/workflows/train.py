@@ -9,7 +9,7 @@ import numpy as np
 
 from .._core import check_random_state
 from ..errors import VentgenValueError
-from ..io.cycleset import read_cycleset
+from ..io.shards import read_cycles
 from ..models._checks import parse_maps
 from ..models.config import DEFAULT_PRESET
 from ..signals.cycles import CycleSet
@@ -82,7 +82,7 @@ def partial_labels(labels, fraction: float = 1.0, random_state=None) -> np.ndarr
 
 def _training_cycles(cycles_path) -> CycleSet:
     """The CycleSet of ``cycles_path``, refused when it is empty or holds NaN/inf values."""
-    cycles = read_cycleset(cycles_path)
+    cycles = read_cycles(cycles_path)  # a CycleSet file or a shard folder
     if len(cycles) == 0:
         raise VentgenValueError(f"{cycles_path}: the CycleSet holds no cycles")
     bad = ~np.isfinite(np.asarray(cycles.X)).reshape(len(cycles), -1).all(axis=1)
