@@ -46,10 +46,12 @@ def _add_generate(sub):
     p.add_argument("--length-method", choices=("node", "padding", "nearest"), default="node",
                    help="breath lengths from the node's real lengths (default), from the decoded padding, or "
                         "(with --latent data) from the reference breath nearest to each latent")
-    p.add_argument("--latent", choices=("auto", "node", "data"), default="auto",
-                   help="latent Gaussians: the node's code and sigma (the paper) or the moments of the encoded "
-                        "reference breaths of the class in the node (auto, the default: data with the flow "
-                        "generator, node with the decoder)")
+    p.add_argument("--latent", choices=("auto", "node", "data", "kde"), default="auto",
+                   help="latents: the node's code and sigma (node, the paper), the moments of the encoded reference "
+                        "breaths of the class in the node (data), or those encodings themselves with jitter and "
+                        "their lengths (kde); auto, the default: kde with the flow generator, node with the decoder")
+    p.add_argument("--kde-bandwidth", type=nonneg_float, default=0.3, metavar="H",
+                   help="jitter of --latent kde, in units of the spread of the class in the node (default 0.3)")
     p.add_argument("--nodes", choices=("auto", "majority", "members"), default="auto",
                    help="nodes a class draws from: those it is the majority of, or all holding it "
                         "(default: majority with --latent node, members with --latent data)")
@@ -73,6 +75,7 @@ def _add_generate(sub):
 
 def _run_generate(args):
     options = GenerationOptions(length_method=args.length_method, latent=args.latent, decoder=args.decoder,
+                                kde_bandwidth=args.kde_bandwidth,
                                 nodes=args.nodes, noise=args.noise, noise_highpass_hz=args.noise_highpass,
                                 boundary=args.boundary, progress=False if args.quiet else None)
     res = generate_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,

@@ -133,11 +133,16 @@ def _demo_generate(d: _Demo) -> None:
     d.log(f"5/7 generating {d.spec['patients']} virtual patients: {d.spec['composition']}")
     with atomic_path(d.path("cohort_spec"), overwrite=True) as tmp:
         tmp.write_text(json.dumps(d.spec, indent=2))
-    # latent="data": each class is drawn from the Gaussian of its own encoded training breaths inside
-    # every node that holds it, so a rare class (apnea) that is nowhere a node's majority after a short
-    # training can still be generated as itself; the report says which sampling was used
+    # latent "auto": with the flow generator, "kde" (real encodings of the class in each node that holds
+    # it, with their lengths); with the decoder alone, "data" rather than the paper's "node": each class is
+    # drawn from the Gaussian of its own encoded training breaths inside every node that holds it, so a
+    # rare class (apnea) that is nowhere a node's majority after a short training can still be generated
+    latent = d.latent
+    if latent == "auto" and getattr(d.state["model"], "generator_", None) is None:
+        latent = "data"
     cohort = generate_cohort(d.state["model"], d.spec, d.state["train"], random_state=int(d.seeds[2]),
-                             options=GenerationOptions(latent=d.latent, progress=d.show))
+                             options=GenerationOptions(latent=latent, progress=d.show))
+    d.latent = cohort.info["latent"]  # as resolved: the report says which sampling was used
     write_cohort(cohort, d.path("cohort"), format="hdf5", overwrite=True)
     d.state["cohort"] = cohort
 
@@ -170,8 +175,10 @@ def _demo_notes(d: _Demo) -> list:
         "All data are simulated by ventgen's physiological simulator.",
         d.state["fidelity_note"],
         f"Generation samples latents with latent={d.latent!r} "
-        + ("(the Gaussian of each class's own encoded training breaths inside each node that holds it)."
-           if d.latent == "data" else "(the paper's node Gaussians N(code, sigma^2))."),
+        + {"data": "(the Gaussian of each class's own encoded training breaths inside each node that holds it).",
+           "kde": "(the encodings of the class's own training breaths inside each node that holds it, with jitter, "
+                  "each with its breath's length), and the breaths themselves from the model's flow generator."}
+        .get(d.latent, "(the paper's node Gaussians N(code, sigma^2))."),
     ]
 
 
@@ -213,7 +220,7 @@ def run_demo(
     latent_dim: int = 16,
     epochs: int = 20,
     label_fraction: float = 0.1,
-    latent: str = "data",
+    latent: str = "auto",
     spec: dict | None = None,
     random_state=0,
     overwrite: bool = False,
@@ -237,9 +244,10 @@ def run_demo(
     label_fraction : float
         Fraction of training breaths whose label is given to the model as must-link constraints
         (at level 1); the rest are unlabelled.
-    latent : {"data", "node"}
+    latent : {"auto", "kde", "data", "node"}
         How the cohort's latents are drawn (see :func:`ventgen.generate_cohort`): ``"node"`` is the
-        paper's N(code, sigma^2) and needs a node whose majority is each requested class.
+        paper's N(code, sigma^2) and needs a node whose majority is each requested class. ``"auto"``
+        (default): ``"kde"`` with the model's flow generator, ``"data"`` without one.
     spec : dict, optional
         The cohort to generate (default :data:`DEMO_SPEC`).
     random_state : int
