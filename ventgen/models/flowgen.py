@@ -202,8 +202,9 @@ def fit_flow_generator(model, arr: np.ndarray, lengths, *, steps: int, width: in
     lengths = np.full(n, T, np.int64) if lengths is None else np.clip(np.asarray(lengths, np.int64), 1, T)
     norm, target, mean, mask, cond = _training_tensors(model, arr, lengths)
     dev = model.device_
-    torch.manual_seed(int(seed))
-    net = FlowNet(C, cond.shape[1], width=int(width)).to(dev)
+    with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's global random state is left alone
+        torch.manual_seed(int(seed))
+        net = FlowNet(C, cond.shape[1], width=int(width)).to(dev)
     if resume is not None:
         net.load_state_dict(resume["weights"])
         norm = {k: v.numpy() for k, v in resume["norm"].items()}
