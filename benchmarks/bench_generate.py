@@ -34,7 +34,8 @@ def _model_and_reference(args):
         return ventgen.HTVAE.load(args.model), ventgen.read_cycleset(args.reference)
     recs = ventgen.simulate_cohort(n_subjects=2, minutes=10, random_state=0)
     cycles = ventgen.CycleSet.concatenate([ventgen.extract_cycles(r, ventgen.segment_breaths(r)) for r in recs])
-    model = ventgen.HTVAE(epochs=1, random_state=0, device="cpu").fit(cycles)
+    # speed does not depend on how well the model is trained: one epoch, a briefly trained generator
+    model = ventgen.HTVAE(epochs=1, random_state=0, device="cpu", generator_steps=50).fit(cycles)
     return model, cycles
 
 
