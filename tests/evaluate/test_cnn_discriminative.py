@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ventgen.errors import VentgenValueError
-from ventgen.evaluate.fidelity import cnn_discriminative_score, edge_pad_cycles
+from ventgen.evaluate.fidelity import cnn_discriminative_score
+from ventgen.signals.cycles import edge_pad
 
 T = 64
 
@@ -56,9 +57,9 @@ def test_lengths_edge_pad_both_sides_the_same_way():
     """Cycles that differ only after their lengths are the same breaths once both sides are edge-padded."""
     rng = np.random.default_rng(3)
     L = rng.integers(20, T, 120)
-    a = edge_pad_cycles(_breaths(60, rng), L[:60])
+    a = edge_pad(_breaths(60, rng), L[:60])
     b = _breaths(60, rng)
-    b_junk = np.where(np.arange(T)[None, None, :] >= L[60:, None, None], 50.0, edge_pad_cycles(b, L[60:]))
+    b_junk = np.where(np.arange(T)[None, None, :] >= L[60:, None, None], 50.0, edge_pad(b, L[60:]))
     raw = cnn_discriminative_score(a, b_junk, epochs=5, random_state=0)
     padded = cnn_discriminative_score(a, b_junk, real_lengths=L[:60], synth_lengths=L[60:], epochs=5, random_state=0)
     assert raw["score"] > 0.4 and padded["score"] < 0.15

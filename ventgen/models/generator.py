@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ..signals.cycles import edge_pad
 
 __all__ = ["FlowNet", "length_mask", "flow_matching_loss", "sample_flow", "edge_pad"]
 
@@ -136,10 +137,3 @@ def sample_flow(net: FlowNet, mean, mask, cond, *, steps: int = 16, generator=No
         v = net(xm, t + 0.5 * dt, mean, mask, cond)
         x = x + dt * v
     return x
-
-
-def edge_pad(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Repeat each cycle's last sample after its length (the CycleSet convention), vectorised."""
-    T = X.shape[-1]
-    idx = np.minimum(np.arange(T)[None, :], (np.asarray(lengths) - 1)[:, None])
-    return np.take_along_axis(X, idx[:, None, :].repeat(X.shape[1], 1), axis=2)

@@ -24,7 +24,8 @@ from ..labels import VENTILATION_CLASSES, VENTILATION_TREE
 from .recording import Recording
 from .segment import segment_breaths
 
-__all__ = ["CycleSet", "extract_cycles", "recording_cycles", "check_cycle_args", "LONG_POLICIES", "CHANNELS"]
+__all__ = ["CycleSet", "extract_cycles", "recording_cycles", "check_cycle_args", "edge_pad", "LONG_POLICIES",
+           "CHANNELS"]
 
 LONG_POLICIES = ("drop", "compress")
 #: Channel names of a cycle, with units.
@@ -436,3 +437,21 @@ def recording_cycles(rec: Recording, k: int, method: str, length: int, cycle_rat
     t.insert(0, "recording", k)
     t.insert(1, "subject", rec.subject)
     return cs, t
+
+
+def edge_pad(X, lengths) -> np.ndarray:
+    """Cycles ``(n, C, T)`` edge-padded after their lengths (the CycleSet convention): every sample at or
+    after ``lengths[i]`` repeats sample ``lengths[i] - 1`` (lengths are clipped to 1..T), vectorised.
+
+    Examples
+    --------
+    >>> edge_pad(np.arange(8.0).reshape(2, 1, 4), [2, 4])[:, 0].tolist()
+    [[0.0, 1.0, 1.0, 1.0], [4.0, 5.0, 6.0, 7.0]]
+    """
+    X = np.asarray(X)
+    L = np.asarray(lengths)
+    if X.ndim != 3 or L.shape != (X.shape[0],):
+        raise VentgenValueError(f"edge_pad: expected cycles (n, C, T) and n lengths, got shapes {X.shape} and {L.shape}")
+    L = np.clip(L.astype(np.int64), 1, X.shape[2])
+    idx = np.minimum(np.arange(X.shape[2])[None, :], L[:, None] - 1)
+    return np.take_along_axis(X, np.broadcast_to(idx[:, None, :], X.shape), axis=2)

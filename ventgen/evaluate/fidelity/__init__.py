@@ -67,7 +67,7 @@ __all__ = [
 
 def __getattr__(name: str):
     """``cnn_discriminative_score`` (and the rest of :mod:`.cnn`) on first use: torch stays unloaded until then."""
-    if name in ("cnn_discriminative_score", "edge_pad_cycles", "CycleCNN"):
+    if name in ("cnn_discriminative_score", "CycleCNN"):
         from . import cnn
 
         return getattr(cnn, name)

@@ -18,9 +18,10 @@ from torch.nn import functional as F
 
 from ..._core import check_random_state
 from ...errors import VentgenValueError
+from ...signals.cycles import edge_pad
 from .classifiers import CNN_EPOCHS, CNN_NAME, matched_sides
 
-__all__ = ["cnn_discriminative_score", "edge_pad_cycles", "CycleCNN"]
+__all__ = ["cnn_discriminative_score", "CycleCNN"]
 
 
 _MIN_BATCHES = 8  # batches per epoch at least (smaller batches for small samples)
@@ -43,25 +44,6 @@ class CycleCNN(nn.Module):
         return self.head(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)).squeeze(1)
 
 
-def edge_pad_cycles(X, lengths) -> np.ndarray:
-    """Cycles ``(n, C, T)`` edge-padded after their lengths (the CycleSet convention): every sample at
-    or after ``lengths[i]`` repeats sample ``lengths[i] - 1``.
-
-    Examples
-    --------
-    >>> edge_pad_cycles(np.arange(8.0).reshape(2, 1, 4), [2, 4])[:, 0].tolist()
-    [[0.0, 1.0, 1.0, 1.0], [4.0, 5.0, 6.0, 7.0]]
-    """
-    X = np.asarray(X)
-    L = np.asarray(lengths)
-    if X.ndim != 3 or L.shape != (X.shape[0],):
-        raise VentgenValueError(f"edge_pad_cycles: expected cycles (n, C, T) and n lengths, got shapes {X.shape} "
-                                f"and {L.shape}")
-    L = np.clip(L.astype(np.int64), 1, X.shape[2])
-    idx = np.minimum(np.arange(X.shape[2])[None, :], L[:, None] - 1)
-    return np.take_along_axis(X, idx[:, None, :], axis=2)
-
-
 def _cycles(X, lengths, what: str) -> np.ndarray:
     arr = np.asarray(X, dtype=np.float32)
     if arr.ndim != 3:
@@ -70,7 +52,7 @@ def _cycles(X, lengths, what: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise VentgenValueError(f"cnn_discriminative_score: {what} holds {int((~np.isfinite(arr)).sum())} "
                                 "non-finite values")
-    return arr if lengths is None else edge_pad_cycles(arr, lengths)
+    return arr if lengths is None else edge_pad(arr, lengths)
 
 
 def cnn_discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, real_lengths=None, synth_lengths=None,
