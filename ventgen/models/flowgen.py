@@ -65,20 +65,9 @@ class FlowGenerator:
         return next(self.net.parameters()).device
 
     # ------------------------------------------------------------------ conditioning
-    def _standardise(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.norm["mean"][None, :, None]) / self.norm["std"][None, :, None]
-
     def conditions(self, Z: np.ndarray, decoded: np.ndarray, lengths: np.ndarray) -> tuple:
         """(standardised decoder mean, length mask, vector condition) as tensors on the device."""
-        T = decoded.shape[-1]
-        dev = self.device
-        mean = torch.from_numpy(self._standardise(decoded).astype(np.float32)).to(dev)
-        lens = torch.from_numpy(np.asarray(lengths, dtype=np.int64)).to(dev)
-        # latents far outside the training encodings (a node's Gaussian of a barely trained model) are
-        # held at the edge of what the network has seen
-        zc = np.clip((np.asarray(Z, np.float32) - self.norm["z_mean"]) / self.norm["z_std"], -_Z_CLIP, _Z_CLIP)
-        cond = np.c_[zc, np.asarray(lengths, np.float32)[:, None] / T].astype(np.float32)
-        return mean, length_mask(lens, T), torch.from_numpy(cond).to(dev)
+        return _conditions(self.norm, Z, decoded, lengths, self.device)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
@@ -127,6 +116,19 @@ class FlowGenerator:
             raise FileFormatError(path, "the generator's history must be a list of dicts", field="generator")
         net = load_weights(path, state["weights"], lambda: FlowNet(channels, latent_dim + 1, width=width))
         return cls(net.to(device), {k: v.numpy() for k, v in norm.items()}, hist)
+
+
+def _conditions(norm: dict, Z: np.ndarray, decoded: np.ndarray, lengths: np.ndarray, dev) -> tuple:
+    """(standardised decoder mean, length mask, vector condition) of ``Z`` and ``lengths``, on ``dev``."""
+    T = decoded.shape[-1]
+    std = (decoded - norm["mean"][None, :, None]) / norm["std"][None, :, None]
+    mean = torch.from_numpy(std.astype(np.float32)).to(dev)
+    lens = torch.from_numpy(np.asarray(lengths, dtype=np.int64)).to(dev)
+    # latents far outside the training encodings (a node's Gaussian of a barely trained model) are
+    # held at the edge of what the network has seen
+    zc = np.clip((np.asarray(Z, np.float32) - norm["z_mean"]) / norm["z_std"], -_Z_CLIP, _Z_CLIP)
+    cond = np.c_[zc, np.asarray(lengths, np.float32)[:, None] / T].astype(np.float32)
+    return mean, length_mask(lens, T), torch.from_numpy(cond).to(dev)
 
 
 class GeneratorStep(Step):
@@ -180,11 +182,10 @@ def _training_tensors(model, arr: np.ndarray, lengths: np.ndarray):
     norm = {"mean": mean, "std": std, "z_mean": Z.mean(0), "z_std": Z.std(0) + 1e-6}
     res = ((arr - decoded) / std[None, :, None]).astype(np.float32)
     norm["residual_scale"] = np.array([max(float(res.std()), 1e-6)], np.float32)
-    gen = FlowGenerator(FlowNet(arr.shape[1], Z.shape[1] + 1, width=8), norm)  # only for the conditions
-    gen.net.to(model.device_)
-    mean_n, mask, cond = gen.conditions(Z, decoded, lengths)
+    norm = {k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in norm.items()}
+    mean_n, mask, cond = _conditions(norm, Z, decoded, lengths, model.device_)
     target = torch.from_numpy(res / norm["residual_scale"][0]).to(model.device_)
-    return gen.norm, target, mean_n, mask, cond
+    return norm, target, mean_n, mask, cond
 
 
 def fit_flow_generator(model, arr: np.ndarray, lengths, *, steps: int, width: int, lr: float, batch_size: int,
