@@ -45,18 +45,3 @@ def one_thread():
         yield
     torch.set_num_threads(n)
 
-
-@pytest.fixture(autouse=True, scope="session")
-def small_default_generator():
-    """The default preset trains a flow generator of 3,000 steps after the HTVAE (minutes on CPU): in the
-    tests it takes 20 steps of a width-8 network, so that every test that fits a default model stays fast.
-    The generator's own tests set their sizes explicitly; the preset's real values are checked in
-    tests/models/test_flowgen.py."""
-    import dataclasses
-
-    from ventgen.models import config
-
-    real = config.PRESETS["recipe"]
-    config.PRESETS["recipe"] = dataclasses.replace(real, generator_steps=20, generator_width=8)
-    yield real
-    config.PRESETS["recipe"] = real
