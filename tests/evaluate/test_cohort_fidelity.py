@@ -64,6 +64,19 @@ def test_tstr_equals_trtr_when_synthetic_is_real_like():
         tstr_trtr(X, y, Xs, np.full(400, "a"))
 
 
+def test_tstr_is_not_lowered_by_other_class_proportions():
+    # the synthetic breaths follow the real class laws exactly, but balanced where the real ones are 85/15;
+    # the classes overlap, so a forest trained on the balanced set would lose accuracy to the prior alone
+    rng = np.random.default_rng(3)
+    X = np.r_[rng.normal(0, 1, (1700, 4)), rng.normal(1, 1, (300, 4))]
+    y = np.r_[["a"] * 1700, ["b"] * 300]
+    Xs = np.r_[rng.normal(0, 1, (1000, 4)), rng.normal(1, 1, (1000, 4))]
+    ys = np.r_[["a"] * 1000, ["b"] * 1000]
+    d = tstr_trtr(X, y, Xs, ys, random_state=0)
+    assert d["n_real_train"] == d["n_synthetic_train"]  # class-matched training sets
+    assert abs(d["ratio"] - 1) < 0.05
+
+
 def test_discriminative_score_known_answers():
     rng = np.random.default_rng(1)
     a, b = rng.normal(0, 1, (400, 5)), rng.normal(0, 1, (400, 5))

@@ -71,6 +71,12 @@ def tstr_trtr(real_X, real_y, synth_X, synth_y, *, test_size: float = 0.3, rando
     test part; a random forest trained on the real training part (TRTR) and one trained on the
     synthetic breaths (TSTR) are both scored on the same real test part.
 
+    The two training sets are class-matched: each class gets as many synthetic as real training breaths
+    (the smaller count of the two, at most ``max_train`` in all), so both forests learn the same class
+    proportions. A cohort generated with other proportions than the real breaths (a balanced spec
+    against natural recordings) would otherwise lose accuracy to the prior shift alone, where the
+    classes overlap, and the ratio would not measure the breaths.
+
     Returns
     -------
     dict
@@ -98,12 +104,8 @@ def tstr_trtr(real_X, real_y, synth_X, synth_y, *, test_size: float = 0.3, rando
     strat = ry if counts.min() >= 2 else None
     Xtr, Xte, ytr, yte = train_test_split(rX, ry, test_size=test_size, stratify=strat,
                                           random_state=int(rng.integers(2**31 - 1)))
-    if len(sy) > max_train:
-        keep = rng.choice(len(sy), max_train, replace=False)
-        sX, sy = sX[keep], sy[keep]
-    if len(ytr) > max_train:
-        keep = rng.choice(len(ytr), max_train, replace=False)
-        Xtr, ytr = Xtr[keep], ytr[keep]
+    ir, is_ = _class_matched(ytr, sy, rng, max_train)
+    Xtr, ytr, sX, sy = Xtr[ir], ytr[ir], sX[is_], sy[is_]
     seed = int(rng.integers(2**31 - 1))
     p_real = _forest(seed, n_estimators=100).fit(Xtr, ytr).predict(Xte)
     p_syn = _forest(seed, n_estimators=100).fit(sX, sy).predict(Xte)
