@@ -5,10 +5,13 @@ level is the mode of the flow histogram, the inspiratory scale a high percentile
 inspirations are upward crossings of a high threshold that stay above it long enough (spikes are
 ignored), shallow breaths are looked for in long gaps between ordinary ones, a new breath needs the
 flow to have come down to a low threshold since the previous one (hysteresis) and, with a pressure
-signal, the previous delivery to have ended (a flow dip under a held inspiratory pressure is one
-breath), each onset is moved back to the knee of the flow rise, and, with a pressure signal, to the
-ventilator's trigger; with a pressure signal, short pressure pulses that push a little gas in (a
-delivery the ventilator cut short) are breaths too (:mod:`.pulses`).
+signal, the previous delivery to have ended (a flow dip under a held inspiratory pressure, with no
+expiratory flow, is one breath), each onset is moved back to the knee of the flow rise, and, with a
+pressure signal, to the ventilator's trigger; with a pressure signal, short pressure pulses that push
+a little gas in (a delivery the ventilator cut short) are breaths too (:mod:`.pulses`), and so are
+small runs of inspiratory flow during which the pressure rises (a small delivered breath), and, where
+the recording's pressure response lags its flow onsets, a breath whose pressure rise comes late
+starts at the flow trigger (:mod:`.triggers`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ import numpy as np
 
 from ..errors import VentgenTypeError, VentgenValueError
 from .pulses import add_pulses, held_pressure
+from .triggers import (
+    _pressure_onsets,
+    _runs_above,
+    _subsample,
+    add_deliveries,
+    flow_trigger_onsets,
+    trigger_crossings,
+)
 
 __all__ = ["detect_breath_starts"]
 
@@ -59,27 +70,6 @@ def _prefix(x: np.ndarray) -> np.ndarray:
     return c
 
 
-def _runs_above(x: np.ndarray, thr: float, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Start and (exclusive) end indices of the runs where ``x > thr`` (three passes over ``x``)."""
-    m = x > thr
-    if m.size == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    d = np.flatnonzero(m[1:] != m[:-1]) + 1
-    up = m[d]
-    st, en = d[up], d[~up]
-    if m[0]:
-        st = np.concatenate(([0], st))
-    if m[-1]:
-        en = np.concatenate((en, [m.size]))
-    return st + offset, en + offset
-
-
-def _subsample(x: np.ndarray, max_n: int = 100_000) -> np.ndarray:
-    """A strided view with at most about ``max_n`` samples, for robust level statistics."""
-    step = max(1, x.size // max_n)
-    return x[::step]
-
-
 def detect_breath_starts(
     flow,
     sampling_rate: float,
@@ -106,6 +96,13 @@ def detect_breath_starts(
     pulses: bool = True,
     pulse_fraction: float = 0.3,
     min_pulse_rise_cmh2o: float = 2.0,
+    trigger_flow_lpm: float = 4.0,
+    trigger_window_s: float = 1.0,
+    trigger_lag_s: float = 0.04,
+    deliveries: bool = True,
+    delivery_fraction: float = 0.3,
+    min_delivery_s: float = 0.1,
+    delivery_neighbours: int = 15,
     return_info: bool = False,
 ):
     """Sample indices of inspiration onsets found from the flow signal alone.
@@ -158,9 +155,12 @@ def detect_breath_starts(
         the way from the end of the previous flow excursion to this one (the flow dipped and rose again
         under a held inspiratory pressure, a strong patient effort). ``base`` is the local PEEP (the
         most frequent pressure of the block of ``pressure_base_s`` seconds that holds the previous
-        crossing) and ``swing`` the highest pressure of the previous excursion above it. A double
-        trigger (the ventilator cycles to expiration, the pressure falls towards PEEP between the
-        two) stays two breaths.
+        crossing) and ``swing`` the highest pressure of the previous excursion above it. The same holds
+        with ``base`` the lowest pressure of the 0.5 s before the previous crossing (the pressure that
+        delivery rose from; the block mode sits on the plateau when plateaus fill the block), when the
+        flow did not turn expiratory (below the resting flow by ``min_peak_lpm``) in between: the
+        patient did not exhale, so no new breath was triggered. A double trigger (the ventilator
+        cycles to expiration, the pressure falls towards PEEP between the two) stays two breaths.
     min_held_swing_cmh2o : float
         Smallest pressure swing for that check (below it, as in CPAP, the pressure says nothing).
     pressure_base_s : float
@@ -174,6 +174,29 @@ def detect_breath_starts(
         from the pulse into a larger inspiration, the two are one breath from the pulse.
     pulse_fraction, min_pulse_rise_cmh2o : float
         See ``pulses``.
+    trigger_flow_lpm : float
+        Flow above the resting flow at which a flow-triggered ventilator starts a breath (its flow
+        sensitivity, 3 L/min by default on the PB-840, plus a margin). With a pressure signal whose
+        response lags the flow onsets by ``trigger_lag_s`` or more (the ventilator marks the breath
+        at its flow trigger; the detector learns that lag from the breaths where flow and pressure
+        agree), an onset lying more than 2 samples after the last rise of the flow through this
+        level (within ``trigger_window_s`` before the crossing) moves back to it, when the flow at
+        the onset is already 1.5 times this level (the pressure rise came late: a strong effort
+        outran the delivery). Short pressure pulses keep their own onset. See :mod:`.triggers`.
+    trigger_window_s, trigger_lag_s : float
+        See ``trigger_flow_lpm``.
+    deliveries : bool
+        With a pressure signal, also count small delivered breaths: runs of flow above
+        ``trigger_flow_lpm`` for at least ``min_delivery_s`` that hold no ordinary inspiration and lie
+        outside every one, while which the airway pressure rises by at least
+        ``max(min_pressure_rise_cmh2o, delivery_fraction * swing)`` (``swing`` the median rise above
+        their pre-trigger pressure of the ``delivery_neighbours`` ordinary inspirations around the
+        run, so that it follows changes of the support): the ventilator pushed gas in (an
+        unsupported effort pulls the pressure down instead).
+    delivery_fraction, min_delivery_s : float
+        See ``deliveries``.
+    delivery_neighbours : int
+        See ``deliveries`` (0: the median over the whole recording).
     return_info : bool
         Also return a dict with the thresholds used.
 
@@ -206,7 +229,10 @@ def detect_breath_starts(
         min_small_insp_s=min_small_insp_s, min_small_volume_ml=min_small_volume_ml,
         held_pressure_fraction=held_pressure_fraction, min_held_swing_cmh2o=min_held_swing_cmh2o,
         pressure_base_s=pressure_base_s, pulses=pulses, pulse_fraction=pulse_fraction,
-        min_pulse_rise_cmh2o=min_pulse_rise_cmh2o, return_info=return_info,
+        min_pulse_rise_cmh2o=min_pulse_rise_cmh2o, trigger_flow_lpm=trigger_flow_lpm,
+        trigger_window_s=trigger_window_s, trigger_lag_s=trigger_lag_s, deliveries=deliveries,
+        delivery_fraction=delivery_fraction, min_delivery_s=min_delivery_s,
+        delivery_neighbours=delivery_neighbours, return_info=return_info,
     )
 
 
@@ -222,6 +248,8 @@ def _find_onsets(
     min_pressure_rise_cmh2o, pressure_window_s, min_pressure_slope_cmh2o_s, pressure_tol_cmh2o,
     small_breaths, min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml,
     held_pressure_fraction, min_held_swing_cmh2o, pressure_base_s, pulses, pulse_fraction, min_pulse_rise_cmh2o,
+    trigger_flow_lpm, trigger_window_s, trigger_lag_s, deliveries, delivery_fraction, min_delivery_s,
+    delivery_neighbours,
 ) -> np.ndarray:
     """The steps of the detector, in order; ``info`` gets the thresholds (and the pressure details)."""
     empty = np.empty(0, np.int64)
@@ -233,13 +261,12 @@ def _find_onsets(
     base, scale, high, low = levels
     r0, r1 = _excursions(f, high, min_insp_s, rate)
     lows = np.full(r0.size, low)
-    high2 = None
+    high2 = base + max(min_small_peak_lpm, small_fraction * scale)
     if small_breaths:
         # Shallow breaths (hypopnoea) replace ordinary ones, so they lie in long gaps between
         # ordinary inspirations (longer than 1.5 median periods; everywhere when there are few). There,
         # excursions above a much lower threshold that last long enough and move enough volume are
         # breaths (cardiac oscillations are too small); only these gaps are scanned.
-        high2 = base + max(min_small_peak_lpm, small_fraction * scale)
         low2 = base + low_fraction * (high2 - base)
         info.update(small_high_lpm=high2)
         r0, r1, lows = _add_shallow_breaths(f, rate, p, r0, r1, lows, base, high2, low2,
@@ -248,18 +275,23 @@ def _find_onsets(
     w = max(2, int(round(pressure_base_s * rate)))
     modes = _block_modes(p, w) if p is not None else None  # PEEP per block of pressure_base_s
     if p is not None and pulses:
-        r0, r1, lows, pulse = add_pulses(f, p, rate, r0, r1, lows, base, low, info, level=high2 if small_breaths
-                                          else base + max(min_small_peak_lpm, small_fraction * scale),
+        r0, r1, lows, pulse = add_pulses(f, p, rate, r0, r1, lows, base, low, info, level=high2,
                                           min_slope=min_pressure_slope_cmh2o_s, fraction=pulse_fraction,
                                           min_rise=min_pulse_rise_cmh2o, min_flow_rise=min_peak_lpm,
                                           peep=np.repeat(modes, w)[: p.size])
+    if p is not None and deliveries:
+        r0, r1, lows, pulse = add_deliveries(f, p, rate, r0, r1, lows, pulse, info, base=base,
+                                             level=base + trigger_flow_lpm, min_insp_s=min_delivery_s,
+                                             min_rise=min_pressure_rise_cmh2o, fraction=delivery_fraction,
+                                             neighbours=delivery_neighbours)
     if r0.size == 0:
         return empty
     keep = _crossings(f, r0, r1, lows)
     cross, prev_end, pulse = r0[keep], np.concatenate(([0], r1[:-1]))[keep], pulse[keep]
     if p is not None and cross.size > 1:
         held = held_pressure(p, cross, prev_end, info, fraction=held_pressure_fraction,
-                     min_swing=min_held_swing_cmh2o, modes=modes, block=w)
+                             min_swing=min_held_swing_cmh2o, modes=modes, block=w, flow=f, base_flow=base,
+                             expiration_lpm=min_peak_lpm, pre_trigger=max(1, int(round(0.5 * rate))))
         cross, prev_end, pulse = cross[~held], prev_end[~held], pulse[~held]
     onset = _flow_onsets(f, cross, prev_end, max(2, int(round(onset_window_s * rate))))
     if p is not None:
@@ -269,6 +301,11 @@ def _find_onsets(
                                  min_pressure_rise_cmh2o=min_pressure_rise_cmh2o)
         # a pulse starts where its pressure rise does
         onset = np.where(pulse, cross, onset)
+        # a late pressure response: the breath started at the flow trigger
+        trig = trigger_crossings(f, cross, prev_end, base + trigger_flow_lpm,
+                                 max(2, int(round(trigger_window_s * rate))))
+        onset = flow_trigger_onsets(f, onset, trig, ~pulse, base=base, level=base + trigger_flow_lpm,
+                                    lag=info["pressure_lag"], min_lag=trigger_lag_s * rate, tol=2)
     return _spaced(onset, f.size, max(1, int(round(min_breath_s * rate))))
 
 
@@ -405,65 +442,6 @@ def _flow_onsets(f, cross, prev_end, win):
     )
     best = np.argmax(below, axis=1)
     return np.where(span > 0, cross - win + best, cross)
-
-
-def _pressure_trigger(p, cross, prev_end, rate, *, pressure_window_s, min_pressure_slope_cmh2o_s,
-                      pressure_tol_cmh2o, min_pressure_rise_cmh2o):
-    """The ventilator's trigger in the pressure: (onset, usable, pre-trigger minimum, rise) per crossing.
-
-    Its last steep rise near the flow crossing (searched from ``pressure_window_s`` before it to 0.2 s
-    after it, never before the previous inspiration); the onset is the last sample, within 0.4 s
-    before that rise, still at the pre-trigger pressure level (within the noise tolerance).
-    """
-    pwin = max(2, int(round(pressure_window_s * rate)))
-    ahead = max(1, int(round(0.2 * rate)))
-    short = max(1, int(round(0.4 * rate)))
-    offs_p = np.arange(-pwin, ahead + 1)
-    width = offs_p.size
-    pj_ext = np.take(p, cross[:, None] + np.arange(-pwin, ahead + 2)[None, :], mode="clip")
-    pj = pj_ext[:, :-1]
-    lo_p = np.maximum(cross - pwin, prev_end)
-    validp = offs_p[None, :] >= (lo_p - cross)[:, None]
-    # the last steep rise: a cough's pressure spike before the trigger is steep too, but comes first
-    steep = validp & ((pj_ext[:, 1:] - pj) >= min_pressure_slope_cmh2o_s / rate)
-    jr = width - 1 - np.argmax(steep[:, ::-1], axis=1)
-    colp = np.arange(width)[None, :]
-    before = validp & (colp <= jr[:, None]) & (colp >= (jr - short)[:, None])
-    p_min = np.where(before, pj, np.inf).min(axis=1)
-    j_abs = cross - pwin + jr
-    fut = np.take(p, j_abs[:, None] + 1 + np.arange(ahead)[None, :], mode="clip").max(axis=1)
-    fut = np.where(steep.any(axis=1), fut, -np.inf)
-    rise = fut - p_min
-    # tolerance: the pressure noise (3 sigma, from the median absolute sample-to-sample change of
-    # a subsample), the given floor, or 5 % of the rise
-    ps = _subsample(p)
-    sigma = 1.048 * float(np.median(np.abs(np.diff(ps)))) if ps.size > 1 else 0.0
-    tol = np.maximum(max(pressure_tol_cmh2o, 3.0 * sigma), 0.05 * np.where(np.isfinite(rise), rise, 0.0))
-    near = before & (pj <= (p_min + tol)[:, None])
-    last_min = width - 1 - np.argmax(near[:, ::-1], axis=1)
-    use_p = np.isfinite(rise) & (rise >= min_pressure_rise_cmh2o) & near.any(axis=1)
-    return cross - pwin + last_min, use_p, p_min, rise
-
-
-def _pressure_onsets(p, cross, prev_end, onset, rate, info, **options):
-    """The flow onsets moved to the ventilator's trigger where the pressure shows one.
-
-    The pressure responds a fixed lag after the flow (sensor and logging delays), learnt from the
-    breaths where both agree; the flow knee is kept unless it precedes the lag-corrected pressure
-    onset (a patient effort that lowers pressure and raises flow before the trigger).
-    """
-    p_on, use_p, p_min, rise = _pressure_trigger(p, cross, prev_end, rate, **options)
-    diff = p_on - onset
-    agree = use_p & (diff >= 0) & (diff <= 4)
-    lag = int(np.median(diff[agree])) if agree.sum() >= 3 else 0
-    p_on = p_on - lag
-    lead = max(2, int(round(0.08 * rate)))  # pressure clearly first: flow lags the delivery
-    # ... and only when the pressure is still up when the flow crosses (a sustained delivery)
-    p_cross = p[np.clip(cross, 0, p.size - 1)]
-    p_first = (p_on < onset - lead) & (p_cross >= p_min + 0.5 * rise)
-    info.update(cross=cross, flow_onset=onset.copy(), pressure_onset=p_on, use_pressure=use_p,
-                pressure_first=p_first, pressure_lag=lag)
-    return np.where(use_p, np.where(p_first, p_on, np.maximum(onset, p_on)), onset)
 
 
 def _spaced(onset, n, mind):

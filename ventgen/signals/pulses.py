@@ -150,29 +150,44 @@ def add_pulses(f, p, rate, r0, r1, lows, base, low, info, *, level, peep, **opti
     return r0[order], r1[order], lows[order], pulse[order]
 
 
-def held_pressure(p, cross, prev_end, info, *, fraction, min_swing, modes, block):
+def _gap_extrema(x, a, b, fn):
+    """``fn.reduceat`` of ``x`` over ``[a, b)`` for each pair (``b`` raised to ``a + 1`` when empty)."""
+    idx = np.empty(2 * a.size, dtype=np.int64)
+    idx[0::2] = a
+    idx[1::2] = np.minimum(np.maximum(b, a + 1), x.size - 1)
+    return fn.reduceat(x, idx)[0::2]
+
+
+def held_pressure(p, cross, prev_end, info, *, fraction, min_swing, modes, block, flow=None, base_flow=0.0,
+                  expiration_lpm=3.0, pre_trigger=25):
     """Mask of the crossings that do not start a breath: the pressure says the previous delivery goes on.
 
     A crossing whose gap since the previous excursion (``prev_end`` to the crossing) kept the pressure
     above ``base + fraction * swing`` continues the previous breath (the ventilator still held its
-    inspiratory pressure while the flow dipped) and is dropped. ``base`` is the local PEEP, ``modes``
-    (the most frequent pressure of each block of ``block`` samples) of the block that holds the previous
-    crossing (robust to
-    the deep dips of strong efforts and to coughs, unlike a running minimum), and ``swing`` the highest
-    pressure from the previous crossing to the end of its excursion, above ``base``.
+    inspiratory pressure while the flow dipped) and is dropped; ``swing`` is the highest pressure from
+    the previous crossing to the end of its excursion, above ``base``. Two estimates of ``base`` are
+    used, and either one can hold a crossing back:
+
+    * the local PEEP, ``modes`` (the most frequent pressure of each block of ``block`` samples) of the
+      block that holds the previous crossing (robust to the deep dips of strong efforts and to coughs);
+    * with ``flow`` given, the lowest pressure of the ``pre_trigger`` samples before the previous
+      crossing (the pressure the previous delivery rose from; the block mode can sit on the
+      inspiratory plateau when plateaus fill most of the block). As a low pre-trigger pressure can
+      also come from an effort or a cough, this estimate holds a crossing back only when the flow
+      never turned expiratory in the gap (it stayed above ``base_flow - expiration_lpm``): the
+      patient did not exhale, so no new breath can have been triggered.
     """
     prev_cross = np.concatenate(([0], cross[:-1]))
+    peak = _gap_extrema(p, prev_cross, prev_end, np.maximum)
+    gap_min = _gap_extrema(p, prev_end, cross, np.minimum)
     base = modes[prev_cross // block]
-    # highest pressure from the previous crossing to the end of its excursion, lowest in the gap
-    idx = np.empty(2 * cross.size, dtype=np.int64)
-    idx[0::2] = prev_cross
-    idx[1::2] = np.maximum(prev_end, prev_cross + 1)
-    peak = np.maximum.reduceat(p, idx)[0::2]
-    idx[0::2] = prev_end
-    idx[1::2] = np.maximum(cross, prev_end + 1)
-    gap_min = np.minimum.reduceat(p, idx)[0::2]
     swing = peak - base
     held = (swing >= min_swing) & (gap_min > base + fraction * swing)
+    if flow is not None:
+        base2 = _gap_extrema(p, np.maximum(prev_cross - pre_trigger, 0), prev_cross, np.minimum)
+        swing2 = peak - base2
+        no_exp = _gap_extrema(flow, prev_end, cross, np.minimum) > base_flow - expiration_lpm
+        held |= (swing2 >= min_swing) & (gap_min > base2 + fraction * swing2) & no_exp
     held[0] = False
     info.update(held_pressure=int(held.sum()))
     return held
