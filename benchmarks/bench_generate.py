@@ -11,6 +11,13 @@ decoder, and a same-seed/same-bytes check.
     python benchmarks/bench_generate.py
     python benchmarks/bench_generate.py --patients 100 --minutes 60 --threads 2
     python benchmarks/bench_generate.py --model runs/demo/model.pt --reference runs/demo/cycles_train.h5
+    python benchmarks/bench_generate.py --workers 2 --patients 8 --minutes 10 --decoders exact
+
+With ``--workers N``: the whole ``generate_files`` (patients made and written one at a time, see
+``ventgen/workflows/generate.py``) in this process and on local Dask clusters of 1 and N single-threaded
+worker processes (started and warmed before the clock starts), breaths/s of each, the CPU seconds spent
+(this process and the workers: the parallel speed-up needs free cores, the CPU time shows the work), and a
+check that every run wrote the same bytes (needs ``pip install 'ventgen[distributed]'``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -39,6 +47,51 @@ def _model_and_reference(args):
     return model, cycles
 
 
+def _folder_bytes(folder: Path) -> dict:
+    return {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
+
+
+def _bench_workers(model, ref, spec, args) -> dict:
+    """breaths/s of generate_files in this process and on 1 and N Dask workers; same bytes in all."""
+    import distributed
+
+    from ventgen.workflows import generate_files
+    from ventgen.workflows.distributed import DaskRunner
+
+    out, tmp = {}, Path(tempfile.mkdtemp(prefix="bench_generate_"))
+    counts = ["serial", *sorted({1, args.workers})]
+    for dec in args.decoders.split(","):
+        opts = ventgen.GenerationOptions(decoder=dec, noise=args.noise, latent=args.latent, boundary=args.boundary,
+                                         progress=False)
+        res, folders = {}, {}
+        for n in counts:
+            folder = tmp / f"{dec}-{n}"
+            if n == "serial":
+                t0, c0 = time.perf_counter(), time.process_time()
+                s = generate_files(model, spec, ref, folder, random_state=0, options=opts)
+                secs, cpu = time.perf_counter() - t0, [time.process_time() - c0, 0.0]
+            else:
+                with DaskRunner(workers=n) as cluster, distributed.Client(cluster.address, set_as_default=False) as cl:
+                    generate_files(model, {**spec, "patients": n}, ref, tmp / f"warm-{dec}-{n}",  # imports on the workers
+                                   scheduler=cluster.address, options=opts)
+                    w0, t0, c0 = sum(cl.run(time.process_time).values()), time.perf_counter(), time.process_time()
+                    s = generate_files(model, spec, ref, folder, random_state=0, options=opts, scheduler=cluster.address)
+                    secs = time.perf_counter() - t0
+                    cpu = [time.process_time() - c0, sum(cl.run(time.process_time).values()) - w0]
+            folders[n] = _folder_bytes(folder)
+            res[str(n)] = {"seconds": secs, "breaths": s.n_breaths, "breaths_per_s": s.n_breaths / secs,
+                           "cpu_s_this_process": cpu[0], "cpu_s_workers": cpu[1]}
+            print(f"generate_files decoder={dec} {'in this process' if n == 'serial' else f'{n} Dask worker(s)'}: "
+                  f"{s.n_patients} patients, {s.n_breaths} breaths in {secs:.2f} s = {s.n_breaths / secs:.0f} breaths/s "
+                  f"(CPU: {cpu[0]:.2f} s in this process + {cpu[1]:.2f} s in the workers)")
+        same = all(folders[n] == folders["serial"] for n in counts)
+        res["same_bytes"] = same
+        res[f"speedup_{args.workers}_vs_1"] = res["1"]["seconds"] / res[str(args.workers)]["seconds"]
+        print(f"  {args.workers} workers vs 1: {res[f'speedup_{args.workers}_vs_1']:.2f}x; same bytes in every run: {same}")
+        out[dec] = res
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patients", type=int, default=100)
@@ -55,6 +108,8 @@ def main(argv=None):
                          "not with the flow generator)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per decoder after the first (cold) one")
     ap.add_argument("--out", default="benchmarks/out/bench_generate.json")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="N >= 1: only time generate_files in this process and on 1 and N Dask workers")
     args = ap.parse_args(argv)
 
     import torch
@@ -63,6 +118,13 @@ def main(argv=None):
     ventgen.set_progress(False)
     warnings.simplefilter("ignore")
     model, ref = _model_and_reference(args)
+    spec = {"patients": args.patients, "minutes": args.minutes, "composition": SPEC}
+    if args.workers:
+        results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes,
+                   "workers": _bench_workers(model, ref, spec, args)}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+        return
     d = np.asarray(model.codebook(1)).shape[1]
     results = {"threads": args.threads, "patients": args.patients, "minutes": args.minutes, "noise": args.noise, "latent": args.latent,
                "boundary": args.boundary}
@@ -74,7 +136,6 @@ def main(argv=None):
     results["decode_only_breaths_per_s"] = len(z) / (time.perf_counter() - t0)
     print(f"model.decode alone: {results['decode_only_breaths_per_s']:.0f} breaths/s (batch {len(z)})")
 
-    spec = {"patients": args.patients, "minutes": args.minutes, "composition": SPEC}
     gen = {}
     for dec in args.decoders.split(","):
         times = []
@@ -113,5 +174,5 @@ def main(argv=None):
     Path(args.out).write_text(json.dumps(results, indent=1))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # (the guard matters: Dask's worker processes import this module)
     main()

@@ -7,8 +7,8 @@ import pytest
 
 from ventgen.errors import VentgenValueError
 from ventgen.generate import GenerationOptions
-from ventgen.generate.api import check_options
 from ventgen.generate.latents import Components, draw_kde
+from ventgen.generate.options import check_options
 
 
 def _components(rng, n_ref=400, d=3):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from ..generate import GenerationOptions
@@ -24,6 +25,8 @@ def _add_generate(sub):
         "  ventgen generate model.pt --spec cohort.json -o cohort/\n"
         "  ventgen generate model.pt --spec cohort.json -o cohort/ --seed 7 --format csv\n"
         "  ventgen generate model.pt --spec cohort.json --reference other_labelled_cycles.h5 -o cohort/\n"
+        "  ventgen generate model.pt --spec cohort.json -o cohort/ --workers 8   # on a local Dask cluster\n"
+        "  ventgen generate model.pt --spec cohort.json -o cohort/ --scheduler tcp://10.0.0.5:8786\n"
         "\n"
         "cohort.json, e.g.:\n"
         '  {"patients": 4, "minutes": 10,\n'
@@ -70,7 +73,20 @@ def _add_generate(sub):
     p.add_argument("--overwrite", action="store_true",
                    help="replace a cohort folder that ventgen generate wrote (refused for a folder holding "
                         "anything else, or the inputs)")
+    g = p.add_argument_group("many patients (each from its own random stream: the same files whatever the workers)")
+    g.add_argument("--workers", type=workers_count, metavar="N",
+                   help="generate on a local Dask cluster of N processes (0: in this process, the default); "
+                        "needs pip install 'ventgen[distributed]'")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="generate on a running Dask cluster (its workers must see the output folder)")
     p.set_defaults(func=_run_generate)
+
+
+def workers_count(value: str) -> int:
+    """``--workers``: a number of workers >= 0 (as ``ventgen segment``'s)."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of workers >= 0, got {value!r}")
+    return int(value)
 
 
 def _run_generate(args):
@@ -79,7 +95,8 @@ def _run_generate(args):
                                 nodes=args.nodes, noise=args.noise, noise_highpass_hz=args.noise_highpass,
                                 boundary=args.boundary, progress=False if args.quiet else None)
     res = generate_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,
-                         format=args.format, overwrite=args.overwrite, options=options)
+                         format=args.format, overwrite=args.overwrite, options=options, workers=args.workers,
+                         scheduler=args.scheduler)
     secs = res.info.get("seconds")  # timings stay out of cohort.json (same seed, same bytes)
     print(f"{res!r} -> {args.output}" + (f" in {secs:.1f} s" if secs is not None else ""))
 

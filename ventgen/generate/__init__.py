@@ -5,7 +5,9 @@
 (:mod:`~ventgen.generate.composition`), events (:mod:`~ventgen.generate.events`), latents and lengths
 (:mod:`~ventgen.generate.latents`), decoding (:mod:`~ventgen.generate.decode`) with the observation model
 (:mod:`~ventgen.generate.observation`) and stitching (:mod:`~ventgen.generate.stitching`), and the
-recordings (:mod:`~ventgen.generate.result`). Cohort files are read and written by :mod:`ventgen.io`
+recordings (:mod:`~ventgen.generate.result`). The cohort is planned once and its patients are made one
+at a time, each from its own random stream (:mod:`~ventgen.generate.plan`): the same seed gives the
+same bytes however the patients are spread over processes. Cohort files are read and written by :mod:`ventgen.io`
 (:mod:`~ventgen.io.cohort_spec`: the spec JSON; :mod:`~ventgen.io.cohort`: the cohort folder).
 """
 

@@ -1,7 +1,8 @@
 """Decoding the latents in batches, with the observation model, cutting and stitching.
 
 Each batch is turned into cycles by one of three decoders, all called as ``f(Z, comp, lengths, start)``
-(``start`` = index of the batch's first breath in the cohort):
+(``start`` = index of the batch's first breath in the patient; every patient is decoded on its own,
+from its own random stream, see :mod:`~ventgen.generate.plan`):
 
 * ``"flow"``: the model's flow generator (``model.generate_cycles``), which samples each breath at its
   length from the learned ``p(x | z, length)`` (:class:`FlowDecoder`); the default when the model has one;
@@ -14,7 +15,8 @@ Then every cycle is cut to its length, gets (if asked) the decoder's mean error 
 (:class:`~ventgen.generate.observation.ObservationNoise`), and is stitched to its neighbours
 (:func:`~ventgen.generate.stitching.stitch_batch`). One breath more than the batch is decoded: its
 first sample closes the batch's last join, and its noise (observation noise, or the flow generator's
-starting noise) is carried to the next batch, so that every breath is drawn once.
+starting noise) is carried to the next batch, so that every breath is drawn once and the batch size
+does not change the breaths.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .reference import Encoded, Reference
 from .stitching import TAPER_S, join_masks, stitch_batch
 
 __all__ = ["DECODERS", "NOISE_MODELS", "NOISE_HIGHPASS_HZ", "BOUNDARY_MODELS", "Observation", "observation_models", "fit_observation",
-           "linear_decoder", "exact_decoder", "FlowDecoder",
+           "linear_decoder", "LinearDecoder", "exact_decoder", "FlowDecoder",
            "decode_breaths", "cut_padding"]
 
 DECODERS = ("auto", "flow", "exact", "linear")
@@ -71,15 +73,15 @@ def observation_models(ref: Reference, enc: Encoded, noise: str, highpass_hz: fl
     return obs, bias
 
 
-def fit_observation(models: tuple, labels: np.ndarray, rng) -> Observation:
-    """The :class:`Observation` of the breaths ``labels`` from ``(noise model, boundary model)`` (either
-    None when not asked): the noise gets its own generator, the joins their real mean steps."""
+def fit_observation(models: tuple, labels: np.ndarray, noise_rng: np.random.Generator | None) -> Observation:
+    """The :class:`Observation` of the breaths ``labels`` (one patient's) from ``(noise model, boundary
+    model)`` (either None when not asked): the noise drawn from ``noise_rng``, the joins with their real
+    mean steps."""
     obs, bias = models
-    noise_rng = None if obs is None else np.random.default_rng(int(rng.integers(2**63 - 1)))
     steps = np.zeros((labels.size, 2))
     if bias is not None:
         steps[:-1] = bias.step(labels[1:])
-    return Observation(obs, bias, noise_rng, steps)
+    return Observation(obs, bias, None if obs is None else noise_rng, steps)
 
 
 def cut_padding(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, flow_ch: int) -> np.ndarray:
@@ -101,8 +103,8 @@ def exact_decoder(model):
 class FlowDecoder:
     """``f(Z, comp, lengths, start)``: breaths sampled by the model's flow generator at their lengths.
 
-    The starting noise of breath ``i`` is drawn once from ``rng``, in cohort order: the extra breath a
-    batch decodes keeps its noise for the next batch, so batches do not change the breaths.
+    The starting noise of breath ``i`` is drawn once from ``rng`` (the patient's), in recording order: the
+    extra breath a batch decodes keeps its noise for the next batch, so batches do not change the breaths.
     """
 
     def __init__(self, model, rng: np.random.Generator, steps: int | None = None):
@@ -122,24 +124,30 @@ class FlowDecoder:
         return self.model.generate_cycles(Z, lengths, noise=noise, steps=self.steps)
 
 
-def linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarray):
+class LinearDecoder:
     """``f(Z, comp, lengths, start)``: decode(code_g) + J_g (z - code_g) for the breaths of component
-    ``g = comp``, J_g from secants at +-sigma (one model call)."""
-    d = codes.shape[1]
-    eye = np.eye(d)
-    pts = []
-    for g in used:
-        c, h = codes[g], np.maximum(sigmas[g], 1e-6)
-        pts.append(np.concatenate([c[None], c + h[:, None] * eye, c - h[:, None] * eye]))
-    out = np.asarray(model.decode(np.concatenate(pts).astype(np.float32)), dtype=np.float64)
-    C, T = out.shape[1:]
-    out = out.reshape(len(used), 2 * d + 1, C * T)
-    base = {int(g): out[i, 0].astype(np.float32) for i, g in enumerate(used)}
-    jac = {int(g): ((out[i, 1:d + 1] - out[i, d + 1:]) / (2 * np.maximum(sigmas[g], 1e-6))[:, None]).astype(np.float32)
-           for i, g in enumerate(used)}
-    codes32 = codes.astype(np.float32)
+    ``g = comp``, J_g from secants at +-sigma along each latent axis (one model call, when built).
 
-    def f(Z, g, lengths=None, start=None):
+    Plain arrays once built: it travels to Dask workers as it is (no model needed there).
+    """
+
+    def __init__(self, model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarray):
+        d = codes.shape[1]
+        eye = np.eye(d)
+        pts = []
+        for g in used:
+            c, h = codes[g], np.maximum(sigmas[g], 1e-6)
+            pts.append(np.concatenate([c[None], c + h[:, None] * eye, c - h[:, None] * eye]))
+        out = np.asarray(model.decode(np.concatenate(pts).astype(np.float32)), dtype=np.float64)
+        self.shape = out.shape[1:]
+        out = out.reshape(len(used), 2 * d + 1, -1)
+        self.base = {int(g): out[i, 0].astype(np.float32) for i, g in enumerate(used)}
+        self.jac = {int(g): ((out[i, 1:d + 1] - out[i, d + 1:]) / (2 * np.maximum(sigmas[g], 1e-6))[:, None])
+                    .astype(np.float32) for i, g in enumerate(used)}
+        self.codes = codes.astype(np.float32)
+
+    def __call__(self, Z, g, lengths=None, start=None):
+        C, T = self.shape
         order = np.argsort(g, kind="stable")
         gs, Zs = g[order], Z[order]
         bounds = np.concatenate(([0], np.flatnonzero(np.diff(gs)) + 1, [len(gs)]))
@@ -147,13 +155,16 @@ def linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarra
         with threadpool_limits(1, user_api="blas"):  # many small GEMMs: thread start-up would cost 10x the work
             for a, b in zip(bounds[:-1], bounds[1:], strict=True):
                 k = int(gs[a])
-                np.matmul(Zs[a:b] - codes32[k], jac[k], out=Y[a:b])
-                Y[a:b] += base[k]
+                np.matmul(Zs[a:b] - self.codes[k], self.jac[k], out=Y[a:b])
+                Y[a:b] += self.base[k]
         X = np.empty_like(Y)
         X[order] = Y
         return X.reshape(len(Z), C, T)
 
-    return f
+
+def linear_decoder(model, codes: np.ndarray, sigmas: np.ndarray, used: np.ndarray) -> LinearDecoder:
+    """The :class:`LinearDecoder` of the components ``used`` (their latent ``codes`` and ``sigmas``)."""
+    return LinearDecoder(model, codes, sigmas, used)
 
 
 def _decode(decode, Z: np.ndarray, comp: np.ndarray, lens: np.ndarray, start: int, C: int, chans: list) -> np.ndarray:
@@ -167,7 +178,8 @@ def _decode(decode, Z: np.ndarray, comp: np.ndarray, lens: np.ndarray, start: in
 def decode_breaths(decode, Z: np.ndarray, comp: np.ndarray, lens: np.ndarray, patient: np.ndarray,
                    labels: np.ndarray, ref: Reference, obs: Observation, *, bounds=None, batch_size: int = 8192,
                    progress_bar: bool | None = None) -> tuple:
-    """The cohort's continuous (flow, pressure), patient after patient; ``lens`` is updated in place
+    """The continuous (flow, pressure) of the breaths (one patient's, or several patients' one after
+    the other, never joined across patients); ``lens`` is updated in place
     with the length every breath was cut to. ``decode`` is ``f(Z, comp, lengths, start)`` (see the module
     notes). ``bounds`` = (lo, hi) per breath reads the lengths from the decoded padding
     (``length_method="padding"``; the lengths passed to ``decode`` are then only the drawn ones)."""

@@ -22,12 +22,12 @@ import numpy as np
 from .composition import Resolved
 from .reference import Reference
 
-__all__ = ["Events", "draw_events", "run_lengths", "split_runs", "spread"]
+__all__ = ["Events", "patient_events", "run_lengths", "split_runs", "spread"]
 
 
 @dataclass
 class Events:
-    """One row per generated breath, in recording order (patient after patient)."""
+    """One row per generated breath of one patient, in recording order."""
 
     patient: np.ndarray  # patient index
     entry: np.ndarray  # composition entry index
@@ -111,22 +111,16 @@ def _patient_runs(counts_p: np.ndarray, resolved: list, node_concentration, runs
     return rl[order], ej[order], kk[order]
 
 
-def draw_events(counts: np.ndarray, resolved: list, offs: np.ndarray, node_concentration, runs_by_label: dict,
-                rng) -> Events:
-    """The cohort's breaths, patient after patient: ``counts[p, j]`` breaths of entry ``j`` for
-    patient ``p``, in runs (events) of one node each."""
-    p_col, e_col, g_col, run_col, lab_col = [], [], [], [], []
-    for p in range(counts.shape[0]):
-        rl, ej, kk = _patient_runs(counts[p], resolved, node_concentration, runs_by_label, rng)
-        pairs = list(zip(ej, kk, strict=True))
-        p_col.append(np.full(int(rl.sum()), p))
-        e_col.append(np.repeat(ej, rl))
-        g_col.append(np.repeat(np.array([resolved[j].nodes[k] + offs[resolved[j].level - 1] for j, k in pairs],
-                                        dtype=np.int64), rl))
-        lab_col.append(np.repeat(np.array([resolved[j].node_labels[k] for j, k in pairs], dtype=object), rl))
-        run_col.append(np.repeat(np.arange(rl.size), rl))
-    return Events(np.concatenate(p_col), np.concatenate(e_col), np.concatenate(g_col),
-                  np.concatenate(lab_col).astype(str), np.concatenate(run_col))
+def patient_events(p: int, counts_p: np.ndarray, resolved: list, offs: np.ndarray, node_concentration,
+                   runs_by_label: dict, rng) -> Events:
+    """The breaths of patient ``p``, in recording order: ``counts_p[j]`` breaths of entry ``j``, in runs
+    (events) of one node each, drawn from ``rng`` (the patient's own stream)."""
+    rl, ej, kk = _patient_runs(counts_p, resolved, node_concentration, runs_by_label, rng)
+    gid = np.array([resolved[j].nodes[k] + offs[resolved[j].level - 1] for j, k in zip(ej, kk, strict=True)],
+                   dtype=np.int64)
+    lab = np.array([str(resolved[j].node_labels[k]) for j, k in zip(ej, kk, strict=True)], dtype=object)
+    return Events(np.full(int(rl.sum()), p), np.repeat(ej, rl), np.repeat(gid, rl),
+                  np.repeat(lab, rl).astype(str), np.repeat(np.arange(rl.size), rl))
 
 
 # ============================================================================ spreading the events

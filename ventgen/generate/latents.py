@@ -11,17 +11,17 @@ to one patient (``patient_variability``) makes a patient self-consistent and dif
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from ..errors import VentgenValueError
-from .events import Events
 from .reference import Encoded, NodePools
 
 __all__ = ["LENGTH_METHODS", "LATENT_SOURCES", "KDE_BANDWIDTH", "Components", "components", "draw_lengths",
-           "draw_latents", "draw_kde", "nearest_lengths"]
+           "draw_latents", "draw_kde", "nearest_lengths", "nearest_trees"]
 
 #: How a decoded cycle's length is chosen: from the node's real lengths, from the decoded padding, or
 #: from the reference breath nearest to the latent (see :func:`ventgen.generate_cohort`).
@@ -38,7 +38,7 @@ KDE_BANDWIDTH = 0.3
 
 @dataclass
 class Components:
-    """The (node, class) pairs the breaths are drawn from."""
+    """The (node, class) pairs the breaths are drawn from (the class is "" for an explicit node)."""
 
     of_breath: np.ndarray  # (N,) component of every breath
     gid: np.ndarray  # (n_comp,) global node id
@@ -46,21 +46,40 @@ class Components:
     centers: np.ndarray  # (n_comp, d) latent means
     scales: np.ndarray  # (n_comp, d) latent standard deviations
     n_data: int  # components whose Gaussian comes from the data
+    label: np.ndarray | None = None  # (n_comp,) str: the pair's class
 
     def __len__(self) -> int:
         return self.gid.size
 
+    def of(self, gid: np.ndarray, label: np.ndarray) -> np.ndarray:
+        """The component of every (global node id, class) pair; one clear error for a pair not in the table."""
+        names = np.unique(self.label)
+        code = np.searchsorted(names, label)
+        known = (code < names.size) & (names[np.minimum(code, names.size - 1)] == label)
+        keys = self.gid * names.size + np.searchsorted(names, self.label)
+        key = np.asarray(gid, dtype=np.int64) * names.size + code
+        c = np.minimum(np.searchsorted(keys, key), keys.size - 1)
+        if not (known & (keys[c] == key)).all():
+            raise VentgenValueError("a breath's (node, class) pair is not among the composition's components")
+        return c
 
-def components(events: Events, is_node_entry: np.ndarray, pools: NodePools, enc: Encoded | None) -> Components:
-    """The components of the breaths; with ``enc`` (``latent="data"``), the Gaussians of the pairs with
-    at least 3 reference breaths come from their encodings."""
-    key_lab = np.where(is_node_entry[events.entry], "", events.label)
-    lab_names, lab_code = np.unique(key_lab, return_inverse=True)
-    pair = events.gid * len(lab_names) + lab_code.ravel()
-    upair, comp = np.unique(pair, return_inverse=True)
-    comp_g = (upair // len(lab_names)).astype(np.int64)
-    comp_lab = lab_names[upair % len(lab_names)]
-    members = [pools.members(int(comp_g[c]), comp_lab[c]) for c in range(len(upair))]
+    def for_breaths(self, of_breath: np.ndarray) -> Components:
+        """The same table, for the breaths ``of_breath`` (one patient's)."""
+        return dataclasses.replace(self, of_breath=np.asarray(of_breath, dtype=np.int64))
+
+
+def components(resolved: list, pools: NodePools, enc: Encoded | None) -> Components:
+    """Every (node, class) pair the composition ``resolved`` can draw from, sorted by global node id
+    then class (the class is "" for an explicit-node entry), with no breath yet (see
+    :meth:`Components.for_breaths`); with ``enc`` (``latent="data"`` or ``"kde"``), the Gaussians of the
+    pairs with at least 3 reference breaths come from their encodings."""
+    pairs = set()
+    for r in resolved:
+        for g, lab in zip(pools.global_id(r.level, r.nodes), r.node_labels, strict=True):
+            pairs.add((int(g), "" if r.entry.is_node else str(lab)))
+    comp_g = np.array([g for g, _ in sorted(pairs)], dtype=np.int64)
+    comp_lab = np.array([lab for _, lab in sorted(pairs)], dtype=str)
+    members = [pools.members(int(comp_g[c]), comp_lab[c]) for c in range(comp_g.size)]
     centers, scales = pools.codes[comp_g].copy(), pools.sigmas[comp_g].copy()
     n_data = 0
     if enc is not None:
@@ -70,7 +89,7 @@ def components(events: Events, is_node_entry: np.ndarray, pools: NodePools, enc:
                 centers[c] = mean
                 scales[c] = std + 1e-6
                 n_data += 1
-    return Components(comp.ravel(), comp_g, members, centers, scales, n_data)
+    return Components(np.zeros(0, dtype=np.int64), comp_g, members, centers, scales, n_data, comp_lab)
 
 
 def draw_lengths(comps: Components, pools: NodePools, n: int, method: str, rng) -> np.ndarray:
@@ -78,7 +97,7 @@ def draw_lengths(comps: Components, pools: NodePools, n: int, method: str, rng) 
     real lengths of its reference breaths; zeros otherwise (set later)."""
     lens = np.zeros(n, dtype=np.int64)
     if method == "node":
-        for c in range(len(comps)):
+        for c in np.unique(comps.of_breath):
             sel = np.flatnonzero(comps.of_breath == c)
             mem = comps.members[c]
             pool = pools.ref.lengths[mem] if mem.size else pools.lengths(int(comps.gid[c]))
@@ -114,7 +133,7 @@ def draw_kde(comps: Components, patient: np.ndarray, u: np.ndarray, a: float, mu
     Z = comps.centers[c] + comps.scales[c] * eps
     lens = np.zeros(c.size, dtype=np.int64)
     h = float(bandwidth)
-    for k in range(len(comps)):
+    for k in np.unique(c):
         sel = np.flatnonzero(c == k)
         mem = comps.members[k]
         if mem.size < 3 or sel.size == 0:
@@ -127,24 +146,33 @@ def draw_kde(comps: Components, patient: np.ndarray, u: np.ndarray, a: float, mu
 
 
 def nearest_lengths(lens: np.ndarray, Z: np.ndarray, comps: Components, pools: NodePools, enc: Encoded,
-                    rng) -> None:
+                    rng, trees: dict | None = None) -> None:
     """In place: each breath takes the length of the reference breath of its component whose encoding
     is nearest to its latent (distances scaled by the component's spread; ``length_method="nearest"``).
 
-    A k-d tree per component (:class:`sklearn.neighbors.NearestNeighbors`): memory grows with the
-    number of reference breaths, not with their product with the breaths generated.
+    A k-d tree per component (:class:`sklearn.neighbors.NearestNeighbors`; ``trees``: those of
+    :func:`nearest_trees`, built once for the cohort): memory grows with the number of reference breaths,
+    not with their product with the breaths generated.
     """
-    mu_ref = enc.mu
-    for c in range(len(comps)):
+    for c in np.unique(comps.of_breath):
         sel = np.flatnonzero(comps.of_breath == c)
         mem = comps.members[c]
         if mem.size == 0:
             lens[sel] = rng.choice(pools.lengths(int(comps.gid[c])), size=sel.size)
             continue
-        ref_z = (mu_ref[mem] / comps.scales[c]).astype(np.float32)
         query = Z[sel] / comps.scales[c].astype(np.float32)
-        nn = NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(ref_z)
+        nn = trees[int(c)] if trees is not None else _tree(enc.mu[mem] / comps.scales[c])
         lens[sel] = pools.ref.lengths[mem[nn.kneighbors(query, return_distance=False)[:, 0]]]
+
+
+def _tree(points: np.ndarray) -> NearestNeighbors:
+    return NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(points.astype(np.float32))
+
+
+def nearest_trees(comps: Components, mu: np.ndarray) -> dict:
+    """The k-d tree of :func:`nearest_lengths` of every component with reference breaths (its members'
+    encodings ``mu`` scaled by the component's spread)."""
+    return {c: _tree(mu[mem] / comps.scales[c]) for c, mem in enumerate(comps.members) if mem.size}
 
 
 def check_nearest(latent: str) -> None:

@@ -169,22 +169,19 @@ class ObservationNoise:
             binf[-1] = (np.sqrt(T), 0.0)
         keys, inv = np.unique(labels, return_inverse=True)
         C = self._env[POOLED].shape[0]
+        # every breath's white noise in breath order, whatever its class: the draws of a breath do not
+        # depend on the breaths drawn with it (a batch of generation gives the same noise as its parts)
+        white = rng.standard_normal((labels.size, C, F, 2), dtype=np.float32)
         out = np.empty((labels.size, C, T), dtype=np.float32)
         for j, key in enumerate(keys):  # one block per class: broadcasts, no per-breath gathers
             k = key if key in self._env else POOLED
             amp = _resize_amp(self._amp[k], T)
             scl = (_resize_env(self._env[k], T) / _rms_gain(amp, T) * float(scale)).astype(np.float32)
-            fac = (amp[:, :, None] * binf[None]).astype(np.float32)  # (C, F, 2)
-            sel = np.flatnonzero(inv.ravel() == j)
-            # only the bins the spectrum uses are drawn (above a high-pass cut-off, say)
-            f0 = int(np.argmax((amp > 0).any(0))) if (amp > 0).any() else F
-            w = rng.standard_normal((sel.size, C, F - f0, 2), dtype=np.float32)
-            w *= fac[:, f0:]
-            spec = np.zeros((sel.size, C, F), dtype=np.complex64)
-            spec[:, :, f0:] = w.view(np.complex64)[..., 0]
-            y = np.fft.irfft(spec, n=T, axis=2)
+            fac = (amp[:, :, None] * binf[None]).astype(np.float32)  # (C, F, 2); 0 below a high-pass cut-off
+            w = white[np.flatnonzero(inv.ravel() == j)] * fac
+            y = np.fft.irfft(w.view(np.complex64)[..., 0], n=T, axis=2)
             y *= scl
-            out[sel] = y
+            out[inv.ravel() == j] = y
         return out
 
     def to_state(self) -> dict:

@@ -13,7 +13,7 @@ from ..signals.recording import Recording
 from .labelling import UNLABELLED, superclass_of
 from .spec import CohortSpec
 
-__all__ = ["CohortResult", "build_recordings", "build_manifest", "seed_of"]
+__all__ = ["CohortResult", "CohortSummary", "build_recording", "build_manifest", "composition_table", "seed_of"]
 
 
 @dataclass
@@ -51,13 +51,7 @@ class CohortResult:
     def composition(self) -> pd.DataFrame:
         """Requested vs achieved share of breaths per composition entry (see
         :func:`ventgen.generate_cohort` for an example)."""
-        n = max(len(self.manifest), 1)
-        got = self.manifest["entry"].value_counts()
-        rows = [{"entry": e.key, "requested": e.fraction, "breaths": int(got.get(e.key, 0)),
-                 "achieved": got.get(e.key, 0) / n} for e in self.spec.composition]
-        df = pd.DataFrame(rows)
-        df["difference"] = df["achieved"] - df["requested"]
-        return df
+        return composition_table(self.spec, self.manifest["entry"].value_counts().to_dict())
 
     def __repr__(self) -> str:
         return (f"CohortResult({len(self.recordings)} patients, {self.n_breaths} breaths, "
@@ -99,41 +93,28 @@ def _resampled(f_p: np.ndarray, p_p: np.ndarray, cyc_rate: float, out_rate: floa
     return np.interp(t_out, t_in, f_p), np.interp(t_out, t_in, p_p)
 
 
-def build_recordings(flow, pres, lens, patient, lab, sup, *, names, cyc_rate: float, out_rate: float,
-                     cohort_name: str, seed) -> tuple:
-    """Cut the stitched signal into one :class:`Recording` per patient.
+def build_recording(flow, pres, lens, lab, sup, *, name: str, patient: int, cyc_rate: float, out_rate: float,
+                    cohort_name: str, seed) -> tuple:
+    """One patient's stitched signal as a :class:`Recording` (its events as annotations).
 
-    Returns the recordings and the per-breath ``start_s``, ``end_s`` (within the patient's recording)
-    and ``breath_index``.
+    Returns the recording and the per-breath ``start_s``, ``end_s`` (within the recording) and
+    ``breath_index``.
     """
-    N = patient.size
-    starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
-    first = np.ones(N, dtype=bool)
-    first[1:] = patient[1:] != patient[:-1]
-    pstart = np.flatnonzero(first)
-    pend = np.append(pstart[1:], N)
-    recs = []
-    start_s, end_s, bidx = np.zeros(N), np.zeros(N), np.zeros(N, dtype=np.int64)
-    for p, (i0, i1) in enumerate(zip(pstart, pend, strict=True)):
-        s0 = starts[i0]
-        s1 = starts[i1 - 1] + lens[i1 - 1]
-        loc = (starts[i0:i1] - s0) / cyc_rate
-        start_s[i0:i1] = loc
-        end_s[i0:i1] = loc + lens[i0:i1] / cyc_rate
-        bidx[i0:i1] = np.arange(i1 - i0)
-        f_p, p_p = _resampled(flow[s0:s1], pres[s0:s1], cyc_rate, out_rate)
-        ann = _annotations(lab[i0:i1], sup[i0:i1], start_s[i0:i1], end_s[i0:i1], f_p.size / out_rate)
-        meta = {"generator": "ventgen.generate_cohort", "ventgen_version": __version__,
-                "cohort": cohort_name, "patient": p, "n_breaths": int(i1 - i0), "seed": seed}
-        recs.append(Recording(flow=f_p, pressure=p_p, sampling_rate=out_rate, subject=names[p],
-                              metadata=meta, annotations=ann))
-    return recs, start_s, end_s, bidx
+    ends = np.cumsum(lens)
+    start_s = np.concatenate(([0], ends[:-1])) / cyc_rate
+    end_s = start_s + lens / cyc_rate
+    f_p, p_p = _resampled(flow[: ends[-1]], pres[: ends[-1]], cyc_rate, out_rate)
+    ann = _annotations(lab, sup, start_s, end_s, f_p.size / out_rate)
+    meta = {"generator": "ventgen.generate_cohort", "ventgen_version": __version__,
+            "cohort": cohort_name, "patient": int(patient), "n_breaths": int(lens.size), "seed": seed}
+    rec = Recording(flow=f_p, pressure=p_p, sampling_rate=out_rate, subject=name, metadata=meta, annotations=ann)
+    return rec, start_s, end_s, np.arange(lens.size, dtype=np.int64)
 
 
-def build_manifest(names, patient, bidx, start_s, end_s, lab, sup, level, node, entry_keys, entry, run):
-    """One row per breath (see :class:`CohortResult`)."""
+def build_manifest(name: str, bidx, start_s, end_s, lab, sup, level, node, entry_keys, entry, run):
+    """One row per breath of one patient (see :class:`CohortResult`)."""
     return pd.DataFrame({
-        "patient": np.array(names, dtype=object)[patient],
+        "patient": np.full(bidx.size, name, dtype=object),
         "breath_index": bidx,
         "start_s": start_s,
         "end_s": end_s,
@@ -144,3 +125,46 @@ def build_manifest(names, patient, bidx, start_s, end_s, lab, sup, level, node, 
         "entry": np.array(entry_keys, dtype=object)[entry],
         "event": run.astype(np.int64),
     })
+
+
+def composition_table(spec: CohortSpec, breaths: dict) -> pd.DataFrame:
+    """Requested vs achieved share of breaths per composition entry, from ``breaths`` (entry key ->
+    breaths generated)."""
+    n = max(sum(breaths.values()), 1)
+    rows = [{"entry": e.key, "requested": e.fraction, "breaths": int(breaths.get(e.key, 0)),
+             "achieved": int(breaths.get(e.key, 0)) / n} for e in spec.composition]
+    df = pd.DataFrame(rows)
+    df["difference"] = df["achieved"] - df["requested"]
+    return df
+
+
+@dataclass
+class CohortSummary:
+    """What :func:`ventgen.workflows.generate_files` wrote: a cohort folder, patient by patient (the
+    cohort is never gathered in one process; read it back with :func:`ventgen.read_cohort`).
+
+    Attributes
+    ----------
+    output : str
+        The cohort folder.
+    files : list of str
+        The recording files, one per patient.
+    n_breaths : int
+    duration_s : float
+        Seconds of signal, all patients together.
+    info : dict
+        As :attr:`CohortResult.info` (with the timings).
+    """
+
+    output: str
+    files: list
+    n_breaths: int
+    duration_s: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_patients(self) -> int:
+        return len(self.files)
+
+    def __repr__(self) -> str:
+        return f"Cohort({self.n_patients} patients, {self.n_breaths} breaths, {self.duration_s / 60:.1f} min)"

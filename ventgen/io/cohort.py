@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from .._core import atomic_dir, json_default_lenient, read_json_document
+from .._core import atomic_dir, atomic_path, json_default_lenient, read_json_document
 from ..errors import FileFormatError, VentgenTypeError, VentgenValueError
 from ..generate.result import CohortResult
 from ..generate.spec import CohortSpec, CompositionEntry, spec_from_dict
 from .cohort_spec import PLAIN_NAME, RECORDING_FILE
 from .recordings import read_recording, write_recording
 
-__all__ = ["write_cohort", "read_cohort", "check_output_folder", "check_format", "COHORT_FORMATS"]
+__all__ = ["write_cohort", "read_cohort", "check_output_folder", "check_format", "COHORT_FORMATS", "cohort_file_names",
+           "write_cohort_patient", "finish_cohort"]
 
 #: Recording formats of a cohort folder and their file suffixes.
 COHORT_FORMATS = {"hdf5": ".h5", "csv": ".csv", "wfdb": ".hea", "edf": ".edf"}
@@ -31,6 +33,8 @@ _COHORT_FILES = ("cohort.json", "manifest.csv", "node_labels.csv")
 #: ``CohortResult.info`` keys kept out of cohort.json: timings differ between two runs with one seed,
 #: and cohort.json (like the manifest) is covered by the same-seed-same-bytes promise.
 _NOT_IN_COHORT_JSON = ("seconds", "breaths_per_s", "duration_s")
+#: Hidden folder of the patients' manifest rows while a cohort is written patient by patient.
+_PARTS = ".manifest-parts"
 _MANIFEST_COLUMNS = ["patient", "file", "breath_index", "start_s", "end_s", "label", "level", "node", "entry"]
 _MANIFEST_NUMERIC = ["breath_index", "start_s", "end_s", "level", "node"]
 
@@ -102,8 +106,10 @@ def check_format(format: str) -> None:
 
 
 # ============================================================================ writing
-def _recording_names(result: CohortResult, format: str) -> list:
-    names = [f"{rec.subject}{COHORT_FORMATS[format]}" for rec in result.recordings]
+def cohort_file_names(subjects, format: str) -> list:
+    """The recording file of every patient, ``<subject><suffix>``; one clear error for names that are not
+    plain, distinct file names."""
+    names = [f"{s}{COHORT_FORMATS[format]}" for s in subjects]
     bad = [n for n in names if not RECORDING_FILE.match(n) or n in _COHORT_FILES]
     if bad:
         raise VentgenValueError(f"write_cohort: patient names {bad[:3]} do not give plain file names; expected "
@@ -111,6 +117,55 @@ def _recording_names(result: CohortResult, format: str) -> list:
     if len(set(names)) != len(names):
         raise VentgenValueError("write_cohort: two patients share one name; expected distinct subjects")
     return names
+
+
+def _manifest_csv(manifest: pd.DataFrame, files, path) -> None:
+    """The manifest rows with their recording file (``files``: one per row, or one for all)."""
+    man = manifest.copy()
+    man.insert(1, "file", files)
+    man.to_csv(path, index=False, float_format="%.6g")
+
+
+def _write_cohort_json(folder: Path, spec: CohortSpec, format: str, names: list, info: dict,
+                       composition: pd.DataFrame) -> None:
+    """cohort.json, the last file of a cohort folder (it lists what ventgen wrote there)."""
+    doc = {"spec": spec.to_dict(), "format": format, "files": names,
+           "written": sorted(p.name for p in folder.iterdir() if p.name not in names) + ["cohort.json"],
+           "info": {k: v for k, v in info.items() if k not in _NOT_IN_COHORT_JSON},
+           "composition": composition.to_dict(orient="records")}
+    (folder / "cohort.json").write_text(json.dumps(doc, indent=2, default=json_default_lenient), encoding="utf-8")
+
+
+def write_cohort_patient(folder, rec, manifest: pd.DataFrame, *, name: str, index: int, format: str) -> None:
+    """Write one patient into ``folder``, the temporary folder of a cohort being written (what each
+    worker of ``ventgen generate --workers N`` does): its recording ``name`` and its manifest rows (a
+    hidden part that :func:`finish_cohort` joins). Each file is written atomically; writing a patient
+    twice (a task retried on another worker) writes the same files again."""
+    folder = Path(folder)
+    write_recording(rec, folder / name, format=format, overwrite=True)
+    parts = folder / _PARTS
+    parts.mkdir(exist_ok=True)
+    with atomic_path(parts / f"{int(index):09d}.csv", overwrite=True) as tmp:
+        _manifest_csv(manifest, name, tmp)
+
+
+def finish_cohort(folder, *, spec: CohortSpec, names: list, node_labels: pd.DataFrame, info: dict,
+                  composition: pd.DataFrame, format: str) -> None:
+    """Complete a cohort folder written patient by patient (:func:`write_cohort_patient`):
+    ``manifest.csv`` joined from the patients' parts in patient order (streamed, never held in memory),
+    ``node_labels.csv``, and ``cohort.json`` last. The same bytes as :func:`write_cohort`."""
+    folder = Path(folder)
+    parts = folder / _PARTS
+    with open(folder / "manifest.csv", "wb") as out:
+        for i in range(len(names)):
+            with open(parts / f"{i:09d}.csv", "rb") as part:
+                header = part.readline()
+                if i == 0:
+                    out.write(header)
+                shutil.copyfileobj(part, out)
+    shutil.rmtree(parts)
+    node_labels.to_csv(folder / "node_labels.csv", index=False)
+    _write_cohort_json(folder, spec, format, names, info, composition)
 
 
 def write_cohort(result: CohortResult, out_dir, *, format: str = "hdf5", overwrite: bool = False,
@@ -150,21 +205,15 @@ def write_cohort(result: CohortResult, out_dir, *, format: str = "hdf5", overwri
         raise VentgenTypeError(f"write_cohort: expected a CohortResult, got {type(result).__name__}")
     check_format(format)
     out = Path(os.path.abspath(out_dir))
-    names = _recording_names(result, format)
+    names = cohort_file_names([rec.subject for rec in result.recordings], format)
     exists = check_output_folder(out, overwrite=overwrite, inputs=(*inputs, result.spec.reference))
     with atomic_dir(out, replace=exists) as tmp:
         for rec, name in zip(result.recordings, names, strict=True):
             write_recording(rec, tmp / name, format=format)
-        man = result.manifest.copy()
-        man.insert(1, "file", man["patient"].map(dict(zip([r.subject for r in result.recordings], names,
-                                                          strict=True))))
-        man.to_csv(tmp / "manifest.csv", index=False, float_format="%.6g")
+        files = result.manifest["patient"].map(dict(zip([r.subject for r in result.recordings], names, strict=True)))
+        _manifest_csv(result.manifest, files, tmp / "manifest.csv")
         result.node_labels.to_csv(tmp / "node_labels.csv", index=False)
-        doc = {"spec": result.spec.to_dict(), "format": format, "files": names,
-               "written": sorted(p.name for p in tmp.iterdir() if p.name not in names) + ["cohort.json"],
-               "info": {k: v for k, v in result.info.items() if k not in _NOT_IN_COHORT_JSON},
-               "composition": result.composition().to_dict(orient="records")}
-        (tmp / "cohort.json").write_text(json.dumps(doc, indent=2, default=json_default_lenient), encoding="utf-8")
+        _write_cohort_json(tmp, result.spec, format, names, result.info, result.composition())
     return Path(out_dir)
 
 
