@@ -185,9 +185,10 @@ def held_pressure(p, cross, prev_end, info, *, fraction, min_swing, modes, block
     held = (swing >= min_swing) & (gap_min > base + fraction * swing)
     if flow is not None:
         base2 = _gap_extrema(p, np.maximum(prev_cross - pre_trigger, 0), prev_cross, np.minimum)
-        swing2 = peak - base2
         no_exp = _gap_extrema(flow, prev_end, cross, np.minimum) > base_flow - expiration_lpm
-        held |= (swing2 >= min_swing) & (gap_min > base2 + fraction * swing2) & no_exp
+        with np.errstate(invalid="ignore"):  # an empty gap (the first crossing) gives inf - inf: not held
+            swing2 = peak - base2
+            held |= (swing2 >= min_swing) & (gap_min > base2 + fraction * swing2) & no_exp
     held[0] = False
     info.update(held_pressure=int(held.sum()))
     return held
