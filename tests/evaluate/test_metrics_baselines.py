@@ -181,3 +181,32 @@ def test_benchmark_ventilation_simulated(tmp_path):
     # held-out subject: the test set is the labelled cycles of the last subject only
     assert run["n_test"].iloc[0] > 0 and run["n_train"].iloc[0] > run["n_test"].iloc[0]
     assert np.isfinite(run.loc[run.level == 1, "dtree"]).all()
+
+
+def test_maps_for_k_keeps_the_branching():
+    from ventgen.evaluate.benchmark import maps_for_k
+
+    base = [(8, 8), (4, 4), (2, 2)]
+    assert maps_for_k(base, 64) == base
+    assert maps_for_k(base, 16) == [(4, 4), (2, 2)]  # a 1x1 top map would hold every sample: dropped
+    assert maps_for_k(base, 256) == [(16, 16), (8, 8), (4, 4)]
+    assert maps_for_k([(4, 2), (2, 1)], 32) == [(8, 4), (4, 2)]
+
+
+def test_benchmark_at_several_k_with_the_paper_model(tmp_path):
+    from ventgen.evaluate.benchmark import run_benchmark
+
+    out = tmp_path / "ks"
+    summary = run_benchmark("digits", out_dir=out, models=["htvae-paper", "vae-hkmeans"], epochs=1, subset=120,
+                            maps=[(2, 2), (1, 2)], ks=[4, 16], latent_dim=3, progress=False)
+    rows = {(r.model, r.k1, r.level): r.K for r in summary.itertuples()}
+    assert rows == {("htvae-paper", 4, 1): 4, ("htvae-paper", 4, 2): 2, ("htvae-paper", 16, 1): 16,
+                    ("htvae-paper", 16, 2): 8, ("vae-hkmeans", 4, 1): 4, ("vae-hkmeans", 4, 2): 2,
+                    ("vae-hkmeans", 16, 1): 16, ("vae-hkmeans", 16, 2): 8}
+    assert (out / "runs" / "htvae-paper_K16_seed0.csv").exists()
+    ckpt = ventgen.HTVAE.load(out / "runs" / "htvae-paper_K16_seed0_ckpt" / "checkpoint.pt")
+    assert ckpt.preset == "paper" and ckpt.maps_ == [(4, 4), (2, 4)]
+    run = pd.read_csv(out / "runs" / "htvae-paper_K4_seed0.csv")
+    assert json.loads(run["htvae_params"].iloc[0]) == {"preset": "paper"}
+    with pytest.raises(VentgenValueError, match="ks"):
+        run_benchmark("digits", out_dir=tmp_path / "bad", models=["vae-hkmeans"], ks=[1], progress=False)

@@ -6,11 +6,18 @@
 :func:`ventgen.evaluate.metrics.level_report`
 (purity, NMI, unsupervised accuracy, Dtree against the dataset's true hierarchy) and writes
 
-- ``runs/<model>_seed<k>.csv``: one row per level of one trained model (written as soon as it is done,
+- ``runs/<model>_seed<k>.csv`` (``runs/<model>_K<K>_seed<k>.csv`` with ``ks``): one row per level of one
+  trained model (written as soon as it is done,
   so an interrupted benchmark keeps what finished and a rerun skips it);
 - ``runs/<model>_seed<k>_history.csv``: the per-epoch training losses;
-- ``summary.csv`` and ``summary.md``: mean and standard deviation over seeds per model and level, and
-  wall time, regenerated from every run file present (several processes may share one folder).
+- ``summary.csv`` and ``summary.md``: mean and standard deviation over seeds per model, level-1 size and
+  level, and wall time, regenerated from every run file present (several processes may share one folder).
+
+``ks`` repeats everything at several numbers of level-1 codes (purity rises with K, and the paper does not
+say which K it used): the lattices of ``maps`` scaled to K codes at level 1 with the same branching
+(:func:`maps_for_k`; 8x8,4x4,2x2 gives 4x4,2x2 for K = 16 and 16x16,8x8,4x4 for K = 256); every model
+gets the same lattices, the baselines their cluster counts. ``htvae`` is the default preset,
+``htvae-paper`` exactly the paper's model (``preset="paper"``) in the same runs.
 
 For ``dataset="ventilation"`` the data are breath cycles: read from ``root`` (a CycleSet file, or a
 folder of recordings that is segmented) or, without ``root``, simulated with
@@ -62,6 +69,7 @@ from .metrics import level_report
 
 __all__ = [
     "run_benchmark",
+    "maps_for_k",
     "summarize_runs",
     "summary_markdown",
     "IMAGE_MODELS",
@@ -168,16 +176,18 @@ def _common_params(cfg, seed) -> dict:
 
 
 def _fit_htvae(model_name, data, seed, cfg, cache):
-    """HTVAE (with must-link constraints for ``htvae-mustlink``), resumable from its checkpoints."""
+    """HTVAE (with must-link constraints for ``htvae-mustlink``; the paper's preset for ``htvae-paper``),
+    resumable from its checkpoints."""
     HTVAE = _htvae_class()
-    model = HTVAE(maps=list(cfg["maps"]), **_common_params(cfg, seed), **cfg.get("htvae_params", {}))
+    own = {"preset": "paper"} if model_name == "htvae-paper" else cfg.get("htvae_params", {})
+    model = HTVAE(maps=list(cfg["maps"]), **_common_params(cfg, seed), **own)
     kw = {}
     if model_name == "htvae-mustlink":
         kw = {"must_link": data.y_train}  # partial label vector, "" = unknown
     ckpt_dir = None
     if cfg.get("checkpoint_root") is not None:
         # one checkpoint per epoch: an interrupted benchmark resumes where it stopped
-        ckpt_dir = Path(cfg["checkpoint_root"]) / f"{model_name}_seed{seed}_ckpt"
+        ckpt_dir = Path(cfg["checkpoint_root"]) / f"{_stem(model_name, seed, cfg)}_ckpt"
         kw["checkpoint_dir"] = ckpt_dir
         kw["resume"] = (ckpt_dir / "checkpoint.pt").exists()
     if cfg.get("from_checkpoints"):
@@ -191,8 +201,8 @@ def _fit_htvae(model_name, data, seed, cfg, cache):
         model.fit(data.X_train, **kw)
     history = pd.DataFrame(getattr(model, "history_", []))
     extra = {}
-    if cfg.get("htvae_params"):
-        extra["htvae_params"] = json.dumps(cfg["htvae_params"], sort_keys=True)
+    if own:
+        extra["htvae_params"] = json.dumps(own, sort_keys=True)
     if cfg.get("from_checkpoints"):
         extra["epochs_done"] = len(history)
     return model.assign(data.X_test), LearnedTree.from_model(model), history, extra
@@ -232,7 +242,7 @@ def _fit_ts_hkmeans(model_name, data, seed, cfg, cache):
     return clus.assign(data.X_test), clus.learned_tree_, None, {}
 
 
-_FITTERS = {"htvae": _fit_htvae, "htvae-mustlink": _fit_htvae, "som-vae": _fit_somvae,
+_FITTERS = {"htvae": _fit_htvae, "htvae-mustlink": _fit_htvae, "htvae-paper": _fit_htvae, "som-vae": _fit_somvae,
             "vae-hkmeans": _fit_vae_clustering, "vae-rgmm": _fit_vae_clustering, "ts-hkmeans": _fit_ts_hkmeans}
 
 
@@ -257,7 +267,7 @@ def _fit_one(model_name, data: _Split, seed, cfg, cache):
             "n_test": len(data.X_test),
         }
     )
-    cache[("assign", model_name, seed)] = (assign, learned)
+    cache[("assign", model_name, seed, cfg.get("k"))] = (assign, learned)
     return _evaluate(model_name, assign, data.y_test, data.tree, learned, wall, extra), history
 
 
@@ -292,6 +302,7 @@ def run_benchmark(
     sim_minutes: float = 60.0,
     first_seed: int = 0,
     device: str = "auto",
+    ks=None,
     threads: int | None = None,
     overwrite: bool = False,
     from_checkpoints: bool = False,
@@ -323,6 +334,9 @@ def run_benchmark(
     sim_minutes : float
         Minutes per simulated subject for ``ventilation`` without ``root`` (3 subjects, seed 0).
     device : str
+    ks : sequence of int, optional
+        Numbers of level-1 codes to run every model at (e.g. ``(16, 64, 256)``), the lattices of ``maps``
+        scaled with the same branching (:func:`maps_for_k`); None: ``maps`` only.
     threads : int, optional
         ``torch.set_num_threads`` for this process (1 when several benchmarks share a CPU).
     overwrite : bool
@@ -362,10 +376,13 @@ def run_benchmark(
         from_checkpoints=from_checkpoints,
         htvae_params=htvae_params,
     )
-    todo = [(s, m) for s in range(first_seed, first_seed + seeds) for m in models]
+    grids = [(None, cfg["maps"])] if ks is None else [(k, maps_for_k(cfg["maps"], k)) for k in _check_ks(ks)]
+    todo = [(s, k, m) for s in range(first_seed, first_seed + seeds) for k in grids for m in models]
     data_cache: dict = {}
-    for seed, model_name in _progress(todo, enabled=progress, desc=f"benchmark {dataset}"):
-        run_file = out_dir / "runs" / f"{model_name}_seed{seed}.csv"
+    for seed, (k, k_maps), model_name in _progress(todo, enabled=progress, desc=f"benchmark {dataset}"):
+        cfg.update(k=k, maps=k_maps)
+        stem = _stem(model_name, seed, cfg)
+        run_file = out_dir / "runs" / f"{stem}.csv"
         if run_file.exists() and not overwrite:
             continue
         if from_checkpoints and not model_name.startswith("htvae"):
@@ -374,9 +391,59 @@ def run_benchmark(
         (out_dir / "runs").mkdir(parents=True, exist_ok=True)  # once the data are known to be readable
         rep, history = _fit_one(model_name, data, seed, cfg, data_cache)
         rep.insert(0, "dataset", dataset)
-        _write_run(out_dir / "runs", f"{model_name}_seed{seed}", rep, history, data.y_test,
-                   data_cache[("assign", model_name, seed)], overwrite)
+        _write_run(out_dir / "runs", stem, rep, history, data.y_test,
+                   data_cache[("assign", model_name, seed, k)], overwrite)
     return summarize_runs(out_dir)
+
+
+def _stem(model_name: str, seed: int, cfg: dict) -> str:
+    """The name of a run's files: ``<model>_seed<k>``, or ``<model>_K<K>_seed<k>`` in a run over several K."""
+    return f"{model_name}_seed{seed}" if cfg.get("k") is None else f"{model_name}_K{cfg['k']}_seed{seed}"
+
+
+def maps_for_k(maps, k: int) -> list:
+    """The lattices of ``maps`` scaled so that level 1 has ``k`` codes, with the same branching.
+
+    Every side is multiplied by sqrt(k / K_1) and rounded (at least 1); levels left with fewer than 2
+    codes, or not fewer codes than the level below, are dropped.
+
+    Examples
+    --------
+    >>> maps_for_k([(8, 8), (4, 4), (2, 2)], 16)
+    [(4, 4), (2, 2)]
+    >>> maps_for_k([(8, 8), (4, 4), (2, 2)], 256)
+    [(16, 16), (8, 8), (4, 4)]
+    >>> maps_for_k([(8, 8), (4, 4), (2, 2)], 64)
+    [(8, 8), (4, 4), (2, 2)]
+    """
+    lat = [(m, 1) if isinstance(m, (int, np.integer)) else tuple(m) for m in maps]
+    h1, w1 = lat[0]
+    scale = float(np.sqrt(k / (h1 * w1)))
+    out: list = []
+    for h, w in lat:
+        hh, ww = max(1, round(h * scale)), max(1, round(w * scale))
+        if len(out) == 0:
+            hh, ww = _exact(k, h, w)
+        if hh * ww >= 2 and (not out or hh * ww < out[-1][0] * out[-1][1]):
+            out.append((hh, ww))
+    return out
+
+
+def _exact(k: int, h: int, w: int) -> tuple[int, int]:
+    """A ``k``-code lattice with the aspect of ``h x w`` as far as k allows (square for square k)."""
+    best = min((abs(np.log((a / (k // a)) / (h / w))), a) for a in range(1, k + 1) if k % a == 0)[1]
+    return best, k // best
+
+
+def _check_ks(ks) -> list:
+    if isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__"):
+        raise VentgenValueError(f"ks must be a list of numbers of level-1 codes, e.g. (16, 64, 256), got {ks!r}")
+    out = []
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= 65536:
+            raise VentgenValueError(f"ks: every number of level-1 codes must be an integer in [2, 65536], got {k!r}")
+        out.append(int(k))
+    return out
 
 
 def _check_models(dataset: str, models) -> list:

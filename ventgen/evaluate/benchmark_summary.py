@@ -12,14 +12,14 @@ from ..errors import VentgenValueError
 
 __all__ = ["summarize_runs", "summary_markdown", "IMAGE_MODELS", "VENTILATION_MODELS", "BENCHMARK_DATASETS"]
 
-IMAGE_MODELS = ("htvae", "som-vae", "vae-hkmeans", "vae-rgmm")
-VENTILATION_MODELS = ("htvae", "htvae-mustlink", "som-vae", "vae-hkmeans", "vae-rgmm", "ts-hkmeans")
+IMAGE_MODELS = ("htvae", "htvae-paper", "som-vae", "vae-hkmeans", "vae-rgmm")
+VENTILATION_MODELS = ("htvae", "htvae-mustlink", "htvae-paper", "som-vae", "vae-hkmeans", "vae-rgmm", "ts-hkmeans")
 BENCHMARK_DATASETS = ("mnist", "fashion-mnist", "cifar100", "digits", "ventilation")
 _METRICS = ("purity", "nmi", "accuracy", "dtree", "dtree_lca")
 
 
 def summarize_runs(out_dir) -> pd.DataFrame:
-    """Mean and std over seeds, per model and level, of every ``runs/*.csv`` under ``out_dir``.
+    """Mean and std over seeds, per model, level-1 size K_1 and level, of every ``runs/*.csv`` under ``out_dir``.
 
     Writes ``summary.csv`` and ``summary.md`` in ``out_dir`` (regenerated each call) and returns the
     summary table.
@@ -30,12 +30,13 @@ def summarize_runs(out_dir) -> pd.DataFrame:
     )
     if not files:
         raise VentgenValueError(f"{out_dir}: no run files under runs/ to summarise")
-    runs = pd.concat([pd.read_csv(p) for p in files], ignore_index=True)
+    runs = pd.concat([_with_k1(pd.read_csv(p)) for p in files], ignore_index=True)
     order = {m: i for i, m in enumerate(VENTILATION_MODELS)}
     rows = []
-    for (model, level), g in runs.groupby(["model", "level"], sort=False):
+    for (model, k1, level), g in runs.groupby(["model", "k1", "level"], sort=False):
         row = {
             "model": model,
+            "k1": int(k1),
             "level": int(level),
             "K": int(g["K"].iloc[0]),
             "used": float(g["used"].mean()),
@@ -49,12 +50,18 @@ def summarize_runs(out_dir) -> pd.DataFrame:
         rows.append(row)
     summary = pd.DataFrame(rows)
     summary["_o"] = summary["model"].map(lambda m: order.get(m, len(order)))
-    summary = summary.sort_values(["_o", "level"]).drop(columns="_o").reset_index(drop=True)
+    summary = summary.sort_values(["_o", "k1", "level"]).drop(columns="_o").reset_index(drop=True)
     with atomic_path(out_dir / "summary.csv", overwrite=True) as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_path(out_dir / "summary.md", overwrite=True) as tmp:
         tmp.write_text(summary_markdown(summary))
     return summary
+
+
+def _with_k1(run: pd.DataFrame) -> pd.DataFrame:
+    """A run's table with ``k1``, the number of codes (clusters) of its level 1, on every row."""
+    run["k1"] = int(run.loc[run["level"] == 1, "K"].iloc[0])
+    return run
 
 
 def _pm(mean, std, digits=3):
