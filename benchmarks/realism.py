@@ -18,6 +18,7 @@ training patients) with ``--spec natural`` or a JSON composition.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -60,6 +61,10 @@ def one_seed(args, seed: int, out: Path) -> dict:
     if args.spec != "natural":
         spec["composition"] = DEFAULT_COMPOSITION if args.spec == "default" else json.loads(args.spec)
     model = ventgen.HTVAE.load(out / f"model_{seed}.pt", device="cpu")  # the model file alone
+    sampler = {k: v for k, v in (("generator_sample_steps", args.sample_steps),
+                                 ("generator_time_power", args.time_power)) if v is not None}
+    if sampler:  # another sampler for a stored generator (e.g. a model file trained with older defaults)
+        model.config_ = dataclasses.replace(model.config_, **sampler)
     t0 = time.perf_counter()
     opts = {"decoder": args.decoder, "latent": args.latent}
     if args.kde_bandwidth is not None:
@@ -106,6 +111,8 @@ def main(argv=None):
     ap.add_argument("--preset", default="recipe")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--generator-steps", type=int, default=None)
+    ap.add_argument("--sample-steps", type=int, default=None, help="the generator's sampler steps (default: the model's)")
+    ap.add_argument("--time-power", type=float, default=None, help="the sampler's time grid power (default: the model's)")
     ap.add_argument("--decoder", default="auto")
     ap.add_argument("--latent", default="auto")
     ap.add_argument("--kde-bandwidth", type=float, default=None)

@@ -131,3 +131,34 @@ def test_flow_decoding_needs_a_generator(cycles):
     with pytest.raises(VentgenValueError, match="decoder='flow' needs a model trained with generator='flow'"):
         generate_cohort(m, {"patients": 1, "breaths": 5}, options=GenerationOptions(decoder="flow"))
     assert generate_cohort(m, {"patients": 1, "breaths": 5}).info["decoder"] == "exact"
+
+
+def test_the_sampler_time_grid_shrinks_towards_the_data_end(model, cycles):
+    from ventgen.models.generator import FlowNet, sample_flow, time_grid
+
+    assert time_grid(4, 1.0) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    g = time_grid(8, 2.0)
+    assert g[0] == 0.0 and g[-1] == 1.0 and np.all(np.diff(np.diff(g)) < 0)  # ever smaller steps
+    # power 1 is the even midpoint integrator, step for step
+    torch.manual_seed(0)
+    net = FlowNet(2, 3, width=8).eval()
+    torch.nn.init.normal_(net.out.weight, std=0.1)
+    x0, m = torch.randn(3, 2, 20), torch.randn(3, 2, 20)
+    mask, c = torch.ones(3, 1, 20), torch.randn(3, 3)
+    x, dt = x0.clone(), 0.25
+    with torch.no_grad():
+        for k in range(4):
+            t = torch.full((3,), k * dt)
+            v = net(x, t, m, mask, c)
+            x = x + dt * net(x + 0.5 * dt * v, t + 0.5 * dt, m, mask, c)
+    assert torch.allclose(sample_flow(net, m, mask, c, steps=4, x0=x0.clone(), time_power=1.0), x, atol=1e-6)
+    assert not torch.allclose(sample_flow(net, m, mask, c, steps=4, x0=x0.clone(), time_power=2.0), x, atol=1e-4)
+    # the model samples on its configured grid; the default is 2
+    assert model.config_.generator_time_power == 2.0
+    Z, L = model.transform(cycles.X[:4]), cycles.lengths[:4]
+    a = model.generate_cycles(Z, L, random_state=3)
+    even = ventgen.HTVAE(**KW, generator_time_power=1.0).fit(cycles)
+    assert np.array_equal(even.generator_.net.out.weight.detach().numpy(), model.generator_.net.out.weight.detach().numpy())
+    assert not np.allclose(a, even.generate_cycles(Z, L, random_state=3))
+    with pytest.raises(VentgenValueError, match="generator_time_power must be"):
+        ventgen.HTVAE(**KW, generator_time_power=0).fit(cycles)

@@ -62,7 +62,9 @@ def _add_train(sub):
         "  ventgen train cycles.h5 -o model.pt --preset recipe   # the best measured generation recipe\n"
         "  ventgen train cycles.h5 -o model.pt --maps 8x8,4x4,2x2 --epochs 20 --latent-dim 16 --seed 0\n"
         "  ventgen train cycles.h5 -o model.pt --must-link 1 --label-fraction 0.2   # 20% of labels as must-links\n"
-        "  ventgen train cycles.h5 -o model.pt --resume    # continue after an interruption\n",
+        "  ventgen train cycles.h5 -o model.pt --resume    # continue after an interruption\n"
+        "  ventgen train cycles/ -o model.pt --stream      # a shard folder larger than memory, read in chunks\n"
+        "  torchrun --nproc_per_node=4 -m ventgen.cli train cycles/ -o model.pt --stream   # 4 processes (DDP)\n",
     )
     p.add_argument("cycles", metavar="CYCLES.h5", help="CycleSet file (from 'ventgen segment')")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.pt", help="model file to write")
@@ -80,6 +82,14 @@ def _add_train(sub):
     p.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoints (default MODEL.pt.checkpoints/)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.add_argument("--stream", action="store_true",
+                   help="read the shard folder CYCLES/ chunk by chunk (per-epoch shard order, shuffle buffer) "
+                        "instead of loading it: for sets larger than memory (not with --must-link)")
+    p.add_argument("--buffer-cycles", type=positive_int, default=8192, metavar="N",
+                   help="with --stream: cycles in the shuffle buffer (default 8192)")
+    p.add_argument("--ddp", action=argparse.BooleanOptionalAction, default=None,
+                   help="train with DistributedDataParallel in the process group torchrun sets up (gloo on CPU, "
+                        "nccl on GPU); default: on when launched by torchrun")
     p.set_defaults(func=_run_train)
 
 
@@ -88,8 +98,11 @@ def _run_train(args):
     out = train_file(args.cycles, args.output, preset=args.preset, must_link_level=args.must_link,
                      label_fraction=args.label_fraction, seed=args.seed, device=args.device, resume=args.resume,
                      overwrite=args.overwrite, checkpoint_dir=args.checkpoint_dir,
-                     progress=False if args.quiet else None, **params)
-    print(f"{out['n_cycles']} cycles ({out['n_linked']} with must-link labels) -> {out['output']}")
+                     progress=False if args.quiet else None, stream=args.stream, buffer_cycles=args.buffer_cycles,
+                     ddp=args.ddp, **params)
+    if out["rank"] == 0:
+        procs = f" ({out['world_size']} processes)" if out["world_size"] > 1 else ""
+        print(f"{out['n_cycles']} cycles ({out['n_linked']} with must-link labels) -> {out['output']}{procs}")
 
 
 # ----------------------------------------------------------------------------- benchmark

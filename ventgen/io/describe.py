@@ -228,7 +228,8 @@ def _generator_fact(g, params: dict) -> str:
     steps = params.get("generator_steps", "?")
     return (f"flow matching, width {params.get('generator_width', '?')}, {len(hist)} epochs ({steps} steps asked)"
             + (f", last loss {loss:.4g}" if isinstance(loss, float) else "")
-            + f", samples with {params.get('generator_sample_steps', '?')} midpoint steps")
+            + f", samples with {params.get('generator_sample_steps', '?')} midpoint steps"
+            + (f" (time grid power {params['generator_time_power']})" if "generator_time_power" in params else ""))
 
 
 def _generation_facts(gen: dict) -> dict:

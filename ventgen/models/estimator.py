@@ -43,10 +43,12 @@ from .checkpoint import (
     scaling_from,
 )
 from .config import DEFAULT_PRESET, HTVAEConfig, field_names, resolve
+from .ddp import IndexBatches, ddp_context
 from .flowgen import fit_flow_generator
 from .htvae import HTVAEModule
 from .inference import HTVAEInference
 from .stored import generation_data, stored_generation, stored_generator, to_tensors
+from .streaming import fit_streamed, is_stream
 from .train import htvae_loop, must_link_sampler
 
 __all__ = ["HTVAE", "resolve_device", "parse_maps"]
@@ -130,6 +132,20 @@ class HTVAE(HTVAEInference, BaseEstimator):
         The generator's training steps (batches), network width, peak learning rate and batch size.
     generator_sample_steps : int
         Midpoint steps (two network calls each) when the generator samples.
+    generator_time_power : float
+        The sampler's time grid, ``t_k = 1 - (1 - k / steps) ** power``: 2 (the default) spends more steps
+        near the data end, where the sharp edges and the noise of a breath form; 1 spaces them evenly.
+    covariance : {"lattice", "diagonal", "full"}
+        "lattice" (the paper): a sample goes to the nearest code (eq. 4) and a node's sigma comes from
+        its lattice neighbours (eq. 5). "full" / "diagonal": every code is a Gaussian with its own
+        covariance, estimated from the training encodings it holds (shrunk toward their overall
+        covariance); a sample goes to the code under which it is most likely, so elongated clusters
+        are not cut as the nearest code cuts them, and ``node_sigma`` / ``sample`` follow that
+        covariance (its diagonal).
+    warmup_fraction : float in [0, 1)
+        Train the first ``floor(warmup_fraction * epochs)`` epochs as a plain autoencoder, then place
+        the maps on the encodings (a batch SOM that ends as k-means) and train the whole model (0: the
+        paper, maps from random codes).
     preset : {"paper", "recipe"}
         The configuration that the parameters left None take their values from.
 
@@ -195,6 +211,9 @@ class HTVAE(HTVAEInference, BaseEstimator):
         generator_lr=None,
         generator_batch_size=None,
         generator_sample_steps=None,
+        generator_time_power=None,
+        covariance=None,
+        warmup_fraction=None,
         preset=DEFAULT_PRESET,
     ):
         self.maps = maps
@@ -224,6 +243,9 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.generator_lr = generator_lr
         self.generator_batch_size = generator_batch_size
         self.generator_sample_steps = generator_sample_steps
+        self.generator_time_power = generator_time_power
+        self.covariance = covariance
+        self.warmup_fraction = warmup_fraction
         self.preset = preset
 
     # ================================================================== parameters
@@ -255,6 +277,8 @@ class HTVAE(HTVAEInference, BaseEstimator):
             topology_weight=c.topology_weight,
             reconstruction_weights=c.reconstruction_weights,
             reconstruction_loss=c.reconstruction_loss,
+            covariance=c.covariance,
+            warmup_epochs=c.warmup_epochs,
             seed=seed,
         )
 
@@ -268,13 +292,15 @@ class HTVAE(HTVAEInference, BaseEstimator):
         checkpoint_dir=None,
         resume: bool = False,
         epoch_callback=None,
+        ddp: bool = False,
     ):
         """Train the model.
 
         Parameters
         ----------
-        X : CycleSet or array (n, C, T) or (n, C, H, W)
-            Training data in original units.
+        X : CycleSet, array (n, C, T) or (n, C, H, W), or a stream
+            Training data in original units; a stream (:class:`ventgen.io.stream.ShardStream`) reads a
+            sharded CycleSet larger than memory chunk by chunk (see :mod:`ventgen.models.streaming`).
         y : ignored
             Present for scikit-learn compatibility (use ``must_link`` for supervision).
         must_link : (k, 2) int array or (n,) label vector, optional
@@ -294,12 +320,21 @@ class HTVAE(HTVAEInference, BaseEstimator):
             Called as ``epoch_callback(row)`` with each epoch's history row (after its checkpoint); the
             generator's epochs come after the HTVAE's, their rows with ``part="generator"`` and their
             number of ``epochs``.
+        ddp : bool
+            Train with DistributedDataParallel in the initialised process group (``torchrun``, see
+            :mod:`ventgen.models.ddp`): each process takes its part of every epoch on its ``device``;
+            rank 0 writes the checkpoints, calls ``epoch_callback``, then trains the flow generator and
+            builds the generation data alone (on other ranks ``generator_`` and ``generation_`` stay None).
 
         Returns
         -------
         self
         """
         cfg = self.validated_config()
+        dist = ddp_context(resolve_device(self.device)) if ddp else None
+        if is_stream(X):
+            return fit_streamed(self, X, cfg, must_link=must_link, checkpoint_dir=checkpoint_dir, resume=resume,
+                                epoch_callback=epoch_callback, dist=dist)
         arr = check_X(X)
         n = arr.shape[0]
         mask, lengths = padding_mask(X, arr) if cfg.mask_padding else (None, None)
@@ -316,8 +351,11 @@ class HTVAE(HTVAEInference, BaseEstimator):
         if ckpt_path is not None:
             fingerprint = data_fingerprint(arr, lengths=lengths, must_link=ml, must_link_level=must_link_level)
         ckpt = self._resume_from(ckpt_path, arr, fingerprint, cfg) if resume else None
-        self._start(arr, cfg, ckpt_path, ckpt)
+        self._start(arr.shape[1:], cfg, ckpt_path, ckpt, lambda: fit_scaling(arr))
         self.data_sha256_ = fingerprint
+        batches = None if dist is None else IndexBatches(n, batch_size=cfg.batch_size, rank=dist.rank,
+                                                         world_size=dist.world_size, seed=self.seeds_[1],
+                                                         device=self.device_)
         loop = htvae_loop(
             self.module_,
             scale(arr, self.scaling_),
@@ -330,7 +368,9 @@ class HTVAE(HTVAEInference, BaseEstimator):
             must_link=ml,
             must_link_level=must_link_level,
             dead_codes=cfg.dead_codes,
-            progress=self.progress,
+            progress=self.progress if dist is None or dist.is_main else False,
+            batches=batches,
+            dist=dist,
         )
         if ckpt is not None:
             restore_trainer(ckpt_path, loop, ckpt.get("trainer"))
@@ -338,7 +378,10 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.n_samples_ = n
         htvae_done = loop.epoch >= cfg.epochs  # a stored generator is only resumed if the HTVAE is unchanged
         self.generator_ = None
-        self._train(loop, ckpt_path, epoch_callback)
+        self._train(loop, ckpt_path, epoch_callback, dist)
+        if dist is not None and not dist.is_main:  # rank 0 alone trains the generator, stores generation data
+            self.generation_ = None
+            return self
         self.generator_ = self._fit_generator(X, arr, ckpt_path, ckpt if htvae_done else None, epoch_callback)
         self.generation_ = generation_data(self, X)
         return self
@@ -371,25 +414,32 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.generator_training_state_ = loop.state_dict()
         return gen
 
-    def _start(self, arr: np.ndarray, cfg: HTVAEConfig, ckpt_path, ckpt) -> None:
-        """The fitted attributes a training starts from: fresh (seeded) or those of ``ckpt``."""
+    def _start(self, input_shape, cfg: HTVAEConfig, ckpt_path, ckpt, scaling) -> None:
+        """The fitted attributes a training starts from: fresh (seeded; ``scaling()`` computes the input
+        scaling) or those of ``ckpt``."""
         self.config_ = cfg
         self.device_ = resolve_device(self.device)
-        self.input_shape_ = tuple(int(s) for s in arr.shape[1:])
+        self.input_shape_ = tuple(int(s) for s in input_shape)
         if ckpt is None:
-            self.scaling_ = fit_scaling(arr)
+            self.scaling_ = scaling()
             rng = check_random_state(self.random_state)
             self.seeds_ = tuple(int(s) for s in rng.integers(0, 2**62, size=2))
             self.module_ = self._build(self.input_shape_, self.seeds_[0])
         else:
             self._restore(ckpt_path, ckpt)
 
-    def _train(self, loop, ckpt_path, epoch_callback) -> None:
+    def _train(self, loop, ckpt_path, epoch_callback, dist=None) -> None:
+        main = dist is None or dist.is_main  # with DDP only rank 0 writes and logs
+
         def on_epoch_end(lp):
+            self.module_.end_epoch(lp.epoch, lp.optimizer)  # ends an autoencoder warm-up (models/htvae.py)
+            if dist is not None:  # the maps are identical on every rank (placed from rank 0's encodings)
+                for p in self.module_.som.parameters():
+                    dist.broadcast(p.data)
             self.history_ = lp.history
-            if ckpt_path is not None:
+            if ckpt_path is not None and main:
                 self._write(ckpt_path, overwrite=True, loop=lp)
-            if epoch_callback is not None:
+            if epoch_callback is not None and main:
                 epoch_callback(dict(lp.history[-1]))
 
         try:

@@ -13,8 +13,8 @@ conditional law ``p(x | z, length)`` of the training cycles with conditional flo
 
 A fitted generator turns latents and lengths into cycles in original units, edge-padded after each
 length (the CycleSet convention): :meth:`FlowGenerator.sample`. Sampling integrates the flow from
-Gaussian noise with ``steps`` midpoint steps (two network calls each); the noise is the only random
-input, so the caller's noise fixes the output.
+Gaussian noise with ``steps`` midpoint steps (two network calls each), shrinking towards the data end
+(``time_power``); the noise is the only random input, so the caller's noise fixes the output.
 
 Training uses the one :class:`~ventgen.models.loop.TrainingLoop` (per-epoch history, resumable state):
 an epoch is one pass over the cycles, or over at least 50 batches for small sets (indices wrap), and
@@ -71,10 +71,11 @@ class FlowGenerator:
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
-    def sample(self, Z, decoded, lengths, noise, steps: int = 8) -> np.ndarray:
+    def sample(self, Z, decoded, lengths, noise, steps: int = 8, time_power: float = 1.0) -> np.ndarray:
         """Cycles for latents ``Z`` (n, d), their decoder means ``decoded`` (n, C, T, original units)
-        and ``lengths`` (n,), from standard normal ``noise`` (n, C, T); returns (n, C, T) float32 in
-        original units, each cycle edge-padded after its length."""
+        and ``lengths`` (n,), from standard normal ``noise`` (n, C, T), with ``steps`` midpoint steps on
+        the time grid of ``time_power`` (:func:`~ventgen.models.generator.time_grid`); returns
+        (n, C, T) float32 in original units, each cycle edge-padded after its length."""
         lengths = np.clip(np.asarray(lengths, dtype=np.int64), 1, decoded.shape[-1])
         out = np.empty(decoded.shape, dtype=np.float32)
         rs, sd, mu = self.norm["residual_scale"][0], self.norm["std"][None, :, None], self.norm["mean"][None, :, None]
@@ -82,7 +83,7 @@ class FlowGenerator:
             sl = slice(i, i + _CHUNK)
             mean, mask, cond = self.conditions(Z[sl], decoded[sl], lengths[sl])
             x0 = torch.from_numpy(np.ascontiguousarray(noise[sl], dtype=np.float32)).to(mean.device)
-            x = sample_flow(self.net, mean, mask, cond, steps=int(steps), x0=x0)
+            x = sample_flow(self.net, mean, mask, cond, steps=int(steps), x0=x0, time_power=time_power)
             out[sl] = (x * rs + mean).cpu().numpy() * sd + mu
         return edge_pad(out, lengths)
 

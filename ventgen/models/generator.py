@@ -15,8 +15,8 @@ Conditioning ``c`` (what makes the breath agree with the hierarchy and with its 
   as real cycles are;
 * ``z`` and ``length / T`` through a FiLM embedding, with the flow time ``t``.
 
-The loss is the squared velocity error inside the breath. Sampling uses ``steps`` Euler steps (16 by
-default) in batches.
+The loss is the squared velocity error inside the breath. Sampling uses ``steps`` midpoint steps in
+batches, on a time grid that may shrink the steps towards the data end (:func:`time_grid`).
 
 Examples
 --------
@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from ..signals.cycles import edge_pad
 
-__all__ = ["FlowNet", "length_mask", "flow_matching_loss", "sample_flow", "edge_pad"]
+__all__ = ["FlowNet", "length_mask", "flow_matching_loss", "sample_flow", "time_grid", "edge_pad"]
 
 
 class _FiLMBlock(nn.Module):
@@ -123,17 +123,29 @@ def flow_matching_loss(net: FlowNet, x1, mean, mask, cond, generator=None, loss_
     return err.sum() / (w.sum() * x1.shape[1]).clamp_min(1.0)
 
 
+def time_grid(steps: int, power: float = 1.0) -> list[float]:
+    """The sampler's ``steps + 1`` times from 0 (noise) to 1 (data): ``1 - (1 - k / steps) ** power``.
+
+    ``power`` 1 spaces them evenly; above 1 the steps shrink towards the data end, where the fine
+    detail of a sample forms.
+
+    >>> [round(t, 3) for t in time_grid(4, 2.0)]
+    [0.0, 0.438, 0.75, 0.938, 1.0]
+    """
+    return [1.0 - (1.0 - k / steps) ** power for k in range(steps)] + [1.0]
+
+
 @torch.no_grad()
-def sample_flow(net: FlowNet, mean, mask, cond, *, steps: int = 16, generator=None, x0=None):
+def sample_flow(net: FlowNet, mean, mask, cond, *, steps: int = 16, generator=None, x0=None, time_power: float = 1.0):
     """Integrate the learned flow from Gaussian noise (``x0``, else drawn from ``generator``) with
-    ``steps`` midpoint steps (two network calls each)."""
+    ``steps`` midpoint steps (two network calls each) on :func:`time_grid` ``(steps, time_power)``."""
     x = torch.randn(mean.shape, generator=generator, device=mean.device) if x0 is None else x0
     n = x.shape[0]
-    dt = 1.0 / steps
-    for k in range(steps):
-        t = torch.full((n,), k * dt, device=x.device)
-        v = net(x, t, mean, mask, cond)
+    grid = time_grid(int(steps), float(time_power))
+    for t0, t1 in zip(grid[:-1], grid[1:], strict=True):
+        dt = t1 - t0
+        v = net(x, torch.full((n,), t0, device=x.device), mean, mask, cond)
         xm = x + 0.5 * dt * v
-        v = net(xm, t + 0.5 * dt, mean, mask, cond)
+        v = net(xm, torch.full((n,), t0 + 0.5 * dt, device=x.device), mean, mask, cond)
         x = x + dt * v
     return x

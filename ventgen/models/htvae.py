@@ -11,6 +11,14 @@ One training step for a batch ``x`` (values in [0, 1]):
    sum_(e in neigh(mu_i)) ||mu_i - e||^2 (eq. 9), ``must_link`` = mean over linked pairs of
    d_level(a, b) * ||z_a - z_b||^2 (eq. 10), ``kl`` (optional, weight 0 by default: the paper has none).
 
+Gaussian codes (``covariance="full"`` or ``"diagonal"``, see :mod:`ventgen.models.som`): step 2 assigns
+by likelihood under each code's own covariance, estimated from the encodings each code discretises.
+
+Autoencoder warm-up (``warmup_epochs`` > 0): during the first epochs only ``z_0`` is decoded and the loss
+is its reconstruction (and the optional KL term); the encodings of the last warm-up epoch are kept, and
+:meth:`HTVAEModule.end_epoch` then places every map on them (:meth:`SOMStack.init_from`) before the
+full loss starts.
+
 sigma is computed from detached codes: the noise scale is a function of the map, not a path by which the
 reconstruction loss could pull neighbouring codes together. Gradients reach the codes through ``mu_i`` in
 ``z_i`` (reparametrisation), the hierarchy and the topology terms.
@@ -70,9 +78,17 @@ class HTVAEModule(nn.Module):
         Per-value error of the reconstruction term: squared (eq. 8, a Gaussian likelihood whose optimum
         is the conditional mean) or absolute (a Laplace likelihood whose optimum is the conditional
         median, which keeps an edge sharp where its timing varies).
+    covariance : {"lattice", "diagonal", "full"}
+        The paper's codes (nearest code, sigma from the lattice) or Gaussian codes with an estimated
+        covariance each, assigned by likelihood.
+    warmup_epochs : int
+        Epochs of autoencoder warm-up before the maps are placed on the encodings and trained.
     seed : int, optional
         Seed of the weight and code initialisation (private generators; global RNG untouched).
     """
+
+    #: encodings kept from the last warm-up epoch to place the maps on
+    RESERVOIR = 16384
 
     def __init__(
         self,
@@ -90,6 +106,8 @@ class HTVAEModule(nn.Module):
         hierarchy_weight: float = 1.0,
         reconstruction_weights=None,
         reconstruction_loss: str = "squared",
+        covariance: str = "lattice",
+        warmup_epochs: int = 0,
         seed=None,
     ):
         super().__init__()
@@ -117,18 +135,47 @@ class HTVAEModule(nn.Module):
             sigma_init=sigma_init,
             rho=rho,
             seed=None if seed is None else int(seed) + 1,
+            covariance=covariance,
         )
         self.latent_dim = int(latent_dim)
+        self.warmup_epochs = int(warmup_epochs)
+        self._reservoir: list[torch.Tensor] = []
+        if self.warmup_epochs > 0:
+            # saved with the weights: a resumed training knows whether its maps were placed yet
+            self.register_buffer("maps_placed", torch.zeros((), dtype=torch.bool))
 
     @property
     def n_levels(self) -> int:
         return self.som.n_levels
+
+    @property
+    def warming_up(self) -> bool:
+        """True while the autoencoder warms up (the maps are not placed yet)."""
+        return self.warmup_epochs > 0 and not bool(self.maps_placed)
 
     def param_groups(self, lr: float, code_lr_scale: float = 1.0) -> list[dict]:
         """Optimizer groups: every parameter but the SOM codes, then the codes at ``lr * code_lr_scale``."""
         codes = self.som.codes
         rest = [p for p in self.parameters() if p is not codes]
         return [{"params": rest}, {"params": [codes], "lr": lr * float(code_lr_scale)}]
+
+    @torch.no_grad()
+    def end_epoch(self, epoch: int, optimizer=None) -> bool:
+        """Called after training epoch ``epoch`` (1-based): ends the warm-up after ``warmup_epochs``
+        by placing every map on the kept encodings (the codes' moments in ``optimizer`` cleared).
+        Returns True when it placed the maps."""
+        if not self.warming_up:
+            return False
+        if epoch == self.warmup_epochs - 1:
+            self._reservoir = []  # keep only the last warm-up epoch's encodings
+        if epoch < self.warmup_epochs or not self._reservoir:
+            return False
+        self.som.init_from(torch.cat(self._reservoir))
+        self._reservoir = []
+        if optimizer is not None:
+            optimizer.state.pop(self.som.codes, None)
+        self.maps_placed.fill_(True)
+        return True
 
     def forward(
         self,
@@ -164,6 +211,8 @@ class HTVAEModule(nn.Module):
         n = x.shape[0]
         z_all, mu0, logvar0 = self._encode_all(x if pairs is None else torch.cat([x, pairs[0], pairs[1]]), generator)
         z0, mu0, logvar0 = z_all[:n], mu0[:n], logvar0[:n]
+        if self.training and self.warming_up:
+            return self._warmup_forward(x, z0, mu0, logvar0, mask)
 
         z_maps, idx, topo, parents = self.som.step(z0, generator=generator, sample=self.training)
         z = torch.cat([z0.unsqueeze(0), z_maps])  # (M+1, n, L)
@@ -194,6 +243,22 @@ class HTVAEModule(nn.Module):
             "idx": idx,
             "parents": parents,
         }
+
+    def _warmup_forward(self, x, z0, mu0, logvar0, mask) -> dict:
+        """A warm-up step: the reconstruction of ``z_0`` alone (and the KL term); the encodings are kept."""
+        self._reservoir.append(mu0.detach())
+        kept = sum(r.shape[0] for r in self._reservoir)
+        while kept - self._reservoir[0].shape[0] >= self.RESERVOIR:
+            kept -= self._reservoir.pop(0).shape[0]
+        x_rec, rec_levels, rec, _ = self._reconstruction(x, z0.unsqueeze(0), mask)
+        zero = torch.zeros((), device=x.device)
+        kl = (-0.5 * (1 + logvar0 - mu0**2 - logvar0.exp()).sum(1)).mean() if self.kl_weight > 0 else zero
+        with torch.no_grad():
+            parents = self.som.parents()
+            idx = self.som.chain(z0, parents)
+        return {"loss": rec + self.kl_weight * kl, "rec": rec, "hier": zero, "topo": zero, "must_link": zero,
+                "kl": kl, "rec_levels": rec_levels, "x_rec": x_rec, "z": z0.unsqueeze(0),
+                "mu0": mu0, "logvar0": logvar0, "idx": idx, "parents": parents}
 
     def _encode_all(self, inp: torch.Tensor, generator):
         """``(z, mu, logvar)`` of a batch: z drawn from q(z|x) in training (paper), else mu."""

@@ -169,7 +169,8 @@ class HTVAEInference:
         noise : array (n, C, T), optional
             The starting noise itself (standard normal), e.g. drawn per breath by the caller.
         steps : int, optional
-            Midpoint steps of the sampler (default ``config_.generator_sample_steps``).
+            Midpoint steps of the sampler (default ``config_.generator_sample_steps``), on the time grid
+            of ``config_.generator_time_power``.
 
         Returns
         -------
@@ -189,4 +190,5 @@ class HTVAEInference:
         elif np.shape(noise) != decoded.shape:
             raise VentgenValueError(f"noise must have shape {decoded.shape}, got {np.shape(noise)}")
         steps = self.config_.generator_sample_steps if steps is None else _pos_int(steps, "steps", high=1024)
-        return gen.sample(np.asarray(Z, np.float32), decoded, lengths, noise, steps=steps)
+        return gen.sample(np.asarray(Z, np.float32), decoded, lengths, noise, steps=steps,
+                          time_power=self.config_.generator_time_power)

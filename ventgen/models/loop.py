@@ -17,6 +17,17 @@ for what it keeps between epochs (e.g. a noise generator).
 :meth:`TrainingLoop.state_dict` holds everything a bit-identical continuation needs (epoch, optimizer
 moments, random generators, history) as tensors and primitive containers that
 ``torch.load(weights_only=True)`` accepts.
+
+Other batch sources
+-------------------
+By default the batches are slices of a random permutation of ``range(n)`` drawn from the loop's
+generator. ``batches=`` hands the loop any other source instead: an object with ``set_epoch(epoch)``
+(called before every epoch), ``len()`` (batches per epoch) and iteration (the batches, handed to the
+step as they come: index tensors, or dicts of tensors whose ``"x"`` has the batch on its first axis).
+This is how a streamed CycleSet (:mod:`ventgen.io.stream`, :mod:`ventgen.models.streaming`) or a
+``DistributedSampler`` (:mod:`ventgen.models.ddp`) feeds the same loop. ``reduce=`` (e.g. an
+all-reduce over the processes of a DistributedDataParallel run) sums the epoch's loss sums and sample
+count over processes before the means are taken, so every process logs the same history row.
 """
 
 from __future__ import annotations
@@ -74,9 +85,16 @@ class TrainingLoop:
     device : torch.device
     progress : bool, optional
         Progress bar per epoch (None: the global setting).
+    batches : object, optional
+        Another source of batches (see the module notes); None: shuffled slices of ``range(n)``.
+    reduce : callable, optional
+        ``reduce(tensor)`` sums a tensor over processes in place (see the module notes).
     """
 
-    def __init__(self, step, n: int, optimizer, *, batch_size: int, generator: torch.Generator, device, progress=None):
+    def __init__(self, step, n: int, optimizer, *, batch_size: int, generator: torch.Generator, device, progress=None,
+                 batches=None, reduce=None):
+        self.batches = batches
+        self.reduce = reduce
         self.step = step
         self.n = int(n)
         self.optimizer = optimizer
@@ -136,15 +154,24 @@ class TrainingLoop:
         step, n, bs = self.step, self.n, self.batch_size
         step.module.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=self.generator).to(self.device)
-        n_batches = (n + bs - 1) // bs
+        if self.batches is None:
+            perm = torch.randperm(n, generator=self.generator).to(self.device)
+            n_batches = (n + bs - 1) // bs
+            source = None
+        else:
+            self.batches.set_epoch(self.epoch)
+            n_batches = len(self.batches)
+            source = iter(self.batches)
         sums = torch.zeros(len(step.terms), dtype=torch.float64, device=self.device)
+        seen = 0
         step.begin_epoch(n_batches)
         clip = getattr(step, "clip_grad_norm", None)
         desc = f"epoch {self.epoch + 1}/{total}" if total else f"epoch {self.epoch + 1}"
         bar = progress(range(n_batches), enabled=self.progress, desc=desc, unit="batch")
         for b in bar:
-            sel = perm[b * bs : (b + 1) * bs]
+            sel = perm[b * bs : (b + 1) * bs] if source is None else next(source)
+            size = sel["x"].shape[0] if isinstance(sel, dict) else sel.shape[0]
+            seen += size
             out = step(sel)
             self.optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
@@ -152,10 +179,17 @@ class TrainingLoop:
                 torch.nn.utils.clip_grad_norm_(step.module.parameters(), clip)
             self.optimizer.step()
             with torch.no_grad():
-                sums += torch.stack([out[k].detach().double() for k in step.terms]) * sel.shape[0]
+                sums += torch.stack([out[k].detach().double() for k in step.terms]) * size
                 step.after_batch(out, b)
             if b % 50 == 0 and self.progress is not False:
                 bar.set_postfix(loss=f"{out['loss'].item():.3g}")
+        if self.reduce is not None:
+            count = torch.tensor([float(seen)], dtype=torch.float64, device=self.device)
+            self.reduce(sums)
+            self.reduce(count)
+            sums, n = sums / count, 1
+        elif source is not None:
+            n = seen
         row = {"epoch": self.epoch + 1}
         row.update({k: float(v) for k, v in zip(step.terms, (sums / n).tolist(), strict=True)})
         step.end_epoch(row)

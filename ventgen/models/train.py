@@ -16,6 +16,18 @@ next to live data by :meth:`ventgen.models.som.SOMStack.revive_dead` (S_1 codes 
 (exp of the entropy of the code-usage distribution over the epoch; K for uniform usage, 1 when one code
 takes everything), ``dead_1 .. dead_M`` (codes unused during the whole epoch) and ``revived_1 ..
 revived_M`` (codes re-initialised during the epoch). ``dead_codes="ignore"`` only logs.
+
+Streams and DistributedDataParallel
+-----------------------------------
+A step also takes batches that are dicts (``{"x": scaled inputs, "mask": weights or None}`` on the
+device, from :class:`ventgen.models.streaming.ScaledBatches`) instead of indices into ``X``. With ``dist`` (a
+:class:`ventgen.models.ddp.DDPContext`) the module runs inside ``DistributedDataParallel`` (the
+gradients, the codes' included, are averaged over the processes, so every process takes the same
+optimizer step), the code-usage windows and epoch counts are summed over the processes before dead
+codes are judged (every process revives the same codes), and the codes are broadcast from rank 0
+after every revival and every epoch, so they stay identical everywhere. Ranks other than 0 draw their
+reparametrisation noise from a generator re-seeded every epoch from ``(seed, rank, epoch)``, so that a
+resumed run continues as the uninterrupted one (rank 0's generator is in the checkpoint).
 """
 
 from __future__ import annotations
@@ -148,13 +160,21 @@ class HTVAEStep(Step):
     must_link_level : int
     batch_size, dead_codes, dead_window, reservoir :
         See the module notes.
+    dist : DDPContext, optional
+        Train inside DistributedDataParallel (see the module notes).
+    noise_seed : int
+        Seed of the noise of ranks other than 0 (with ``dist``).
     """
 
     terms = LOSS_TERMS
 
     def __init__(self, module, X, optimizer, gen_cpu, gen_dev, *, mask=None, must_link=None, must_link_level=1,
-                 batch_size=32, dead_codes="reinit", dead_window=200, reservoir=1024):
+                 batch_size=32, dead_codes="reinit", dead_window=200, reservoir=1024, dist=None, noise_seed=0):
         self.module, self.X, self.mask, self.optimizer = module, X, mask, optimizer
+        self.dist = dist
+        self.forward_module = module if dist is None else dist.wrap(module)
+        self.rank_noise_seed = None if dist is None or dist.rank == 0 else int(noise_seed) + 1_000_003 * dist.rank
+        self.epochs_begun = 0
         self.gen_cpu, self.gen_dev = gen_cpu, gen_dev
         self.must_link = must_link
         self.must_link_level = int(must_link_level)
@@ -165,20 +185,26 @@ class HTVAEStep(Step):
         self.sizes = [h * w for h, w in module.som.maps]
 
     def begin_epoch(self, n_batches: int) -> None:
-        dev = self.X.device
+        dev = self.module.som.codes.device
+        if self.rank_noise_seed is not None:
+            self.gen_dev.manual_seed(self.rank_noise_seed + 104_729 * self.epochs_begun)
+        self.epochs_begun += 1
         self.counts = [torch.zeros(k, dtype=torch.long, device=dev) for k in self.sizes]
         self.window = [torch.zeros(k, dtype=torch.long, device=dev) for k in self.sizes]
         self.revived = [0] * len(self.sizes)
         self.recent: list[torch.Tensor] = []
         self.check_every = min(self.dead_window, max(10, n_batches // 4), n_batches)
 
-    def __call__(self, sel: torch.Tensor) -> dict:
+    def __call__(self, sel) -> dict:
+        if isinstance(sel, dict):  # a streamed batch, already scaled and on the device
+            return self.forward_module(sel["x"], must_link_level=self.must_link_level, generator=self.gen_dev,
+                                       mask=sel.get("mask"))
         pairs = None
         if self.n_pairs:
             pr = self.must_link.sample(self.n_pairs, self.gen_cpu).to(self.X.device)
             pairs = (self.X[pr[:, 0]], self.X[pr[:, 1]])
         mask = None if self.mask is None else self.mask[sel]
-        return self.module(
+        return self.forward_module(
             self.X[sel], pairs=pairs, must_link_level=self.must_link_level, generator=self.gen_dev, mask=mask
         )
 
@@ -193,13 +219,22 @@ class HTVAEStep(Step):
         if len(self.recent) > self.keep:
             self.recent.pop(0)
         if (b + 1) % self.check_every == 0:
+            if self.dist is not None:
+                for c in self.window:
+                    self.dist.reduce(c)
             revived = self.module.som.revive_dead(self.window, torch.cat(self.recent), self.gen_cpu, self.optimizer)
             for lvl, r in enumerate(revived):
                 self.revived[lvl] += r
             for c in self.window:
                 c.zero_()
+            if self.dist is not None and any(revived):
+                self.dist.broadcast(self.module.som.codes.data)
 
     def end_epoch(self, row: dict) -> None:
+        if self.dist is not None:
+            for c in self.counts:
+                self.dist.reduce(c)
+            self.dist.broadcast(self.module.som.codes.data)
         for lvl, counts in enumerate(self.counts):
             c = counts.double()
             p = c / c.sum()
@@ -213,6 +248,7 @@ class HTVAEStep(Step):
 
     def load_state_dict(self, state: dict) -> None:
         self.gen_dev.set_state(state["rng_device"])
+        self.epochs_begun = int(state.get("epoch", 0))
 
     def upgrade_optimizer_state(self, opt: dict, optimizer) -> dict:
         """A one-group Adam state (written before the codes had a parameter group of their own, all
@@ -234,7 +270,7 @@ class HTVAEStep(Step):
 
 def htvae_loop(
     module: HTVAEModule,
-    X: torch.Tensor,
+    X: torch.Tensor | None,
     *,
     lr: float = 5e-4,
     batch_size: int = 32,
@@ -248,8 +284,15 @@ def htvae_loop(
     dead_window: int = 200,
     reservoir: int = 1024,
     progress: bool | None = None,
+    batches=None,
+    dist=None,
 ) -> TrainingLoop:
     """The training loop of an :class:`HTVAEModule` on scaled inputs ``X`` (moved to ``device`` once).
+
+    ``batches`` replaces the shuffled slices of ``X`` by another batch source (``X`` may then be None:
+    a stream, see :class:`ventgen.models.streaming.ScaledBatches`; or index batches of ``X`` from a
+    ``DistributedSampler``, :class:`ventgen.models.ddp.IndexBatches`); ``dist`` trains inside
+    DistributedDataParallel (see the module notes).
 
     The SOM codes learn at ``lr * code_lr_scale`` (one Adam parameter group of their own): codes that
     follow the encodings faster are used more evenly and cluster better (see ``benchmarks/README.md``).
@@ -262,10 +305,12 @@ def htvae_loop(
         raise VentgenValueError(
             f"must_link_level must be in 1..{module.n_levels} (the number of maps), got {must_link_level}"
         )
+    if X is None and (batches is None or must_link is not None):
+        raise VentgenValueError("htvae_loop: X is needed without batches, and for must-link pairs")
     device = torch.device(device)
     module = module.to(device)
-    X = X.to(device)
-    mask = None if mask is None else mask.to(device, dtype=X.dtype)
+    X = None if X is None else X.to(device)
+    mask = None if mask is None or X is None else mask.to(device, dtype=X.dtype)
     optimizer = torch.optim.Adam(module.param_groups(lr, code_lr_scale), lr=lr)
     gen_cpu = torch.Generator()
     gen_cpu.manual_seed(int(seed))
@@ -273,6 +318,7 @@ def htvae_loop(
     gen_dev.manual_seed(int(seed) + 7919)
     step = HTVAEStep(module, X, optimizer, gen_cpu, gen_dev, mask=mask, must_link=must_link,
                      must_link_level=must_link_level, batch_size=batch_size, dead_codes=dead_codes,
-                     dead_window=dead_window, reservoir=reservoir)
-    return TrainingLoop(step, X.shape[0], optimizer, batch_size=batch_size, generator=gen_cpu, device=device,
-                        progress=progress)
+                     dead_window=dead_window, reservoir=reservoir, dist=dist, noise_seed=int(seed) + 7919)
+    n = X.shape[0] if batches is None else batches.samples_per_epoch
+    return TrainingLoop(step, n, optimizer, batch_size=batch_size, generator=gen_cpu, device=device,
+                        progress=progress, batches=batches, reduce=None if dist is None else dist.reduce)

@@ -1,4 +1,15 @@
-"""Train a model from a CycleSet file: the step behind ``ventgen train``."""
+"""Train a model from a CycleSet file: the step behind ``ventgen train``.
+
+Two ways beyond one process and one memory (issue 18):
+
+* ``stream=True`` reads a shard folder (``ventgen segment ... -o cycles/``) chunk by chunk through
+  :class:`ventgen.io.stream.ShardStream` instead of loading it: the training set may exceed memory.
+* under ``torchrun`` (or with ``ddp=True``) every process joins the process group that torchrun
+  describes in its environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``...): gloo on
+  CPU, nccl on GPU (process ``LOCAL_RANK`` on GPU ``LOCAL_RANK``), and the model trains with
+  DistributedDataParallel (:mod:`ventgen.models.ddp`). Rank 0 logs, writes the checkpoints and the
+  model file; the others return after the HTVAE's epochs.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +26,7 @@ from ..models.config import DEFAULT_PRESET
 from ..signals.cycles import CycleSet
 from ._lazy import htvae_class
 
-__all__ = ["train_file", "partial_labels", "check_output_paths"]
-
-
-
-
+__all__ = ["train_file", "partial_labels", "check_output_paths", "init_distributed", "launched_by_torchrun"]
 
 def _first_existing(path: Path) -> Path:
     """``path`` or its nearest ancestor that exists."""
@@ -116,6 +123,57 @@ def _epoch_line(row: dict, epochs: int, n_maps: int) -> str:
     return f"epoch {row['epoch']}/{epochs}: {terms} {perp} ({row['time_s']:.1f} s)"
 
 
+def _torch_distributed():
+    """``torch.distributed`` on first use (``import ventgen`` and the other commands stay without torch)."""
+    import torch.distributed as dist
+
+    return dist
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process was started by ``torchrun`` (its environment names a rank and a world size)."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+
+
+def init_distributed(device: str = "auto") -> tuple[int, int, str]:
+    """Join the process group torchrun describes; returns ``(rank, world_size, device)``.
+
+    The backend is nccl when the device is CUDA (``"auto"`` with a GPU, ``"cuda"``), gloo otherwise;
+    on CUDA each process takes GPU ``LOCAL_RANK``. An already initialised group is reused.
+    """
+    if not launched_by_torchrun():
+        raise VentgenValueError(
+            "--ddp needs the environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK): launch with "
+            "'torchrun --nproc_per_node=N -m ventgen.cli train ...'")
+    dist = _torch_distributed()
+    import torch
+
+    local = int(os.environ["LOCAL_RANK"])
+    cuda = device in ("auto", "cuda") and torch.cuda.is_available() or str(device).startswith("cuda:")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise VentgenValueError("device 'cuda' was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+    if cuda:
+        device = f"cuda:{local}" if device in ("auto", "cuda") else device
+        torch.cuda.set_device(torch.device(device))
+    else:
+        device = "cpu"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _training_stream(cycles_path, buffer_cycles: int, rank: int = 0, world: int = 1):
+    """A :class:`~ventgen.io.stream.ShardStream` of a shard folder (torch on first use); each of ``world``
+    processes checks the SHA-256 of its part of the shards."""
+    from ..io.stream import ShardStream
+
+    if not Path(cycles_path).is_dir():
+        raise VentgenValueError(f"{cycles_path}: --stream reads a shard folder (ventgen segment ... -o cycles/), "
+                                "not a single CycleSet file")
+    return ShardStream(cycles_path, buffer_size=buffer_cycles, chunk_size=min(1024, buffer_cycles),
+                       verify=(rank, world))
+
+
 def train_file(
     cycles_path,
     output,
@@ -133,6 +191,9 @@ def train_file(
     checkpoint_dir=None,
     progress: bool | None = None,
     log=print,
+    stream: bool = False,
+    buffer_cycles: int = 8192,
+    ddp: bool | None = None,
     **params,
 ) -> dict:
     """Train a :class:`ventgen.HTVAE` on a CycleSet file and save it.
@@ -155,13 +216,21 @@ def train_file(
         Per-epoch checkpoints (default: ``<output>.checkpoints/``); ``resume`` continues from there.
     log : callable
         Receives one line per epoch with every loss term and the per-level perplexity.
+    stream : bool
+        Read the shard folder ``cycles_path`` in chunks (a training set larger than memory; no must-link).
+    buffer_cycles : int
+        With ``stream``: cycles in the shuffle buffer (with one chunk, what the reader holds).
+    ddp : bool, optional
+        Train with DistributedDataParallel in the process group torchrun describes (None: when launched
+        by torchrun). Only rank 0 writes the model.
     **params
         Other :class:`ventgen.HTVAE` parameters (lr, batch_size, rho, sigma_init, ...).
 
     Returns
     -------
     dict
-        ``output``, ``n_cycles``, ``n_linked`` (cycles with a kept label), ``history``.
+        ``output``, ``n_cycles``, ``n_linked`` (cycles with a kept label), ``history``, ``rank``,
+        ``world_size``.
     """
     # torch, a heavy dependency: `import ventgen` and the other commands stay without it
     HTVAE = htvae_class()
@@ -170,27 +239,41 @@ def train_file(
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else output.with_name(output.name + ".checkpoints")
     check_output_paths(cycles_path, output, ckpt, overwrite=overwrite)
     maps = parse_maps(maps) if isinstance(maps, str) else maps
+    if stream and must_link_level is not None:
+        raise VentgenValueError("--must-link needs the cycles in memory; it cannot be combined with --stream")
+    ddp = launched_by_torchrun() if ddp is None else bool(ddp)
+    rank, world = 0, 1
+    if ddp:
+        rank, world, device = init_distributed(device)
     model = HTVAE(maps=maps, epochs=epochs, latent_dim=latent_dim, device=device, random_state=seed,
-                  progress=progress, preset=preset, **params)
+                  progress=progress if rank == 0 else False, preset=preset, **params)
     cfg = model.validated_config()  # bad parameters are refused before any data is read
-    cycles = _training_cycles(cycles_path)
+    cycles = _training_stream(cycles_path, buffer_cycles, rank, world) if stream else _training_cycles(cycles_path)
     must_link = None
     if must_link_level is not None:
         must_link = _must_link_labels(cycles, label_fraction, seed, cycles_path)
     n_linked = 0 if must_link is None else int((must_link != "").sum())
-    model.fit(
-        cycles,
-        must_link=must_link,
-        must_link_level=must_link_level or 1,
-        checkpoint_dir=ckpt,
-        resume=resume,
-        epoch_callback=lambda row: log(_epoch_line(row, cfg.epochs, len(cfg.maps))),
-    )
-    model.save(output, overwrite=overwrite)
+    try:
+        model.fit(
+            cycles,
+            must_link=must_link,
+            must_link_level=must_link_level or 1,
+            checkpoint_dir=ckpt,
+            resume=resume,
+            epoch_callback=lambda row: log(_epoch_line(row, cfg.epochs, len(cfg.maps))),
+            ddp=ddp,
+        )
+        if rank == 0:
+            model.save(output, overwrite=overwrite)
+    finally:
+        if ddp and _torch_distributed().is_initialized():
+            _torch_distributed().destroy_process_group()
     return {
         "output": str(output),
-        "n_cycles": len(cycles),
+        "n_cycles": cycles.n if stream else len(cycles),
         "n_linked": n_linked,
         "history": model.history_,
         "checkpoint_dir": str(ckpt),
+        "rank": rank,
+        "world_size": world,
     }
