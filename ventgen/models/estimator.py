@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .. import __version__
 from .._core import check_random_state
 from ..errors import VentgenError, VentgenValueError, VentgenWarning
 from ..io.checkpoint import read_checkpoint, write_checkpoint
@@ -33,8 +32,6 @@ from ._checks import _pos_int, parse_maps
 from ._inputs import check_X, fit_scaling, padding_mask, resolve_device, scale
 from .checkpoint import (
     CHECKPOINT_NAME,
-    FORMAT,
-    FORMAT_VERSION,
     check_checkpoint,
     check_resume,
     data_fingerprint,
@@ -44,10 +41,10 @@ from .checkpoint import (
 )
 from .config import DEFAULT_PRESET, HTVAEConfig, field_names, resolve
 from .ddp import IndexBatches, ddp_context
-from .flowgen import fit_flow_generator
+from .generator_stage import fit_model_generator
 from .htvae import HTVAEModule
 from .inference import HTVAEInference
-from .stored import generation_data, stored_generation, stored_generator, to_tensors
+from .stored import generation_data, model_state, stored_generation, stored_generator
 from .streaming import fit_streamed, is_stream
 from .train import htvae_loop, must_link_sampler
 
@@ -382,37 +379,10 @@ class HTVAE(HTVAEInference, BaseEstimator):
         if dist is not None and not dist.is_main:  # rank 0 alone trains the generator, stores generation data
             self.generation_ = None
             return self
-        self.generator_ = self._fit_generator(X, arr, ckpt_path, ckpt if htvae_done else None, epoch_callback)
+        self.generator_ = fit_model_generator(self, X, arr, ckpt_path, ckpt if htvae_done else None,
+                                              epoch_callback)
         self.generation_ = generation_data(self, X)
         return self
-
-    def _fit_generator(self, X, arr: np.ndarray, ckpt_path, ckpt, epoch_callback):
-        """Train (or continue, from ``ckpt``) the flow generator after the HTVAE; None when not asked."""
-        cfg = self.config_
-        if cfg.generator != "flow" or arr.ndim != 3 or cfg.generator_steps == 0:
-            return None
-        saved = None if ckpt is None else ckpt.get("generator")
-        restore = None
-        if saved is not None:
-            stored_generator(ckpt_path, saved, self)  # checks every field before use
-            if saved.get("trainer") is not None:
-                def restore(lp):
-                    restore_trainer(ckpt_path, lp, saved["trainer"])
-
-        def on_epoch_end(gen, lp, epochs):
-            self.generator_ = gen
-            if ckpt_path is not None:
-                self._write(ckpt_path, overwrite=True, gen_loop=lp)
-            if epoch_callback is not None:
-                epoch_callback({"part": "generator", "epochs": epochs, **lp.history[-1]})
-
-        gen, loop = fit_flow_generator(
-            self, arr, getattr(X, "lengths", None), steps=cfg.generator_steps, width=cfg.generator_width,
-            lr=cfg.generator_lr, batch_size=cfg.generator_batch_size, seed=self.seeds_[1] ^ 0x5EED,
-            progress=self.progress, resume=saved, restore=restore, on_epoch_end=on_epoch_end,
-        )
-        self.generator_training_state_ = loop.state_dict()
-        return gen
 
     def _start(self, input_shape, cfg: HTVAEConfig, ckpt_path, ckpt, scaling) -> None:
         """The fitted attributes a training starts from: fresh (seeded; ``scaling()`` computes the input
@@ -471,31 +441,8 @@ class HTVAE(HTVAEInference, BaseEstimator):
         check_resume(self._params(self.validated_config()), ckpt, arr.shape, fingerprint, path, stacklevel=3)
 
     # ================================================================== persistence
-    def _state(self, loop=None, gen_loop=None) -> dict:
-        tr = loop.state_dict() if loop is not None else getattr(self, "training_state_", None)
-        gen = getattr(self, "generator_", None) if loop is None else None
-        gen_tr = gen_loop.state_dict() if gen_loop is not None else getattr(self, "generator_training_state_", None)
-        final = loop is None and gen_loop is None
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "ventgen_version": __version__,
-            "params": self._params(),
-            "input_shape": list(self.input_shape_),
-            "n_samples": int(self.n_samples_),
-            "seeds": list(self.seeds_),
-            "scaling": {k: v for k, v in self.scaling_.items()},
-            "model": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
-            "history": [dict(h) for h in (loop.history if loop is not None else self.history_)],
-            "trainer": tr,
-            "data_sha256": getattr(self, "data_sha256_", None),
-            **({} if gen is None else {"generator": gen.state(trainer=gen_tr)}),
-            **({} if not final or getattr(self, "generation_", None) is None
-               else {"generation": to_tensors(self.generation_.to_state())}),
-        }
-
     def _write(self, path, overwrite: bool, loop=None, gen_loop=None) -> None:
-        write_checkpoint(self._state(loop, gen_loop), path, overwrite=overwrite)
+        write_checkpoint(model_state(self, loop, gen_loop), path, overwrite=overwrite)
 
     def save(self, path, overwrite: bool = False) -> None:
         """Write the fitted model to ``path`` (atomic; refuses to replace a file unless ``overwrite``)."""

@@ -1,4 +1,5 @@
-"""What a model file stores beside the HTVAE's weights: the generation data and the flow generator.
+"""What a model file stores: the HTVAE's state (:func:`model_state`), the generation data and the flow
+generator.
 
 Plain data go into the file as tensors and primitive containers (what ``torch.load(weights_only=True)``
 reads) and come back as numpy arrays; every field is checked on the way back, one
@@ -10,12 +11,43 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import __version__
 from ..errors import FileFormatError, VentgenError
 from ..generate.stored import StoredGeneration, generation_state
-from .checkpoint import load_weights
+from .checkpoint import FORMAT, FORMAT_VERSION, load_weights
 from .flowgen import FlowGenerator
 
-__all__ = ["generation_data", "to_tensors", "stored_generation", "stored_generator"]
+__all__ = ["model_state", "generation_data", "to_tensors", "stored_generation", "stored_generator"]
+
+
+def model_state(model, loop=None, gen_loop=None) -> dict:
+    """The document a model file (or a training checkpoint) holds for the fitted ``model``.
+
+    With ``loop`` (the HTVAE's training loop, during its epochs) or ``gen_loop`` (the generator's, during
+    its epochs) it is a checkpoint holding that loop's state; without either, the final model file,
+    which also holds the generation data.
+    """
+    tr = loop.state_dict() if loop is not None else getattr(model, "training_state_", None)
+    gen = getattr(model, "generator_", None) if loop is None else None
+    gen_tr = gen_loop.state_dict() if gen_loop is not None else getattr(model, "generator_training_state_", None)
+    final = loop is None and gen_loop is None
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "ventgen_version": __version__,
+        "params": model._params(),
+        "input_shape": list(model.input_shape_),
+        "n_samples": int(model.n_samples_),
+        "seeds": list(model.seeds_),
+        "scaling": {k: v for k, v in model.scaling_.items()},
+        "model": {k: v.detach().cpu() for k, v in model.module_.state_dict().items()},
+        "history": [dict(h) for h in (loop.history if loop is not None else model.history_)],
+        "trainer": tr,
+        "data_sha256": getattr(model, "data_sha256_", None),
+        **({} if gen is None else {"generator": gen.state(trainer=gen_tr)}),
+        **({} if not final or getattr(model, "generation_", None) is None
+           else {"generation": to_tensors(model.generation_.to_state())}),
+    }
 
 
 def generation_data(model, X) -> StoredGeneration | None:

@@ -34,6 +34,7 @@ from ..generate.stored import StoredGeneration, generation_state
 from ..io.checkpoint import read_checkpoint
 from ._inputs import scale
 from .checkpoint import CHECKPOINT_NAME, check_checkpoint, check_resume, restore_trainer
+from .generator_stage import fit_model_generator
 from .train import htvae_loop
 
 __all__ = ["is_stream", "ScaledBatches", "stream_scaling", "stream_generation", "fit_streamed"]
@@ -221,7 +222,7 @@ def fit_streamed(model, stream, cfg, *, must_link=None, checkpoint_dir=None, res
     if not main:
         return model
     sample = stream.sample()
-    model.generator_ = model._fit_generator(sample, sample.X, ckpt_path, ckpt if htvae_done else None,
-                                            epoch_callback)
+    model.generator_ = fit_model_generator(model, sample, sample.X, ckpt_path, ckpt if htvae_done else None,
+                                           epoch_callback)
     model.generation_ = stream_generation(model, stream, sample)
     return model
