@@ -210,3 +210,13 @@ def test_benchmark_at_several_k_with_the_paper_model(tmp_path):
     assert json.loads(run["htvae_params"].iloc[0]) == {"preset": "paper"}
     with pytest.raises(VentgenValueError, match="ks"):
         run_benchmark("digits", out_dir=tmp_path / "bad", models=["vae-hkmeans"], ks=[1], progress=False)
+
+
+def test_benchmark_command_takes_several_k(tmp_path, capsys):
+    out = tmp_path / "cli_ks"
+    assert main(_tiny_digits_benchmark(out, "vae-hkmeans", "--ks", "4,16")) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert sorted(summary.loc[summary.level == 1, "K"]) == [4, 16]
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--dataset", "digits", "--ks", "16,zero"])
+    assert "expected a positive integer" in capsys.readouterr().err

@@ -116,6 +116,7 @@ def _add_benchmark(subparsers):
         "  ventgen benchmark --dataset digits --epochs 1 --subset 300 -o results/digits\n"
         "  ventgen benchmark --dataset mnist --root ../shared/data/mnist --seeds 1 --epochs 20 -o results/mnist\n"
         "  ventgen benchmark --dataset mnist --root DIR --models som-vae,vae-hkmeans --threads 1 -o results/mnist\n"
+        "  ventgen benchmark --dataset digits --ks 16,64,256 --seeds 3 -o results/digits_k   # purity vs K\n"
         "  ventgen benchmark --dataset ventilation --seeds 3 -o results/ventilation   # simulated cohort\n",
     )
     p.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist", "cifar100", "digits", "ventilation"])
@@ -130,6 +131,9 @@ def _add_benchmark(subparsers):
     p.add_argument("--latent-dim", type=positive_int, default=16)
     p.add_argument("--maps", type=maps_arg, default=[(8, 8), (4, 4), (2, 2)],
                    help="lattices level 1 first (default 8x8,4x4,2x2); baselines use the same branching")
+    p.add_argument("--ks", type=_ks_arg, default=None,
+                   help="numbers of level-1 codes to run every model at, e.g. 16,64,256 (the maps scaled with the "
+                        "same branching; purity rises with K); default: --maps only")
     p.add_argument("--models", default=None,
                    help="comma-separated subset: htvae,som-vae,vae-hkmeans,vae-rgmm "
                         "(ventilation also htvae-mustlink,ts-hkmeans); default all")
@@ -147,12 +151,18 @@ def _add_benchmark(subparsers):
     p.set_defaults(func=_run_benchmark)
 
 
+def _ks_arg(text: str) -> list[int]:
+    """``16,64,256`` -> [16, 64, 256] (each a positive integer)."""
+    return [positive_int(k.strip()) for k in str(text).split(",") if k.strip()]
+
+
 def _run_benchmark(args):
     models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
     summary = run_benchmark(
         args.dataset, root=args.root, out_dir=args.out, seeds=args.seeds, first_seed=args.first_seed,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, maps=args.maps,
-        models=models, subset=args.subset, sim_minutes=args.sim_minutes, device=args.device, threads=args.threads, overwrite=args.overwrite,
+        models=models, subset=args.subset, sim_minutes=args.sim_minutes, device=args.device, ks=args.ks,
+        threads=args.threads, overwrite=args.overwrite,
         from_checkpoints=args.from_checkpoints, htvae_params=dict(args.htvae_param),
         progress=False if args.quiet else None,
     )
