@@ -116,6 +116,12 @@ def test_fitted_gaussian_model_uses_its_covariances(fitted, X):
     eps = torch.randn(20000, 3, generator=torch.Generator().manual_seed(0))
     emp = torch.cov((eps @ tril.T).T)
     assert torch.allclose(emp, cov[0], atol=0.05 * float(cov[0].diagonal().max()))
+    # ... and the model's own node sampling draws from that full covariance, around the code
+    Z = fitted.sample_latents(1, 0, 20000, random_state=0)
+    tol = 0.05 * float(cov[0].diagonal().max())
+    assert np.allclose(np.cov(Z.T), cov[0].numpy(), atol=tol)
+    assert np.allclose(Z.mean(0), fitted.codebook(1)[0], atol=3 * float(sigma[0].max()) / np.sqrt(20000) * 3)
+    assert fitted.sample(1, 0, 3, random_state=0).shape == (3, *X.shape[1:])
     # the assignment is the likelihood one (the paper's nearest code would differ somewhere or not, but
     # the model's own predict must equal the SOM's likelihood assignment of the encodings)
     mu = torch.from_numpy(fitted.transform(X))

@@ -119,10 +119,15 @@ class HTVAEInference:
         return unscale(x, self.scaling_)
 
     def sample(self, level: int, node: int, n: int = 1, random_state=None) -> np.ndarray:
-        """Generate ``n`` samples from node ``node`` of ``level``: z ~ N(code, sigma^2 I), decoded.
+        """Generate ``n`` samples from node ``node`` of ``level``: latents from :meth:`sample_latents`, decoded.
 
         Returns (n, *input_shape) in original units.
         """
+        return self.decode(self.sample_latents(level, node, n, random_state))
+
+    def sample_latents(self, level: int, node: int, n: int = 1, random_state=None) -> np.ndarray:
+        """``n`` latents (n, latent_dim) from node ``node`` of ``level``: z ~ N(code, sigma^2 I) (the paper),
+        or, with Gaussian codes (``covariance="full"`` or ``"diagonal"``), z ~ N(code, the code's covariance)."""
         lvl = self._level(level)
         h, w = self.config_.maps[lvl - 1]
         try:
@@ -136,9 +141,15 @@ class HTVAEInference:
         n = _pos_int(n, "n", allow_zero=True)
         rng = check_random_state(random_state)
         code = self.codebook(lvl)[node]
-        sigma = self.node_sigma(lvl)[node]
-        Z = code[None, :] + sigma[None, :] * rng.standard_normal((n, self.config_.latent_dim))
-        return self.decode(Z.astype(np.float32))
+        eps = rng.standard_normal((n, self.config_.latent_dim))
+        som = self.module_.som
+        if getattr(som, "gaussian", False):
+            with torch.no_grad():
+                L = som.scale_tril(lvl)[node].cpu().double().numpy()
+            Z = code[None, :] + eps @ L.T
+        else:
+            Z = code[None, :] + self.node_sigma(lvl)[node][None, :] * eps
+        return Z.astype(np.float32)
 
     @torch.no_grad()
     def reconstruct(self, X, level: int = 0) -> np.ndarray:
