@@ -140,7 +140,7 @@ def test_two_processes_train_and_the_model_loads_and_assigns(ddp_run, shard_dir)
     full = read_shards(shard_dir)
     assert [h["epoch"] for h in model.history_] == [1, 2] and model.n_samples_ == len(full)
     assert model.assign(full).shape == (len(full), 2) and model.transform(full).shape == (len(full), 4)
-    assert model.generator_ is not None and model.generation_.n == len(full)  # rank 0 trained the generator
+    assert model.generator_ is not None and model.generation_.n == len(full)  # both ranks trained the generator
 
 
 def test_a_ddp_run_resumes_as_if_never_interrupted(ddp_run, shard_dir, tmp_path):
@@ -164,11 +164,18 @@ from ventgen.io.stream import ShardStream
 dist.init_process_group("gloo")
 stream = ShardStream(sys.argv[1], chunk_size=8, buffer_size=16)
 model = HTVAE(maps=[(3, 3), (2, 1)], latent_dim=4, epochs=2, random_state=0, device="cpu", progress=False,
-              batch_size=8, generator="none").fit(stream, ddp=True)
+              batch_size=8, generator="flow", generator_steps=60, generator_width=8,
+              generator_batch_size=16).fit(stream, ddp=True)
 codes = [torch.zeros_like(model.module_.som.codes) for _ in range(dist.get_world_size())]
 dist.all_gather(codes, model.module_.som.codes.detach())
+# the flow generator trained under DDP too: each rank its part of every epoch, the same weights everywhere
+w = torch.cat([p.detach().reshape(-1) for p in model.generator_.net.parameters()])
+ws = [torch.zeros_like(w) for _ in range(dist.get_world_size())]
+dist.all_gather(ws, w)
 if dist.get_rank() == 0:
     assert all(torch.equal(codes[0], c) for c in codes[1:]), "codes differ between ranks"
+    assert all(torch.equal(ws[0], x) for x in ws[1:]), "generator weights differ between ranks"
+    assert not torch.equal(ws[0], torch.zeros_like(ws[0]))
     assert model.generation_ is not None and model.generation_.n == stream.n
     model.save(sys.argv[2])
 else:
@@ -177,7 +184,7 @@ dist.destroy_process_group()
 """
 
 
-def test_streamed_ddp_keeps_the_codes_identical_on_every_rank(shard_dir, tmp_path):
+def test_streamed_ddp_keeps_the_codes_and_the_generator_identical_on_every_rank(shard_dir, tmp_path):
     script = tmp_path / "ranks.py"
     script.write_text(_RANKS_SCRIPT)
     torchrun([script, shard_dir, tmp_path / "m.pt"])

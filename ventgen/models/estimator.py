@@ -320,8 +320,9 @@ class HTVAE(HTVAEInference, BaseEstimator):
         ddp : bool
             Train with DistributedDataParallel in the initialised process group (``torchrun``, see
             :mod:`ventgen.models.ddp`): each process takes its part of every epoch on its ``device``;
-            rank 0 writes the checkpoints, calls ``epoch_callback``, then trains the flow generator and
-            builds the generation data alone (on other ranks ``generator_`` and ``generation_`` stay None).
+            rank 0 writes the checkpoints and calls ``epoch_callback``; the flow generator trains the same
+            way after the HTVAE; rank 0 alone builds the generation data (``generation_`` stays None on the
+            other ranks).
 
         Returns
         -------
@@ -376,11 +377,11 @@ class HTVAE(HTVAEInference, BaseEstimator):
         htvae_done = loop.epoch >= cfg.epochs  # a stored generator is only resumed if the HTVAE is unchanged
         self.generator_ = None
         self._train(loop, ckpt_path, epoch_callback, dist)
-        if dist is not None and not dist.is_main:  # rank 0 alone trains the generator, stores generation data
+        self.generator_ = fit_model_generator(self, X, arr, ckpt_path, ckpt if htvae_done else None,
+                                              epoch_callback, dist)
+        if dist is not None and not dist.is_main:  # rank 0 alone stores the generation data
             self.generation_ = None
             return self
-        self.generator_ = fit_model_generator(self, X, arr, ckpt_path, ckpt if htvae_done else None,
-                                              epoch_callback)
         self.generation_ = generation_data(self, X)
         return self
 

@@ -139,10 +139,11 @@ class GeneratorStep(Step):
     terms = ("loss",)
     clip_grad_norm = 1.0
 
-    def __init__(self, net, target, mean, mask, cond, optimizer, gen_dev, *, lr: float, total: int):
+    def __init__(self, net, target, mean, mask, cond, optimizer, gen_dev, *, lr: float, total: int, rank_seed=None):
         self.module, self.target, self.mean, self.mask, self.cond = net, target, mean, mask, cond
         self.optimizer, self.gen_dev = optimizer, gen_dev
         self.lr, self.total, self.t = float(lr), max(1, int(total)), 0
+        self.rank_seed = rank_seed  # (seed, rank) of a DDP process above rank 0: its noise restarts every epoch
         self.ones = torch.ones_like(mask[:1])
         self._set_lr()
 
@@ -151,6 +152,11 @@ class GeneratorStep(Step):
         f = min(1.0, (self.t + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(self.t, self.total) / self.total))
         for g in self.optimizer.param_groups:
             g["lr"] = self.lr * max(f, 1e-3)
+
+    def begin_epoch(self, n_batches: int) -> None:
+        if self.rank_seed is not None:  # rank 0's noise state is checkpointed; the others' follow (seed, rank, step)
+            seed, rank = self.rank_seed
+            self.gen_dev.manual_seed((int(seed) * 1_000_003 + 7919 * int(rank) + self.t) % 2**62)
 
     def __call__(self, sel: torch.Tensor) -> dict:
         sel = sel % self.target.shape[0]
@@ -190,14 +196,16 @@ def _training_tensors(model, arr: np.ndarray, lengths: np.ndarray):
 
 
 def fit_flow_generator(model, arr: np.ndarray, lengths, *, steps: int, width: int, lr: float, batch_size: int,
-                       seed: int, progress=None, resume=None, restore=None, on_epoch_end=None) -> tuple:
+                       seed: int, progress=None, resume=None, restore=None, on_epoch_end=None, dist=None) -> tuple:
     """Train the generator of the fitted ``model`` on its training cycles ``arr`` (n, C, T), original
     units, with ``lengths`` (n,) (None: every cycle fills T).
 
     ``resume`` = a stored generator state (its weights and normalisation), ``restore(loop)`` loads its
     checked training state into the loop (continue it); ``on_epoch_end(gen, loop, epochs)``
-    is called after every epoch (the estimator writes its checkpoint there). Returns
-    ``(FlowGenerator, TrainingLoop)``.
+    is called after every epoch (the estimator writes its checkpoint there). ``dist`` (a
+    :class:`~ventgen.models.ddp.DDPContext`, every process with the same cycles): each process takes its
+    part of every epoch (a ``DistributedSampler``), the network inside DistributedDataParallel, so the
+    weights stay identical on every process. Returns ``(FlowGenerator, TrainingLoop)``.
     """
     arr = np.asarray(arr, dtype=np.float32)
     n, C, T = arr.shape
@@ -216,9 +224,20 @@ def fit_flow_generator(model, arr: np.ndarray, lengths, *, steps: int, width: in
     n_virtual = max(n, MIN_BATCHES_PER_EPOCH * int(batch_size))
     per_epoch = -(-n_virtual // int(batch_size))
     epochs = -(-int(steps) // per_epoch) if steps > 0 else 0
-    step = GeneratorStep(net, target, mean, mask, cond, optimizer, gen_dev, lr=lr, total=epochs * per_epoch)
+    batches, reduce, trained, rank_seed = None, None, net, None
+    if dist is not None:
+        from .ddp import IndexBatches  # torch.distributed: only for DDP runs
+
+        batches = IndexBatches(n_virtual, batch_size=int(batch_size), rank=dist.rank, world_size=dist.world_size,
+                               seed=int(seed), device=dev)
+        per_epoch = len(batches)
+        epochs = -(-int(steps) // per_epoch) if steps > 0 else 0
+        reduce, trained = dist.reduce, dist.wrap(net)
+        rank_seed = (int(seed), dist.rank) if dist.rank > 0 else None
+    step = GeneratorStep(trained, target, mean, mask, cond, optimizer, gen_dev, lr=lr, total=epochs * per_epoch,
+                         rank_seed=rank_seed)
     loop = TrainingLoop(step, n_virtual, optimizer, batch_size=batch_size, generator=gen_cpu, device=dev,
-                        progress=progress)
+                        progress=progress, batches=batches, reduce=reduce)
     gen = FlowGenerator(net, norm)
     if restore is not None:
         restore(loop)

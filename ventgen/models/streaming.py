@@ -8,8 +8,9 @@ or any object with the same methods), and :func:`fit_streamed` drives it:
    :func:`ventgen.models._inputs.fit_scaling` on the whole set;
 2. the HTVAE epochs from the stream's batches (per-epoch shard order, shuffle buffer, a part per rank),
    scaled and masked on the fly (:class:`ScaledBatches`) by the one training loop;
-3. on rank 0, the flow generator and the observation models (noise, boundary) on a bounded sample of
-   whole shards (``stream.sample()``, ``sample_cycles`` cycles): they need the cycles themselves;
+3. the flow generator (every rank its part, under DDP) and, on rank 0, the observation models (noise,
+   boundary) on a bounded sample of whole shards (``stream.sample()``, ``sample_cycles`` cycles): they
+   need the cycles themselves;
 4. on rank 0, the stored generation data of *every* breath from a second chunked pass
    (:func:`stream_generation`): node paths, encodings, lengths, labels, event runs, (node, class)
    moments; only per-breath numbers are kept (``4 (d + M) + a few`` bytes a breath), never the cycles.
@@ -182,8 +183,8 @@ def fit_streamed(model, stream, cfg, *, must_link=None, checkpoint_dir=None, res
                  dist=None):
     """``model.fit`` on a stream (see the module notes and :meth:`ventgen.HTVAE.fit`); returns ``model``.
 
-    With ``dist`` every process trains on its part of every epoch; only rank 0 writes checkpoints,
-    logs, and fits the generator and the generation data (the other ranks return after the HTVAE).
+    With ``dist`` every process trains on its part of every epoch (the HTVAE, then the flow generator on
+    the same sample of whole shards); only rank 0 writes checkpoints, logs and builds the generation data.
     """
     if must_link is not None:
         raise VentgenValueError("must_link needs the cycles in memory (pairs are drawn across the whole set); "
@@ -219,10 +220,10 @@ def fit_streamed(model, stream, cfg, *, must_link=None, checkpoint_dir=None, res
     htvae_done = loop.epoch >= cfg.epochs
     model.generator_, model.generation_ = None, None
     model._train(loop, ckpt_path, epoch_callback, dist)
+    sample = stream.sample()  # the same whole shards on every rank (drawn from the stream's seed)
+    model.generator_ = fit_model_generator(model, sample, sample.X, ckpt_path, ckpt if htvae_done else None,
+                                           epoch_callback, dist)
     if not main:
         return model
-    sample = stream.sample()
-    model.generator_ = fit_model_generator(model, sample, sample.X, ckpt_path, ckpt if htvae_done else None,
-                                           epoch_callback)
     model.generation_ = stream_generation(model, stream, sample)
     return model
