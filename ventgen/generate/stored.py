@@ -70,7 +70,6 @@ def generation_state(model, cycles, *, noise_highpass_hz: float = NOISE_HIGHPASS
     enc = Encoded(model, ref.X)
     st = node_stats(model, ref, None, enc)
     pools = NodePools(model, st.maps, st.assign, ref)
-    names, codes = np.unique(ref.labels, return_inverse=True)
     nodes, labs, means, stds = [], [], [], []
     for lab in ["", *st.classes]:
         for g in range(pools.n_nodes):
@@ -83,26 +82,36 @@ def generation_state(model, cycles, *, noise_highpass_hz: float = NOISE_HIGHPASS
                 stds.append(s)
     d = pools.dim
     noise, bias = (None, None) if ref.n < 2 else observation_models(ref, enc, "residual", noise_highpass_hz, "residual")
-    runs = run_lengths(ref)
-    tree = st.tree
     return {
         "version": STATE_VERSION,
         "sampling_rate": float(ref.sampling_rate),
         "channels": [str(c) for c in ref.channels],
         "cycle_shape": [int(v) for v in ref.X.shape[1:]],
         "maps": [[int(h), int(w)] for h, w in st.maps],
-        "assign": _small_int(st.assign, max(h * w for h, w in st.maps)),
-        "lengths": _small_int(ref.lengths, ref.X.shape[2]),
-        "labels": {"names": [str(v) for v in names], "codes": _small_int(codes.ravel(), names.size)},
-        "label_tree": {"name": tree.name, "paths": {c: [tree.ancestor(c, lv) for lv in range(1, tree.n_levels)]
-                                                    for c in tree.classes}},
-        "run_lengths": {"labels": [str(k) for k in runs], "lengths": [v.astype(np.int32) for v in runs.values()]},
+        **breath_state(st, ref, ref.X.shape[2]),
         "moments": {"node": np.asarray(nodes, dtype=np.int32), "label": labs,
                     "mean": np.asarray(means, dtype=np.float64).reshape(-1, d),
                     "std": np.asarray(stds, dtype=np.float64).reshape(-1, d)},
         "noise": None if noise is None else {"highpass_hz": float(noise_highpass_hz), **noise.to_state()},
         "boundary": None if bias is None else bias.to_state(),
         "encodings": np.asarray(enc.mu, dtype=np.float32),
+    }
+
+
+def breath_state(st, ref: Reference, T: int) -> dict:
+    """The per-breath part of the stored state (node paths, lengths, label codes, label tree, event
+    runs) from the node statistics ``st`` (:func:`~ventgen.generate.labelling.node_stats`) of the breaths
+    of ``ref``, cycles ``T`` samples long; shared by :func:`generation_state` and the streamed path
+    (:func:`ventgen.models.streaming.stream_generation`)."""
+    names, codes = np.unique(np.asarray(ref.labels).astype(str), return_inverse=True)
+    runs, tree = run_lengths(ref), st.tree
+    return {
+        "assign": _small_int(st.assign, max(h * w for h, w in st.maps)),
+        "lengths": _small_int(ref.lengths, T),
+        "labels": {"names": [str(v) for v in names], "codes": _small_int(codes.ravel(), names.size)},
+        "label_tree": {"name": tree.name, "paths": {c: [tree.ancestor(c, lv) for lv in range(1, tree.n_levels)]
+                                                    for c in tree.classes}},
+        "run_lengths": {"labels": [str(k) for k in runs], "lengths": [v.astype(np.int32) for v in runs.values()]},
     }
 
 

@@ -28,10 +28,9 @@ import torch
 
 from .._core import progress
 from ..errors import VentgenValueError, VentgenWarning
-from ..generate.events import run_lengths
 from ..generate.labelling import node_stats
 from ..generate.reference import NodePools, Reference
-from ..generate.stored import StoredGeneration, generation_state
+from ..generate.stored import StoredGeneration, breath_state, generation_state
 from ..io.checkpoint import read_checkpoint
 from ._inputs import scale
 from .checkpoint import CHECKPOINT_NAME, check_checkpoint, check_resume, restore_trainer
@@ -102,10 +101,6 @@ class _Encodings:
         self.assign = assign
 
 
-def _small_int(a: np.ndarray, high: int) -> np.ndarray:
-    return np.asarray(a, dtype=np.int16 if high < 2**15 else np.int32)
-
-
 def node_moments(mu: np.ndarray, gid: np.ndarray, codes: np.ndarray, labels: np.ndarray, classes: list) -> dict:
     """The (node, class) moments :func:`ventgen.generate.stored.generation_state` stores, from grouped sums
     (``O(n M d)``; the same entries in the same order: class ``""`` (every breath) then each class, nodes
@@ -154,19 +149,8 @@ def stream_generation(model, stream, sample) -> StoredGeneration:
     st = node_stats(model, ref, None, _Encodings(col["assign"].astype(np.int64)))
     pools = NodePools(model, st.maps, st.assign, ref)
     moments = node_moments(col["mu"].astype(np.float64), pools.gid_ref, pools.codes, labels, st.classes)
-    names, codes = np.unique(labels, return_inverse=True)
-    runs, tree = run_lengths(ref), st.tree
     state = generation_state(model, sample)  # the observation models need cycles: fitted on the sample
-    state.update({
-        "assign": _small_int(st.assign, max(h * w for h, w in st.maps)),
-        "lengths": _small_int(ref.lengths, T),
-        "labels": {"names": [str(v) for v in names], "codes": _small_int(codes.ravel(), names.size)},
-        "label_tree": {"name": tree.name, "paths": {c: [tree.ancestor(c, lv) for lv in range(1, tree.n_levels)]
-                                                    for c in tree.classes}},
-        "run_lengths": {"labels": [str(k) for k in runs], "lengths": [v.astype(np.int32) for v in runs.values()]},
-        "moments": moments,
-        "encodings": col["mu"].astype(np.float32),
-    })
+    state.update({**breath_state(st, ref, T), "moments": moments, "encodings": col["mu"].astype(np.float32)})
     return StoredGeneration(state)
 
 
