@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from .. import errors as _errors
-from .._core import atomic_dir, hide_temporary_names, progress
+from .._core import atomic_dir, hide_temporary_names
 from .._core.atomic import _TEMP_RE
 from ..errors import VentgenError, VentgenValueError, VentgenWarning
 from ..io.cycleset import write_cycleset_file
@@ -32,7 +32,7 @@ from ..io.shards import (
     write_shard_index,
 )
 from ..signals.cycles import CycleSet, check_cycle_args, recording_cycles
-from .distributed import DaskRunner
+from .distributed import check_workers, runner_for
 from .segment import breath_label_tables
 
 __all__ = ["segment_shards", "shard_output_wanted", "shard_names", "segment_one_file"]
@@ -158,10 +158,7 @@ def segment_shards(inputs, output_dir, method: str = "auto", *, length: int = 20
     >>> out["n_shards"], sorted(os.listdir(out["output"]))
     (2, ['index.json', 'sim-01.h5', 'sim-02.h5'])
     """
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
-        raise VentgenValueError(f"workers must be an integer >= 0, got {workers!r}")
-    if workers and scheduler is not None:
-        raise VentgenValueError("give workers (a local Dask cluster) or scheduler (a running one), not both")
+    check_workers(workers, scheduler)
     length, cycle_rate = check_cycle_args(length, cycle_rate, long_policy, "segment_shards")
     files, labels = _plan(inputs, breath_labels, label_hierarchy)
     out = Path(output_dir)
@@ -171,11 +168,11 @@ def segment_shards(inputs, output_dir, method: str = "auto", *, length: int = 20
     replace = _output_folder_replace(out, overwrite)
     params = {"method": method, "length": length, "cycle_rate": cycle_rate, "long_policy": long_policy,
               "read_kwargs": dict(read_kwargs or {}), "segment_kwargs": dict(segment_kwargs or {})}
-    runner = DaskRunner(workers or None, scheduler) if workers or scheduler is not None else _SerialRunner()
+    runner = runner_for(workers, scheduler)
     with runner, atomic_dir(out, replace=replace) as tmp:
         tasks = [{"source": str(f), "path": str(f.resolve()), "target": str(Path(tmp).resolve() / name),
                   "params": params, "labels": labels.get(f)} for f, name in zip(files, shard_names(files), strict=True)]
-        results = runner.run(segment_one_file, tasks, progress_bar)
+        results = runner.run(segment_one_file, tasks, progress_bar, desc="segment", unit="file")
         summary = _finish(tmp, files, results, params)
     return {**summary, "output": str(out), "index": str(out / INDEX_NAME)}
 
@@ -202,19 +199,6 @@ def _finish(folder: Path, files: list, results: list, params: dict) -> dict:
                                 f"({counts['n_breaths']} breath(s) found; see the warnings); nothing written")
     write_shard_index(folder, entries, params, [{"source": s, "error": e} for s, e in failed])
     return {"n_files": len(files), "n_shards": len(entries), **counts, "failed": failed}
-
-
-class _SerialRunner:
-    """Run the tasks in this process, one after the other."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def run(self, func, tasks: list, progress_bar=None, desc: str = "segment") -> list:
-        return [func(t) for t in progress(tasks, enabled=progress_bar, desc=desc, unit="file")]
 
 
 def segment_one_file(task: dict) -> dict:
