@@ -1,10 +1,13 @@
-"""Events: each composition entry's breaths cut into runs of one node, in a patient's order.
+"""Events: each composition entry's breaths cut into runs of one class, in a patient's order.
 
 Each entry's breaths are cut into runs whose lengths follow the run lengths of that class in the
 reference (consecutive breaths with the same label), so multi-breath events (apnea, speech, cough
-trains) stay contiguous; every run is drawn from one node (each patient weighs the nodes of a class by
-its own Dirichlet draw, ``node_concentration``); runs are shuffled, then spread so that two events of
-one class do not touch (:func:`spread`).
+trains) stay contiguous. Each patient weighs the nodes of an entry by its own Dirichlet draw
+(``node_concentration``); a run takes its class from one node drawn with these weights, and every
+breath of the run then draws its own node among the entry's nodes of that class, with the same
+weights: real events are not one node (a simulated snoring episode of 21 breaths visits 3 to 4
+level-1 nodes), and a run held on one node leaves the class's less common nodes out of a small
+cohort. Runs are shuffled, then spread so that two events of one class do not touch (:func:`spread`).
 
 Examples
 --------
@@ -80,7 +83,8 @@ def _regroup(k, r: Resolved, runs_by_label: dict, rng):
 
 
 def _entry_runs(r: Resolved, count: int, node_concentration, runs_by_label: dict, rng) -> tuple:
-    """(run lengths, node index within ``r.nodes`` of each run) of one entry for one patient."""
+    """(run lengths, node index within ``r.nodes`` of each run, the patient's node weights) of one
+    entry for one patient."""
     w = r.weights
     if node_concentration is not None and w.size > 1:
         w = rng.dirichlet(node_concentration * w * w.size)
@@ -88,19 +92,20 @@ def _entry_runs(r: Resolved, count: int, node_concentration, runs_by_label: dict
             w = r.weights
     if r.run_label:
         rl = split_runs(count, runs_by_label.get(r.run_label), rng)
-        return rl, rng.choice(r.nodes.size, size=rl.size, p=w)
+        return rl, rng.choice(r.nodes.size, size=rl.size, p=w), w
     # super-class: each member class keeps its own event lengths
-    return _regroup(rng.choice(r.nodes.size, size=count, p=w), r, runs_by_label, rng)
+    return (*_regroup(rng.choice(r.nodes.size, size=count, p=w), r, runs_by_label, rng), w)
 
 
 def _patient_runs(counts_p: np.ndarray, resolved: list, node_concentration, runs_by_label: dict, rng) -> tuple:
-    """(run lengths, entry, node index) of one patient's runs, shuffled and spread."""
-    runs_p, entry_p, node_p = [], [], []
+    """(run lengths, entry, node index) of one patient's runs, shuffled and spread, and the patient's
+    node weights of every entry (None for an entry without breaths)."""
+    runs_p, entry_p, node_p, weights = [], [], [], [None] * len(resolved)
     for j, r in enumerate(resolved):
         c = int(counts_p[j])
         if c == 0:
             continue
-        rl, k = _entry_runs(r, c, node_concentration, runs_by_label, rng)
+        rl, k, weights[j] = _entry_runs(r, c, node_concentration, runs_by_label, rng)
         runs_p.append(rl)
         entry_p.append(np.full(rl.size, j))
         node_p.append(k)
@@ -108,19 +113,44 @@ def _patient_runs(counts_p: np.ndarray, resolved: list, node_concentration, runs
     order = rng.permutation(rl.size)
     rl, ej, kk = rl[order], ej[order], kk[order]
     order = spread([resolved[j].node_labels[k] for j, k in zip(ej, kk, strict=True)])
-    return rl[order], ej[order], kk[order]
+    return rl[order], ej[order], kk[order], weights
+
+
+def _breath_nodes(entry: np.ndarray, run_node: np.ndarray, resolved: list, weights: list, rng) -> np.ndarray:
+    """Node index (within its entry's nodes) of every breath: drawn with the patient's ``weights``
+    among the nodes of the entry whose label is that of its run's node (``run_node``)."""
+    node = run_node.copy()
+    for j, r in enumerate(resolved):
+        in_entry = entry == j
+        if r.nodes.size < 2 or not in_entry.any():
+            continue
+        labels = np.asarray(r.node_labels).astype(str)
+        idx = np.flatnonzero(in_entry)
+        lab_b = labels[run_node[idx]]
+        for lab in np.unique(lab_b):
+            cand = np.flatnonzero(labels == lab)
+            sel = idx[lab_b == lab]
+            p = weights[j][cand]
+            if cand.size > 1 and p.sum() > 0:
+                node[sel] = cand[rng.choice(cand.size, size=sel.size, p=p / p.sum())]
+    return node
 
 
 def patient_events(p: int, counts_p: np.ndarray, resolved: list, offs: np.ndarray, node_concentration,
                    runs_by_label: dict, rng) -> Events:
     """The breaths of patient ``p``, in recording order: ``counts_p[j]`` breaths of entry ``j``, in runs
-    (events) of one node each, drawn from ``rng`` (the patient's own stream)."""
-    rl, ej, kk = _patient_runs(counts_p, resolved, node_concentration, runs_by_label, rng)
-    gid = np.array([resolved[j].nodes[k] + offs[resolved[j].level - 1] for j, k in zip(ej, kk, strict=True)],
-                   dtype=np.int64)
-    lab = np.array([str(resolved[j].node_labels[k]) for j, k in zip(ej, kk, strict=True)], dtype=object)
-    return Events(np.full(int(rl.sum()), p), np.repeat(ej, rl), np.repeat(gid, rl),
-                  np.repeat(lab, rl).astype(str), np.repeat(np.arange(rl.size), rl))
+    (events) of one class each whose breaths draw their own nodes (see the module notes), from ``rng``
+    (the patient's own stream)."""
+    rl, ej, kk, weights = _patient_runs(counts_p, resolved, node_concentration, runs_by_label, rng)
+    entry = np.repeat(ej, rl)
+    node = _breath_nodes(entry, np.repeat(kk, rl), resolved, weights, rng)
+    gid = np.empty(entry.size, dtype=np.int64)
+    lab = np.empty(entry.size, dtype=object)
+    for j, r in enumerate(resolved):
+        s = entry == j
+        gid[s] = np.asarray(r.nodes)[node[s]] + offs[r.level - 1]
+        lab[s] = np.asarray(r.node_labels).astype(str)[node[s]]
+    return Events(np.full(entry.size, p), entry, gid, lab.astype(str), np.repeat(np.arange(rl.size), rl))
 
 
 # ============================================================================ spreading the events
