@@ -28,7 +28,7 @@ def model(cycles):
 
 def test_the_default_preset_trains_the_generator_and_the_paper_does_not(small_default_generator):
     real = small_default_generator  # the recipe as shipped (the tests shrink its generator)
-    assert real.generator == "flow" and real.generator_steps == 3000 and real.generator_width == 32
+    assert real.generator == "flow" and real.generator_steps == 6000 and real.generator_width == 32
     assert PRESETS["paper"].generator == "none"
 
 
@@ -162,3 +162,26 @@ def test_the_sampler_time_grid_shrinks_towards_the_data_end(model, cycles):
     assert not np.allclose(a, even.generate_cycles(Z, L, random_state=3))
     with pytest.raises(VentgenValueError, match="generator_time_power must be"):
         ventgen.HTVAE(**KW, generator_time_power=0).fit(cycles)
+
+
+def test_each_channel_residual_is_learnt_at_its_own_scale(model, cycles, tmp_path):
+    # the target is the standardised residual divided by each channel's own spread
+    rs = model.generator_.norm["residual_scale"]
+    X = np.asarray(cycles.X, np.float32)
+    std = model.generator_.norm["std"][None, :, None]
+    res = (X - np.asarray(model.decode(model.transform(X)), np.float32)) / std
+    np.testing.assert_allclose(rs, res.std(axis=(0, 2)), rtol=1e-4)
+    assert rs.shape == (2,) and abs(rs[0] / rs[1] - 1) > 0.05  # flow and pressure residuals differ
+    # a model file from before (one spread shared by the channels) loads and samples with it
+    model.save(tmp_path / "m.pt")
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    Z, L = model.transform(cycles.X[:4]), cycles.lengths[:4]
+    for shared, name in ((torch.tensor([0.3]), "one.pt"), (torch.tensor([0.3, 0.3]), "two.pt")):
+        state["generator"]["norm"]["residual_scale"] = shared
+        torch.save(state, tmp_path / name)
+    one, two = (ventgen.HTVAE.load(tmp_path / n) for n in ("one.pt", "two.pt"))
+    assert np.array_equal(one.generate_cycles(Z, L, random_state=0), two.generate_cycles(Z, L, random_state=0))
+    state["generator"]["norm"]["residual_scale"] = torch.tensor([0.3, 0.3, 0.3])
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(FileFormatError, match="normalisation must hold"):
+        ventgen.HTVAE.load(tmp_path / "bad.pt")

@@ -6,7 +6,9 @@ conditional law ``p(x | z, length)`` of the training cycles with conditional flo
 (:mod:`ventgen.models.generator`), on the *residual* ``x - decoder(z)``:
 
 * every channel is standardised with the mean and spread of the training cycles (inside the breaths);
-* the target is the standardised residual from the decoder's mean, divided by its own spread;
+* the target is the standardised residual from the decoder's mean, divided by its own spread, channel by
+  channel (a channel whose residual is small, such as a pressure-controlled ventilator's airway
+  pressure, is learnt as precisely as the others; model files from before share one spread);
 * the loss covers the whole cycle, edge padding included (the padding repeats the last sample, so the
   last sample is learnt as often as it is seen);
 * the condition is ``z`` (standardised), ``length / T``, the decoder's mean and a length mask.
@@ -50,7 +52,8 @@ class FlowGenerator:
         The velocity network (on the model's device).
     norm : dict of numpy arrays
         ``mean``, ``std`` (C,): per-channel standardisation of the cycles; ``z_mean``, ``z_std`` (d,):
-        of the latents; ``residual_scale`` (1,): spread of the standardised residual.
+        of the latents; ``residual_scale`` (C,), or (1,) in older files: spread of the standardised
+        residual per channel.
     history : list of dict
         Per-epoch training losses.
     """
@@ -78,10 +81,13 @@ class FlowGenerator:
         (n, C, T) float32 in original units, each cycle edge-padded after its length."""
         lengths = np.clip(np.asarray(lengths, dtype=np.int64), 1, decoded.shape[-1])
         out = np.empty(decoded.shape, dtype=np.float32)
-        rs, sd, mu = self.norm["residual_scale"][0], self.norm["std"][None, :, None], self.norm["mean"][None, :, None]
+        sd, mu = self.norm["std"][None, :, None], self.norm["mean"][None, :, None]
+        rs = None
         for i in range(0, len(Z), _CHUNK):
             sl = slice(i, i + _CHUNK)
             mean, mask, cond = self.conditions(Z[sl], decoded[sl], lengths[sl])
+            if rs is None:
+                rs = torch.from_numpy(self.norm["residual_scale"].reshape(1, -1, 1)).to(mean.device)
             x0 = torch.from_numpy(np.ascontiguousarray(noise[sl], dtype=np.float32)).to(mean.device)
             x = sample_flow(self.net, mean, mask, cond, steps=int(steps), x0=x0, time_power=time_power)
             out[sl] = (x * rs + mean).cpu().numpy() * sd + mu
@@ -104,9 +110,10 @@ class FlowGenerator:
         if not isinstance(state, dict) or not isinstance(state.get("weights"), dict):
             raise FileFormatError(path, "must be a dict with the generator's weights", field="generator")
         norm = state.get("norm")
-        sizes = {"mean": channels, "std": channels, "z_mean": latent_dim, "z_std": latent_dim, "residual_scale": 1}
+        sizes = {"mean": channels, "std": channels, "z_mean": latent_dim, "z_std": latent_dim,
+                 "residual_scale": (1, channels)}
         if not isinstance(norm, dict) or not all(
-            isinstance(norm.get(k), torch.Tensor) and norm[k].numel() == n and norm[k].is_floating_point()
+            isinstance(norm.get(k), torch.Tensor) and norm[k].numel() in np.atleast_1d(n) and norm[k].is_floating_point()
             and bool(torch.isfinite(norm[k]).all()) for k, n in sizes.items()
         ):
             raise FileFormatError(path, f"the generator's normalisation must hold finite {sizes}", field="generator")
@@ -188,10 +195,10 @@ def _training_tensors(model, arr: np.ndarray, lengths: np.ndarray):
     std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
     norm = {"mean": mean, "std": std, "z_mean": Z.mean(0), "z_std": Z.std(0) + 1e-6}
     res = ((arr - decoded) / std[None, :, None]).astype(np.float32)
-    norm["residual_scale"] = np.array([max(float(res.std()), 1e-6)], np.float32)
+    norm["residual_scale"] = np.maximum(res.std(axis=(0, 2)), 1e-6)  # per channel, edge padding included
     norm = {k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in norm.items()}
     mean_n, mask, cond = _conditions(norm, Z, decoded, lengths, model.device_)
-    target = torch.from_numpy(res / norm["residual_scale"][0]).to(model.device_)
+    target = torch.from_numpy(res / norm["residual_scale"][None, :, None]).to(model.device_)
     return norm, target, mean_n, mask, cond
 
 
