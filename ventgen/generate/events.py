@@ -3,11 +3,13 @@
 Each entry's breaths are cut into runs whose lengths follow the run lengths of that class in the
 reference (consecutive breaths with the same label), so multi-breath events (apnea, speech, cough
 trains) stay contiguous. Each patient weighs the nodes of an entry by its own Dirichlet draw
-(``node_concentration``); a run takes its class from one node drawn with these weights, and every
-breath of the run then draws its own node among the entry's nodes of that class, with the same
-weights: real events are not one node (a simulated snoring episode of 21 breaths visits 3 to 4
-level-1 nodes), and a run held on one node leaves the class's less common nodes out of a small
-cohort. Runs are shuffled, then spread so that two events of one class do not touch (:func:`spread`).
+(``node_concentration``); a run takes its class from one node drawn with these weights. Every later
+breath of the run keeps the node of the breath before it with the reference's probability of that
+(:func:`node_persistence`: how often two consecutive breaths of the class share their node) and else
+draws a node among the entry's nodes of that class, with the same weights. Real events are not one
+node (a simulated snoring episode of 21 breaths visits 3 to 4 level-1 nodes; a run held on one node
+leaves the class's less common nodes out of a small cohort), and real consecutive breaths change node
+less often than independent draws would. Runs are shuffled, then spread so that two events of one class do not touch (:func:`spread`).
 
 Examples
 --------
@@ -25,7 +27,7 @@ import numpy as np
 from .composition import Resolved
 from .reference import Reference
 
-__all__ = ["Events", "patient_events", "run_lengths", "split_runs", "spread"]
+__all__ = ["Events", "node_persistence", "patient_events", "run_lengths", "split_runs", "spread"]
 
 
 @dataclass
@@ -55,6 +57,28 @@ def run_lengths(ref: Reference) -> dict:
     for s, n in zip(starts, lens, strict=True):
         out.setdefault(lab[s], []).append(int(n))
     return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
+
+
+def node_persistence(gid: np.ndarray, labels: np.ndarray, subjects=None) -> dict:
+    """``{(level, label): p}``: how often a reference breath has the node (of that level) of the breath
+    before it, among consecutive breaths of one label (and one subject, when known); ``gid`` (n, M) the
+    nodes of the reference breaths in recording order.
+
+    >>> node_persistence(np.array([[0], [0], [1], [1], [1]]), np.array(["a"] * 5))
+    {(1, 'a'): 0.75}
+    """
+    labels = np.asarray(labels).astype(str)
+    same = labels[1:] == labels[:-1]
+    if subjects is not None:
+        subjects = np.asarray(subjects)
+        same &= subjects[1:] == subjects[:-1]
+    out = {}
+    for lv in range(gid.shape[1]):
+        stay = gid[1:, lv] == gid[:-1, lv]
+        for lab in np.unique(labels[1:][same]):
+            s = same & (labels[1:] == lab)
+            out[(lv + 1, str(lab))] = float(stay[s].mean())
+    return out
 
 
 def split_runs(count: int, runs: np.ndarray | None, rng) -> np.ndarray:
@@ -116,41 +140,50 @@ def _patient_runs(counts_p: np.ndarray, resolved: list, node_concentration, runs
     return rl[order], ej[order], kk[order], weights
 
 
-def _breath_nodes(entry: np.ndarray, run_node: np.ndarray, resolved: list, weights: list, rng) -> np.ndarray:
-    """Node index (within its entry's nodes) of every breath: drawn with the patient's ``weights``
-    among the nodes of the entry whose label is that of its run's node (``run_node``)."""
+def _breath_nodes(entry: np.ndarray, run_node: np.ndarray, run: np.ndarray, resolved: list, weights: list,
+                  persistence: dict, rng) -> np.ndarray:
+    """Node index (within its entry's nodes) of every breath: the first of a run has its run's node
+    (``run_node``); a later one keeps the node of the breath before it with the ``persistence`` of its
+    level and label, else draws one with the patient's ``weights`` among the entry's nodes of that label."""
     node = run_node.copy()
+    rho = np.zeros(entry.size)
     for j, r in enumerate(resolved):
-        in_entry = entry == j
-        if r.nodes.size < 2 or not in_entry.any():
+        idx = np.flatnonzero(entry == j)
+        if idx.size == 0:
             continue
         labels = np.asarray(r.node_labels).astype(str)
-        idx = np.flatnonzero(in_entry)
         lab_b = labels[run_node[idx]]
         for lab in np.unique(lab_b):
-            cand = np.flatnonzero(labels == lab)
             sel = idx[lab_b == lab]
+            rho[sel] = persistence.get((r.level, str(lab)), 0.0)
+            cand = np.flatnonzero(labels == lab)
             p = weights[j][cand]
             if cand.size > 1 and p.sum() > 0:
                 node[sel] = cand[rng.choice(cand.size, size=sel.size, p=p / p.sum())]
-    return node
+    first = np.ones(entry.size, dtype=bool)
+    first[1:] = run[1:] != run[:-1]
+    node[first] = run_node[first]
+    keep = ~first & (rng.random(entry.size) < rho)
+    src = np.maximum.accumulate(np.where(keep, 0, np.arange(entry.size)))  # a kept breath copies the one before
+    return node[src]
 
 
 def patient_events(p: int, counts_p: np.ndarray, resolved: list, offs: np.ndarray, node_concentration,
-                   runs_by_label: dict, rng) -> Events:
+                   runs_by_label: dict, rng, persistence: dict | None = None) -> Events:
     """The breaths of patient ``p``, in recording order: ``counts_p[j]`` breaths of entry ``j``, in runs
     (events) of one class each whose breaths draw their own nodes (see the module notes), from ``rng``
-    (the patient's own stream)."""
+    (the patient's own stream); ``persistence``: see :func:`node_persistence` (None: every later breath
+    of a run draws its node)."""
     rl, ej, kk, weights = _patient_runs(counts_p, resolved, node_concentration, runs_by_label, rng)
-    entry = np.repeat(ej, rl)
-    node = _breath_nodes(entry, np.repeat(kk, rl), resolved, weights, rng)
+    entry, run = np.repeat(ej, rl), np.repeat(np.arange(rl.size), rl)
+    node = _breath_nodes(entry, np.repeat(kk, rl), run, resolved, weights, persistence or {}, rng)
     gid = np.empty(entry.size, dtype=np.int64)
     lab = np.empty(entry.size, dtype=object)
     for j, r in enumerate(resolved):
         s = entry == j
         gid[s] = np.asarray(r.nodes)[node[s]] + offs[r.level - 1]
         lab[s] = np.asarray(r.node_labels).astype(str)[node[s]]
-    return Events(np.full(entry.size, p), entry, gid, lab.astype(str), np.repeat(np.arange(rl.size), rl))
+    return Events(np.full(entry.size, p), entry, gid, lab.astype(str), run)
 
 
 # ============================================================================ spreading the events

@@ -42,7 +42,7 @@ from .decode import (
     linear_decoder,
     observation_models,
 )
-from .events import patient_events, run_lengths
+from .events import node_persistence, patient_events, run_lengths
 from .labelling import label_table, node_stats
 from .latents import (
     check_nearest,
@@ -76,6 +76,7 @@ class CohortPlan:
     pools: NodePools  # its reference without the cycles
     comps: object  # Components of every (node, class) pair the composition draws from
     runs: dict  # event run lengths per label
+    persistence: dict  # (level, label): how often a breath has the node of the one before it
     mu: np.ndarray | None  # reference encodings (latent="kde")
     trees: dict | None  # k-d trees of length_method="nearest"
     models: tuple  # (ObservationNoise or None, BoundaryBias or None)
@@ -155,7 +156,8 @@ def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> Co
     return CohortPlan(
         spec=spec, options=o, names=[f"{o.subject_prefix}{p:03d}" for p in range(spec.patients)], counts=counts,
         resolved=resolved, is_node=np.array([r.entry.is_node for r in resolved]), pools=pools, comps=comps,
-        runs=run_lengths(ref) if stored is None else stored.runs, mu=enc.mu if o.latent == "kde" else None,
+        runs=run_lengths(ref) if stored is None else stored.runs,
+        persistence=node_persistence(pools.gid_ref, pools.ref.labels, pools.ref.subjects), mu=enc.mu if o.latent == "kde" else None,
         trees=trees, models=models, linear=linear, bounds=bounds, tree=st.tree, node_labels=table,
         cycle_rate=float(ref.sampling_rate), out_rate=out_rate, root=root, seed=seed_of(random_state),
         extra_info=extra)
@@ -166,7 +168,7 @@ def generate_patient(model, plan: CohortPlan, p: int) -> tuple:
     rng, flow_rng, noise_rng = patient_streams(plan.root, p)
     u = rng.standard_normal((1, plan.pools.dim))  # the deviation the patient's breaths share
     ev = patient_events(p, plan.counts[p], plan.resolved, plan.pools.offs, plan.spec.node_concentration,
-                        plan.runs, rng)
+                        plan.runs, rng, plan.persistence)
     comps = plan.comps.for_breaths(plan.comps.of(ev.gid, np.where(plan.is_node[ev.entry], "", ev.label)))
     lens, Z = _latents_and_lengths(plan, comps, ev, u, rng)
     o = plan.options
