@@ -9,7 +9,8 @@ breath of the run keeps the node of the breath before it with the reference's pr
 draws a node among the entry's nodes of that class, with the same weights. Real events are not one
 node (a simulated snoring episode of 21 breaths visits 3 to 4 level-1 nodes; a run held on one node
 leaves the class's less common nodes out of a small cohort), and real consecutive breaths change node
-less often than independent draws would. Runs are shuffled, then spread so that two events of one class do not touch (:func:`spread`).
+less often than independent draws would. Runs are shuffled, then spread so that two events of one
+class do not touch (:func:`spread`).
 
 Examples
 --------

@@ -157,7 +157,8 @@ def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> Co
         spec=spec, options=o, names=[f"{o.subject_prefix}{p:03d}" for p in range(spec.patients)], counts=counts,
         resolved=resolved, is_node=np.array([r.entry.is_node for r in resolved]), pools=pools, comps=comps,
         runs=run_lengths(ref) if stored is None else stored.runs,
-        persistence=node_persistence(pools.gid_ref, pools.ref.labels, pools.ref.subjects), mu=enc.mu if o.latent == "kde" else None,
+        persistence=node_persistence(pools.gid_ref, pools.ref.labels, pools.ref.subjects),
+        mu=enc.mu if o.latent == "kde" else None,
         trees=trees, models=models, linear=linear, bounds=bounds, tree=st.tree, node_labels=table,
         cycle_rate=float(ref.sampling_rate), out_rate=out_rate, root=root, seed=seed_of(random_state),
         extra_info=extra)

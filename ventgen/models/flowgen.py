@@ -82,12 +82,10 @@ class FlowGenerator:
         lengths = np.clip(np.asarray(lengths, dtype=np.int64), 1, decoded.shape[-1])
         out = np.empty(decoded.shape, dtype=np.float32)
         sd, mu = self.norm["std"][None, :, None], self.norm["mean"][None, :, None]
-        rs = None
+        rs = torch.from_numpy(self.norm["residual_scale"].reshape(1, -1, 1)).to(self.device)  # (1, C or 1, 1)
         for i in range(0, len(Z), _CHUNK):
             sl = slice(i, i + _CHUNK)
             mean, mask, cond = self.conditions(Z[sl], decoded[sl], lengths[sl])
-            if rs is None:
-                rs = torch.from_numpy(self.norm["residual_scale"].reshape(1, -1, 1)).to(mean.device)
             x0 = torch.from_numpy(np.ascontiguousarray(noise[sl], dtype=np.float32)).to(mean.device)
             x = sample_flow(self.net, mean, mask, cond, steps=int(steps), x0=x0, time_power=time_power)
             out[sl] = (x * rs + mean).cpu().numpy() * sd + mu
