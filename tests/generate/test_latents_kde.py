@@ -25,7 +25,8 @@ def test_kde_keeps_the_moments_and_takes_the_lengths_of_real_breaths():
     mu, lengths, members, centers, scales = _components(rng)
     of = np.repeat([0, 1, 2], [20000, 20000, 10])
     comps = Components(of, np.array([0, 1, 2]), members, centers, scales, n_data=2)
-    Z, L = draw_kde(comps, np.zeros(of.size, int), np.zeros((1, 3)), 0.0, mu, lengths, 0.3, rng)
+    Z, L, c = draw_kde(comps, np.zeros(of.size, int), np.zeros((1, 3)), 0.0, mu, lengths, 0.3, rng)
+    assert c is of  # no chain: every breath keeps its component
     for k in (0, 1):
         z = Z[of == k]
         assert np.allclose(z.mean(0), centers[k], atol=0.05 * scales[k].max())
@@ -39,7 +40,7 @@ def test_zero_bandwidth_draws_the_reference_encodings_themselves():
     mu, lengths, members, centers, scales = _components(rng, n_ref=20)
     of = np.zeros(50, int)
     comps = Components(of, np.array([0]), members[:1], centers[:1], scales[:1], n_data=1)
-    Z, L = draw_kde(comps, np.zeros(50, int), np.zeros((1, 3)), 0.3, mu, lengths, 0.0, rng)
+    Z, L, _ = draw_kde(comps, np.zeros(50, int), np.zeros((1, 3)), 0.3, mu, lengths, 0.0, rng)
     ref = mu[members[0]].astype(np.float32)
     hit = np.abs(Z[:, None, :] - ref[None]).max(axis=2).argmin(axis=1)
     assert np.allclose(Z, ref[hit], atol=1e-5) and np.array_equal(L, lengths[members[0]][hit])

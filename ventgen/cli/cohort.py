@@ -55,6 +55,10 @@ def _add_generate(sub):
                         "their lengths (kde); auto, the default: kde with the flow generator, node with the decoder")
     p.add_argument("--kde-bandwidth", type=nonneg_float, default=0.3, metavar="H",
                    help="jitter of --latent kde, in units of the spread of the class in the node (default 0.3)")
+    p.add_argument("--sequence", choices=("auto", "chain", "independent"), default="auto",
+                   help="with --latent kde: draw each breath from the reference breath that follows its "
+                        "predecessor's where it may, so consecutive breaths join as real ones do (chain; auto, "
+                        "the default), or every breath on its own (independent)")
     p.add_argument("--nodes", choices=("auto", "majority", "members"), default="auto",
                    help="nodes a class draws from: those it is the majority of, or all holding it "
                         "(default: majority with --latent node, members with --latent data)")
@@ -91,7 +95,7 @@ def workers_count(value: str) -> int:
 
 def _run_generate(args):
     options = GenerationOptions(length_method=args.length_method, latent=args.latent, decoder=args.decoder,
-                                kde_bandwidth=args.kde_bandwidth,
+                                kde_bandwidth=args.kde_bandwidth, sequence=args.sequence,
                                 nodes=args.nodes, noise=args.noise, noise_highpass_hz=args.noise_highpass,
                                 boundary=args.boundary, progress=False if args.quiet else None)
     res = generate_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,

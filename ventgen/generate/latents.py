@@ -19,6 +19,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from ..errors import VentgenValueError
 from .reference import Encoded, NodePools
+from .walk import chain_picks
 
 __all__ = ["LENGTH_METHODS", "LATENT_SOURCES", "KDE_BANDWIDTH", "Components", "components", "draw_lengths",
            "draw_latents", "draw_kde", "nearest_lengths", "nearest_trees"]
@@ -120,29 +121,35 @@ def draw_latents(comps: Components, patient: np.ndarray, u: np.ndarray, a: float
 
 
 def draw_kde(comps: Components, patient: np.ndarray, u: np.ndarray, a: float, mu: np.ndarray,
-             lengths: np.ndarray, bandwidth: float, rng) -> tuple:
-    """(N, d) float32 latents and (N,) lengths of ``latent="kde"``: per component (in a fixed order),
-    reference breaths drawn at random among its members; each breath takes one's encoding ``mu[i]``
-    and length, with jitter ``bandwidth * scale`` (a share ``a`` of it common to the patient), shrunk
-    towards the component's mean by ``1 / sqrt(1 + bandwidth**2)`` so that its mean and spread stay
-    those of the reference breaths (a smoothed bootstrap). Components without members use their
-    Gaussian and a length of 0 (set by the caller)."""
+             lengths: np.ndarray, bandwidth: float, rng, chain=None) -> tuple:
+    """(N, d) float32 latents, (N,) lengths and (N,) components of ``latent="kde"``: per component (in a
+    fixed order), reference breaths drawn at random among its members; with ``chain`` (``(entry, label,
+    successors, table)``, see :func:`ventgen.generate.walk.chain_picks`) a breath continues the reference
+    breath its predecessor was drawn from where it may, and takes that breath's component. Each breath
+    takes its reference breath's encoding ``mu[i]`` and length, with jitter ``bandwidth * scale`` (a
+    share ``a`` of it common to the patient), shrunk towards the component's mean by
+    ``1 / sqrt(1 + bandwidth**2)`` so that its mean and spread stay those of the reference breaths (a
+    smoothed bootstrap). Components without members use their Gaussian and a length of 0 (set by the
+    caller)."""
     c = comps.of_breath
     d = comps.centers.shape[1]
     eps = a * u[patient] + np.sqrt(1.0 - a * a) * rng.standard_normal((c.size, d))
-    Z = comps.centers[c] + comps.scales[c] * eps
-    lens = np.zeros(c.size, dtype=np.int64)
-    h = float(bandwidth)
+    pick = np.full(c.size, -1, dtype=np.int64)
     for k in np.unique(c):
         sel = np.flatnonzero(c == k)
         mem = comps.members[k]
-        if mem.size < 3 or sel.size == 0:
-            continue
-        pick = mem[rng.integers(0, mem.size, size=sel.size)]
-        m = comps.centers[k]
-        Z[sel] = m + (mu[pick] - m + h * comps.scales[k] * eps[sel]) / np.sqrt(1.0 + h * h)
-        lens[sel] = lengths[pick]
-    return Z.astype(np.float32), lens
+        if mem.size >= 3:
+            pick[sel] = mem[rng.integers(0, mem.size, size=sel.size)]
+    if chain is not None:
+        entry, label, succ, table = chain
+        pick, c = chain_picks(pick, c, entry, succ, table, label, comps.label)
+    Z = comps.centers[c] + comps.scales[c] * eps
+    h = float(bandwidth)
+    ok = pick >= 0
+    m = comps.centers[c[ok]]
+    Z[ok] = m + (mu[pick[ok]] - m + h * comps.scales[c[ok]] * eps[ok]) / np.sqrt(1.0 + h * h)
+    lens = np.where(ok, lengths[np.maximum(pick, 0)], 0).astype(np.int64)
+    return Z.astype(np.float32), lens, c
 
 
 def nearest_lengths(lens: np.ndarray, Z: np.ndarray, comps: Components, pools: NodePools, enc: Encoded,

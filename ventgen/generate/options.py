@@ -14,6 +14,7 @@ from ..io.cohort_spec import RECORDING_FILE
 from .composition import NODE_CHOICES
 from .decode import BOUNDARY_MODELS, DECODERS, NOISE_HIGHPASS_HZ, NOISE_MODELS
 from .latents import KDE_BANDWIDTH, LATENT_SOURCES, LENGTH_METHODS
+from .walk import SEQUENCES
 
 __all__ = ["GenerationOptions", "check_options", "resolve_auto", "check_residual_support", "output_rate"]
 
@@ -46,6 +47,12 @@ class GenerationOptions:
     kde_bandwidth : float
         Jitter of ``latent="kde"`` in units of the component's spread (0: the reference encodings
         themselves).
+    sequence : {"auto", "chain", "independent"}
+        How consecutive breaths relate, with ``latent="kde"``. ``"chain"``: a breath is drawn from the
+        reference breath that follows the one its predecessor was drawn from, wherever that breath has
+        the breath's class and lies in one of its entry's nodes (else it keeps its own draw), so that
+        consecutive breaths join as real ones do (:mod:`ventgen.generate.walk`). ``"independent"``:
+        every breath draws its reference breath on its own. ``"auto"`` (default): ``"chain"``.
     nodes : {"auto", "majority", "members"}
         Which nodes a named class draws from. ``"majority"``: the nodes whose majority label it is.
         ``"members"``: every node holding at least 3 reference breaths of the class, weighted by how
@@ -97,6 +104,7 @@ class GenerationOptions:
     latent: str = "auto"
     nodes: str = "auto"
     kde_bandwidth: float = KDE_BANDWIDTH
+    sequence: str = "auto"
     noise: str = "auto"
     noise_highpass_hz: float = NOISE_HIGHPASS_HZ
     boundary: str = "auto"
@@ -125,6 +133,7 @@ def check_options(options) -> GenerationOptions:
     if o.nodes not in NODE_CHOICES:
         raise VentgenValueError(f"nodes must be 'auto', 'majority' or 'members', got {o.nodes!r}")
     _choice("decoder", o.decoder, DECODERS)
+    _choice("sequence", o.sequence, SEQUENCES)
     _choice("noise", o.noise, NOISE_MODELS)
     _choice("boundary", o.boundary, BOUNDARY_MODELS)
     hp = o.noise_highpass_hz
@@ -161,6 +170,7 @@ def resolve_auto(model, o: GenerationOptions, encodings: bool = True) -> Generat
     latent = o.latent if o.latent != "auto" else (("kde" if encodings else "data") if decoder == "flow" else "node")
     nodes = o.nodes if o.nodes != "auto" else ("members" if latent in ("data", "kde") else "majority")
     return dataclasses.replace(o, decoder=decoder, latent=latent, nodes=nodes,
+                               sequence="chain" if o.sequence == "auto" else o.sequence,
                                noise=plain if o.noise == "auto" else o.noise,
                                boundary=plain if o.boundary == "auto" else o.boundary)
 

@@ -58,6 +58,7 @@ from .options import check_options, check_residual_support, output_rate, resolve
 from .reference import NodePools, generation_source
 from .result import build_manifest, build_recording, seed_of, superclasses
 from .spec import read_cohort_spec
+from .walk import chain_table, successors
 
 __all__ = ["CohortPlan", "plan_cohort", "generate_patient", "generate_patients", "patient_streams", "root_sequence"]
 
@@ -78,6 +79,7 @@ class CohortPlan:
     runs: dict  # event run lengths per label
     persistence: dict  # (level, label): how often a breath has the node of the one before it
     mu: np.ndarray | None  # reference encodings (latent="kde")
+    chain: tuple | None  # (successors, chain table) of sequence="chain" (see walk.py), or None
     trees: dict | None  # k-d trees of length_method="nearest"
     models: tuple  # (ObservationNoise or None, BoundaryBias or None)
     linear: object  # LinearDecoder (decoder="linear") or None
@@ -99,7 +101,7 @@ class CohortPlan:
         o = self.options
         return {"seed": self.seed, "sampling_rate": self.out_rate, "cycle_rate": self.cycle_rate,
                 "length_method": o.length_method, "latent": o.latent, "decoder": o.decoder, "nodes": o.nodes,
-                "noise": o.noise, "noise_highpass_hz": float(o.noise_highpass_hz), "boundary": o.boundary,
+                "sequence": o.sequence, "noise": o.noise, "noise_highpass_hz": float(o.noise_highpass_hz), "boundary": o.boundary,
                 "n_components": int(len(self.comps)), "n_data_components": int(self.comps.n_data),
                 "n_breaths": int(n_breaths), "seconds": seconds, "breaths_per_s": n_breaths / max(seconds, 1e-9),
                 "duration_s": [float(d) for d in durations], **self.extra_info}
@@ -158,7 +160,7 @@ def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> Co
         resolved=resolved, is_node=np.array([r.entry.is_node for r in resolved]), pools=pools, comps=comps,
         runs=run_lengths(ref) if stored is None else stored.runs,
         persistence=node_persistence(pools.gid_ref, pools.ref.labels, pools.ref.subjects),
-        mu=enc.mu if o.latent == "kde" else None,
+        mu=enc.mu if o.latent == "kde" else None, chain=_chain(o, resolved, comps, pools),
         trees=trees, models=models, linear=linear, bounds=bounds, tree=st.tree, node_labels=table,
         cycle_rate=float(ref.sampling_rate), out_rate=out_rate, root=root, seed=seed_of(random_state),
         extra_info=extra)
@@ -171,7 +173,10 @@ def generate_patient(model, plan: CohortPlan, p: int) -> tuple:
     ev = patient_events(p, plan.counts[p], plan.resolved, plan.pools.offs, plan.spec.node_concentration,
                         plan.runs, rng, plan.persistence)
     comps = plan.comps.for_breaths(plan.comps.of(ev.gid, np.where(plan.is_node[ev.entry], "", ev.label)))
-    lens, Z = _latents_and_lengths(plan, comps, ev, u, rng)
+    lens, Z, of_breath = _latents_and_lengths(plan, comps, ev, u, rng)
+    if of_breath is not comps.of_breath:  # chained breaths take their reference breath's node
+        comps = comps.for_breaths(of_breath)
+        ev.gid = np.where(plan.is_node[ev.entry], ev.gid, comps.gid[of_breath])
     o = plan.options
     if o.decoder == "flow":
         decode = FlowDecoder(model, flow_rng)
@@ -196,16 +201,26 @@ def _latents_and_lengths(plan: CohortPlan, comps, ev, u, rng) -> tuple:
     o, pools, a = plan.options, plan.pools, plan.spec.patient_variability
     one = np.zeros(len(ev), dtype=np.int64)  # every breath is the patient's: row 0 of u
     if o.latent == "kde":
-        Z, lens = draw_kde(comps, one, u, a, plan.mu, pools.ref.lengths, o.kde_bandwidth, rng)
+        chain = None if plan.chain is None else (ev.entry, ev.label, *plan.chain)
+        Z, lens, of_breath = draw_kde(comps, one, u, a, plan.mu, pools.ref.lengths, o.kde_bandwidth, rng, chain)
         missing = lens == 0  # components without reference breaths: lengths as asked
         if missing.any():
-            lens[missing] = draw_lengths(comps, pools, len(ev), "node", rng)[missing]
-        return lens, Z
+            lens[missing] = draw_lengths(comps.for_breaths(of_breath), pools, len(ev), "node", rng)[missing]
+        return lens, Z, of_breath if chain is not None else comps.of_breath
     lens = draw_lengths(comps, pools, len(ev), o.length_method, rng)
     Z = draw_latents(comps, one, u, a, rng)
     if o.length_method == "nearest":
         nearest_lengths(lens, Z, comps, pools, None, rng, trees=plan.trees)
-    return lens, Z
+    return lens, Z, comps.of_breath
+
+
+def _chain(o, resolved: list, comps, pools: NodePools):
+    """(successors, chain table) of ``sequence="chain"`` (see :mod:`ventgen.generate.walk`), else None."""
+    if o.latent != "kde" or o.sequence != "chain":
+        return None
+    ref = pools.ref
+    succ = successors(ref.labels, ref.subjects, ref.follows)
+    return succ, chain_table(resolved, comps, pools.gid_ref, ref.labels, pools.offs)
 
 
 def generate_patients(model, plan: CohortPlan, progress_bar=None):

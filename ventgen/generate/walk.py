@@ -1,0 +1,93 @@
+"""Consecutive breaths that continue the reference: ``sequence="chain"`` with ``latent="kde"``.
+
+With ``latent="kde"`` every generated breath is drawn from one reference breath (its encoding, jittered,
+and its length). Drawn independently, two consecutive generated breaths come from unrelated reference
+breaths: the end of one and the start of the next do not belong together (end-expiratory flow and
+pressure, the timing of the next trigger), and the join shows. A *chain* draws a breath from the
+reference breath that follows (in the same recording) the one its predecessor was drawn from, whenever
+that breath may stand there: it has the class the events gave the breath and lies in one of the entry's
+nodes of that class. Otherwise (the recording ends, its class changes, its node is not allowed) the
+breath keeps its own draw. Each breath is still one real breath jittered in latent space (the share
+of generated breaths close to a training breath does not change); consecutive breaths now follow
+each other as real ones do, and the node a breath takes is the one its successor really has (so the
+reference's persistence and transitions between nodes come out of the data).
+
+Examples
+--------
+>>> import numpy as np
+>>> successors(np.array(["a", "a", "b", "b"]), np.array([0, 0, 0, 1]))
+array([ 1, -1, -1, -1])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SEQUENCES", "successors", "chain_table", "chain_picks"]
+
+#: How consecutive generated breaths relate to each other (see :class:`GenerationOptions`).
+SEQUENCES = ("auto", "chain", "independent")
+
+
+def successors(labels: np.ndarray, subjects=None, follows=None) -> np.ndarray:
+    """(n,) int64: the index of the reference breath that follows breath ``i`` in its recording with
+    the same label, else -1 (the last breath, a change of label or of subject, or ``follows[i]``
+    False: breath ``i + 1`` does not start where breath ``i`` ends)."""
+    labels = np.asarray(labels).astype(str)
+    n = labels.size
+    ok = labels[1:] == labels[:-1]
+    if subjects is not None:
+        subjects = np.asarray(subjects)
+        ok &= subjects[1:] == subjects[:-1]
+    if follows is not None:
+        ok &= np.asarray(follows, dtype=bool)
+    out = np.full(n, -1, dtype=np.int64)
+    out[:-1] = np.where(ok, np.arange(1, n), -1)
+    return out
+
+
+def chain_table(resolved: list, comps, gid_ref: np.ndarray, ref_labels: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """(entries, n) int64: the component (see :class:`~ventgen.generate.latents.Components`) a breath of
+    each entry takes when it continues reference breath ``q``, or -1 where ``q`` may not stand there:
+    explicit-node entries never chain (their breaths keep their node), class entries accept ``q`` when
+    its node at the entry's level is one of the entry's nodes whose label is ``q``'s label."""
+    n = gid_ref.shape[0]
+    ref_labels = np.asarray(ref_labels).astype(str)
+    out = np.full((len(resolved), n), -1, dtype=np.int64)
+    names = np.unique(comps.label)
+    for e, r in enumerate(resolved):
+        if r.entry.is_node:
+            continue
+        g = gid_ref[:, r.level - 1]
+        allowed = {(int(gg), str(lab)) for gg, lab in zip(np.asarray(r.nodes) + offs[r.level - 1],
+                                                           np.asarray(r.node_labels).astype(str), strict=True)}
+        keys = np.fromiter(((int(gg), str(lab)) in allowed for gg, lab in zip(g, ref_labels, strict=True)),
+                           dtype=bool, count=n) & np.isin(ref_labels, names)
+        if keys.any():
+            out[e, keys] = comps.of(g[keys], ref_labels[keys])
+    return out
+
+
+def chain_picks(pick: np.ndarray, comp: np.ndarray, entry: np.ndarray, succ: np.ndarray, table: np.ndarray,
+                label: np.ndarray, comp_label: np.ndarray) -> tuple:
+    """(pick, comp): each breath's reference breath and component after chaining (see the module notes).
+
+    ``pick`` (N,) the reference breath each breath drew on its own (-1: none, its component has too few
+    members), ``comp`` (N,) its component, ``entry`` (N,) its composition entry, ``succ`` from
+    :func:`successors`, ``table`` from :func:`chain_table`; ``label`` (N,) the breath's class and
+    ``comp_label`` the class of every component. A breath continues its predecessor's reference breath
+    when the successor's component (for the breath's entry) exists and has the breath's class. One
+    step per breath (each depends on the one before): O(N) time.
+    """
+    pick, comp = pick.copy(), comp.copy()
+    label = np.asarray(label).astype(str)
+    comp_label = np.asarray(comp_label).astype(str)
+    prev = -1
+    for j in range(pick.size):
+        q = succ[prev] if prev >= 0 else -1
+        if q >= 0:
+            c = table[entry[j], q]
+            if c >= 0 and comp_label[c] == label[j]:
+                pick[j], comp[j] = q, c
+        prev = pick[j]
+    return pick, comp
