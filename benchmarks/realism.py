@@ -90,7 +90,7 @@ def one_seed(args, seed: int, out: Path) -> dict:
     err = (comp["achieved"] - comp["requested"]).abs().max() if "achieved" in comp else float("nan")
     row = {"seed": seed, **{f"{r.classifier.split(',')[0]} {k}": getattr(r, k) for r in table.itertuples()
                             for k in ("synthetic", "floor", "ceiling")},
-           "ks_median": s.get("ks_median"), "tstr_over_trtr": s.get("tstr_over_trtr"),
+           "ks_median": s.get("ks_median"), "ks_floor": s.get("ks_median_floor"), "tstr_over_trtr": s.get("tstr_over_trtr"),
            "composition_max_error": float(err), "segmentation_f1": s.get("segmentation_f1"),
            "memorisation_below_p05": s.get("memorisation_fraction_below_real_p05"),
            "memorisation_passes": s.get("memorisation_passes"), **t}

@@ -14,6 +14,7 @@ from ventgen.evaluate.fidelity import (
     cycle_features,
     discriminative_score,
     discriminative_table,
+    ks_floor,
     ks_table,
     match_breaths,
     memorisation_check,
@@ -109,6 +110,22 @@ def test_cycle_features_shape():
         cycle_features(np.zeros((3, 200)))
 
 
+def test_ks_floor_is_the_sampling_noise_at_the_synthetic_size():
+    rng = np.random.default_rng(1)
+    real = pd.DataFrame({"rr_bpm": rng.normal(15, 2, 4000), "tvi_ml": rng.normal(500, 50, 4000)})
+    lab = np.r_[["a"] * 3000, ["b"] * 1000]
+    cols = ["rr_bpm", "tvi_ml"]
+    small = ks_floor(real, lab, {"a": 50, "b": 50}, cols, random_state=0)
+    large = ks_floor(real, lab, {"a": 1500, "b": 500}, cols, random_state=0)
+    # the median KS of one distribution against itself: about 0.83 / sqrt(n m / (n + m))
+    assert 0.6 * 0.83 / np.sqrt(50) < small < 1.6 * 0.83 / np.sqrt(50)
+    assert large < small / 2
+    assert ks_floor(real, lab, {"a": 50, "b": 50}, cols, random_state=0) == small  # same seed, same number
+    assert np.isnan(ks_floor(real, lab, {"c": 50}, cols))  # no class in common
+    # without labels every breath is in one class
+    assert ks_floor(real, None, {"all": 100}, cols) < 0.2
+
+
 def test_evaluate_cohort_on_double(tmp_path):
     """Generate from the test double, write, and evaluate against the double's own reference cycles."""
     from _cohort_double import DoubleModel, make_reference
@@ -134,7 +151,9 @@ def test_evaluate_cohort_on_double(tmp_path):
     assert (tmp_path / "fid" / "fidelity.json").is_file() and (tmp_path / "fid" / "ks_rr_bpm.png").is_file()
     assert rep.discriminative_cnn == {"classifier": "cnn_1d", "skipped": "cnn_epochs=0"}
     assert "cnn_discriminative_score" not in rep.ceiling
-    assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["summary"]["ks_median"] == pytest.approx(rep.ks_median)
+    summary = json.loads((tmp_path / "fid" / "fidelity.json").read_text())["summary"]
+    assert summary["ks_median"] == pytest.approx(rep.ks_median)
+    assert 0 < summary["ks_median_floor"] < 0.5 and "floor" in repr(rep)
     with pytest.raises(FileExistsError):
         ventgen.evaluate_cohort(res, real, out_dir=tmp_path / "fid")
 

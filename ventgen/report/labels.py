@@ -39,6 +39,7 @@ METRIC_LABELS: list[tuple[str, str | None]] = [
     (r"(?:fidelity\.)?(?:summary\.)?composition_max_abs_(?:difference|error)", "Composition: largest share error"),
     (r"(?:fidelity\.)?(?:summary\.)?segmentation_f1", "Breath detection F1 on the virtual patients"),
     (r"(?:fidelity\.)?(?:summary\.)?ks_median", "Median KS, real vs synthetic (per class and quantity)"),
+    (r"(?:fidelity\.)?(?:summary\.)?ks_median_floor", "Median KS floor, real vs real at the synthetic size"),
     (r"(?:fidelity\.)?(?:summary\.)?ks_median_per_column\.(\w+)", "Median KS, {q0}"),
     (r"(?:fidelity\.)?(?:summary\.)?trtr_accuracy", "Accuracy trained on real (TRTR)"),
     (r"(?:fidelity\.)?(?:summary\.)?tstr_accuracy", "Accuracy trained on synthetic (TSTR)"),

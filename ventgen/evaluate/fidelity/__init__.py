@@ -39,7 +39,7 @@ from .classifiers import (
     tstr_trtr,
 )
 from .memorisation import memorisation_check
-from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_table
+from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_floor, ks_table
 from .report import FidelityReport, discriminative_table
 from .segmentation import match_breaths, synthetic_cycles
 
@@ -47,6 +47,7 @@ __all__ = [
     "FidelityReport",
     "evaluate_cohort",
     "match_breaths",
+    "ks_floor",
     "ks_table",
     "tstr_trtr",
     "discriminative_score",

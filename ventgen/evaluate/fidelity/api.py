@@ -36,7 +36,7 @@ from .classifiers import (
     tstr_trtr,
 )
 from .memorisation import memorisation_check
-from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_table
+from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_floor, ks_table
 from .report import FidelityReport
 from .segmentation import synthetic_cycles
 
@@ -179,7 +179,7 @@ def _measure(cohort, real_cycles, syn, segd: dict, method: str, columns, rng, cn
     mem = memorisation_check(fr, fs, random_state=rng)
     return FidelityReport(
         composition=cohort.composition(), segmentation=segd, ks=ks, classifier=clf, discriminative=disc,
-        memorisation=mem, discriminative_cnn=cnn,
+        memorisation=mem, discriminative_cnn=cnn, ks_floor=_ks_floor(real_meta, rl, sl, columns, rng),
         info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
               "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns)},
         real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
@@ -200,10 +200,18 @@ def _measure_unlabelled(cohort, real_cycles, syn, segd: dict, method: str, colum
     return FidelityReport(
         composition=cohort.composition(), segmentation=segd, ks=ks,
         classifier={"skipped": "needs labels"}, discriminative=disc, memorisation=mem, discriminative_cnn=cnn,
+        ks_floor=_ks_floor(real_meta, None, np.full(len(sl), "all"), columns, rng),
         info={"n_real": int(len(rl)), "n_synthetic_breaths_found": int(len(sl)), "method": method,
               "cycle_rate": float(real_cycles.sampling_rate), "columns": list(columns),
               "labelled": False, "needs_labels": list(NEEDS_LABELS), "note": note},
         real_breaths=real_meta.assign(label=rl), synthetic_breaths=syn_meta.assign(label=sl))
+
+
+def _ks_floor(real_meta, rl, sl, columns, rng) -> float:
+    """:func:`ks_floor` at the synthetic side's size per class (``rl`` None: one class)."""
+    names, counts = np.unique(np.asarray(sl).astype(str), return_counts=True)
+    return ks_floor(real_meta, rl, dict(zip(names.tolist(), counts.tolist(), strict=True)), columns,
+                    random_state=int(rng.integers(2**31)))
 
 
 def _discriminative(real: tuple, syn: tuple, rng, cnn_epochs: int) -> tuple[dict, dict]:

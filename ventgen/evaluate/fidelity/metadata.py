@@ -11,7 +11,7 @@ from scipy.stats import ks_2samp
 from ...errors import VentgenValueError
 from ...signals.features import breath_metadata
 
-__all__ = ["METADATA_KS_COLUMNS", "ks_table", "cycle_metadata"]
+__all__ = ["METADATA_KS_COLUMNS", "ks_table", "ks_floor", "cycle_metadata"]
 
 #: Breath metadata compared real vs synthetic.
 METADATA_KS_COLUMNS = ("rr_bpm", "itime_s", "tvi_ml", "tve_ml", "pip_cmh2o", "peep_cmh2o")
@@ -52,6 +52,51 @@ def ks_table(real: pd.DataFrame, synthetic: pd.DataFrame, real_labels=None, synt
             rows.append({"label": c, "column": col, **_ks_row(a[np.isfinite(a)], b[np.isfinite(b)], min_count)})
     return pd.DataFrame(rows, columns=["label", "column", "n_real", "n_synthetic", "ks", "pvalue",
                                        "real_median", "synthetic_median"])
+
+
+def ks_floor(real: pd.DataFrame, real_labels, n_synthetic: dict, columns=METADATA_KS_COLUMNS, *,
+             random_state=0, min_count: int = 5) -> float:
+    """The median KS statistic that sampling alone gives at the synthetic side's size: per class, as
+    many real breaths as the synthetic side has (at most half the class) drawn at random against the
+    other real breaths of the class, per column, as :func:`ks_table` does.
+
+    A KS statistic between two finite samples is not 0 even when they come from one distribution (about
+    ``0.83 / sqrt(n m / (n + m))`` at the median): next to the real-vs-synthetic median it says how much
+    of it is sampling.
+
+    Parameters
+    ----------
+    real : DataFrame
+        Metadata of the real breaths (:func:`cycle_metadata`).
+    real_labels : array-like of str, or None
+        Their classes (None: one class, ``"all"``).
+    n_synthetic : dict
+        ``{class: number of synthetic breaths}`` (``{"all": n}`` without labels); classes missing from
+        it, or from the real side, are skipped.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> real = pd.DataFrame({"rr_bpm": rng.normal(15, 2, 2000)})
+    >>> 0.03 < ks_floor(real, None, {"all": 200}, columns=["rr_bpm"]) < 0.15
+    True
+    """
+    rng = np.random.default_rng(random_state)
+    rl = np.full(len(real), "all") if real_labels is None else np.asarray(real_labels).astype(str)
+    vals = []
+    for c in sorted(set(rl) & set(n_synthetic) - {""}):
+        idx = np.flatnonzero(rl == c)
+        n = min(int(n_synthetic[c]), idx.size // 2)
+        if n < min_count:
+            continue
+        draw = np.zeros(idx.size, dtype=bool)
+        draw[rng.choice(idx.size, size=n, replace=False)] = True
+        for col in columns:
+            v = _numbers(real[col])[idx]
+            row = _ks_row(v[~draw & np.isfinite(v)], v[draw & np.isfinite(v)], min_count)
+            if np.isfinite(row["ks"]):
+                vals.append(row["ks"])
+    return float(np.median(vals)) if vals else float("nan")
 
 
 def _ks_classes(real, synthetic, real_labels, synthetic_labels):

@@ -73,6 +73,7 @@ class FidelityReport:
     synthetic_breaths: pd.DataFrame | None = None
     ceiling: dict | None = None
     discriminative_cnn: dict | None = None
+    ks_floor: float = float("nan")  # the median KS of real breaths against real ones, at the synthetic size
 
     @property
     def ks_median(self) -> float:
@@ -87,6 +88,7 @@ class FidelityReport:
             "composition_max_abs_difference": float(np.abs(comp["difference"]).max()) if len(comp) else float("nan"),
             "segmentation_f1": self.segmentation.get("f1", float("nan")),
             "ks_median": self.ks_median,
+            "ks_median_floor": self.ks_floor,
             "ks_median_per_column": self.ks.groupby("column")["ks"].median().to_dict() if len(self.ks) else {},
             "trtr_accuracy": self.classifier.get("trtr_accuracy"),
             "tstr_accuracy": self.classifier.get("tstr_accuracy"),
@@ -151,6 +153,6 @@ class FidelityReport:
     def __repr__(self) -> str:
         s = self.summary()
         return ("FidelityReport(composition max |diff| {composition_max_abs_difference:.4f}, segmentation F1 "
-                "{segmentation_f1:.3f}, median KS {ks_median:.3f}, TSTR/TRTR {tstr_over_trtr:.3f}, "
+                "{segmentation_f1:.3f}, median KS {ks_median:.3f} (floor {ks_median_floor:.3f}), TSTR/TRTR {tstr_over_trtr:.3f}, "
                 "discriminative {discriminative_score:.3f} (floor {discriminative_score_floor:.3f}), CNN "
                 "{cnn_discriminative_score:.3f} (floor {cnn_discriminative_score_floor:.3f}))").format(**{k: (np.nan if v is None else v) for k, v in s.items()})
