@@ -54,17 +54,17 @@ def chain_table(resolved: list, comps, gid_ref: np.ndarray, ref_labels: np.ndarr
     n = gid_ref.shape[0]
     ref_labels = np.asarray(ref_labels).astype(str)
     out = np.full((len(resolved), n), -1, dtype=np.int64)
-    names = np.unique(comps.label)
+    names, code = np.unique(ref_labels, return_inverse=True)
     for e, r in enumerate(resolved):
         if r.entry.is_node:
             continue
-        g = gid_ref[:, r.level - 1]
-        allowed = {(int(gg), str(lab)) for gg, lab in zip(np.asarray(r.nodes) + offs[r.level - 1],
-                                                           np.asarray(r.node_labels).astype(str), strict=True)}
-        keys = np.fromiter(((int(gg), str(lab)) in allowed for gg, lab in zip(g, ref_labels, strict=True)),
-                           dtype=bool, count=n) & np.isin(ref_labels, names)
-        if keys.any():
-            out[e, keys] = comps.of(g[keys], ref_labels[keys])
+        g = gid_ref[:, r.level - 1].astype(np.int64)
+        lab = np.asarray(r.node_labels).astype(str)
+        known = np.isin(lab, names)
+        allowed = (np.asarray(r.nodes)[known] + offs[r.level - 1]) * names.size + np.searchsorted(names, lab[known])
+        ok = np.isin(g * names.size + code, allowed) & np.isin(ref_labels, comps.label)
+        if ok.any():
+            out[e, ok] = comps.of(g[ok], ref_labels[ok])
     return out
 
 
