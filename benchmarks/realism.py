@@ -66,7 +66,8 @@ def one_seed(args, seed: int, out: Path) -> dict:
     if sampler:  # another sampler for a stored generator (e.g. a model file trained with older defaults)
         model.config_ = dataclasses.replace(model.config_, **sampler)
     t0 = time.perf_counter()
-    opts = {"decoder": args.decoder, "latent": args.latent}
+    opts = {"decoder": args.decoder, "latent": args.latent, "sequence": args.sequence,
+            "chain_breaths": args.chain_breaths}
     if args.kde_bandwidth is not None:
         opts["kde_bandwidth"] = args.kde_bandwidth
     res = ventgen.generate_cohort(model, spec, cycles if args.with_reference else None, random_state=seed,
@@ -116,6 +117,8 @@ def main(argv=None):
     ap.add_argument("--decoder", default="auto")
     ap.add_argument("--latent", default="auto")
     ap.add_argument("--kde-bandwidth", type=float, default=None)
+    ap.add_argument("--sequence", default="auto", help="auto, chain or independent (with latent kde)")
+    ap.add_argument("--chain-breaths", type=float, default=8.0, help="mean chain length in breaths (inf: no restarts)")
     ap.add_argument("--with-reference", action="store_true",
                     help="pass the training cycles as reference (same cohort as the stored data; needed for "
                          "latent='kde' with a model file written before the encodings were stored)")

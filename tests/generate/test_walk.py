@@ -14,7 +14,7 @@ from ventgen.generate.events import patient_events
 from ventgen.generate.latents import Components, draw_kde
 from ventgen.generate.options import check_options
 from ventgen.generate.plan import _latents_and_lengths, patient_streams, plan_cohort
-from ventgen.generate.walk import chain_picks, chain_table, successors
+from ventgen.generate.walk import chain_picks, chain_table, restarts, successors
 
 PAPER = {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}
 
@@ -45,6 +45,15 @@ def test_chain_continues_the_reference_where_it_may():
     assert p.tolist() == [0, 4, 5, 0, 5]
     p, _ = chain_picks(pick, comp, entry, succ, table, np.array(["a", "b", "a", "a", "a"]), comp_label)
     assert p[1] == 4 and p[2] == 5
+    # a restart keeps the breath's own draw, and the chain goes on from it
+    p, _ = chain_picks(pick, comp, entry, succ, table, label, comp_label, np.array([0, 0, 1, 0, 0], dtype=bool))
+    assert p.tolist() == [0, 1, 4, 5, 5]
+
+
+def test_restarts_have_the_asked_rate():
+    rng = np.random.default_rng(0)
+    assert abs(restarts(20000, 8.0, rng).mean() - 1 / 8) < 0.01
+    assert not restarts(100, float("inf"), rng).any() and restarts(100, 1.0, rng).all()
 
 
 def test_chain_table_allows_the_entry_nodes_of_the_breath_class_only():
@@ -69,10 +78,11 @@ def model(ref):
     return DoubleModel(ref)
 
 
-def _picks(model, ref, sequence):
+def _picks(model, ref, sequence, chain_breaths=float("inf")):
     """The reference breath every breath of patient 0 was drawn from (bandwidth 0: its encoding itself)."""
     spec = {"patients": 2, "breaths": 300, "composition": PAPER, "patient_variability": 0.0}
-    o = GenerationOptions(latent="kde", decoder="exact", kde_bandwidth=0.0, sequence=sequence)
+    o = GenerationOptions(latent="kde", decoder="exact", kde_bandwidth=0.0, sequence=sequence,
+                          chain_breaths=chain_breaths)
     plan = plan_cohort(model, spec, ref, random_state=3, options=o)
     rng = patient_streams(plan.root, 0)[0]
     u = rng.standard_normal((1, plan.pools.dim))
@@ -96,6 +106,10 @@ def test_chained_breaths_follow_the_reference_and_take_its_nodes(model, ref):
     assert (plan.pools.gid_ref[pick, 0] == gid).all()  # and from its reference breath's node
     free, ev2, _, _ = _picks(model, ref, "independent")
     assert (free[1:] == free[:-1] + 1)[ev2.label[1:] == ev2.label[:-1]].mean() < 0.1
+    # restarts: about one breath in chain_breaths starts again from its own draw
+    short, ev3, _, _ = _picks(model, ref, "chain", chain_breaths=2.0)
+    share = (short[1:] == short[:-1] + 1)[ev3.label[1:] == ev3.label[:-1]].mean()
+    assert 0.3 < share < 0.6 < follows[same_class].mean()
 
 
 def test_chain_keeps_the_composition_exact_and_the_seed_reproducible(model, ref):
@@ -118,6 +132,9 @@ def test_auto_sequence_is_chain_with_kde_and_bad_values_are_clear(model, ref):
     assert r.info["sequence"] == "chain"
     with pytest.raises(VentgenValueError, match="sequence must be one of"):
         check_options(GenerationOptions(sequence="markov"))
+    for bad in (0.5, float("nan"), "8", True):
+        with pytest.raises(VentgenValueError, match="chain_breaths must be a number >= 1"):
+            check_options(GenerationOptions(chain_breaths=bad))
 
 
 def test_draw_kde_with_a_chain_returns_the_new_components():
@@ -126,7 +143,7 @@ def test_draw_kde_with_a_chain_returns_the_new_components():
                        np.zeros((2, 2)), np.ones((2, 2)), 2, np.array(["a", "a"]))
     succ = np.array([1, 2, 3, -1, 5, -1])
     table = np.array([[0, 0, 1, 1, 0, 1]])
-    chain = (np.zeros(4, dtype=np.int64), np.array(["a"] * 4), succ, table)
+    chain = (np.zeros(4, dtype=np.int64), np.array(["a"] * 4), succ, table, None)
     rng = np.random.default_rng(0)
     Z, L, c = draw_kde(comps, np.zeros(4, int), np.zeros((1, 2)), 0.0, mu, np.arange(10, 16), 0.0, rng, chain)
     first = int(np.flatnonzero((mu == Z[0]).all(axis=1))[0])

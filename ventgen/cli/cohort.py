@@ -59,6 +59,9 @@ def _add_generate(sub):
                    help="with --latent kde: draw each breath from the reference breath that follows its "
                         "predecessor's where it may, so consecutive breaths join as real ones do (chain; auto, "
                         "the default), or every breath on its own (independent)")
+    p.add_argument("--chain-breaths", type=float, default=8.0, metavar="N",
+                   help="with --sequence chain: mean number of breaths a chain follows the reference before it "
+                        "starts again from a fresh draw (default 8; inf: never)")
     p.add_argument("--nodes", choices=("auto", "majority", "members"), default="auto",
                    help="nodes a class draws from: those it is the majority of, or all holding it "
                         "(default: majority with --latent node, members with --latent data)")
@@ -96,6 +99,7 @@ def workers_count(value: str) -> int:
 def _run_generate(args):
     options = GenerationOptions(length_method=args.length_method, latent=args.latent, decoder=args.decoder,
                                 kde_bandwidth=args.kde_bandwidth, sequence=args.sequence,
+                                chain_breaths=args.chain_breaths,
                                 nodes=args.nodes, noise=args.noise, noise_highpass_hz=args.noise_highpass,
                                 boundary=args.boundary, progress=False if args.quiet else None)
     res = generate_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,

@@ -124,7 +124,7 @@ def draw_kde(comps: Components, patient: np.ndarray, u: np.ndarray, a: float, mu
              lengths: np.ndarray, bandwidth: float, rng, chain=None) -> tuple:
     """(N, d) float32 latents, (N,) lengths and (N,) components of ``latent="kde"``: per component (in a
     fixed order), reference breaths drawn at random among its members; with ``chain`` (``(entry, label,
-    successors, table)``, see :func:`ventgen.generate.walk.chain_picks`) a breath continues the reference
+    successors, table, restarts)``, see :func:`ventgen.generate.walk.chain_picks`) a breath continues the reference
     breath its predecessor was drawn from where it may, and takes that breath's component. Each breath
     takes its reference breath's encoding ``mu[i]`` and length, with jitter ``bandwidth * scale`` (a
     share ``a`` of it common to the patient), shrunk towards the component's mean by
@@ -141,8 +141,8 @@ def draw_kde(comps: Components, patient: np.ndarray, u: np.ndarray, a: float, mu
         if mem.size >= 3:
             pick[sel] = mem[rng.integers(0, mem.size, size=sel.size)]
     if chain is not None:
-        entry, label, succ, table = chain
-        pick, c = chain_picks(pick, c, entry, succ, table, label, comps.label)
+        entry, label, succ, table, restart = chain
+        pick, c = chain_picks(pick, c, entry, succ, table, label, comps.label, restart)
     Z = comps.centers[c] + comps.scales[c] * eps
     h = float(bandwidth)
     ok = pick >= 0

@@ -14,7 +14,7 @@ from ..io.cohort_spec import RECORDING_FILE
 from .composition import NODE_CHOICES
 from .decode import BOUNDARY_MODELS, DECODERS, NOISE_HIGHPASS_HZ, NOISE_MODELS
 from .latents import KDE_BANDWIDTH, LATENT_SOURCES, LENGTH_METHODS
-from .walk import SEQUENCES
+from .walk import CHAIN_BREATHS, SEQUENCES
 
 __all__ = ["GenerationOptions", "check_options", "resolve_auto", "check_residual_support", "output_rate"]
 
@@ -53,6 +53,11 @@ class GenerationOptions:
         the breath's class and lies in one of its entry's nodes (else it keeps its own draw), so that
         consecutive breaths join as real ones do (:mod:`ventgen.generate.walk`). ``"independent"``:
         every breath draws its reference breath on its own. ``"auto"`` (default): ``"chain"``.
+    chain_breaths : float
+        With ``sequence="chain"``: how many breaths a chain follows the reference on average before it
+        starts again from a fresh draw (``inf``: only where the reference stops it). Without restarts a
+        chain follows one recording for as long as its class lasts, and a virtual patient is a
+        stretch of one real patient.
     nodes : {"auto", "majority", "members"}
         Which nodes a named class draws from. ``"majority"``: the nodes whose majority label it is.
         ``"members"``: every node holding at least 3 reference breaths of the class, weighted by how
@@ -105,6 +110,7 @@ class GenerationOptions:
     nodes: str = "auto"
     kde_bandwidth: float = KDE_BANDWIDTH
     sequence: str = "auto"
+    chain_breaths: float = CHAIN_BREATHS
     noise: str = "auto"
     noise_highpass_hz: float = NOISE_HIGHPASS_HZ
     boundary: str = "auto"
@@ -134,6 +140,9 @@ def check_options(options) -> GenerationOptions:
         raise VentgenValueError(f"nodes must be 'auto', 'majority' or 'members', got {o.nodes!r}")
     _choice("decoder", o.decoder, DECODERS)
     _choice("sequence", o.sequence, SEQUENCES)
+    cb = o.chain_breaths
+    if not (isinstance(cb, (int, float, np.integer, np.floating)) and not isinstance(cb, bool) and cb >= 1):
+        raise VentgenValueError(f"chain_breaths must be a number >= 1 (inf: no restarts), got {cb!r}")
     _choice("noise", o.noise, NOISE_MODELS)
     _choice("boundary", o.boundary, BOUNDARY_MODELS)
     hp = o.noise_highpass_hz

@@ -58,7 +58,7 @@ from .options import check_options, check_residual_support, output_rate, resolve
 from .reference import NodePools, generation_source
 from .result import build_manifest, build_recording, seed_of, superclasses
 from .spec import read_cohort_spec
-from .walk import chain_table, successors
+from .walk import chain_table, restarts, successors
 
 __all__ = ["CohortPlan", "plan_cohort", "generate_patient", "generate_patients", "patient_streams", "root_sequence"]
 
@@ -101,7 +101,7 @@ class CohortPlan:
         o = self.options
         return {"seed": self.seed, "sampling_rate": self.out_rate, "cycle_rate": self.cycle_rate,
                 "length_method": o.length_method, "latent": o.latent, "decoder": o.decoder, "nodes": o.nodes,
-                "sequence": o.sequence, "noise": o.noise, "noise_highpass_hz": float(o.noise_highpass_hz), "boundary": o.boundary,
+                "sequence": o.sequence, "chain_breaths": float(o.chain_breaths), "noise": o.noise, "noise_highpass_hz": float(o.noise_highpass_hz), "boundary": o.boundary,
                 "n_components": int(len(self.comps)), "n_data_components": int(self.comps.n_data),
                 "n_breaths": int(n_breaths), "seconds": seconds, "breaths_per_s": n_breaths / max(seconds, 1e-9),
                 "duration_s": [float(d) for d in durations], **self.extra_info}
@@ -201,7 +201,8 @@ def _latents_and_lengths(plan: CohortPlan, comps, ev, u, rng) -> tuple:
     o, pools, a = plan.options, plan.pools, plan.spec.patient_variability
     one = np.zeros(len(ev), dtype=np.int64)  # every breath is the patient's: row 0 of u
     if o.latent == "kde":
-        chain = None if plan.chain is None else (ev.entry, ev.label, *plan.chain)
+        chain = None if plan.chain is None else (ev.entry, ev.label, *plan.chain,
+                                                 restarts(len(ev), o.chain_breaths, rng))
         Z, lens, of_breath = draw_kde(comps, one, u, a, plan.mu, pools.ref.lengths, o.kde_bandwidth, rng, chain)
         missing = lens == 0  # components without reference breaths: lengths as asked
         if missing.any():

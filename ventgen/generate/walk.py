@@ -7,7 +7,10 @@ pressure, the timing of the next trigger), and the join shows. A *chain* draws a
 reference breath that follows (in the same recording) the one its predecessor was drawn from, whenever
 that breath may stand there: it has the class the events gave the breath and lies in one of the entry's
 nodes of that class. Otherwise (the recording ends, its class changes, its node is not allowed) the
-breath keeps its own draw. Each breath is still one real breath jittered in latent space (the share
+breath keeps its own draw. A chain also starts again, from the breath's own draw, with probability
+``1 / chain_breaths`` at every breath (:func:`restarts`): left alone, a chain would follow one
+recording for as long as its class lasts (a ventilation mode lasts hours), and a virtual patient
+would be one stretch of one real patient, jittered. Each breath is still one real breath jittered in latent space (the share
 of generated breaths close to a training breath does not change); consecutive breaths now follow
 each other as real ones do, and the node a breath takes is the one its successor really has (so the
 reference's persistence and transitions between nodes come out of the data).
@@ -23,10 +26,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SEQUENCES", "successors", "chain_table", "chain_picks"]
+__all__ = ["SEQUENCES", "CHAIN_BREATHS", "successors", "chain_table", "chain_picks", "restarts"]
 
 #: How consecutive generated breaths relate to each other (see :class:`GenerationOptions`).
 SEQUENCES = ("auto", "chain", "independent")
+#: Default mean number of breaths a chain follows the reference before it starts again from a fresh draw.
+CHAIN_BREATHS = 8.0
+
+
+def restarts(n: int, mean_breaths: float, rng) -> np.ndarray:
+    """(n,) bool: the breaths that start a new chain, each with probability ``1 / mean_breaths`` (so
+    chains follow the reference for ``mean_breaths`` breaths on average, a geometric length; ``inf``:
+    never)."""
+    return rng.random(n) < 1.0 / float(mean_breaths)
 
 
 def successors(labels: np.ndarray, subjects=None, follows=None) -> np.ndarray:
@@ -69,22 +81,24 @@ def chain_table(resolved: list, comps, gid_ref: np.ndarray, ref_labels: np.ndarr
 
 
 def chain_picks(pick: np.ndarray, comp: np.ndarray, entry: np.ndarray, succ: np.ndarray, table: np.ndarray,
-                label: np.ndarray, comp_label: np.ndarray) -> tuple:
+                label: np.ndarray, comp_label: np.ndarray, restart=None) -> tuple:
     """(pick, comp): each breath's reference breath and component after chaining (see the module notes).
 
     ``pick`` (N,) the reference breath each breath drew on its own (-1: none, its component has too few
     members), ``comp`` (N,) its component, ``entry`` (N,) its composition entry, ``succ`` from
     :func:`successors`, ``table`` from :func:`chain_table`; ``label`` (N,) the breath's class and
     ``comp_label`` the class of every component. A breath continues its predecessor's reference breath
-    when the successor's component (for the breath's entry) exists and has the breath's class. One
-    step per breath (each depends on the one before): O(N) time.
+    when the successor's component (for the breath's entry) exists and has the breath's class, unless
+    ``restart`` (N,) bool says it starts a new chain. One step per breath (each depends on the one
+    before): O(N) time.
     """
     pick, comp = pick.copy(), comp.copy()
     label = np.asarray(label).astype(str)
     comp_label = np.asarray(comp_label).astype(str)
+    go = np.ones(pick.size, dtype=bool) if restart is None else ~np.asarray(restart, dtype=bool)
     prev = -1
     for j in range(pick.size):
-        q = succ[prev] if prev >= 0 else -1
+        q = succ[prev] if prev >= 0 and go[j] else -1
         if q >= 0:
             c = table[entry[j], q]
             if c >= 0 and comp_label[c] == label[j]:
