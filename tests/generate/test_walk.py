@@ -126,10 +126,10 @@ def test_chain_keeps_the_composition_exact_and_the_seed_reproducible(model, ref)
         assert lab in set(ref.labels[model.assign(ref.X)[:, 0] == node])
 
 
-def test_auto_sequence_is_chain_with_kde_and_bad_values_are_clear(model, ref):
+def test_auto_sequence_is_independent_and_bad_values_are_clear(model, ref):
     r = generate_cohort(model, {"patients": 1, "breaths": 30, "composition": PAPER}, ref, random_state=0,
                         options=GenerationOptions(latent="kde", decoder="exact"))
-    assert r.info["sequence"] == "chain"
+    assert r.info["sequence"] == "independent"
     with pytest.raises(VentgenValueError, match="sequence must be one of"):
         check_options(GenerationOptions(sequence="markov"))
     for bad in (0.5, float("nan"), "8", True):

@@ -57,8 +57,8 @@ def _add_generate(sub):
                    help="jitter of --latent kde, in units of the spread of the class in the node (default 0.3)")
     p.add_argument("--sequence", choices=("auto", "chain", "independent"), default="auto",
                    help="with --latent kde: draw each breath from the reference breath that follows its "
-                        "predecessor's where it may, so consecutive breaths join as real ones do (chain; auto, "
-                        "the default), or every breath on its own (independent)")
+                        "predecessor's where it may, so consecutive breaths join as real ones do (chain), or "
+                        "every breath on its own (independent; auto, the default)")
     p.add_argument("--chain-breaths", type=float, default=8.0, metavar="N",
                    help="with --sequence chain: mean number of breaths a chain follows the reference before it "
                         "starts again from a fresh draw (default 8; inf: never)")
