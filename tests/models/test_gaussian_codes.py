@@ -53,6 +53,35 @@ def test_equal_isotropic_covariances_give_the_nearest_code(covariance):
     assert torch.equal(som.nearest(z), ref.nearest(z))
 
 
+def test_nearest_parents_take_the_nearest_upper_code_whatever_the_covariances():
+    som = SOMStack([(4, 4), (2, 2)], latent_dim=3, sigma_init=1.5, seed=0, covariance="full", parents="nearest")
+    lik = SOMStack([(4, 4), (2, 2)], latent_dim=3, sigma_init=1.5, seed=0, covariance="full")
+    # one upper code elongated along the first axis: by likelihood it takes lower codes far along that axis
+    for s in (som, lik):
+        s.cov_weight.fill_(50.0)
+        scatter = torch.eye(3).repeat(20, 1, 1) * 50.0 * 0.3
+        scatter[16] = torch.diag(torch.tensor([50.0 * 30.0, 50.0 * 0.01, 50.0 * 0.01]))
+        s.cov_scatter.copy_(scatter)
+    near = torch.cdist(som.level_codes(1), som.level_codes(2)).argmin(1)
+    assert torch.equal(som.parents()[0], near)
+    assert not torch.equal(lik.parents()[0], near)  # the elongated code takes more children by likelihood
+    # the chain of a sample follows its rule's parents
+    z = torch.randn(50, 3, generator=torch.Generator().manual_seed(2))
+    idx = som.chain(z)
+    assert torch.equal(idx[1], near[idx[0]])
+    with pytest.raises(VentgenValueError, match="parents must be 'likelihood' or 'nearest'"):
+        SOMStack([(2, 2), (1, 1)], latent_dim=2, covariance="full", parents="closest")
+
+
+def test_nearest_parents_are_a_config_field_saved_with_the_model(X, tmp_path):
+    m = ventgen.HTVAE(epochs=1, random_state=0, covariance="full", parents="nearest", **SMALL).fit(X)
+    assert m.module_.som.parent_rule == "nearest"
+    m.save(tmp_path / "m.pt")
+    back = ventgen.HTVAE.load(tmp_path / "m.pt")
+    assert back.config_.parents == "nearest" and np.array_equal(back.assign(X), m.assign(X))
+    assert ADDED_PARAMS["parents"] == "likelihood"  # files written before the field: likelihood parents
+
+
 def test_paper_codes_have_no_covariance_state():
     """The paper's model keeps eq. 4 and the weights of older files (no covariance buffers)."""
     som = SOMStack([(3, 3), (2, 2)], latent_dim=2, seed=0)

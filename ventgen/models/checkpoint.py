@@ -62,6 +62,7 @@ ADDED_PARAMS = {
         "generator_sample_steps",
         "generator_time_power",
         "covariance",
+        "parents",
         "warmup_fraction",
     )
 }

@@ -143,6 +143,14 @@ class HTVAEConfig:
         _choice("covariance", ("lattice", "diagonal", "full")),
         cli="lattice,diagonal,full",
     )
+    parents: str = _param(
+        "likelihood",
+        "how a code's parent in the map above is chosen with Gaussian codes: likelihood (the upper code under "
+        "whose Gaussian it is most likely, at equal volumes) or nearest (the nearest upper code, eq. 4); the "
+        "paper's lattice codes always take the nearest",
+        _choice("parents", ("likelihood", "nearest")),
+        cli="likelihood,nearest",
+    )
     warmup_fraction: float = _param(
         0.0, "fraction of the epochs trained as a plain autoencoder before the maps are placed on the "
         "encodings (a batch SOM ending in k-means) and trained (DPSOM's recipe); 0: none (the paper)",

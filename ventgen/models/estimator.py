@@ -139,6 +139,11 @@ class HTVAE(HTVAEInference, BaseEstimator):
         covariance); a sample goes to the code under which it is most likely, so elongated clusters
         are not cut as the nearest code cuts them, and ``node_sigma`` / ``sample`` follow that
         covariance (its diagonal).
+    parents : {"likelihood", "nearest"}
+        With Gaussian codes: a code's parent in the map above is the upper code under whose Gaussian it
+        is most likely (``"likelihood"``) or the nearest upper code (``"nearest"``, eq. 4). The nodes of
+        the upper levels are the parents' chains, so this sets the tree. Lattice codes always take the
+        nearest.
     warmup_fraction : float in [0, 1)
         Train the first ``floor(warmup_fraction * epochs)`` epochs as a plain autoencoder, then place
         the maps on the encodings (a batch SOM that ends as k-means) and train the whole model (0: the
@@ -210,6 +215,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
         generator_sample_steps=None,
         generator_time_power=None,
         covariance=None,
+        parents=None,
         warmup_fraction=None,
         preset=DEFAULT_PRESET,
     ):
@@ -242,6 +248,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.generator_sample_steps = generator_sample_steps
         self.generator_time_power = generator_time_power
         self.covariance = covariance
+        self.parents = parents
         self.warmup_fraction = warmup_fraction
         self.preset = preset
 
@@ -275,6 +282,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
             reconstruction_weights=c.reconstruction_weights,
             reconstruction_loss=c.reconstruction_loss,
             covariance=c.covariance,
+            parents=c.parents,
             warmup_epochs=c.warmup_epochs,
             seed=seed,
         )

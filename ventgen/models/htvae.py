@@ -107,6 +107,7 @@ class HTVAEModule(nn.Module):
         reconstruction_weights=None,
         reconstruction_loss: str = "squared",
         covariance: str = "lattice",
+        parents: str = "likelihood",
         warmup_epochs: int = 0,
         seed=None,
     ):
@@ -136,6 +137,7 @@ class HTVAEModule(nn.Module):
             rho=rho,
             seed=None if seed is None else int(seed) + 1,
             covariance=covariance,
+            parents=parents,
         )
         self.latent_dim = int(latent_dim)
         self.warmup_epochs = int(warmup_epochs)

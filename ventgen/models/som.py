@@ -115,6 +115,9 @@ class SOMStack(nn.Module):
     covariance : {"lattice", "diagonal", "full"}
         "lattice" (the paper): nearest-code assignment (eq. 4), sigma from the lattice (eq. 5);
         "diagonal" / "full": every code has its own estimated covariance and assignment is by likelihood.
+    parents : {"likelihood", "nearest"}
+        With Gaussian codes, the parent of a code of S_i is the code of S_(i+1) under whose Gaussian it
+        is most likely ("likelihood") or the nearest one ("nearest", eq. 4). Lattice codes: the nearest.
 
     Notes
     -----
@@ -127,11 +130,14 @@ class SOMStack(nn.Module):
     """
 
     def __init__(self, maps, latent_dim: int, sigma_init: float = 1.0, rho: float = 2.0, seed=None,
-                 covariance: str = "lattice"):
+                 covariance: str = "lattice", parents: str = "likelihood"):
         super().__init__()
         if covariance not in COVARIANCES:
             raise VentgenValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
+        if parents not in ("likelihood", "nearest"):
+            raise VentgenValueError(f"parents must be 'likelihood' or 'nearest', got {parents!r}")
         self.covariance = covariance
+        self.parent_rule = parents
         self.maps = check_maps(maps)
         self.latent_dim = int(latent_dim)
         self.rho = float(rho)
@@ -248,6 +254,10 @@ class SOMStack(nn.Module):
         M-1 long tensors of local indices, computed for all codes at once from the current codes.
         """
         o = self.offsets
+        if self.parent_rule == "nearest" and self.gaussian:
+            c = self.codes.detach()
+            return [torch.cdist(c[o[i] : o[i + 1]], c[o[i + 1] : o[i + 2]]).argmin(dim=1)
+                    for i in range(self.n_levels - 1)]
         return [
             self._assign(self.codes[o[i] : o[i + 1]], slice(o[i + 1], o[i + 2]))
             for i in range(self.n_levels - 1)
