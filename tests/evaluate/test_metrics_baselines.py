@@ -150,16 +150,20 @@ def test_benchmark_argument_errors(tmp_path, capsys):
 def test_benchmark_passes_htvae_params_and_records_them(tmp_path, capsys):
     out = tmp_path / "hp"
     argv = _tiny_digits_benchmark(out, "htvae", "--htvae-param", "code_lr_scale=10",
-                                  "--htvae-param", "topology_weight=0.01", "--threads", "1")
+                                  "--htvae-param", "topology_weight=0.01", "--htvae-param", "parents=nearest",
+                                  "--threads", "1")
     assert main(argv) == 0
     run = pd.read_csv(out / "runs" / "htvae_seed0.csv")
-    assert json.loads(run["htvae_params"].iloc[0]) == {"code_lr_scale": 10.0, "topology_weight": 0.01}
+    assert json.loads(run["htvae_params"].iloc[0]) == {"code_lr_scale": 10.0, "parents": "nearest",
+                                                       "topology_weight": 0.01}
     ckpt = ventgen.HTVAE.load(out / "runs" / "htvae_seed0_ckpt" / "checkpoint.pt")
-    assert (ckpt.code_lr_scale, ckpt.topology_weight) == (10.0, 0.01)
+    assert (ckpt.code_lr_scale, ckpt.topology_weight, ckpt.config_.parents) == (10.0, 0.01, "nearest")
     assert main(_tiny_digits_benchmark(tmp_path / "bad", "htvae", "--htvae-param", "epochs=3")) == 2
     assert "unknown HTVAE parameter" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(_tiny_digits_benchmark(tmp_path / "bad", "htvae", "--htvae-param", "rho"))
+    assert main(_tiny_digits_benchmark(tmp_path / "bad2", "htvae", "--htvae-param", "parents=closest")) == 2
+    assert "parents" in capsys.readouterr().err
 
 
 def test_benchmark_ventilation_simulated(tmp_path):

@@ -51,14 +51,16 @@ def positive_int(value: str) -> int:
     return v
 
 
-def key_value(value: str) -> tuple[str, float]:
+def key_value(value: str) -> tuple[str, float | str]:
+    """``KEY=VALUE``: the value as a number when it reads as one, else as a word (a choice such as
+    ``parents=nearest``); the model's configuration checks it."""
     key, sep, v = value.partition("=")
+    if not sep or not key.strip() or not v.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. code_lr_scale=10 or parents=nearest, got {value!r}")
     try:
-        if not sep or not key.strip():
-            raise ValueError
         return key.strip(), float(v)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected KEY=NUMBER, e.g. code_lr_scale=10, got {value!r}") from None
+        return key.strip(), v.strip()
 
 
 def finite_float(value: str, ok, what: str) -> float:

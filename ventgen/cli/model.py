@@ -142,7 +142,8 @@ def _add_benchmark(subparsers):
                    help="ventilation without --root: minutes per simulated subject (default 60)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--htvae-param", action="append", default=[], metavar="KEY=VALUE", type=key_value,
-                   help="extra ventgen.HTVAE parameter for the HTVAE models, e.g. code_lr_scale=10 (repeatable)")
+                   help="extra ventgen.HTVAE parameter for the HTVAE models, e.g. code_lr_scale=10 or parents=nearest "
+                        "(repeatable)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads for this process")
     p.add_argument("--overwrite", action="store_true", help="retrain runs whose files exist (default: skip them)")
     p.add_argument("--from-checkpoints", action="store_true",
