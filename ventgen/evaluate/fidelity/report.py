@@ -88,7 +88,7 @@ class FidelityReport:
             "composition_max_abs_difference": float(np.abs(comp["difference"]).max()) if len(comp) else float("nan"),
             "segmentation_f1": self.segmentation.get("f1", float("nan")),
             "ks_median": self.ks_median,
-            "ks_median_floor": self.ks_floor,
+            "ks_median_floor": self.ks_floor if np.isfinite(self.ks_floor) else None,  # None: no class to split
             "ks_median_per_column": self.ks.groupby("column")["ks"].median().to_dict() if len(self.ks) else {},
             "trtr_accuracy": self.classifier.get("trtr_accuracy"),
             "tstr_accuracy": self.classifier.get("tstr_accuracy"),
