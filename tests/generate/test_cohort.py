@@ -26,16 +26,6 @@ PAPER = {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}
 
 
 @pytest.fixture(scope="module")
-def ref():
-    return make_reference()
-
-
-@pytest.fixture(scope="module")
-def model(ref):
-    return DoubleModel(ref)
-
-
-@pytest.fixture(scope="module")
 def result(model, ref):
     return generate_cohort(model, {"patients": 4, "breaths": 150, "composition": PAPER}, ref, random_state=0)
 

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from _cohort_double import DoubleModel, make_reference
 
 from ventgen.errors import VentgenValueError
 from ventgen.generate import GenerationOptions, generate_cohort
@@ -66,16 +65,6 @@ def test_chain_table_allows_the_entry_nodes_of_the_breath_class_only():
     node = SimpleNamespace(entry=SimpleNamespace(is_node=True), level=1, nodes=np.array([1]), node_labels=np.array(["a"]))
     t = chain_table([cls, node], comps, gid_ref, labels, np.array([0, 3]))
     assert t.tolist() == [[0, 1, -1, -1], [-1, -1, -1, -1]]  # (1, "b") and node 2 are not the entry's
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return make_reference()
-
-
-@pytest.fixture(scope="module")
-def model(ref):
-    return DoubleModel(ref)
 
 
 def _picks(model, ref, sequence, chain_breaths=float("inf")):
