@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from ventgen import read_cohort, write_cohort
 from ventgen.errors import VentgenValueError
 from ventgen.generate import GenerationOptions, generate_cohort
 from ventgen.generate.events import patient_events
@@ -113,6 +114,14 @@ def test_chain_keeps_the_composition_exact_and_the_seed_reproducible(model, ref)
     # every breath's node holds reference breaths of its class
     for lab, node in zip(a.manifest["label"], a.manifest["node"], strict=True):
         assert lab in set(ref.labels[model.assign(ref.X)[:, 0] == node])
+
+
+def test_a_chain_without_restarts_writes_and_reads_back(model, ref, tmp_path):
+    o = GenerationOptions(latent="kde", decoder="exact", sequence="chain", chain_breaths=float("inf"))
+    r = generate_cohort(model, {"patients": 1, "breaths": 30, "composition": PAPER}, ref, random_state=0, options=o)
+    write_cohort(r, tmp_path / "c")
+    back = read_cohort(tmp_path / "c")
+    assert back.info["sequence"] == "chain" and back.info["chain_breaths"] is None  # JSON has no infinity
 
 
 def test_auto_sequence_is_independent_and_bad_values_are_clear(model, ref):

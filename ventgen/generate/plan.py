@@ -101,11 +101,16 @@ class CohortPlan:
         o = self.options
         return {"seed": self.seed, "sampling_rate": self.out_rate, "cycle_rate": self.cycle_rate,
                 "length_method": o.length_method, "latent": o.latent, "decoder": o.decoder, "nodes": o.nodes,
-                "sequence": o.sequence, "chain_breaths": float(o.chain_breaths), "noise": o.noise,
+                "sequence": o.sequence, "chain_breaths": _finite_or_none(o.chain_breaths), "noise": o.noise,
                 "noise_highpass_hz": float(o.noise_highpass_hz), "boundary": o.boundary,
                 "n_components": int(len(self.comps)), "n_data_components": int(self.comps.n_data),
                 "n_breaths": int(n_breaths), "seconds": seconds, "breaths_per_s": n_breaths / max(seconds, 1e-9),
                 "duration_s": [float(d) for d in durations], **self.extra_info}
+
+
+def _finite_or_none(v) -> float | None:
+    """A JSON-safe number: None for an infinite one (``chain_breaths=inf``: no restarts)."""
+    return float(v) if np.isfinite(v) else None
 
 
 def root_sequence(random_state) -> np.random.SeedSequence:
