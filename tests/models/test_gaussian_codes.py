@@ -253,4 +253,5 @@ def test_assignment_depends_on_shape_not_size():
 def test_the_default_preset_has_gaussian_codes():
     cfg = ventgen.HTVAE().validated_config()
     assert (cfg.covariance, cfg.code_lr_scale, cfg.topology_weight) == ("full", 10.0, 0.01)
+    assert cfg.parents == "nearest" and ventgen.HTVAE(preset="paper").validated_config().parents == "likelihood"
     assert ventgen.HTVAE(preset="paper").validated_config().code_lr_scale == 1.0
