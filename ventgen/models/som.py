@@ -221,11 +221,12 @@ class SOMStack(nn.Module):
         ``code_k + L_k @ eps`` (Gaussian codes only)."""
         return torch.linalg.cholesky(self.covariances()[self._rows(level)])
 
-    def _assign(self, z: torch.Tensor, rows: slice) -> torch.Tensor:
-        """Best code among ``rows`` for every row of ``z``: nearest (eq. 4) or most likely (Gaussian codes)."""
+    def _assign(self, z: torch.Tensor, rows: slice, likelihood: bool = True) -> torch.Tensor:
+        """Best code among ``rows`` for every row of ``z``: nearest (eq. 4) or, with Gaussian codes and
+        ``likelihood``, most likely."""
         c = self.codes[rows].detach()
         z = z.detach()
-        if not self.gaussian:
+        if not (self.gaussian and likelihood):
             return torch.cdist(z, c).argmin(dim=1)
         cov = self.covariances()[rows]
         # equal volumes: each code's covariance scaled to the level's mean log-determinant
@@ -254,12 +255,9 @@ class SOMStack(nn.Module):
         M-1 long tensors of local indices, computed for all codes at once from the current codes.
         """
         o = self.offsets
-        if self.parent_rule == "nearest" and self.gaussian:
-            c = self.codes.detach()
-            return [torch.cdist(c[o[i] : o[i + 1]], c[o[i + 1] : o[i + 2]]).argmin(dim=1)
-                    for i in range(self.n_levels - 1)]
+        lik = self.parent_rule == "likelihood"
         return [
-            self._assign(self.codes[o[i] : o[i + 1]], slice(o[i + 1], o[i + 2]))
+            self._assign(self.codes[o[i] : o[i + 1]], slice(o[i + 1], o[i + 2]), lik)
             for i in range(self.n_levels - 1)
         ]
 
