@@ -96,15 +96,16 @@ def chain_picks(pick: np.ndarray, comp: np.ndarray, entry: np.ndarray, succ: np.
     before): O(N) time.
     """
     pick, comp = pick.copy(), comp.copy()
-    label = np.asarray(label).astype(str)
-    comp_label = np.asarray(comp_label).astype(str)
+    _, codes = np.unique(np.concatenate([np.asarray(comp_label).astype(str), np.asarray(label).astype(str)]),
+                             return_inverse=True)
+    comp_code, code = codes[:len(comp_label)], codes[len(comp_label):]  # classes as integers for the loop
     go = np.ones(pick.size, dtype=bool) if restart is None else ~np.asarray(restart, dtype=bool)
     prev = -1
     for j in range(pick.size):
         q = succ[prev] if prev >= 0 and go[j] else -1
         if q >= 0:
             c = table[entry[j], q]
-            if c >= 0 and comp_label[c] == label[j]:
+            if c >= 0 and comp_code[c] == code[j]:
                 pick[j], comp[j] = q, c
         prev = pick[j]
     return pick, comp

@@ -83,6 +83,7 @@ def ks_floor(real: pd.DataFrame, real_labels, n_synthetic: dict, columns=METADAT
     """
     rng = np.random.default_rng(random_state)
     rl = np.full(len(real), "all") if real_labels is None else np.asarray(real_labels).astype(str)
+    values = {col: _numbers(real[col]) for col in columns}
     vals = []
     for c in sorted(set(rl) & set(n_synthetic) - {""}):
         idx = np.flatnonzero(rl == c)
@@ -92,7 +93,7 @@ def ks_floor(real: pd.DataFrame, real_labels, n_synthetic: dict, columns=METADAT
         draw = np.zeros(idx.size, dtype=bool)
         draw[rng.choice(idx.size, size=n, replace=False)] = True
         for col in columns:
-            v = _numbers(real[col])[idx]
+            v = values[col][idx]
             row = _ks_row(v[~draw & np.isfinite(v)], v[draw & np.isfinite(v)], min_count)
             if np.isfinite(row["ks"]):
                 vals.append(row["ks"])
