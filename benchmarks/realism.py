@@ -89,8 +89,8 @@ def one_seed(args, seed: int, out: Path) -> dict:
           f"decoder {res.info['decoder']}, latent {res.info['latent']}")
     print(table.round(3).to_string(index=False))
     err = (comp["achieved"] - comp["requested"]).abs().max() if "achieved" in comp else float("nan")
-    row = {"seed": seed, **{f"{r.classifier.split(',')[0]} {k}": getattr(r, k) for r in table.itertuples()
-                            for k in ("synthetic", "floor", "ceiling")},
+    row = {"seed": seed, **{f"{r['classifier'].split(',')[0]} {k}": r[k] for r in table.to_dict("records")
+                            for k in ("synthetic", "floor", "ceiling", "between subjects")},
            "ks_median": s.get("ks_median"), "ks_floor": s.get("ks_median_floor"), "tstr_over_trtr": s.get("tstr_over_trtr"),
            "composition_max_error": float(err), "segmentation_f1": s.get("segmentation_f1"),
            "memorisation_below_p05": s.get("memorisation_fraction_below_real_p05"),

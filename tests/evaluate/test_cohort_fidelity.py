@@ -208,6 +208,10 @@ def test_evaluate_cohort_reports_both_classifiers_with_floor_and_ceiling(tmp_pat
     assert s["discriminative_score"] == forest["score"] and s["cnn_discriminative_score"] == cnn["score"]
     assert s["discriminative_score_floor"] == forest["floor"]["score"]
     assert s["cnn_discriminative_score_floor"] == cnn["floor"]["score"]
+    for d, key in ((forest, "discriminative_score"), (cnn, "cnn_discriminative_score")):
+        # new real subjects: half the real subjects against the other half, class-matched
+        assert 0 <= d["between_subjects"]["score"] <= 0.5 and d["between_subjects"]["n_per_side"] >= 10
+        assert s[f"{key}_between_subjects"] == d["between_subjects"]["score"]
     table = rep.discriminative_table()
     assert table["classifier"].tolist() == ["random forest, cycle features", "1-D CNN, raw cycles"]
     assert table["ceiling"].tolist() == [rep.ceiling["discriminative_score"], rep.ceiling["cnn_discriminative_score"]]
@@ -216,8 +220,40 @@ def test_evaluate_cohort_reports_both_classifiers_with_floor_and_ceiling(tmp_pat
     assert doc["discriminative"]["score"] == forest["score"] and "floor" in doc["discriminative"]
     assert doc["reconstruction_ceiling"]["cnn_discriminative_score"] == rep.ceiling["cnn_discriminative_score"]
     assert discriminative_table(doc).equals(table)
+    assert table["between subjects"].tolist() == [forest["between_subjects"]["score"], cnn["between_subjects"]["score"]]
     assert (tmp_path / "fid" / "breaths_real_vs_generated.png").is_file()
     assert tmp_path / "fid" / "breaths_real_vs_generated.png" in rep.figures
+
+
+def test_between_subjects_sees_subjects_that_differ_and_not_those_that_do_not():
+    real, _, res = _small_cohort(per_subject=90, breaths=60)
+    subjects = np.asarray(real.subjects).astype(str)
+    assert np.unique(subjects).size >= 2
+
+    def with_shift(shift):  # the flow of subject k offset by k * ``shift`` L/min
+        X = np.array(real.X, dtype=np.float32)
+        X[:, 0] += shift * np.unique(subjects, return_inverse=True)[1][:, None]
+        return ventgen.CycleSet(X, lengths=real.lengths, sampling_rate=real.sampling_rate, labels=real.labels,
+                                subjects=real.subjects)
+
+    same = ventgen.evaluate_cohort(res, with_shift(0.0), random_state=0, cnn_epochs=0).discriminative
+    apart = ventgen.evaluate_cohort(res, with_shift(50.0), random_state=0, cnn_epochs=0).discriminative
+    assert apart["between_subjects"]["score"] > 0.4 and apart["floor"]["score"] < 0.1
+    assert same["between_subjects"]["score"] < 0.15
+    # one subject: nothing to split, said in one line
+    one = ventgen.CycleSet(real.X, lengths=real.lengths, sampling_rate=real.sampling_rate, labels=real.labels)
+    d = ventgen.evaluate_cohort(res, one, random_state=0, cnn_epochs=0).discriminative
+    assert d["between_subjects"] == {"error": "needs the real breaths of at least two subjects"}
+
+
+def test_subject_halves_keeps_every_subject_on_one_side():
+    from ventgen.evaluate.fidelity.api import subject_halves
+
+    subjects = np.array(["a", "b", "a", "c", "d", "b", "e"])
+    a, b = subject_halves(subjects, np.random.default_rng(1))
+    assert sorted(np.r_[a, b].tolist()) == list(range(7))
+    assert not set(subjects[a]) & set(subjects[b]) and len(set(subjects[a])) == 2
+    assert subject_halves(np.array(["a", "a"]), np.random.default_rng(0)) is None
 
 
 def test_evaluate_cohort_same_seed_same_numbers():

@@ -66,5 +66,5 @@ def test_fidelity_report_object_without_cnn_or_model(tmp_path):
     html = page.read_text()
     assert 'src="figures/breaths-real-vs-generated.png"' in html
     (row,) = _rows(html)
-    assert "random forest" in row and "0.2" in row and row.count("—") == 2  # no floor, no ceiling
+    assert "random forest" in row and "0.2" in row and row.count("—") == 3  # no floor, no ceiling, no subjects
     assert "also wrote" not in html  # the one figure is shown, not just mentioned

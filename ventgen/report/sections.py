@@ -424,8 +424,9 @@ def fidelity(ctx: ReportInputs) -> None:
 _DISCRIMINATIVE_CAPTION = (
     "Discriminative score |accuracy − 0.5| of a classifier telling real from generated breaths (5-fold, "
     "class-matched, balanced; 0 = indistinguishable, 0.5 = trivially separable): against the generated "
-    "breaths, between two random halves of the real breaths (the floor: a perfect generator's score) and "
-    "against the model's reconstructions of the real breaths (the ceiling, when the model was given)")
+    "breaths, between two random halves of the real breaths (the floor: a perfect generator's score), "
+    "against the model's reconstructions of the real breaths (the ceiling, when the model was given) and "
+    "between the real breaths of half the subjects and the other half's (what new real subjects score)")
 
 
 def _distributions(ctx: ReportInputs) -> None:

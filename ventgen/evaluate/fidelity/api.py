@@ -175,7 +175,8 @@ def _measure(cohort, real_cycles, syn, segd: dict, method: str, columns, rng, cn
         clf = {"error": str(exc)}
     keep_r, keep_s = np.flatnonzero(rl != ""), np.flatnonzero(sl != "")
     disc, cnn = _discriminative((Xr[keep_r], real_cycles.lengths[keep_r], rl[keep_r]),
-                                (Xs[keep_s], syn.lengths[keep_s], sl[keep_s]), rng, cnn_epochs)
+                                (Xs[keep_s], syn.lengths[keep_s], sl[keep_s]), rng, cnn_epochs,
+                                _subjects(real_cycles)[keep_r])
     mem = memorisation_check(fr, fs, random_state=rng)
     return FidelityReport(
         composition=cohort.composition(), segmentation=segd, ks=ks, classifier=clf, discriminative=disc,
@@ -195,7 +196,8 @@ def _measure_unlabelled(cohort, real_cycles, syn, segd: dict, method: str, colum
     note = ("the real cycles and the cohort share no labelled class: reported what needs no labels "
             "(discriminative score, KS over all breaths, memorisation, segmentation F1); needs labels: "
             + ", ".join(NEEDS_LABELS))
-    disc, cnn = _discriminative((Xr, real_cycles.lengths, None), (Xs, syn.lengths, None), rng, cnn_epochs)
+    disc, cnn = _discriminative((Xr, real_cycles.lengths, None), (Xs, syn.lengths, None), rng, cnn_epochs,
+                                _subjects(real_cycles))
     mem = memorisation_check(fr, fs, random_state=rng)
     return FidelityReport(
         composition=cohort.composition(), segmentation=segd, ks=ks,
@@ -214,10 +216,34 @@ def _ks_floor(real_meta, rl, sl, columns, rng) -> float:
                     random_state=int(rng.integers(2**31)))
 
 
-def _discriminative(real: tuple, syn: tuple, rng, cnn_epochs: int) -> tuple[dict, dict]:
+def _subjects(cycles) -> np.ndarray:
+    """The subject of every real cycle (``""`` where a CycleSet-like input holds none)."""
+    subj = getattr(cycles, "subjects", None)
+    return np.full(len(cycles.X), "", dtype=str) if subj is None else np.asarray(subj).astype(str)
+
+
+def subject_halves(subjects, rng) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indices of the breaths of a random half of the subjects and of the other half (None with fewer
+    than two subjects): what separates one group of real subjects from another.
+
+    >>> a, b = subject_halves(np.array(["s1", "s1", "s2", "s3"]), np.random.default_rng(0))
+    >>> sorted(np.r_[a, b].tolist()), len(set(np.array(["s1", "s1", "s2", "s3"])[a]) & set(np.array(["s1", "s1", "s2", "s3"])[b]))
+    ([0, 1, 2, 3], 0)
+    """
+    names = np.unique(subjects)
+    if names.size < 2:
+        return None
+    first = rng.permutation(names)[: names.size // 2]
+    inside = np.isin(subjects, first)
+    return np.flatnonzero(inside), np.flatnonzero(~inside)
+
+
+def _discriminative(real: tuple, syn: tuple, rng, cnn_epochs: int, subjects=None) -> tuple[dict, dict]:
     """The random forest's and the CNN's discriminative scores of ``syn`` against ``real`` (each an
     ``(X, lengths, labels or None)`` triple), each with its ``floor``: the same classifier between two
-    random halves of the real breaths."""
+    random halves of the real breaths, and (``subjects`` of the real breaths, two or more of them) its
+    ``between_subjects``: the real breaths of half the subjects against the other half's (what new
+    real subjects score against these)."""
     (Xr, Lr, yr), (Xs, Ls, ys) = real, syn
     Lr, Ls = np.asarray(Lr), np.asarray(Ls)
     fr, fs = cycle_features(Xr), cycle_features(Xs)
@@ -226,14 +252,23 @@ def _discriminative(real: tuple, syn: tuple, rng, cnn_epochs: int) -> tuple[dict
     a, b = np.flatnonzero(half), np.flatnonzero(~half)
     ya, yb = (None, None) if yr is None else (yr[a], yr[b])
     forest["floor"] = _floor(lambda: discriminative_score(fr[a], fr[b], ya, yb, random_state=rng))
+    groups = None if subjects is None else subject_halves(np.asarray(subjects).astype(str), rng)
+    sides = None if groups is None else (groups[0], groups[1], *((None, None) if yr is None else (yr[groups[0]], yr[groups[1]])))
+    no_subjects = {"error": "needs the real breaths of at least two subjects"}
+    forest["between_subjects"] = no_subjects if sides is None else _floor(
+        lambda: discriminative_score(fr[sides[0]], fr[sides[1]], sides[2], sides[3], random_state=rng))
     if cnn_epochs == 0:
         return forest, {"classifier": CNN_NAME, "skipped": "cnn_epochs=0"}
     from .cnn import cnn_discriminative_score  # torch: loaded when the CNN score is computed
 
+    def cnn_between(i, j, yi, yj):
+        return lambda: cnn_discriminative_score(Xr[i], Xr[j], yi, yj, real_lengths=Lr[i], synth_lengths=Lr[j],
+                                                random_state=rng, epochs=cnn_epochs)
+
     cnn = cnn_discriminative_score(Xr, Xs, yr, ys, real_lengths=Lr, synth_lengths=Ls, random_state=rng,
                                    epochs=cnn_epochs)
-    cnn["floor"] = _floor(lambda: cnn_discriminative_score(Xr[a], Xr[b], ya, yb, real_lengths=Lr[a], synth_lengths=Lr[b],
-                                                           random_state=rng, epochs=cnn_epochs))
+    cnn["floor"] = _floor(cnn_between(a, b, ya, yb))
+    cnn["between_subjects"] = no_subjects if sides is None else _floor(cnn_between(*sides))
     return forest, cnn
 
 

@@ -28,8 +28,9 @@ def discriminative_table(doc) -> pd.DataFrame:
 
     Columns: ``classifier``, ``synthetic`` (real vs generated breaths), ``floor`` (two random halves of
     the real breaths: what a perfect generator scores with this many breaths), ``ceiling`` (real vs
-    the model's reconstructions; NaN without a model), ``accuracy`` and ``breaths per side`` of the
-    synthetic score. Classifiers the report does not hold are left out.
+    the model's reconstructions; NaN without a model), ``between subjects`` (the real breaths of half the
+    subjects against the other half's: what new real subjects score; NaN with one subject), ``accuracy``
+    and ``breaths per side`` of the synthetic score. Classifiers the report does not hold are left out.
 
     Parameters
     ----------
@@ -51,10 +52,13 @@ def discriminative_table(doc) -> pd.DataFrame:
         if not isinstance(d, Mapping) or "score" not in d:
             continue
         floor = d.get("floor") if isinstance(d.get("floor"), Mapping) else {}
+        between = d.get("between_subjects") if isinstance(d.get("between_subjects"), Mapping) else {}
         rows.append({"classifier": name, "synthetic": _num(d["score"]), "floor": _num(floor.get("score")),
-                     "ceiling": _num(ceiling.get(ceiling_key)), "accuracy": _num(d.get("accuracy")),
+                     "ceiling": _num(ceiling.get(ceiling_key)), "between subjects": _num(between.get("score")),
+                     "accuracy": _num(d.get("accuracy")),
                      "breaths per side": int(d["n_per_side"]) if "n_per_side" in d else None})
-    return pd.DataFrame(rows, columns=["classifier", "synthetic", "floor", "ceiling", "accuracy", "breaths per side"])
+    return pd.DataFrame(rows, columns=["classifier", "synthetic", "floor", "ceiling", "between subjects", "accuracy",
+                                       "breaths per side"])
 
 
 @dataclass
@@ -97,6 +101,9 @@ class FidelityReport:
             "discriminative_score_floor": (self.discriminative.get("floor") or {}).get("score"),
             "cnn_discriminative_score": (self.discriminative_cnn or {}).get("score"),
             "cnn_discriminative_score_floor": ((self.discriminative_cnn or {}).get("floor") or {}).get("score"),
+            "discriminative_score_between_subjects": (self.discriminative.get("between_subjects") or {}).get("score"),
+            "cnn_discriminative_score_between_subjects":
+                ((self.discriminative_cnn or {}).get("between_subjects") or {}).get("score"),
             "memorisation_fraction_below_real_p05": self.memorisation.get("fraction_below_real_p05"),
             "memorisation_fraction_below_real_median": self.memorisation.get("fraction_below_real_median"),
             "memorisation_n_exact_copies": self.memorisation.get("n_exact_copies"),
