@@ -246,6 +246,21 @@ def test_between_subjects_sees_subjects_that_differ_and_not_those_that_do_not():
     assert d["between_subjects"] == {"error": "needs the real breaths of at least two subjects"}
 
 
+def test_both_methods_report_the_segmenters_f1_and_cut_where_they_say():
+    real, _, res = _small_cohort(per_subject=90, breaths=60)
+    man = ventgen.evaluate_cohort(res, real, random_state=0, cnn_epochs=0)  # default: the manifest's boundaries
+    seg = ventgen.evaluate_cohort(res, real, random_state=0, cnn_epochs=0, method="segment")
+    assert (man.info["method"], seg.info["method"]) == ("manifest", "segment")
+    assert man.segmentation["cycles_cut_at"] == "manifest" and seg.segmentation["cycles_cut_at"] == "segment"
+    # the detector's numbers do not depend on where the compared cycles are cut
+    assert man.segmentation["f1"] == seg.segmentation["f1"] and np.isfinite(man.summary()["segmentation_f1"])
+    # at the manifest's boundaries every generated breath is compared, at its own duration
+    assert man.info["n_synthetic_breaths_found"] == len(res.manifest)
+    dur = (res.manifest["end_s"] - res.manifest["start_s"]).to_numpy()
+    assert np.allclose(np.sort(man.synthetic_breaths["itime_s"] + man.synthetic_breaths["etime_s"]), np.sort(dur),
+                       atol=1.5 / real.sampling_rate)
+
+
 def test_subject_halves_keeps_every_subject_on_one_side():
     from ventgen.evaluate.fidelity.api import subject_halves
 

@@ -116,13 +116,16 @@ def _add_evaluate_cohort(sub):
         "fidelity of a generated cohort against real cycles: KS per class, TSTR vs TRTR, "
         "discriminative score, memorisation, segmentation F1",
         "  ventgen evaluate-cohort cohort/ --real cycles_train.h5 -o report/\n"
-        "  ventgen evaluate-cohort cohort/ --real cycles_train.h5 -o report/ --method manifest --overwrite\n",
+        "  ventgen evaluate-cohort cohort/ --real cycles_train.h5 -o report/ --method segment --overwrite\n",
     )
     p.add_argument("cohort", help="folder written by 'ventgen generate' (recordings + manifest.csv)")
     p.add_argument("--real", required=True, help="real cycles (CycleSet HDF5), normally the training cycles")
     p.add_argument("-o", "--output", required=True, help="report folder (fidelity.json, ks.csv, figures)")
-    p.add_argument("--method", choices=("segment", "manifest"), default="segment",
-                   help="find synthetic breaths with segment_breaths (default) or use the manifest boundaries")
+    p.add_argument("--method", choices=("manifest", "segment"), default="manifest",
+                   help="cut the synthetic breaths at the manifest's boundaries, the virtual ventilator's breath "
+                        "marks (default; real recordings with device marks are cut at them), or where the flow "
+                        "segmenter finds them (real cycles cut by --method flow); the segmenter's F1 is reported "
+                        "either way")
     p.add_argument("--seed", type=seed, default=0, help="random seed of splits and classifiers (default 0)")
     p.add_argument("--model", help="the model that generated the cohort: adds the same numbers for its "
                                    "reconstructions of the real breaths (the ceiling generation can reach)")

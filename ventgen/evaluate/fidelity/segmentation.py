@@ -63,19 +63,28 @@ def match_breaths(true_starts_s, found_starts_s, tolerance_s: float = 0.3) -> di
 
 
 def synthetic_cycles(result, length: int, cycle_rate: float, method: str, tolerance_s: float, progress_bar):
+    """The synthetic breath cycles of a cohort and the flow segmenter's detection numbers.
+
+    Every recording is segmented with :func:`~ventgen.signals.segment.segment_breaths` (``method="flow"``)
+    and the breaths found are matched with the manifest's (``f1``, ``precision``, ``recall``, per patient
+    and per label). The cycles compared with the real breaths are cut at the manifest's boundaries (the
+    virtual ventilator's breath marks; ``method="manifest"``) or where the segmenter found the breaths
+    (``method="segment"``).
+    """
     man = result.manifest
     sets, seg = [], []
     for rec in progress(result.recordings, enabled=progress_bar, desc="segmenting synthetic recordings"):
         mp = man[man["patient"] == rec.subject]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = segment_breaths(rec, method="flow")
+        d = match_breaths(mp["start_s"].to_numpy(), found["start_s"].to_numpy(), tolerance_s)
+        d["by_label"] = {str(lab): match_breaths(g["start_s"].to_numpy(), found["start_s"].to_numpy(), tolerance_s)["tp"]
+                         for lab, g in mp.groupby("label")}
+        d["n_by_label"] = mp["label"].astype(str).value_counts().to_dict()
+        seg.append(d)
         if method == "segment":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                br = segment_breaths(rec, method="flow")
-            d = match_breaths(mp["start_s"].to_numpy(), br["start_s"].to_numpy(), tolerance_s)
-            d["by_label"] = {str(lab): match_breaths(g["start_s"].to_numpy(), br["start_s"].to_numpy(), tolerance_s)["tp"]
-                             for lab, g in mp.groupby("label")}
-            d["n_by_label"] = mp["label"].astype(str).value_counts().to_dict()
-            seg.append(d)
+            br = found
         else:
             st = np.round(mp["start_s"].to_numpy() * rec.sampling_rate).astype(np.int64)
             en = np.minimum(np.round(mp["end_s"].to_numpy() * rec.sampling_rate).astype(np.int64), rec.n_samples)
@@ -84,14 +93,11 @@ def synthetic_cycles(result, length: int, cycle_rate: float, method: str, tolera
             warnings.simplefilter("ignore")
             sets.append(extract_cycles(rec, br, length=length, cycle_rate=cycle_rate))
     cyc = CycleSet.concatenate(sets)
-    if seg:
-        tot = {k: sum(d[k] for d in seg) for k in ("n_true", "n_found", "tp")}
-        segd = {**tot, "precision": tot["tp"] / max(tot["n_found"], 1), "recall": tot["tp"] / max(tot["n_true"], 1),
-                "f1": 2 * tot["tp"] / max(tot["n_true"] + tot["n_found"], 1), "tolerance_s": tolerance_s,
-                "per_patient_f1": [d["f1"] for d in seg]}
-        labs = sorted({k for d in seg for k in d["n_by_label"]})
-        segd["recall_by_label"] = {k: sum(d["by_label"].get(k, 0) for d in seg)
-                                   / max(sum(d["n_by_label"].get(k, 0) for d in seg), 1) for k in labs}
-    else:
-        segd = {"f1": float("nan"), "note": "method='manifest': the manifest boundaries were used"}
+    tot = {k: sum(d[k] for d in seg) for k in ("n_true", "n_found", "tp")}
+    segd = {**tot, "precision": tot["tp"] / max(tot["n_found"], 1), "recall": tot["tp"] / max(tot["n_true"], 1),
+            "f1": 2 * tot["tp"] / max(tot["n_true"] + tot["n_found"], 1), "tolerance_s": tolerance_s,
+            "per_patient_f1": [d["f1"] for d in seg], "cycles_cut_at": method}
+    labs = sorted({k for d in seg for k in d["n_by_label"]})
+    segd["recall_by_label"] = {k: sum(d["by_label"].get(k, 0) for d in seg)
+                               / max(sum(d["n_by_label"].get(k, 0) for d in seg), 1) for k in labs}
     return cyc, segd
