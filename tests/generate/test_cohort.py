@@ -157,6 +157,21 @@ def test_recordings_match_manifest(result):
         assert (per_sample[mid] == mp["label"].to_numpy()).all()
 
 
+def test_recordings_carry_the_breaths_as_device_marks(result, tmp_path):
+    m = result.manifest
+    for rec in result.recordings:
+        mp = m[m.patient == rec.subject]
+        assert rec.n_markers == len(mp)
+        assert np.array_equal(rec.markers["start_idx"].to_numpy(), np.round(mp["start_s"].to_numpy() * RATE).astype(int))
+        assert (rec.markers["end_idx"].to_numpy() <= rec.n_samples).all()
+        # segmentation cuts a generated recording at its marks, as a ventilator's recording
+        found = ventgen.segment_breaths(rec)
+        assert np.allclose(found["start_s"].to_numpy(), mp["start_s"].to_numpy(), atol=1 / RATE)
+    ventgen.write_cohort(result, tmp_path / "c", format="hdf5")
+    back = ventgen.read_cohort(tmp_path / "c")
+    assert [r.markers.equals(o.markers) for r, o in zip(back.recordings, result.recordings, strict=True)] == [True] * 4
+
+
 def test_no_jumps_at_joins(result):
     m = result.manifest
     for rec in result.recordings:

@@ -95,7 +95,10 @@ def _resampled(f_p: np.ndarray, p_p: np.ndarray, cyc_rate: float, out_rate: floa
 
 def build_recording(flow, pres, lens, lab, sup, *, name: str, patient: int, cyc_rate: float, out_rate: float,
                     cohort_name: str, seed) -> tuple:
-    """One patient's stitched signal as a :class:`Recording` (its events as annotations).
+    """One patient's stitched signal as a :class:`Recording`: its events as annotations, and every
+    breath's boundaries as device breath marks (``markers``), as a ventilator's recording carries them
+    (PB-840 files, the simulator's recordings): :func:`ventgen.segment_breaths` cuts the recording
+    where its breaths were generated (``method="flow"`` detects them from the signals instead).
 
     Returns the recording and the per-breath ``start_s``, ``end_s`` (within the recording) and
     ``breath_index``.
@@ -107,8 +110,17 @@ def build_recording(flow, pres, lens, lab, sup, *, name: str, patient: int, cyc_
     ann = _annotations(lab, sup, start_s, end_s, f_p.size / out_rate)
     meta = {"generator": "ventgen.generate_cohort", "ventgen_version": __version__,
             "cohort": cohort_name, "patient": int(patient), "n_breaths": int(lens.size), "seed": seed}
-    rec = Recording(flow=f_p, pressure=p_p, sampling_rate=out_rate, subject=name, metadata=meta, annotations=ann)
+    rec = Recording(flow=f_p, pressure=p_p, sampling_rate=out_rate, subject=name, metadata=meta, annotations=ann,
+                    markers=_marks(start_s, end_s, out_rate, f_p.size))
     return rec, start_s, end_s, np.arange(lens.size, dtype=np.int64)
+
+
+def _marks(start_s: np.ndarray, end_s: np.ndarray, rate: float, n: int) -> dict:
+    """Breath marks (sample indices at ``rate``) of the breaths that start inside ``n`` samples."""
+    st = np.round(np.asarray(start_s) * rate).astype(np.int64)
+    en = np.minimum(np.round(np.asarray(end_s) * rate).astype(np.int64), n)
+    keep = (st < n) & (en > st) & np.r_[True, np.diff(st) > 0]
+    return {"start_idx": st[keep], "end_idx": en[keep]}
 
 
 def build_manifest(name: str, bidx, start_s, end_s, lab, sup, level, node, entry_keys, entry, run):
