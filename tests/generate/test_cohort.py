@@ -185,6 +185,39 @@ def test_no_jumps_at_joins(result):
             assert d[joins - 1].max() <= np.percentile(d[inside], 90) + 1e-9
 
 
+def test_step_joins_cross_with_the_reference_mean_step(model, ref):
+    import copy
+
+    import pandas as pd
+
+    from ventgen.generate.observation import BoundaryBias
+    from ventgen.generate.reference import as_reference
+
+    # the reference's breaths follow each other within a subject, and each starts 2 L/min above where
+    # the one before ended (a trigger's jump)
+    ends = np.cumsum(ref.lengths)
+    stepped = copy.copy(ref)
+    stepped.X = np.array(ref.X, dtype=np.float32)
+    stepped.X[:, 0, 0] = 2.0 + np.r_[0.0, ref.X[np.arange(len(ends) - 1), 0, ref.lengths[:-1] - 1]]
+    stepped.breaths = pd.DataFrame({"start_idx": np.r_[0, ends[:-1]], "end_idx": ends})
+    opts = GenerationOptions(noise="none", boundary="step")
+    res = generate_cohort(model, {"patients": 2, "breaths": 60, "composition": PAPER}, stepped, random_state=1,
+                          options=opts)
+    r = as_reference(stepped, None)
+    assert r.follows is not None and r.follows.mean() > 0.9
+    X = r.X[:, [r.flow_channel, r.pressure_channel]]
+    expect = BoundaryBias.fit(X, X, r.lengths, r.labels, follows=r.follows)
+    assert np.allclose(expect.step(list(PAPER))[:, 0], 2.0, atol=1e-4)  # known answer: every real join steps by 2
+    assert res.info["boundary"] == "step"
+    m = res.manifest
+    for rec in res.recordings:
+        mp = m[m.patient == rec.subject]
+        joins = np.round(mp["start_s"].to_numpy()[1:] * RATE).astype(int)
+        got = np.c_[rec.flow[joins] - rec.flow[joins - 1], rec.pressure[joins] - rec.pressure[joins - 1]]
+        assert np.allclose(got, expect.step(mp["label"].to_numpy()[1:]), atol=1e-4)
+        assert np.median(got[:, 0]) > 1.0  # the trigger's jump, where "none" makes breaths meet
+
+
 def test_breaths_follow_their_node_lengths(result, model, ref):
     """Generated breath durations come from the real durations of the node's reference breaths."""
     m = result.manifest

@@ -40,7 +40,7 @@ DECODERS = ("auto", "flow", "exact", "linear")
 #: Observation noise added to the decoded breaths: fitted to the model's residuals, or none.
 NOISE_MODELS = ("auto", "residual", "none")
 #: Whether the decoder's mean error at the ends of a breath is corrected (see BoundaryBias).
-BOUNDARY_MODELS = ("auto", "residual", "none")
+BOUNDARY_MODELS = ("auto", "residual", "step", "none")
 #: Default cut-off (Hz) of the observation noise: the residual above it is noise (see GenerationOptions).
 NOISE_HIGHPASS_HZ = 4.0
 #: Seconds at each end of a breath over which the boundary bias is fitted.
@@ -58,9 +58,20 @@ class Observation:
 
 
 def observation_models(ref: Reference, enc: Encoded, noise: str, highpass_hz: float, boundary: str) -> tuple:
-    """(ObservationNoise or None, BoundaryBias or None): fitted, as asked, to the model's residuals on
-    the reference breaths (flow and pressure channels)."""
+    """(ObservationNoise or None, BoundaryBias or None, join steps or None): fitted, as asked, to the
+    model's residuals on the reference breaths (flow and pressure channels). The join steps are a
+    :class:`BoundaryBias` read for its :meth:`~BoundaryBias.step` only (``boundary="step"``: the
+    reference's mean step across a join, with no correction of the breaths' ends)."""
     obs = bias = None
+    if boundary == "step":
+        chans = [ref.flow_channel, ref.pressure_channel]
+        X = ref.X[:, chans]
+        steps = BoundaryBias.fit(X, X, ref.lengths, ref.labels, width=max(1, int(round(BOUNDARY_WIDTH_S * ref.sampling_rate))),
+                                 follows=ref.follows)
+        if noise == "residual":
+            obs = ObservationNoise.fit(X, enc.recon[:, chans], ref.lengths, ref.labels, highpass_hz=float(highpass_hz),
+                                       sampling_rate=ref.sampling_rate)
+        return obs, None, steps
     if "residual" in (noise, boundary):
         chans = [ref.flow_channel, ref.pressure_channel]
         Xr, Rr = ref.X[:, chans], enc.recon[:, chans]
@@ -70,17 +81,17 @@ def observation_models(ref: Reference, enc: Encoded, noise: str, highpass_hz: fl
     if boundary == "residual":
         bias = BoundaryBias.fit(Xr, Rr, ref.lengths, ref.labels,
                                 width=max(1, int(round(BOUNDARY_WIDTH_S * ref.sampling_rate))), follows=ref.follows)
-    return obs, bias
+    return obs, bias, bias
 
 
 def fit_observation(models: tuple, labels: np.ndarray, noise_rng: np.random.Generator | None) -> Observation:
     """The :class:`Observation` of the breaths ``labels`` (one patient's) from ``(noise model, boundary
-    model)`` (either None when not asked): the noise drawn from ``noise_rng``, the joins with their real
-    mean steps."""
-    obs, bias = models
+    model, join steps)`` (each None when not asked): the noise drawn from ``noise_rng``, the joins with
+    their real mean steps (0 without join steps: consecutive breaths meet)."""
+    obs, bias, stepper = models
     steps = np.zeros((labels.size, 2))
-    if bias is not None:
-        steps[:-1] = bias.step(labels[1:])
+    if stepper is not None:
+        steps[:-1] = stepper.step(labels[1:])
     return Observation(obs, bias, None if obs is None else noise_rng, steps)
 
 

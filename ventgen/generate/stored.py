@@ -81,7 +81,7 @@ def generation_state(model, cycles, *, noise_highpass_hz: float = NOISE_HIGHPASS
                 means.append(m)
                 stds.append(s)
     d = pools.dim
-    noise, bias = (None, None) if ref.n < 2 else observation_models(ref, enc, "residual", noise_highpass_hz, "residual")
+    noise, bias, _ = (None, None, None) if ref.n < 2 else observation_models(ref, enc, "residual", noise_highpass_hz, "residual")
     return {
         "version": STATE_VERSION,
         "sampling_rate": float(ref.sampling_rate),
@@ -185,17 +185,19 @@ class StoredGeneration:
         return _StoredEncoded(self.assign, self._moments, self.encodings)
 
     def observation_models(self, noise: str, highpass_hz: float, boundary: str) -> tuple:
-        """The stored (noise, boundary) models, as asked; one clear error where they cannot serve."""
+        """The stored (noise, boundary, join steps) models, as asked (see
+        :func:`~ventgen.generate.decode.observation_models`); one clear error where they cannot serve."""
         obs = self.noise if noise == "residual" else None
         bias = self.bias if boundary == "residual" else None
-        if (noise == "residual" and obs is None) or (boundary == "residual" and bias is None):
+        stepper = self.bias if boundary in ("residual", "step") else None
+        if (noise == "residual" and obs is None) or (boundary in ("residual", "step") and stepper is None):
             raise VentgenValueError("the model file stores no observation model (fewer than 2 training breaths); "
                                     "pass noise='none', boundary='none' or reference= (the training cycles)")
         if obs is not None and float(highpass_hz) != self.noise_highpass_hz:
             raise VentgenValueError(
                 f"noise_highpass_hz={float(highpass_hz):g}: the model file stores the noise fitted above "
                 f"{self.noise_highpass_hz:g} Hz; use that, or pass reference= (CLI: --reference cycles.h5) to refit it")
-        return obs, bias
+        return obs, bias, stepper
 
     def nbytes(self) -> int:
         """Bytes of the stored arrays (what the data add to a model file, less a few hundred for the keys)."""
