@@ -232,9 +232,10 @@ def subject_halves(subjects, rng) -> tuple[np.ndarray, np.ndarray] | None:
     """Indices of the breaths of a random half of the subjects and of the other half (None with fewer
     than two subjects): what separates one group of real subjects from another.
 
-    >>> a, b = subject_halves(np.array(["s1", "s1", "s2", "s3"]), np.random.default_rng(0))
-    >>> sorted(np.r_[a, b].tolist()), len(set(np.array(["s1", "s1", "s2", "s3"])[a]) & set(np.array(["s1", "s1", "s2", "s3"])[b]))
-    ([0, 1, 2, 3], 0)
+    >>> subjects = np.array(["s1", "s1", "s2", "s3"])
+    >>> a, b = subject_halves(subjects, np.random.default_rng(0))
+    >>> sorted(np.r_[a, b].tolist()), set(subjects[a]) & set(subjects[b])
+    ([0, 1, 2, 3], set())
     """
     names = np.unique(subjects)
     if names.size < 2:
@@ -259,7 +260,7 @@ def _discriminative(real: tuple, syn: tuple, rng, cnn_epochs: int, subjects=None
     ya, yb = (None, None) if yr is None else (yr[a], yr[b])
     forest["floor"] = _floor(lambda: discriminative_score(fr[a], fr[b], ya, yb, random_state=rng))
     groups = None if subjects is None else subject_halves(np.asarray(subjects).astype(str), rng)
-    sides = None if groups is None else (groups[0], groups[1], *((None, None) if yr is None else (yr[groups[0]], yr[groups[1]])))
+    sides = None if groups is None else (*groups, *((None, None) if yr is None else (yr[groups[0]], yr[groups[1]])))
     no_subjects = {"error": "needs the real breaths of at least two subjects"}
     forest["between_subjects"] = no_subjects if sides is None else _floor(
         lambda: discriminative_score(fr[sides[0]], fr[sides[1]], sides[2], sides[3], random_state=rng))
