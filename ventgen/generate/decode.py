@@ -62,26 +62,20 @@ def observation_models(ref: Reference, enc: Encoded, noise: str, highpass_hz: fl
     model's residuals on the reference breaths (flow and pressure channels). The join steps are a
     :class:`BoundaryBias` read for its :meth:`~BoundaryBias.step` only (``boundary="step"``: the
     reference's mean step across a join, with no correction of the breaths' ends)."""
-    obs = bias = None
-    if boundary == "step":
-        chans = [ref.flow_channel, ref.pressure_channel]
-        X = ref.X[:, chans]
-        steps = BoundaryBias.fit(X, X, ref.lengths, ref.labels, width=max(1, int(round(BOUNDARY_WIDTH_S * ref.sampling_rate))),
-                                 follows=ref.follows)
-        if noise == "residual":
-            obs = ObservationNoise.fit(X, enc.recon[:, chans], ref.lengths, ref.labels, highpass_hz=float(highpass_hz),
-                                       sampling_rate=ref.sampling_rate)
-        return obs, None, steps
-    if "residual" in (noise, boundary):
-        chans = [ref.flow_channel, ref.pressure_channel]
-        Xr, Rr = ref.X[:, chans], enc.recon[:, chans]
+    obs = bias = stepper = None
+    if "none" == noise == boundary:
+        return obs, bias, stepper
+    chans = [ref.flow_channel, ref.pressure_channel]
+    Xr = ref.X[:, chans]
+    Rr = enc.recon[:, chans] if "residual" in (noise, boundary) else Xr  # the steps alone need no residual
     if noise == "residual":
         obs = ObservationNoise.fit(Xr, Rr, ref.lengths, ref.labels, highpass_hz=float(highpass_hz),
                                    sampling_rate=ref.sampling_rate)
-    if boundary == "residual":
-        bias = BoundaryBias.fit(Xr, Rr, ref.lengths, ref.labels,
-                                width=max(1, int(round(BOUNDARY_WIDTH_S * ref.sampling_rate))), follows=ref.follows)
-    return obs, bias, bias
+    if boundary in ("residual", "step"):
+        stepper = BoundaryBias.fit(Xr, Rr, ref.lengths, ref.labels,
+                                   width=max(1, int(round(BOUNDARY_WIDTH_S * ref.sampling_rate))), follows=ref.follows)
+        bias = stepper if boundary == "residual" else None
+    return obs, bias, stepper
 
 
 def fit_observation(models: tuple, labels: np.ndarray, noise_rng: np.random.Generator | None) -> Observation:
