@@ -113,7 +113,7 @@ def test_generation_uses_the_generator_by_default(model, cycles):
     spec = {"patients": 2, "breaths": 20}
     res = generate_cohort(model, spec, random_state=0)
     assert (res.info["decoder"], res.info["noise"], res.info["boundary"], res.info["latent"]) == (
-        "flow", "none", "none", "kde")
+        "flow", "none", "raw", "kde")
     lengths = set(cycles.lengths.tolist())  # kde: every breath has the length of a training breath
     assert set(np.round((res.manifest["end_s"] - res.manifest["start_s"]) * cycles.sampling_rate).astype(int)) <= lengths
     small = generate_cohort(model, spec, random_state=0, options=GenerationOptions(batch_size=7))
@@ -124,6 +124,28 @@ def test_generation_uses_the_generator_by_default(model, cycles):
                                                                  res.recordings[0].flow[:50])
     with pytest.raises(VentgenValueError, match="length_method='padding'.*flow generator"):
         generate_cohort(model, spec, options=GenerationOptions(decoder="flow", length_method="padding"))
+
+
+def test_raw_joins_keep_every_breath_as_generated_and_none_makes_them_meet(model, cycles):
+    from ventgen.generate.stitching import TAPER_S
+
+    spec = {"patients": 2, "breaths": 30}
+    raw = generate_cohort(model, spec, random_state=3)  # the default with the flow generator
+    meet = generate_cohort(model, spec, random_state=3, options=GenerationOptions(boundary="none"))
+    assert raw.info["boundary"] == "raw" and meet.info["boundary"] == "none"
+    rate, taper = cycles.sampling_rate, int(round(TAPER_S * cycles.sampling_rate))
+    m = raw.manifest
+    for a, b in zip(raw.recordings, meet.recordings, strict=True):
+        joins = np.round(m[m.patient == a.subject]["start_s"].to_numpy()[1:] * rate).astype(int)
+        near = np.zeros(a.flow.size, bool)
+        for j in joins:
+            near[max(0, j - taper):j + taper] = True
+        for x, y in ((a.flow, b.flow), (a.pressure, b.pressure)):
+            assert np.array_equal(x[~near], y[~near])  # the same breaths, away from the joins
+            # known answer: "none" moves both sides of a join to the mean of the generated ends
+            assert np.allclose(y[joins], 0.5 * (x[joins - 1] + x[joins]), atol=1e-4)
+            assert np.allclose(y[joins - 1], y[joins], atol=1e-4)
+        assert np.abs(a.flow[joins] - a.flow[joins - 1]).max() > 0.1  # raw keeps the generated jumps
 
 
 def test_flow_decoding_needs_a_generator(cycles):

@@ -70,11 +70,11 @@ def _add_generate(sub):
                         "none (auto, the default: none with the flow generator, residual with the decoder)")
     p.add_argument("--noise-highpass", type=nonneg_float, default=4.0, metavar="HZ",
                    help="fit the noise to the residual above this frequency (default 4 Hz; 0: all of it)")
-    p.add_argument("--boundary", choices=("auto", "residual", "step", "none"), default="auto",
+    p.add_argument("--boundary", choices=("auto", "residual", "step", "none", "raw"), default="auto",
                    help="residual: add the decoder's mean error at the two ends of each breath (the trigger "
                         "effort) and join breaths with the real mean step; step: only join them with the real "
-                        "mean step; none: make consecutive breaths meet (auto, the default: none with the flow "
-                        "generator, residual with the decoder)")
+                        "mean step; none: make consecutive breaths meet; raw: join the breaths exactly as "
+                        "generated (auto, the default: raw with the flow generator, residual with the decoder)")
     p.add_argument("--decoder", choices=("auto", "flow", "exact", "linear"), default="auto",
                    help="flow: sample every breath from the model's flow generator (the high-fidelity path); "
                         "exact: the decoder's mean breath; linear: the decoder linearised per node (much "

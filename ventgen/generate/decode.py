@@ -40,7 +40,7 @@ DECODERS = ("auto", "flow", "exact", "linear")
 #: Observation noise added to the decoded breaths: fitted to the model's residuals, or none.
 NOISE_MODELS = ("auto", "residual", "none")
 #: Whether the decoder's mean error at the ends of a breath is corrected (see BoundaryBias).
-BOUNDARY_MODELS = ("auto", "residual", "step", "none")
+BOUNDARY_MODELS = ("auto", "residual", "step", "none", "raw")
 #: Default cut-off (Hz) of the observation noise: the residual above it is noise (see GenerationOptions).
 NOISE_HIGHPASS_HZ = 4.0
 #: Seconds at each end of a breath over which the boundary bias is fitted.
@@ -54,7 +54,7 @@ class Observation:
     noise: ObservationNoise | None
     bias: BoundaryBias | None
     noise_rng: np.random.Generator | None
-    steps: np.ndarray  # (N, 2): row i, the step across the join after breath i
+    steps: np.ndarray | None  # (N, 2): row i, the step across the join after breath i; None: joins as generated
 
 
 def observation_models(ref: Reference, enc: Encoded, noise: str, highpass_hz: float, boundary: str) -> tuple:
@@ -63,7 +63,7 @@ def observation_models(ref: Reference, enc: Encoded, noise: str, highpass_hz: fl
     :class:`BoundaryBias` read for its :meth:`~BoundaryBias.step` only (``boundary="step"``: the
     reference's mean step across a join, with no correction of the breaths' ends)."""
     obs = bias = stepper = None
-    if "none" == noise == boundary:
+    if noise == "none" and boundary in ("none", "raw"):
         return obs, bias, stepper
     chans = [ref.flow_channel, ref.pressure_channel]
     Xr = ref.X[:, chans]
@@ -78,13 +78,15 @@ def observation_models(ref: Reference, enc: Encoded, noise: str, highpass_hz: fl
     return obs, bias, stepper
 
 
-def fit_observation(models: tuple, labels: np.ndarray, noise_rng: np.random.Generator | None) -> Observation:
+def fit_observation(models: tuple, labels: np.ndarray, noise_rng: np.random.Generator | None,
+                    joins: bool = True) -> Observation:
     """The :class:`Observation` of the breaths ``labels`` (one patient's) from ``(noise model, boundary
     model, join steps)`` (each None when not asked): the noise drawn from ``noise_rng``, the joins with
-    their real mean steps (0 without join steps: consecutive breaths meet)."""
+    their real mean steps (0 without join steps: consecutive breaths meet); ``joins=False``
+    (``boundary="raw"``): the joins stay as the breaths were generated."""
     obs, bias, stepper = models
-    steps = np.zeros((labels.size, 2))
-    if stepper is not None:
+    steps = np.zeros((labels.size, 2)) if joins else None
+    if stepper is not None and joins:
         steps[:-1] = stepper.step(labels[1:])
     return Observation(obs, bias, None if obs is None else noise_rng, steps)
 
@@ -213,8 +215,9 @@ def decode_breaths(decode, Z: np.ndarray, comp: np.ndarray, lens: np.ndarray, pa
             Xd += eps
             carried = eps[-1] if ext > b1 else None
         L = L[: b1 - b0]
-        prev_e = stitch_batch(Xd, L, first[b0:b1], last[b0:b1], prev_e, taper, obs.steps[b0:b1],
-                              obs.steps[b0 - 1] if b0 > 0 else None)
+        if obs.steps is not None:  # boundary="raw": every breath as generated, its first sample included
+            prev_e = stitch_batch(Xd, L, first[b0:b1], last[b0:b1], prev_e, taper, obs.steps[b0:b1],
+                                  obs.steps[b0 - 1] if b0 > 0 else None)
         mask = np.arange(Xd.shape[2])[None, :] < L[:, None]
         pieces_f.append(Xd[: b1 - b0, 0, :][mask])
         pieces_p.append(Xd[: b1 - b0, 1, :][mask])

@@ -80,16 +80,20 @@ class GenerationOptions:
         would add that error as noise too. On the simulated cohort ``ventgen segment`` then split apnea
         breaths: re-segmentation F1 0.89-0.91 with the whole residual, 0.97-0.99 above 2 Hz, 0.98-1.00
         above 4 Hz.
-    boundary : {"auto", "residual", "step", "none"}
+    boundary : {"auto", "residual", "step", "none", "raw"}
         ``"residual"`` adds the decoder's mean error over the first and last 0.4 s of each breath
         (:class:`~ventgen.generate.observation.BoundaryBias`) and joins breaths with the real mean
         step; ``"step"`` keeps the decoded ends and joins breaths with the real mean step (the mean of
         ``first sample of a breath - last sample of the one before`` over consecutive reference breaths,
         per class: the trigger's jump in flow, +0.7 to +5 L/min); ``"none"`` keeps the decoded ends and
-        makes consecutive breaths meet. ``"auto"`` (default): ``"none"`` with the flow generator,
-        ``"residual"`` with the decoder's means. With the flow generator, from ``"none"`` to ``"step"``
-        (one model, generation seeds 0 and 1): simulated default cohort, random forest 0.145 -> 0.134 and
-        CNN 0.084 -> 0.057; real ventmode breaths (seed 0), forest 0.307 -> 0.294 but CNN 0.137 -> 0.176.
+        makes consecutive breaths meet (both sides move to their mean, faded out over 0.3 s); ``"raw"``
+        changes nothing: every breath is joined to the next exactly as it was generated, so the jump at
+        a join is the generated first sample (the trigger) against the generated last one. ``"auto"``
+        (default): ``"raw"`` with the flow generator (its breaths carry their own ends), ``"residual"``
+        with the decoder's means. With the flow generator, one model per cohort, generation seed 0
+        (``none`` -> ``raw``): simulated default cohort, random forest 0.163 -> 0.092 and CNN
+        0.078 -> 0.040 (seed 1: 0.127 -> 0.114, 0.090 -> 0.060); real ventmode breaths, mode-balanced,
+        forest 0.307 -> 0.221 and CNN 0.137 -> 0.061.
     decoder : {"auto", "flow", "exact", "linear"}
         ``"flow"`` samples every breath at its length from the model's flow generator
         (``model.generate_cycles``, a model trained with ``generator="flow"``, the default preset): the
@@ -190,7 +194,7 @@ def resolve_auto(model, o: GenerationOptions, encodings: bool = True) -> Generat
     return dataclasses.replace(o, decoder=decoder, latent=latent, nodes=nodes,
                                sequence="independent" if o.sequence == "auto" else o.sequence,
                                noise=plain if o.noise == "auto" else o.noise,
-                               boundary=plain if o.boundary == "auto" else o.boundary)
+                               boundary=("raw" if decoder == "flow" else "residual") if o.boundary == "auto" else o.boundary)
 
 
 def check_residual_support(model, o: GenerationOptions) -> None:

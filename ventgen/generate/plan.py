@@ -188,7 +188,7 @@ def generate_patient(model, plan: CohortPlan, p: int) -> tuple:
         decode = FlowDecoder(model, flow_rng)
     else:
         decode = exact_decoder(model) if o.decoder == "exact" else plan.linear
-    obs = fit_observation(plan.models, ev.label, noise_rng)
+    obs = fit_observation(plan.models, ev.label, noise_rng, joins=o.boundary != "raw")
     bounds = None if plan.bounds is None else (plan.bounds[0][ev.gid], plan.bounds[1][ev.gid])
     flow, pres = decode_breaths(decode, Z, comps.of_breath, lens, ev.patient, ev.label, plan.pools.ref, obs,
                                 bounds=bounds, batch_size=o.batch_size, progress_bar=False)

@@ -2,7 +2,7 @@
 
 At each join the last sample of a breath and the first of the next are moved towards each other until
 they differ by the mean step that consecutive reference breaths have there (0 with ``boundary="none"``
-or a reference without breath positions: they meet); the correction fades out with a raised cosine over
+or a reference without breath positions: they meet; ``boundary="raw"`` skips this module); the correction fades out with a raised cosine over
 0.3 s on each side of the join, so there is no jump, no kink, and the tidal volumes barely change (a ramp
 spread over a whole breath would add ``offset x duration / 2`` of volume: hundreds of mL for an
 8-second apnea breath with a 5 L/min offset).
