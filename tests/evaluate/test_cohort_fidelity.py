@@ -11,7 +11,9 @@ import pytest
 import ventgen
 from ventgen.errors import VentgenValueError
 from ventgen.evaluate.fidelity import (
+    composition_f1,
     cycle_features,
+    detection_by_label,
     discriminative_score,
     discriminative_table,
     ks_floor,
@@ -31,6 +33,31 @@ def test_match_breaths_known_answer():
     d = match_breaths([1.0, 1.2], [1.1], tolerance_s=0.3)
     assert d["tp"] == 1
     assert match_breaths(np.arange(50) * 3.0, np.arange(50) * 3.0 + 0.05)["f1"] == 1.0
+
+
+def test_detection_by_label_counts_what_match_breaths_counts_and_weights_to_a_composition():
+    import warnings
+
+    recs = ventgen.simulate_cohort(n_subjects=2, minutes=4, random_state=1, progress=False)
+    t = detection_by_label(recs, progress_bar=False)
+    tot = {"n_true": 0, "n_found": 0, "tp": 0}
+    for r in recs:  # the same matching, recording by recording, gives the same totals
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = match_breaths(ventgen.segment_breaths(r, method="markers")["start_s"],
+                              ventgen.segment_breaths(r, method="flow")["start_s"])
+        tot = {k: tot[k] + d[k] for k in tot}
+    assert {k: int(t[k].sum()) for k in tot} == tot
+    assert (t["recall"] == t["tp"] / t["n_true"]).all() and (t["tp"] <= t["n_true"]).all()
+    assert set(t["label"]) <= set(recs[0].annotations["label"]) | set(recs[1].annotations["label"])
+    # the weighting to a composition: one class is the class's own F1, the mix is known
+    one = t.iloc[[0]]
+    lab, r, f = one["label"].iloc[0], one["recall"].iloc[0], one["found_per_true"].iloc[0]
+    assert composition_f1(t, {lab: 1.0}) == pytest.approx(2 * r / (1 + f))
+    known = pd.DataFrame({"label": ["a", "b"], "recall": [1.0, 0.5], "found_per_true": [1.0, 1.0]})
+    assert composition_f1(known, {"a": 3, "b": 1}) == pytest.approx(2 * 0.875 / 2)  # fractions normalised
+    with pytest.raises(VentgenValueError, match=r"no real breaths labelled \['c'\].*labels at hand: \['a', 'b'\]"):
+        composition_f1(known, {"a": 0.5, "c": 0.5})
 
 
 def test_ks_table_detects_shift_per_class():

@@ -41,7 +41,7 @@ from .classifiers import (
 from .memorisation import memorisation_check
 from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_floor, ks_table
 from .report import FidelityReport, discriminative_table
-from .segmentation import match_breaths, synthetic_cycles
+from .segmentation import composition_f1, detection_by_label, match_breaths, synthetic_cycles
 
 __all__ = [
     "FidelityReport",
@@ -62,6 +62,8 @@ __all__ = [
     "cycle_features",
     "cycle_metadata",
     "synthetic_cycles",
+    "detection_by_label",
+    "composition_f1",
     "METADATA_KS_COLUMNS",
 ]
 
