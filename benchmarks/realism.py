@@ -33,6 +33,7 @@ import pandas as pd
 import ventgen
 from ventgen.evaluate.fidelity import composition_f1, detection_by_label
 from ventgen.evaluate.fidelity.report import discriminative_table
+from ventgen.models.generator_stage import calibrate_generator
 
 DEFAULT_COMPOSITION = {"normal breathing": 0.5, "apnea": 0.25, "snoring": 0.25}
 
@@ -70,6 +71,14 @@ def train(args, cycles, seed: int, path: Path):
 def one_seed(args, seed: int, out: Path) -> dict:
     cycles, recs = training_cycles(args, seed)
     model, t = train(args, cycles, seed, out / f"model_{seed}.pt")
+    if args.calibrate and model.generator_ is not None and model.generator_.marginals is None:
+        t0 = time.perf_counter()  # a model file from before the marginal map: fit it, keep the file beside
+        calibrate_generator(model, cycles, random_state=seed)
+        t["calibrate_s"] = time.perf_counter() - t0
+        path = out / f"model_{seed}.pt"
+        if path.is_symlink():
+            path.unlink()
+        model.save(path, overwrite=True)
     spec = {"patients": args.patients, "minutes": args.patient_minutes}
     if args.spec != "natural":
         spec["composition"] = DEFAULT_COMPOSITION if args.spec == "default" else json.loads(args.spec)
@@ -138,6 +147,8 @@ def main(argv=None):
                          "latent='kde' with a model file written before the encodings were stored)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reuse", action="store_true", help="reuse model_<seed>.pt from --out")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="fit the generator's marginal map of a reused model file that has none, and save it")
     ap.add_argument("--out", default="benchmarks/out/realism")
     args = ap.parse_args(argv)
     import torch

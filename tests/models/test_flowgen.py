@@ -70,6 +70,53 @@ def test_the_model_file_holds_the_generator(model, cycles, tmp_path):
         ventgen.HTVAE.load(tmp_path / "bad2.pt")
 
 
+def test_the_generator_is_calibrated_after_training_and_its_map_is_stored_and_applied(model, cycles, tmp_path):
+    import copy
+
+    from ventgen.models.generator_stage import calibrate_generator
+    from ventgen.models.marginals import MarginalMap
+
+    m = model.generator_.marginals  # the default preset fits the marginal map after training
+    assert isinstance(m, MarginalMap) and m.labels[0] == "" and set(m.labels[1:]) <= set(cycles.labels)
+    assert m.real.shape[1:3] == cycles.X.shape[1:]
+    model.save(tmp_path / "m.pt")
+    back = ventgen.HTVAE.load(tmp_path / "m.pt")
+    assert back.generator_.marginals is not None and np.array_equal(back.generator_.marginals.real, m.real)
+    assert np.array_equal(back.generator_.marginals.valid, m.valid)
+    # known answer: a map that adds 1 everywhere (real quantiles = generated + 1) shifts every breath by 1
+    shifted = copy.deepcopy(model)
+    grid = np.broadcast_to(np.linspace(-1e3, 1e3, m.real.shape[-1], dtype=np.float32), m.real.shape)
+    shifted.generator_.marginals = MarginalMap(m.labels, grid + 1.0, grid, np.ones_like(m.valid))
+    Z, L = model.transform(cycles.X[:5]), cycles.lengths[:5]
+    noise = np.random.default_rng(0).standard_normal((5, *cycles.X.shape[1:])).astype(np.float32)
+    raw = model.generate_cycles(Z, L, noise=noise, calibrate=False)
+    mapped = shifted.generate_cycles(Z, L, noise=noise, labels=cycles.labels[:5])
+    assert np.allclose(mapped - raw, 1.0, atol=1e-3)
+    with pytest.raises(VentgenValueError, match="labels must be 5 class names"):
+        shifted.generate_cycles(Z, L, noise=noise, labels=["a"])
+    # generation applies it by default, and not with calibrate=False
+    spec = {"patients": 1, "breaths": 12}
+    on = generate_cohort(shifted, spec, random_state=0)
+    off = generate_cohort(shifted, spec, random_state=0, options=GenerationOptions(calibrate=False))
+    assert on.info["calibrate"] and not off.info["calibrate"]
+    assert np.median(on.recordings[0].flow - off.recordings[0].flow) > 0.5
+    # a model trained without it has none, and gets one from calibrate_generator
+    bare = ventgen.HTVAE(**dict(KW, generator_calibration="none", generator_steps=20)).fit(cycles)
+    assert bare.generator_.marginals is None
+    assert not generate_cohort(bare, spec, random_state=0).info["calibrate"]
+    fitted = calibrate_generator(bare, cycles, random_state=0)
+    assert bare.generator_.marginals is fitted and fitted.real.shape == m.real.shape
+    with pytest.raises(VentgenValueError, match=r"needs the training cycles .*got shape \(3, 4\)"):
+        calibrate_generator(bare, np.zeros((3, 4)))
+    with pytest.raises(VentgenValueError, match="needs a model with a flow generator"):
+        calibrate_generator(ventgen.HTVAE(**dict(KW, generator="none", epochs=1)).fit(cycles), cycles)
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    state["generator"]["marginals"]["real"] = state["generator"]["marginals"]["real"].flip(-1)
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(FileFormatError, match="marginal map its quantiles must increase"):
+        ventgen.HTVAE.load(tmp_path / "bad.pt")
+
+
 def test_without_a_generator_the_cycles_are_the_decoder_means(cycles):
     m = ventgen.HTVAE(**dict(KW, generator="none")).fit(cycles)
     assert m.generator_ is None

@@ -79,6 +79,9 @@ def _add_generate(sub):
                    help="flow: sample every breath from the model's flow generator (the high-fidelity path); "
                         "exact: the decoder's mean breath; linear: the decoder linearised per node (much "
                         "faster); auto (default): flow when the model has a generator, else exact")
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                   help="give the flow generator's breaths as sampled, without the model's marginal map (by "
+                        "default each breath is mapped onto the real marginals of its class where they differ)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a cohort folder that ventgen generate wrote (refused for a folder holding "
                         "anything else, or the inputs)")
@@ -103,7 +106,8 @@ def _run_generate(args):
                                 kde_bandwidth=args.kde_bandwidth, sequence=args.sequence,
                                 chain_breaths=args.chain_breaths,
                                 nodes=args.nodes, noise=args.noise, noise_highpass_hz=args.noise_highpass,
-                                boundary=args.boundary, progress=False if args.quiet else None)
+                                boundary=args.boundary, calibrate=args.calibrate,
+                                progress=False if args.quiet else None)
     res = generate_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,
                          format=args.format, overwrite=args.overwrite, options=options, workers=args.workers,
                          scheduler=args.scheduler)

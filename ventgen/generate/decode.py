@@ -108,14 +108,17 @@ def exact_decoder(model):
 
 
 class FlowDecoder:
-    """``f(Z, comp, lengths, start)``: breaths sampled by the model's flow generator at their lengths.
+    """``f(Z, comp, lengths, start)``: breaths sampled by the model's flow generator at their lengths,
+    mapped onto the real marginals of their classes (``labels[start:]``) when the model holds a marginal
+    map and ``calibrate``.
 
     The starting noise of breath ``i`` is drawn once from ``rng`` (the patient's), in recording order: the
     extra breath a batch decodes keeps its noise for the next batch, so batches do not change the breaths.
     """
 
-    def __init__(self, model, rng: np.random.Generator, steps: int | None = None):
+    def __init__(self, model, rng: np.random.Generator, steps: int | None = None, labels=None, calibrate: bool = True):
         self.model, self.rng, self.steps = model, rng, steps
+        self.labels, self.calibrate = labels, bool(calibrate)  # labels: of the breaths ``start`` indexes
         self._carried = None  # (index, noise) of the last breath decoded
 
     def __call__(self, Z, comp, lengths, start):
@@ -128,7 +131,9 @@ class FlowDecoder:
         if len(Z):
             self._carried = (start + len(Z) - 1, noise[-1].copy())
         lengths = np.clip(np.asarray(lengths, dtype=np.int64), 2, shape[-1])
-        return self.model.generate_cycles(Z, lengths, noise=noise, steps=self.steps)
+        labels = None if self.labels is None else np.asarray(self.labels)[start:start + len(Z)]
+        return self.model.generate_cycles(Z, lengths, noise=noise, steps=self.steps, labels=labels,
+                                          calibrate=self.calibrate)
 
 
 class LinearDecoder:

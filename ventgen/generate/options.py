@@ -103,6 +103,10 @@ class GenerationOptions:
         an order of magnitude faster on CPU, at an approximation error that
         ``benchmarks/bench_generate.py`` measures. ``"auto"`` (default): ``"flow"`` when the model has a
         generator (and ``length_method`` is not ``"padding"``), else ``"exact"``.
+    calibrate : bool
+        With the flow generator, map every breath onto the real marginals of its class where the model
+        holds a marginal map (``model.generator_.marginals``, fitted at the end of training; see
+        :mod:`ventgen.models.marginals`). Default True; False gives the breaths as sampled.
     batch_size : int
         Latents decoded per model call (within one patient); it does not change the breaths.
     sampling_rate : float, optional
@@ -128,6 +132,7 @@ class GenerationOptions:
     noise_highpass_hz: float = NOISE_HIGHPASS_HZ
     boundary: str = "auto"
     decoder: str = "auto"
+    calibrate: bool = True
     batch_size: int = 8192
     sampling_rate: float | None = None
     subject_prefix: str = "virtual_"
@@ -158,6 +163,8 @@ def check_options(options) -> GenerationOptions:
         raise VentgenValueError(f"chain_breaths must be a number >= 1 (inf: no restarts), got {cb!r}")
     _choice("noise", o.noise, NOISE_MODELS)
     _choice("boundary", o.boundary, BOUNDARY_MODELS)
+    if not isinstance(o.calibrate, (bool, np.bool_)):
+        raise VentgenValueError(f"calibrate must be True or False, got {o.calibrate!r}")
     hp = o.noise_highpass_hz
     if not (isinstance(hp, (int, float, np.integer, np.floating)) and 0 <= hp < np.inf):
         raise VentgenValueError(f"noise_highpass_hz must be a finite number >= 0, got {hp!r}")
@@ -177,7 +184,8 @@ def check_options(options) -> GenerationOptions:
 
 def resolve_auto(model, o: GenerationOptions, encodings: bool = True) -> GenerationOptions:
     """The options with ``decoder``, ``latent``, ``nodes``, ``noise`` and ``boundary`` = ``"auto"``
-    resolved for ``model`` (``encodings``: whether every reference breath's encoding is at hand)."""
+    resolved for ``model`` (``encodings``: whether every reference breath's encoding is at hand), and
+    ``calibrate`` True only where it applies (the flow generator of a model with a marginal map)."""
     has_flow = getattr(model, "generator_", None) is not None
     decoder = o.decoder
     if decoder == "auto":
@@ -191,7 +199,9 @@ def resolve_auto(model, o: GenerationOptions, encodings: bool = True) -> Generat
     plain = "none" if decoder == "flow" else "residual"
     latent = o.latent if o.latent != "auto" else (("kde" if encodings else "data") if decoder == "flow" else "node")
     nodes = o.nodes if o.nodes != "auto" else ("members" if latent in ("data", "kde") else "majority")
+    marginals = getattr(getattr(model, "generator_", None), "marginals", None)
     return dataclasses.replace(o, decoder=decoder, latent=latent, nodes=nodes,
+                               calibrate=bool(o.calibrate and decoder == "flow" and marginals is not None),
                                sequence="independent" if o.sequence == "auto" else o.sequence,
                                noise=plain if o.noise == "auto" else o.noise,
                                boundary=("raw" if decoder == "flow" else "residual") if o.boundary == "auto" else o.boundary)

@@ -103,6 +103,7 @@ class CohortPlan:
                 "length_method": o.length_method, "latent": o.latent, "decoder": o.decoder, "nodes": o.nodes,
                 "sequence": o.sequence, "chain_breaths": _finite_or_none(o.chain_breaths), "noise": o.noise,
                 "noise_highpass_hz": float(o.noise_highpass_hz), "boundary": o.boundary,
+                "calibrate": bool(o.calibrate),
                 "n_components": int(len(self.comps)), "n_data_components": int(self.comps.n_data),
                 "n_breaths": int(n_breaths), "seconds": seconds, "breaths_per_s": n_breaths / max(seconds, 1e-9),
                 "duration_s": [float(d) for d in durations], **self.extra_info}
@@ -185,7 +186,7 @@ def generate_patient(model, plan: CohortPlan, p: int) -> tuple:
         ev.gid = np.where(plan.is_node[ev.entry], ev.gid, comps.gid[of_breath])
     o = plan.options
     if o.decoder == "flow":
-        decode = FlowDecoder(model, flow_rng)
+        decode = FlowDecoder(model, flow_rng, labels=ev.label, calibrate=o.calibrate)
     else:
         decode = exact_decoder(model) if o.decoder == "exact" else plan.linear
     obs = fit_observation(plan.models, ev.label, noise_rng, joins=o.boundary != "raw")

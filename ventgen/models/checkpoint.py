@@ -61,6 +61,7 @@ ADDED_PARAMS = {
         "generator_batch_size",
         "generator_sample_steps",
         "generator_time_power",
+        "generator_calibration",
         "covariance",
         "parents",
         "warmup_fraction",
@@ -68,7 +69,7 @@ ADDED_PARAMS = {
 }
 #: parameters that may change when a training resumes (more epochs or steps, other sampling)
 RESUMABLE_CHANGES = ("epochs", "device", "progress", "generator_steps", "generator_sample_steps",
-                     "generator_time_power")
+                     "generator_time_power", "generator_calibration")
 #: what the ``params`` of a file hold: the hyper-parameters and the seed ("preset" is optional)
 STORED_PARAMS = (*field_names(), "random_state")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

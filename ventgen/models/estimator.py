@@ -132,6 +132,9 @@ class HTVAE(HTVAEInference, BaseEstimator):
     generator_time_power : float
         The sampler's time grid, ``t_k = 1 - (1 - k / steps) ** power``: 2 (the default) spends more steps
         near the data end, where the sharp edges and the noise of a breath form; 1 spaces them evenly.
+    generator_calibration : {"quantile", "none"}
+        "quantile" (the default preset): after training, fit the generator's marginal map
+        (:func:`ventgen.models.generator_stage.calibrate_generator`).
     covariance : {"lattice", "diagonal", "full"}
         "lattice" (the paper): a sample goes to the nearest code (eq. 4) and a node's sigma comes from
         its lattice neighbours (eq. 5). "full" / "diagonal": every code is a Gaussian with its own
@@ -214,6 +217,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
         generator_batch_size=None,
         generator_sample_steps=None,
         generator_time_power=None,
+        generator_calibration=None,
         covariance=None,
         parents=None,
         warmup_fraction=None,
@@ -247,6 +251,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.generator_batch_size = generator_batch_size
         self.generator_sample_steps = generator_sample_steps
         self.generator_time_power = generator_time_power
+        self.generator_calibration = generator_calibration
         self.covariance = covariance
         self.parents = parents
         self.warmup_fraction = warmup_fraction

@@ -33,6 +33,7 @@ import torch
 from ..errors import FileFormatError
 from .generator import FlowNet, edge_pad, flow_matching_loss, length_mask, sample_flow
 from .loop import Step, TrainingLoop
+from .marginals import MarginalMap
 
 __all__ = ["FlowGenerator", "GeneratorStep", "fit_flow_generator", "MIN_BATCHES_PER_EPOCH"]
 
@@ -56,12 +57,16 @@ class FlowGenerator:
         residual per channel.
     history : list of dict
         Per-epoch training losses.
+    marginals : MarginalMap, optional
+        The calibration of the generated breaths' marginals to the training breaths' (per class,
+        channel and position; :mod:`ventgen.models.marginals`), fitted after training.
     """
 
-    def __init__(self, net: FlowNet, norm: dict, history=None):
+    def __init__(self, net: FlowNet, norm: dict, history=None, marginals: MarginalMap | None = None):
         self.net = net.eval()
         self.norm = {k: np.asarray(norm[k], dtype=np.float32).reshape(-1) for k in _NORM_KEYS}
         self.history = [dict(h) for h in (history or [])]
+        self.marginals = marginals
 
     @property
     def device(self) -> torch.device:
@@ -99,12 +104,15 @@ class FlowGenerator:
             "norm": {k: torch.from_numpy(v.copy()) for k, v in self.norm.items()},
             "history": [dict(h) for h in self.history],
             "trainer": trainer,
+            **({} if self.marginals is None else {"marginals": _map_tensors(self.marginals.to_state())}),
         }
 
     @classmethod
-    def from_state(cls, path, state, *, channels: int, latent_dim: int, width: int, device, load_weights):
+    def from_state(cls, path, state, *, channels: int, latent_dim: int, width: int, device, load_weights,
+                   length: int):
         """The generator a model file stores, every field checked (one FileFormatError line otherwise);
-        ``load_weights(path, weights, build)`` checks the tensors against the network."""
+        ``load_weights(path, weights, build)`` checks the tensors against the network; ``length``: the
+        cycles' samples (checks the stored marginal map)."""
         if not isinstance(state, dict) or not isinstance(state.get("weights"), dict):
             raise FileFormatError(path, "must be a dict with the generator's weights", field="generator")
         norm = state.get("norm")
@@ -121,7 +129,23 @@ class FlowGenerator:
         if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
             raise FileFormatError(path, "the generator's history must be a list of dicts", field="generator")
         net = load_weights(path, state["weights"], lambda: FlowNet(channels, latent_dim + 1, width=width))
-        return cls(net.to(device), {k: v.numpy() for k, v in norm.items()}, hist)
+        return cls(net.to(device), {k: v.numpy() for k, v in norm.items()}, hist,
+                   _stored_map(path, state.get("marginals"), channels, length))
+
+
+def _map_tensors(state: dict) -> dict:
+    return {k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v) for k, v in state.items()}
+
+
+def _stored_map(path, state, channels: int, length: int) -> MarginalMap | None:
+    """The checked marginal map of a model file (None when it holds none: files before it, or none fitted)."""
+    if state is None:
+        return None
+    arrays = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in state.items()} if isinstance(state, dict) else state
+    why = MarginalMap.check_state(arrays, channels, int(length))
+    if why is not None:
+        raise FileFormatError(path, f"the generator's marginal map {why}", field="generator")
+    return MarginalMap.from_state(arrays)
 
 
 def _conditions(norm: dict, Z: np.ndarray, decoded: np.ndarray, lengths: np.ndarray, dev) -> tuple:

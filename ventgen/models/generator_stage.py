@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core import check_random_state
+from ..errors import VentgenValueError
 from .checkpoint import restore_trainer
 from .flowgen import fit_flow_generator
+from .marginals import MarginalMap
 from .stored import stored_generator
 
-__all__ = ["fit_model_generator"]
+__all__ = ["fit_model_generator", "calibrate_generator", "CALIBRATION_BREATHS"]
+
+#: The generator's breaths drawn (for as many training breaths) to fit its marginal map.
+CALIBRATION_BREATHS = 4000
+#: A (class, channel, position) is mapped only where the two-sample KS test rejects equal marginals at this level.
+CALIBRATION_ALPHA = 0.001
 
 
 def fit_model_generator(model, X, arr: np.ndarray, ckpt_path, ckpt, epoch_callback, dist=None):
@@ -52,4 +60,47 @@ def fit_model_generator(model, X, arr: np.ndarray, ckpt_path, ckpt, epoch_callba
         dist=dist,
     )
     model.generator_training_state_ = loop.state_dict()
+    model.generator_ = gen
+    if cfg.generator_calibration == "quantile":  # every process alike (no collective, no process waits)
+        calibrate_generator(model, X, random_state=model.seeds_[1] ^ 0xCA1)
     return gen
+
+
+def calibrate_generator(model, cycles, random_state=None) -> MarginalMap:
+    """Fit (or refit) the marginal map of ``model``'s flow generator on its training ``cycles`` (a
+    CycleSet; an array (n, C, T) counts as unlabelled cycles that fill T) and set it as
+    ``model.generator_.marginals``; returns it.
+
+    The generator draws a breath for each of up to :data:`CALIBRATION_BREATHS` training breaths (their
+    own encodings and lengths, uncalibrated); :class:`~ventgen.models.marginals.MarginalMap` maps those
+    breaths' marginals onto the training breaths', per class (``cycles.labels``), channel and position,
+    where the two differ (a two-sample KS test). ``HTVAE.fit`` calls it after training the generator
+    (``generator_calibration="quantile"``, the default); call it on a model file written before, then
+    ``model.save``.
+
+    Examples
+    --------
+    >>> import ventgen
+    >>> recs = ventgen.simulate_cohort(n_subjects=1, minutes=2, random_state=0, progress=False)
+    >>> cyc = ventgen.extract_cycles(recs[0], ventgen.segment_breaths(recs[0]))
+    >>> model = ventgen.HTVAE(maps=[(2, 2), (1, 2)], latent_dim=4, epochs=1, random_state=0, device="cpu",
+    ...                       progress=False, generator="flow", generator_steps=20, generator_width=8).fit(cyc)
+    >>> model.generator_.marginals
+    MarginalMap(... classes, 2 channels x ... samples, 33 quantiles, ...% mapped)
+    """
+    gen = getattr(model, "generator_", None)
+    if gen is None:
+        raise VentgenValueError("calibrate_generator needs a model with a flow generator (generator='flow')")
+    X = np.asarray(getattr(cycles, "X", cycles), dtype=np.float32)
+    if X.ndim != 3 or X.shape[1:] != tuple(model.input_shape_):
+        raise VentgenValueError(f"calibrate_generator needs the training cycles (a CycleSet, or an array of shape "
+                                f"(n, {', '.join(map(str, model.input_shape_))})), got shape {X.shape}")
+    n, T = X.shape[0], X.shape[-1]
+    L = np.clip(np.asarray(getattr(cycles, "lengths", np.full(n, T)), dtype=np.int64), 1, T)
+    labels = getattr(cycles, "labels", None)
+    lab = np.full(n, "") if labels is None else np.asarray(labels).astype(str)
+    rng = check_random_state(random_state)
+    sub = np.sort(rng.choice(n, min(n, CALIBRATION_BREATHS), replace=False))
+    G = model.generate_cycles(model.transform(X[sub]), L[sub], random_state=rng, calibrate=False)
+    gen.marginals = MarginalMap.fit(X, L, lab, G, L[sub], lab[sub], alpha=CALIBRATION_ALPHA)
+    return gen.marginals

@@ -162,7 +162,8 @@ class HTVAEInference:
             Z = self.codebook(lvl)[idx[:, lvl - 1].numpy()]
         return self.decode(Z)
 
-    def generate_cycles(self, Z, lengths, random_state=None, noise=None, steps=None) -> np.ndarray:
+    def generate_cycles(self, Z, lengths, random_state=None, noise=None, steps=None, labels=None,
+                        calibrate: bool = True) -> np.ndarray:
         """Breath cycles for latents ``Z`` (n, latent_dim) and ``lengths`` (n,) samples, in original units.
 
         With a flow generator (``generator="flow"``, :attr:`generator_`) each cycle is sampled from the
@@ -182,6 +183,12 @@ class HTVAEInference:
         steps : int, optional
             Midpoint steps of the sampler (default ``config_.generator_sample_steps``), on the time grid
             of ``config_.generator_time_power``.
+        labels : array (n,) of str, optional
+            The class of each breath, for the generator's marginal map (``generator_.marginals``, fitted
+            at the end of training; :mod:`ventgen.models.marginals`): each breath's samples are mapped to
+            the real marginals of its class (None or an unknown class: of all classes pooled).
+        calibrate : bool
+            Apply the marginal map (default); False gives the flow generator's breaths as sampled.
 
         Returns
         -------
@@ -201,5 +208,10 @@ class HTVAEInference:
         elif np.shape(noise) != decoded.shape:
             raise VentgenValueError(f"noise must have shape {decoded.shape}, got {np.shape(noise)}")
         steps = self.config_.generator_sample_steps if steps is None else _pos_int(steps, "steps", high=1024)
-        return gen.sample(np.asarray(Z, np.float32), decoded, lengths, noise, steps=steps,
-                          time_power=self.config_.generator_time_power)
+        out = gen.sample(np.asarray(Z, np.float32), decoded, lengths, noise, steps=steps,
+                         time_power=self.config_.generator_time_power)
+        if calibrate and gen.marginals is not None:
+            if labels is not None and np.shape(labels) != (n,):
+                raise VentgenValueError(f"labels must be {n} class names, got shape {np.shape(labels)}")
+            out = gen.marginals.apply(out, lengths, labels)
+        return out

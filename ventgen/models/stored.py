@@ -96,4 +96,5 @@ def stored_generator(path, state, model) -> FlowGenerator | None:
         return None
     cfg = model.config_
     return FlowGenerator.from_state(path, state, channels=model.input_shape_[0], latent_dim=cfg.latent_dim,
-                                    width=cfg.generator_width, device=model.device_, load_weights=load_weights)
+                                    width=cfg.generator_width, device=model.device_, load_weights=load_weights,
+                                    length=model.input_shape_[-1])

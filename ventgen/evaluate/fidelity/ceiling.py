@@ -40,7 +40,8 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
 
     A generator cannot be more faithful than the decoder it samples through: reconstructions of the
     real training breaths (``model.reconstruct``, or, for a model with a flow generator, its breaths
-    for the encodings and lengths of the real breaths, ``model.generate_cycles``; cut at their real
+    for the encodings and lengths of the real breaths, ``model.generate_cycles``, calibrated to their
+    labels as generation calibrates; cut at their real
     lengths and edge-padded like real cycles) bound what generation can reach. Comparing a cohort's numbers with this ceiling separates
     a weak model from a weak generation procedure. ``noise`` and ``boundary`` (as in
     :func:`ventgen.generate_cohort`) add the same observation model to the reconstructions that
@@ -69,7 +70,7 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
     L = np.clip(np.asarray(real_cycles.lengths, dtype=np.int64), 2, X.shape[2])
     flow = getattr(model, "generator_", None) is not None and decoder in ("auto", "flow")
     if flow:  # the flow generator's breaths for the real latents
-        R = np.asarray(model.generate_cycles(model.transform(X), L, random_state=rng), dtype=np.float32)
+        R = np.asarray(model.generate_cycles(model.transform(X), L, random_state=rng, labels=labels), dtype=np.float32)
     else:
         R = np.asarray(model.reconstruct(X), dtype=np.float32)
     rate = float(real_cycles.sampling_rate)
