@@ -100,12 +100,13 @@ def main(argv=None):
     ap.add_argument("--model")
     ap.add_argument("--reference")
     ap.add_argument("--decoders", default="linear,exact", help="comma-separated: flow, exact, linear")
-    ap.add_argument("--latent", default="node", choices=("node", "data"), help="GenerationOptions(latent=...)")
+    ap.add_argument("--latent", default="node", choices=("auto", "node", "data", "kde"),
+                    help="GenerationOptions(latent=...); auto: the default (kde with the flow generator)")
     ap.add_argument("--noise", default="auto", choices=("auto", "residual", "none"),
                     help="GenerationOptions(noise=...): observation noise or not (auto: none with the flow generator)")
-    ap.add_argument("--boundary", default="auto", choices=("auto", "residual", "none"),
+    ap.add_argument("--boundary", default="auto", choices=("auto", "residual", "step", "none", "raw"),
                     help="GenerationOptions(boundary=...): correct the decoded ends of each breath or not (auto: "
-                         "not with the flow generator)")
+                         "raw joins with the flow generator)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per decoder after the first (cold) one")
     ap.add_argument("--out", default="benchmarks/out/bench_generate.json")
     ap.add_argument("--workers", type=int, default=0,
