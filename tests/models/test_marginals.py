@@ -88,3 +88,18 @@ def test_empty_input_is_returned_as_is():
     assert m.apply(e, np.zeros(0, int)).shape == (0, 2, 6)
     with pytest.raises(VentgenValueError, match="2 cycles need 2 lengths and labels"):
         m.apply(np.zeros((2, 2, 6), np.float32), np.array([3]))
+
+
+def test_the_ks_test_and_the_leading_run_choose_the_positions():
+    rng = np.random.default_rng(5)
+    n, T = 2000, 6
+    real = rng.normal(0.0, 1.0, (n, 1, T)).astype(np.float32)
+    gen = rng.normal(0.0, 1.0, (n, 1, T)).astype(np.float32)
+    gen[:, 0, [0, 1, 4]] += 1.0  # the generator is off at positions 0, 1 and 4 only
+    L, lab = np.full(n, T), np.full(n, "a")
+    every = MarginalMap.fit(real, L, lab, gen, L, lab, alpha=1e-3)
+    assert np.flatnonzero(every.valid[1, 0]).tolist() == [0, 1, 4]  # known answer: where they differ
+    lead = MarginalMap.fit(real, L, lab, gen, L, lab, alpha=1e-3, leading=True)
+    assert np.flatnonzero(lead.valid[1, 0]).tolist() == [0, 1]  # the run that starts the breath
+    y = lead.apply(gen.copy(), L, lab)
+    assert abs(float(y[:, 0, 0].mean())) < 0.1 and np.array_equal(y[:, 0, 4], gen[:, 0, 4])

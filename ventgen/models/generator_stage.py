@@ -73,8 +73,9 @@ def calibrate_generator(model, cycles, random_state=None) -> MarginalMap:
 
     The generator draws a breath for each of up to :data:`CALIBRATION_BREATHS` training breaths (their
     own encodings and lengths, uncalibrated); :class:`~ventgen.models.marginals.MarginalMap` maps those
-    breaths' marginals onto the training breaths', per class (``cycles.labels``), channel and position,
-    where the two differ (a two-sample KS test). ``HTVAE.fit`` calls it after training the generator
+    breaths' marginals onto the training breaths', per class (``cycles.labels``) and channel, at the
+    first positions of the breath, as far as the two differ from the start (a two-sample KS test at
+    each position; the run stops at the first position where they do not). ``HTVAE.fit`` calls it after training the generator
     (``generator_calibration="quantile"``, the default); call it on a model file written before, then
     ``model.save``.
 
@@ -102,5 +103,5 @@ def calibrate_generator(model, cycles, random_state=None) -> MarginalMap:
     rng = check_random_state(random_state)
     sub = np.sort(rng.choice(n, min(n, CALIBRATION_BREATHS), replace=False))
     G = model.generate_cycles(model.transform(X[sub]), L[sub], random_state=rng, calibrate=False)
-    gen.marginals = MarginalMap.fit(X, L, lab, G, L[sub], lab[sub], alpha=CALIBRATION_ALPHA)
+    gen.marginals = MarginalMap.fit(X, L, lab, G, L[sub], lab[sub], alpha=CALIBRATION_ALPHA, leading=True)
     return gen.marginals

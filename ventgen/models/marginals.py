@@ -1,20 +1,25 @@
-"""Calibrating a generator's marginals to the real breaths: per-class, per-sample quantile mapping.
+"""Calibrating a generator's marginals to the real breaths: per-class, per-position quantile mapping.
 
 A conditional generator gets the joint shape of a breath right but can blur a marginal that real breaths
 hold sharply: the first flow sample of a breath that a ventilator marks at its trigger lies in a narrow
 band just above the trigger threshold (on the ventmode recordings 95 % of them between 3 and 4.3 L/min,
-where the flow generator spread them up to 8). :class:`MarginalMap` moves every sample of a generated
-breath through the monotone map ``F_real^-1(F_gen(x))`` of its class, its channel and its position in
-the breath (the quantile mapping of climate-model bias correction). Each position's values keep their
-order, so the generator's dependence between samples (its copula) is kept, and each position's
+where the flow generator spread them up to 8). :class:`MarginalMap` moves a sample of a generated breath
+through the monotone map ``F_real^-1(F_gen(x))`` of its class, its channel and its position in the
+breath (the quantile mapping of climate-model bias correction). Each position's values keep their
+order, so the generator's dependence between samples (its copula) is kept, and each mapped position's
 distribution becomes the real one:
 
 * ``F_real`` are the quantiles of the real training breaths of the class at that position (inside the
   breath: a breath shorter than the position does not count);
-* ``F_gen`` are those of the generator's breaths for the same real breaths' own latents and lengths
-  (the reconstruction ceiling's breaths), drawn once at the end of training;
+* ``F_gen`` are those of the generator's breaths for real breaths' own latents and lengths (the
+  reconstruction ceiling's breaths), drawn once at the end of training;
 * a (class, channel, position) with fewer than ``min_count`` breaths on either side is left alone, and
-  a class the map does not know (another reference's label) takes the map of all classes pooled.
+  a class the map does not know (another reference's label) takes the map of all classes pooled;
+* ``alpha`` maps only where a two-sample KS test tells the two marginals apart, and ``leading`` only
+  the run of such positions that starts the breath (what :func:`~ventgen.models.generator_stage.calibrate_generator`
+  fits). Mapping every position the test flags also moved isolated positions in the middle of the
+  breath, and the kinks that left were seen by the CNN: on the ventmode mode-balanced cohort, CNN
+  score 0.150 against 0.080 for the leading run, and the random forest's 0.121 against 0.128.
 
 A value beyond the generator's own range (rarer than one in the breaths the map was fitted on) takes
 the real extreme.
@@ -75,10 +80,12 @@ class MarginalMap:
 
     @classmethod
     def fit(cls, real, real_lengths, real_labels, gen, gen_lengths, gen_labels, *,
-            n_quantiles: int = N_QUANTILES, min_count: int = MIN_COUNT, alpha: float | None = None) -> MarginalMap:
+            n_quantiles: int = N_QUANTILES, min_count: int = MIN_COUNT, alpha: float | None = None,
+            leading: bool = False) -> MarginalMap:
         """The maps from the generated cycles ``gen`` (m, C, T) to the real ``real`` (n, C, T), both
         in original units with their lengths and labels (the generated breaths are drawn for real
-        breaths of the same labels)."""
+        breaths of the same labels). ``alpha``: map only where a two-sample KS test rejects equal
+        marginals at this level; ``leading``: only the run of such positions that starts the breath."""
         real_labels, gen_labels = np.asarray(real_labels).astype(str), np.asarray(gen_labels).astype(str)
         labels = ["", *sorted(set(real_labels.tolist()) - {""})]
         C, T = np.shape(real)[1:]
@@ -97,6 +104,8 @@ class MarginalMap:
                 ng = np.broadcast_to(_count(np.asarray(gen_lengths)[ig], T), (C, T))
                 crit = np.sqrt(-0.5 * np.log(alpha / 2)) * np.sqrt((nr + ng) / np.maximum(nr * ng, 1))
                 valid[g] &= _ks(R[g], Gq[g], qs) > crit
+        if leading:  # only the run of mapped positions that starts the breath
+            valid = np.logical_and.accumulate(valid, axis=-1)
         return cls(labels, R, Gq, valid)
 
     def apply(self, X: np.ndarray, lengths, labels=None) -> np.ndarray:
