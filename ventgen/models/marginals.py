@@ -120,9 +120,13 @@ class MarginalMap:
                                     f"got shapes {lengths.shape} and {lab.shape}")
         index = {v: i for i, v in enumerate(self.labels)}
         grp = np.array([index.get(v, 0) for v in lab.tolist()])
+        C, T = X.shape[1:]
         for g in np.unique(grp):
-            rows = np.flatnonzero(grp == g)
-            X[rows] = _map(X[rows], self.gen[g], self.real[g], self.valid[g])
+            cols = np.flatnonzero(self.valid[g].ravel())  # the mapped (channel, position) pairs only
+            if cols.size:
+                rows = np.flatnonzero(grp == g)[:, None]
+                c, t = cols // T, cols % T
+                X[rows, c, t] = _map(X[rows, c, t], self.gen[g, c, t], self.real[g, c, t])
         return edge_pad(X, lengths)
 
     # ------------------------------------------------------------------ storage
@@ -186,15 +190,13 @@ def _ks(qr: np.ndarray, qg: np.ndarray, qs: np.ndarray) -> np.ndarray:
     return out
 
 
-def _map(X: np.ndarray, qg: np.ndarray, qr: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``X`` (n, C, T) through the piecewise-linear maps ``qg -> qr`` (C, T, Q) where ``valid``."""
+def _map(V: np.ndarray, qg: np.ndarray, qr: np.ndarray) -> np.ndarray:
+    """The values ``V`` (n, k) of k (channel, position) pairs through their piecewise-linear maps
+    ``qg -> qr`` (k, Q)."""
     Q = qg.shape[-1]
-    # the knot interval of every value: how many generated quantiles lie at or below it
-    k = (X[..., None] >= qg[None]).sum(-1)  # (n, C, T) in 0..Q
-    lo = np.clip(k - 1, 0, Q - 2)
-    hi = lo + 1
-    g0, g1 = np.take_along_axis(qg[None], lo[..., None], -1)[..., 0], np.take_along_axis(qg[None], hi[..., None], -1)[..., 0]
-    r0, r1 = np.take_along_axis(qr[None], lo[..., None], -1)[..., 0], np.take_along_axis(qr[None], hi[..., None], -1)[..., 0]
-    w = np.clip((X - g0) / np.maximum(g1 - g0, 1e-12), 0.0, 1.0)  # beyond the ends: the real extremes
-    Y = r0 + w * (r1 - r0)
-    return np.where(valid[None], Y, X).astype(X.dtype)
+    k = (V[..., None] >= qg[None]).sum(-1)  # (n, k) knot interval: generated quantiles at or below
+    lo = np.clip(k - 1, 0, Q - 2)[..., None]
+    g0, g1 = np.take_along_axis(qg[None], lo, -1)[..., 0], np.take_along_axis(qg[None], lo + 1, -1)[..., 0]
+    r0, r1 = np.take_along_axis(qr[None], lo, -1)[..., 0], np.take_along_axis(qr[None], lo + 1, -1)[..., 0]
+    w = np.clip((V - g0) / np.maximum(g1 - g0, 1e-12), 0.0, 1.0)  # beyond the ends: the real extremes
+    return (r0 + w * (r1 - r0)).astype(V.dtype)
