@@ -38,6 +38,7 @@ __all__ = [
     "restore_trainer",
     "data_fingerprint",
     "scaling_from",
+    "to_tensors",
 ]
 
 FORMAT = "ventgen.HTVAE"
@@ -341,3 +342,23 @@ def check_resume(mine: dict, ckpt: dict, shape: tuple, fingerprint=None, path=No
             VentgenWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+def to_tensors(obj):
+    """Plain data with every numpy array as a tensor (what ``torch.load(weights_only=True)`` reads)."""
+    if isinstance(obj, dict):
+        return {k: to_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_tensors(v) for v in obj]
+    return torch.from_numpy(np.ascontiguousarray(obj)) if isinstance(obj, np.ndarray) else obj
+
+
+def _to_arrays(obj, depth: int = 0):
+    """The inverse of :func:`to_tensors` (nested at most a few levels: deeper is refused by the check)."""
+    if depth > 6:
+        return None
+    if isinstance(obj, dict):
+        return {k: _to_arrays(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_arrays(v, depth + 1) for v in obj]
+    return obj.numpy() if isinstance(obj, torch.Tensor) else obj

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import FileFormatError
+from .checkpoint import _to_arrays, to_tensors
 from .generator import FlowNet, edge_pad, flow_matching_loss, length_mask, sample_flow
 from .loop import Step, TrainingLoop
 from .marginals import MarginalMap
@@ -104,7 +105,7 @@ class FlowGenerator:
             "norm": {k: torch.from_numpy(v.copy()) for k, v in self.norm.items()},
             "history": [dict(h) for h in self.history],
             "trainer": trainer,
-            **({} if self.marginals is None else {"marginals": _map_tensors(self.marginals.to_state())}),
+            **({} if self.marginals is None else {"marginals": to_tensors(self.marginals.to_state())}),
         }
 
     @classmethod
@@ -133,15 +134,11 @@ class FlowGenerator:
                    _stored_map(path, state.get("marginals"), channels, length))
 
 
-def _map_tensors(state: dict) -> dict:
-    return {k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v) for k, v in state.items()}
-
-
 def _stored_map(path, state, channels: int, length: int) -> MarginalMap | None:
     """The checked marginal map of a model file (None when it holds none: files before it, or none fitted)."""
     if state is None:
         return None
-    arrays = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in state.items()} if isinstance(state, dict) else state
+    arrays = _to_arrays(state)
     why = MarginalMap.check_state(arrays, channels, int(length))
     if why is not None:
         raise FileFormatError(path, f"the generator's marginal map {why}", field="generator")

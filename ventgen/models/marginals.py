@@ -96,12 +96,10 @@ class MarginalMap:
         for g, lab in enumerate(labels):
             ir = slice(None) if lab == "" else real_labels == lab
             ig = slice(None) if lab == "" else gen_labels == lab
-            R[g], vr = _quantiles(np.asarray(real)[ir], np.asarray(real_lengths)[ir], qs, min_count)
-            Gq[g], vg = _quantiles(np.asarray(gen)[ig], np.asarray(gen_lengths)[ig], qs, min_count)
-            valid[g] = vr & vg
+            R[g], nr = _quantiles(np.asarray(real)[ir], np.asarray(real_lengths)[ir], qs, min_count)
+            Gq[g], ng = _quantiles(np.asarray(gen)[ig], np.asarray(gen_lengths)[ig], qs, min_count)
+            valid[g] = (nr >= min_count) & (ng >= min_count)
             if alpha is not None:  # only where the two differ: a two-sample KS test at level alpha
-                nr = np.broadcast_to(_count(np.asarray(real_lengths)[ir], T), (C, T))
-                ng = np.broadcast_to(_count(np.asarray(gen_lengths)[ig], T), (C, T))
                 crit = np.sqrt(-0.5 * np.log(alpha / 2)) * np.sqrt((nr + ng) / np.maximum(nr * ng, 1))
                 valid[g] &= _ks(R[g], Gq[g], qs) > crit
         if leading:  # only the run of mapped positions that starts the breath
@@ -158,7 +156,8 @@ class MarginalMap:
 
 
 def _quantiles(X: np.ndarray, lengths: np.ndarray, qs: np.ndarray, min_count: int) -> tuple:
-    """((C, T, Q) quantiles of the values inside the breaths at every position, (C, T) enough breaths)."""
+    """((C, T, Q) quantiles of the values inside the breaths at every position, zero where fewer than
+    ``min_count`` breaths reach it; (T,) breaths that reach each position)."""
     n, C, T = X.shape
     inside = np.arange(T)[None, :] < np.asarray(lengths)[:, None]  # (n, T)
     count = inside.sum(0)
@@ -167,14 +166,8 @@ def _quantiles(X: np.ndarray, lengths: np.ndarray, qs: np.ndarray, min_count: in
         warnings.simplefilter("ignore", RuntimeWarning)
         q = np.nanquantile(vals, qs, axis=0) if n else np.full((qs.size, C, T), np.nan)  # (Q, C, T)
     q = np.moveaxis(q, 0, -1)
-    ok = np.broadcast_to(count >= min_count, (C, T)).copy()
-    q = np.where(ok[..., None], q, 0.0)
-    return np.maximum.accumulate(q, axis=-1).astype(np.float32), ok
-
-
-def _count(lengths: np.ndarray, T: int) -> np.ndarray:
-    """(T,) breaths that reach every position."""
-    return (np.arange(T)[None, :] < np.asarray(lengths)[:, None]).sum(0)
+    q = np.where((count >= min_count)[None, :, None], q, 0.0)
+    return np.maximum.accumulate(q, axis=-1).astype(np.float32), count
 
 
 def _ks(qr: np.ndarray, qg: np.ndarray, qs: np.ndarray) -> np.ndarray:

@@ -9,12 +9,11 @@ reads) and come back as numpy arrays; every field is checked on the way back, on
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .. import __version__
 from ..errors import FileFormatError, VentgenError
 from ..generate.stored import StoredGeneration, generation_state
-from .checkpoint import FORMAT, FORMAT_VERSION, load_weights
+from .checkpoint import FORMAT, FORMAT_VERSION, _to_arrays, load_weights, to_tensors
 from .flowgen import FlowGenerator
 
 __all__ = ["model_state", "generation_data", "to_tensors", "stored_generation", "stored_generator"]
@@ -55,26 +54,6 @@ def generation_data(model, X) -> StoredGeneration | None:
     if not all(hasattr(X, a) for a in ("X", "lengths", "sampling_rate")) or np.ndim(X.X) != 3:
         return None
     return StoredGeneration(generation_state(model, X))
-
-
-def to_tensors(obj):
-    """Plain data with every numpy array as a tensor (what ``torch.load(weights_only=True)`` reads)."""
-    if isinstance(obj, dict):
-        return {k: to_tensors(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [to_tensors(v) for v in obj]
-    return torch.from_numpy(np.ascontiguousarray(obj)) if isinstance(obj, np.ndarray) else obj
-
-
-def _to_arrays(obj, depth: int = 0):
-    """The inverse of :func:`_to_tensors` (nested at most a few levels: deeper is refused by the check)."""
-    if depth > 6:
-        return None
-    if isinstance(obj, dict):
-        return {k: _to_arrays(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_arrays(v, depth + 1) for v in obj]
-    return obj.numpy() if isinstance(obj, torch.Tensor) else obj
 
 
 def stored_generation(path, state, maps) -> StoredGeneration | None:
