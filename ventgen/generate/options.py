@@ -104,7 +104,8 @@ class GenerationOptions:
         ``benchmarks/bench_generate.py`` measures. ``"auto"`` (default): ``"flow"`` when the model has a
         generator (and ``length_method`` is not ``"padding"``), else ``"exact"``.
     calibrate : bool
-        With the flow generator, map every breath onto the real marginals of its class where the model
+        With the flow generator, map the first samples of every breath (as far as the generator's
+        marginals differ from the real ones there) onto the real marginals of its class, where the model
         holds a marginal map (``model.generator_.marginals``, fitted at the end of training; see
         :mod:`ventgen.models.marginals`). Default True; False gives the breaths as sampled.
     batch_size : int

@@ -183,9 +183,9 @@ class HTVAEConfig:
     )
     generator_calibration: str = _param(
         "none",
-        "quantile: after training, map the generator's breaths onto the real per-class marginals at every "
-        "channel and position where a KS test finds them different (ventgen.models.marginals), e.g. the first "
-        "flow sample that a ventilator's trigger holds in a narrow band; none: the breaths as sampled",
+        "quantile: after training, fit a map of the generator's breaths onto the real per-class marginals at "
+        "the first samples of a breath, as far as a KS test finds them different (ventgen.models.marginals): "
+        "the flow that a ventilator's trigger holds in a narrow band; none: the breaths as sampled",
         _choice("generator_calibration", ("quantile", "none")),
         cli="quantile,none",
     )
