@@ -81,7 +81,7 @@ def _add_generate(sub):
                         "faster); auto (default): flow when the model has a generator, else exact")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                    help="give the flow generator's breaths as sampled, without the model's marginal map (by "
-                        "default each breath is mapped onto the real marginals of its class where they differ)")
+                        "default the first samples of each breath are mapped onto the real marginals of its class)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a cohort folder that ventgen generate wrote (refused for a folder holding "
                         "anything else, or the inputs)")
