@@ -71,8 +71,9 @@ def train(args, cycles, seed: int, path: Path):
 def one_seed(args, seed: int, out: Path) -> dict:
     cycles, recs = training_cycles(args, seed)
     model, t = train(args, cycles, seed, out / f"model_{seed}.pt")
-    if args.calibrate and model.generator_ is not None and model.generator_.marginals is None:
-        t0 = time.perf_counter()  # a model file from before the marginal map: fit it, keep the file beside
+    gen = model.generator_
+    if args.calibrate and gen is not None and (gen.marginals is None or not gen.resolution.any()):
+        t0 = time.perf_counter()  # a model file from before the map or the resolution: fit them, keep the file beside
         calibrate_generator(model, cycles, random_state=seed)
         t["calibrate_s"] = time.perf_counter() - t0
         path = out / f"model_{seed}.pt"
@@ -148,7 +149,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reuse", action="store_true", help="reuse model_<seed>.pt from --out")
     ap.add_argument("--calibrate", action="store_true",
-                    help="fit the generator's marginal map of a reused model file that has none, and save it")
+                    help="fit the generator's marginal map and recording resolution of a reused model file that "
+                         "lacks them, and save it")
     ap.add_argument("--out", default="benchmarks/out/realism")
     args = ap.parse_args(argv)
     import torch

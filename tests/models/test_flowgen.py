@@ -85,6 +85,7 @@ def test_the_generator_is_calibrated_after_training_and_its_map_is_stored_and_ap
     assert np.array_equal(back.generator_.marginals.valid, m.valid)
     # known answer: a map that adds 1 everywhere (real quantiles = generated + 1) shifts every breath by 1
     shifted = copy.deepcopy(model)
+    shifted.generator_.resolution[:] = 0  # the map alone (rounding: the test after this one)
     grid = np.broadcast_to(np.linspace(-1e3, 1e3, m.real.shape[-1], dtype=np.float32), m.real.shape)
     shifted.generator_.marginals = MarginalMap(m.labels, grid + 1.0, grid, np.ones_like(m.valid))
     Z, L = model.transform(cycles.X[:5]), cycles.lengths[:5]
@@ -103,9 +104,12 @@ def test_the_generator_is_calibrated_after_training_and_its_map_is_stored_and_ap
     # a model trained without it has none, and gets one from calibrate_generator
     bare = ventgen.HTVAE(**dict(KW, generator_calibration="none", generator_steps=20)).fit(cycles)
     assert bare.generator_.marginals is None
+    assert generate_cohort(bare, spec, random_state=0).info["calibrate"]  # it still rounds (the next test)
+    bare.generator_.resolution[:] = 0
     assert not generate_cohort(bare, spec, random_state=0).info["calibrate"]
     fitted = calibrate_generator(bare, cycles, random_state=0)
     assert bare.generator_.marginals is fitted and fitted.real.shape == m.real.shape
+    assert bare.generator_.resolution.tolist() == [0.01, 0.01]  # and the resolution, for older model files
     with pytest.raises(VentgenValueError, match=r"needs the training cycles .*got shape \(3, 4\)"):
         calibrate_generator(bare, np.zeros((3, 4)))
     with pytest.raises(VentgenValueError, match="needs a model with a flow generator"):
@@ -189,9 +193,10 @@ def test_raw_joins_keep_every_breath_as_generated_and_none_makes_them_meet(model
             near[max(0, j - taper):j + taper] = True
         for x, y in ((a.flow, b.flow), (a.pressure, b.pressure)):
             assert np.array_equal(x[~near], y[~near])  # the same breaths, away from the joins
-            # known answer: "none" moves both sides of a join to the mean of the generated ends
-            assert np.allclose(y[joins], 0.5 * (x[joins - 1] + x[joins]), atol=1e-4)
-            assert np.allclose(y[joins - 1], y[joins], atol=1e-4)
+            # known answer: "none" moves both sides of a join to the mean of the generated ends (both
+            # cohorts rounded to the recording resolution, 0.01)
+            assert np.allclose(y[joins], 0.5 * (x[joins - 1] + x[joins]), atol=0.0101)
+            assert np.allclose(y[joins - 1], y[joins], atol=0.0101)
         assert np.abs(a.flow[joins] - a.flow[joins - 1]).max() > 0.1  # raw keeps the generated jumps
 
 
@@ -254,3 +259,42 @@ def test_each_channel_residual_is_learnt_at_its_own_scale(model, cycles, tmp_pat
     torch.save(state, tmp_path / "bad.pt")
     with pytest.raises(FileFormatError, match="normalisation must hold"):
         ventgen.HTVAE.load(tmp_path / "bad.pt")
+
+
+def _on_grid(x, q=0.01) -> bool:
+    k = np.asarray(x, np.float64) / q
+    return bool(np.all(np.abs(k - np.round(k)) < 1e-2))
+
+
+def test_the_generator_keeps_the_recording_resolution_and_rounds_calibrated_breaths_to_it(model, cycles, tmp_path):
+    import copy
+
+    # the simulator writes two decimals, as PB-840 files do: the training cycles come in steps of 0.01
+    assert _on_grid(cycles.X) and model.generator_.resolution.tolist() == [0.01, 0.01]
+    Z, L, lab = model.transform(cycles.X[:8]), cycles.lengths[:8], cycles.labels[:8]
+    on = model.generate_cycles(Z, L, random_state=0, labels=lab)
+    off = model.generate_cycles(Z, L, random_state=0, labels=lab, calibrate=False)
+    assert _on_grid(on) and not _on_grid(off)
+    unmapped = copy.deepcopy(model)
+    unmapped.generator_.marginals = None  # known answer: without the map, calibrating is rounding to 0.01
+    assert np.allclose(unmapped.generate_cycles(Z, L, random_state=0), np.round(off, 2), atol=1e-5)
+    # the file keeps it; a bad one is refused; a file from before it loads without rounding
+    model.save(tmp_path / "m.pt")
+    assert ventgen.HTVAE.load(tmp_path / "m.pt").generator_.resolution.tolist() == [0.01, 0.01]
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    state["generator"]["resolution"] = torch.tensor([0.01, -1.0], dtype=torch.float64)
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(FileFormatError, match="resolution must hold 2 finite steps >= 0"):
+        ventgen.HTVAE.load(tmp_path / "bad.pt")
+    del state["generator"]["resolution"]
+    torch.save(state, tmp_path / "old.pt")
+    old = ventgen.HTVAE.load(tmp_path / "old.pt")
+    assert old.generator_.resolution.tolist() == [0.0, 0.0]
+    assert not _on_grid(old.generate_cycles(Z, L, random_state=0, labels=lab))
+    # a cohort's recordings are rounded after resampling to another rate, and not with calibrate=False
+    spec = {"patients": 1, "breaths": 15}
+    res = generate_cohort(model, spec, random_state=0, options=GenerationOptions(sampling_rate=50.0))
+    rec = res.recordings[0]
+    assert rec.sampling_rate == 50.0 and _on_grid(rec.flow) and _on_grid(rec.pressure)
+    raw = generate_cohort(model, spec, random_state=0, options=GenerationOptions(sampling_rate=50.0, calibrate=False))
+    assert not _on_grid(raw.recordings[0].flow)

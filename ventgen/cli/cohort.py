@@ -80,8 +80,9 @@ def _add_generate(sub):
                         "exact: the decoder's mean breath; linear: the decoder linearised per node (much "
                         "faster); auto (default): flow when the model has a generator, else exact")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
-                   help="give the flow generator's breaths as sampled, without the model's marginal map (by "
-                        "default the first samples of each breath are mapped onto the real marginals of its class)")
+                   help="give the flow generator's breaths as sampled, without the model's marginal map and "
+                        "rounding (by default the first samples of each breath are mapped onto the real marginals "
+                        "of its class, and the recordings are rounded to the training cycles' resolution)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a cohort folder that ventgen generate wrote (refused for a folder holding "
                         "anything else, or the inputs)")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .. import __version__
 from ..signals.recording import Recording
+from ..signals.resolution import quantize
 from .labelling import UNLABELLED, superclass_of
 from .spec import CohortSpec
 
@@ -94,11 +95,13 @@ def _resampled(f_p: np.ndarray, p_p: np.ndarray, cyc_rate: float, out_rate: floa
 
 
 def build_recording(flow, pres, lens, lab, sup, *, name: str, patient: int, cyc_rate: float, out_rate: float,
-                    cohort_name: str, seed) -> tuple:
+                    cohort_name: str, seed, resolution=None) -> tuple:
     """One patient's stitched signal as a :class:`Recording`: its events as annotations, and every
     breath's boundaries as device breath marks (``markers``), as a ventilator's recording carries them
     (PB-840 files, the simulator's recordings): :func:`ventgen.segment_breaths` cuts the recording
     where its breaths were generated (``method="flow"`` detects them from the signals instead).
+    ``resolution`` (flow, pressure): steps the signals are rounded to after any resampling, as the
+    recording device writes them (0: left as they are; None: not rounded).
 
     Returns the recording and the per-breath ``start_s``, ``end_s`` (within the recording) and
     ``breath_index``.
@@ -107,6 +110,8 @@ def build_recording(flow, pres, lens, lab, sup, *, name: str, patient: int, cyc_
     start_s = np.concatenate(([0], ends[:-1])) / cyc_rate
     end_s = start_s + lens / cyc_rate
     f_p, p_p = _resampled(flow[: ends[-1]], pres[: ends[-1]], cyc_rate, out_rate)
+    if resolution is not None:  # the device's recording resolution, after any resampling
+        f_p, p_p = quantize(f_p, resolution[0]), quantize(p_p, resolution[1])
     ann = _annotations(lab, sup, start_s, end_s, f_p.size / out_rate)
     meta = {"generator": "ventgen.generate_cohort", "ventgen_version": __version__,
             "cohort": cohort_name, "patient": int(patient), "n_breaths": int(lens.size), "seed": seed}

@@ -14,7 +14,9 @@ conditional law ``p(x | z, length)`` of the training cycles with conditional flo
 * the condition is ``z`` (standardised), ``length / T``, the decoder's mean and a length mask.
 
 A fitted generator turns latents and lengths into cycles in original units, edge-padded after each
-length (the CycleSet convention): :meth:`FlowGenerator.sample`. Sampling integrates the flow from
+length (the CycleSet convention): :meth:`FlowGenerator.sample`. It also keeps the recording resolution of
+the training cycles' channels (:func:`ventgen.signals.resolution.cycle_resolution`), to which
+``HTVAE.generate_cycles`` rounds calibrated breaths, as the device that recorded them would. Sampling integrates the flow from
 Gaussian noise with ``steps`` midpoint steps (two network calls each), shrinking towards the data end
 (``time_power``); the noise is the only random input, so the caller's noise fixes the output.
 
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import FileFormatError
+from ..signals.resolution import cycle_resolution
 from .checkpoint import _to_arrays, to_tensors
 from .generator import FlowNet, edge_pad, flow_matching_loss, length_mask, sample_flow
 from .loop import Step, TrainingLoop
@@ -61,13 +64,20 @@ class FlowGenerator:
     marginals : MarginalMap, optional
         The calibration of the generated breaths' marginals to the training breaths' (per class,
         channel and position; :mod:`ventgen.models.marginals`), fitted after training.
+    resolution : array (C,), optional
+        The recording resolution of each channel of the training cycles (the step their values come
+        in, :func:`ventgen.signals.resolution.recording_resolution`; 0: continuous): calibrated breaths
+        are rounded to it. Default (model files before it): 0 for every channel.
     """
 
-    def __init__(self, net: FlowNet, norm: dict, history=None, marginals: MarginalMap | None = None):
+    def __init__(self, net: FlowNet, norm: dict, history=None, marginals: MarginalMap | None = None,
+                 resolution=None):
         self.net = net.eval()
         self.norm = {k: np.asarray(norm[k], dtype=np.float32).reshape(-1) for k in _NORM_KEYS}
         self.history = [dict(h) for h in (history or [])]
         self.marginals = marginals
+        C = self.norm["mean"].size
+        self.resolution = np.zeros(C) if resolution is None else np.asarray(resolution, np.float64).reshape(C)
 
     @property
     def device(self) -> torch.device:
@@ -105,6 +115,7 @@ class FlowGenerator:
             "norm": {k: torch.from_numpy(v.copy()) for k, v in self.norm.items()},
             "history": [dict(h) for h in self.history],
             "trainer": trainer,
+            "resolution": torch.from_numpy(self.resolution.copy()),
             **({} if self.marginals is None else {"marginals": to_tensors(self.marginals.to_state())}),
         }
 
@@ -129,9 +140,16 @@ class FlowGenerator:
         hist = state.get("history", [])
         if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
             raise FileFormatError(path, "the generator's history must be a list of dicts", field="generator")
+        res = state.get("resolution")
+        if res is not None and not (isinstance(res, torch.Tensor) and res.numel() == channels
+                                    and res.is_floating_point() and bool(torch.isfinite(res).all())
+                                    and float(res.min()) >= 0):
+            raise FileFormatError(path, f"the generator's resolution must hold {channels} finite steps >= 0",
+                                  field="generator")
         net = load_weights(path, state["weights"], lambda: FlowNet(channels, latent_dim + 1, width=width))
         return cls(net.to(device), {k: v.numpy() for k, v in norm.items()}, hist,
-                   _stored_map(path, state.get("marginals"), channels, length))
+                   _stored_map(path, state.get("marginals"), channels, length),
+                   None if res is None else res.double().numpy())
 
 
 def _stored_map(path, state, channels: int, length: int) -> MarginalMap | None:
@@ -264,7 +282,7 @@ def fit_flow_generator(model, arr: np.ndarray, lengths, *, steps: int, width: in
                          rank_seed=rank_seed)
     loop = TrainingLoop(step, n_virtual, optimizer, batch_size=batch_size, generator=gen_cpu, device=dev,
                         progress=progress, batches=batches, reduce=reduce)
-    gen = FlowGenerator(net, norm)
+    gen = FlowGenerator(net, norm, resolution=cycle_resolution(arr, lengths))
     if restore is not None:
         restore(loop)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._core import check_random_state
 from ..errors import VentgenValueError
+from ..signals.resolution import cycle_resolution
 from .checkpoint import restore_trainer
 from .flowgen import fit_flow_generator
 from .marginals import MarginalMap
@@ -77,7 +78,8 @@ def calibrate_generator(model, cycles, random_state=None) -> MarginalMap:
     first positions of the breath, as far as the two differ from the start (a two-sample KS test at
     each position; the run stops at the first position where they do not). ``HTVAE.fit`` calls it after training the generator
     (``generator_calibration="quantile"``, the default); call it on a model file written before, then
-    ``model.save``.
+    ``model.save``. It also (re)sets the generator's recording resolution from the ``cycles``
+    (:func:`ventgen.signals.resolution.cycle_resolution`), which a model file written before it lacks.
 
     Examples
     --------
@@ -104,4 +106,5 @@ def calibrate_generator(model, cycles, random_state=None) -> MarginalMap:
     sub = np.sort(rng.choice(n, min(n, CALIBRATION_BREATHS), replace=False))
     G = model.generate_cycles(model.transform(X[sub]), L[sub], random_state=rng, calibrate=False)
     gen.marginals = MarginalMap.fit(X, L, lab, G, L[sub], lab[sub], alpha=CALIBRATION_ALPHA, leading=True)
+    gen.resolution = cycle_resolution(X, L)
     return gen.marginals

@@ -14,6 +14,7 @@ import torch
 
 from .._core import check_random_state
 from ..errors import NotFittedError, VentgenTypeError, VentgenValueError
+from ..signals.resolution import quantize
 from ._checks import _pos_int
 from ._inputs import check_X, scale, unscale
 from .generator import edge_pad
@@ -188,7 +189,9 @@ class HTVAEInference:
             at the end of training; :mod:`ventgen.models.marginals`): each breath's samples are mapped to
             the real marginals of its class (None or an unknown class: of all classes pooled).
         calibrate : bool
-            Apply the marginal map (default); False gives the flow generator's breaths as sampled.
+            Apply the marginal map and round every channel to the training cycles' recording resolution
+            (``generator_.resolution``, the step their values come in: 0.01 for two-decimal PB-840
+            files) (default); False gives the flow generator's breaths as sampled.
 
         Returns
         -------
@@ -214,4 +217,6 @@ class HTVAEInference:
             if labels is not None and np.shape(labels) != (n,):
                 raise VentgenValueError(f"labels must be {n} class names, got shape {np.shape(labels)}")
             out = gen.marginals.apply(out, lengths, labels)
+        if calibrate and gen.resolution.any():
+            out = quantize(out, gen.resolution)
         return out
