@@ -75,8 +75,8 @@ def _picks(model, ref, sequence, chain_breaths=float("inf")):
                           chain_breaths=chain_breaths)
     plan = plan_cohort(model, spec, ref, random_state=3, options=o)
     rng = patient_streams(plan.root, 0)[0]
-    u = rng.standard_normal((1, plan.pools.dim))
-    ev = patient_events(0, plan.counts[0], plan.resolved, plan.pools.offs, plan.spec.node_concentration,
+    u = plan.profiles.u[:1]  # as generate_patient
+    ev = patient_events(0, plan.counts[0], plan.resolved, plan.pools.offs, plan.profiles.node_weights(0),
                         plan.runs, rng, plan.persistence)
     comps = plan.comps.for_breaths(plan.comps.of(ev.gid, ev.label))
     lens, Z, of_breath = _latents_and_lengths(plan, comps, ev, u, rng)

@@ -3,7 +3,7 @@
 Each entry's breaths are cut into runs whose lengths follow the run lengths of that class in the
 reference (consecutive breaths with the same label), so multi-breath events (apnea, speech, cough
 trains) stay contiguous. Each patient weighs the nodes of an entry by its own Dirichlet draw
-(``node_concentration``); a run takes its class from one node drawn with these weights. Every later
+(``node_concentration``, drawn for the cohort: :mod:`ventgen.generate.profiles`); a run takes its class from one node drawn with these weights. Every later
 breath of the run keeps the node of the breath before it with the reference's probability of that
 (:func:`node_persistence`: how often two consecutive breaths of the class share their node) and else
 draws a node among the entry's nodes of that class, with the same weights. Real events are not one
@@ -107,14 +107,10 @@ def _regroup(k, r: Resolved, runs_by_label: dict, rng):
     return np.concatenate(out_rl), np.concatenate(out_k)
 
 
-def _entry_runs(r: Resolved, count: int, node_concentration, runs_by_label: dict, rng) -> tuple:
+def _entry_runs(r: Resolved, count: int, weights, runs_by_label: dict, rng) -> tuple:
     """(run lengths, node index within ``r.nodes`` of each run, the patient's node weights) of one
-    entry for one patient."""
-    w = r.weights
-    if node_concentration is not None and w.size > 1:
-        w = rng.dirichlet(node_concentration * w * w.size)
-        if not (np.isfinite(w).all() and w.sum() > 0):  # an extreme concentration: no preference
-            w = r.weights
+    entry for one patient whose node weights are ``weights`` (None: the entry's own)."""
+    w = r.weights if weights is None else np.asarray(weights, dtype=np.float64)
     if r.run_label:
         rl = split_runs(count, runs_by_label.get(r.run_label), rng)
         return rl, rng.choice(r.nodes.size, size=rl.size, p=w), w
@@ -122,7 +118,7 @@ def _entry_runs(r: Resolved, count: int, node_concentration, runs_by_label: dict
     return (*_regroup(rng.choice(r.nodes.size, size=count, p=w), r, runs_by_label, rng), w)
 
 
-def _patient_runs(counts_p: np.ndarray, resolved: list, node_concentration, runs_by_label: dict, rng) -> tuple:
+def _patient_runs(counts_p: np.ndarray, resolved: list, node_weights: list, runs_by_label: dict, rng) -> tuple:
     """(run lengths, entry, node index) of one patient's runs, shuffled and spread, and the patient's
     node weights of every entry (None for an entry without breaths)."""
     runs_p, entry_p, node_p, weights = [], [], [], [None] * len(resolved)
@@ -130,7 +126,7 @@ def _patient_runs(counts_p: np.ndarray, resolved: list, node_concentration, runs
         c = int(counts_p[j])
         if c == 0:
             continue
-        rl, k, weights[j] = _entry_runs(r, c, node_concentration, runs_by_label, rng)
+        rl, k, weights[j] = _entry_runs(r, c, node_weights[j], runs_by_label, rng)
         runs_p.append(rl)
         entry_p.append(np.full(rl.size, j))
         node_p.append(k)
@@ -169,13 +165,14 @@ def _breath_nodes(entry: np.ndarray, run_node: np.ndarray, run: np.ndarray, reso
     return node[src]
 
 
-def patient_events(p: int, counts_p: np.ndarray, resolved: list, offs: np.ndarray, node_concentration,
+def patient_events(p: int, counts_p: np.ndarray, resolved: list, offs: np.ndarray, node_weights: list,
                    runs_by_label: dict, rng, persistence: dict | None = None) -> Events:
     """The breaths of patient ``p``, in recording order: ``counts_p[j]`` breaths of entry ``j``, in runs
-    (events) of one class each whose breaths draw their own nodes (see the module notes), from ``rng``
-    (the patient's own stream); ``persistence``: see :func:`node_persistence` (None: every later breath
+    (events) of one class each whose breaths draw their own nodes (see the module notes) with the
+    patient's ``node_weights`` (per entry, None: the entry's own; see :mod:`ventgen.generate.profiles`),
+    from ``rng`` (the patient's own stream); ``persistence``: see :func:`node_persistence` (None: every later breath
     of a run draws its node)."""
-    rl, ej, kk, weights = _patient_runs(counts_p, resolved, node_concentration, runs_by_label, rng)
+    rl, ej, kk, weights = _patient_runs(counts_p, resolved, node_weights, runs_by_label, rng)
     entry, run = np.repeat(ej, rl), np.repeat(np.arange(rl.size), rl)
     node = _breath_nodes(entry, np.repeat(kk, rl), run, resolved, weights, persistence or {}, rng)
     gid = np.empty(entry.size, dtype=np.int64)

@@ -14,6 +14,7 @@ from ..io.cohort_spec import RECORDING_FILE
 from .composition import NODE_CHOICES
 from .decode import BOUNDARY_MODELS, DECODERS, NOISE_HIGHPASS_HZ, NOISE_MODELS
 from .latents import KDE_BANDWIDTH, LATENT_SOURCES, LENGTH_METHODS
+from .profiles import PATIENT_DRAWS
 from .walk import CHAIN_BREATHS, SEQUENCES
 
 __all__ = ["GenerationOptions", "check_options", "resolve_auto", "check_residual_support", "output_rate"]
@@ -107,7 +108,18 @@ class GenerationOptions:
         With the flow generator, map the first samples of every breath (as far as the generator's
         marginals differ from the real ones there) onto the real marginals of its class, where the model
         holds a marginal map (``model.generator_.marginals``, fitted at the end of training; see
-        :mod:`ventgen.models.marginals`). Default True; False gives the breaths as sampled.
+        :mod:`ventgen.models.marginals`), and round the recordings to the resolution of the training
+        cycles (``model.generator_.resolution``: the step their values come in, 0.01 L/min and 0.01 cmH2O
+        for PB-840 files), as the device that recorded them writes them. Default True; False gives the
+        breaths as sampled.
+    patients : {"balanced", "independent"}
+        How the patients' profiles (each patient's node weights, from the spec's ``node_concentration``,
+        and latent deviation, from its ``patient_variability``) are drawn. ``"balanced"`` (default):
+        for the whole cohort at once, then balanced so that the cohort keeps the reference's node mix
+        and mean while every patient still differs from the others (stratified sampling;
+        :mod:`ventgen.generate.profiles`). ``"independent"``: each patient on its own, so that a small
+        cohort's mix drifts from the reference's (simulated seed-4 model, 4 patients: forest 0.149
+        against 0.101 without any patient structure; ``benchmarks/README.md``).
     batch_size : int
         Latents decoded per model call (within one patient); it does not change the breaths.
     sampling_rate : float, optional
@@ -134,6 +146,7 @@ class GenerationOptions:
     boundary: str = "auto"
     decoder: str = "auto"
     calibrate: bool = True
+    patients: str = "balanced"
     batch_size: int = 8192
     sampling_rate: float | None = None
     subject_prefix: str = "virtual_"
@@ -164,6 +177,7 @@ def check_options(options) -> GenerationOptions:
         raise VentgenValueError(f"chain_breaths must be a number >= 1 (inf: no restarts), got {cb!r}")
     _choice("noise", o.noise, NOISE_MODELS)
     _choice("boundary", o.boundary, BOUNDARY_MODELS)
+    _choice("patients", o.patients, PATIENT_DRAWS)
     if not isinstance(o.calibrate, (bool, np.bool_)):
         raise VentgenValueError(f"calibrate must be True or False, got {o.calibrate!r}")
     hp = o.noise_highpass_hz
@@ -186,7 +200,8 @@ def check_options(options) -> GenerationOptions:
 def resolve_auto(model, o: GenerationOptions, encodings: bool = True) -> GenerationOptions:
     """The options with ``decoder``, ``latent``, ``nodes``, ``noise`` and ``boundary`` = ``"auto"``
     resolved for ``model`` (``encodings``: whether every reference breath's encoding is at hand), and
-    ``calibrate`` True only where it applies (the flow generator of a model with a marginal map)."""
+    ``calibrate`` True only where it applies (the flow generator of a model with a marginal map or a
+    recording resolution)."""
     has_flow = getattr(model, "generator_", None) is not None
     decoder = o.decoder
     if decoder == "auto":
@@ -200,9 +215,10 @@ def resolve_auto(model, o: GenerationOptions, encodings: bool = True) -> Generat
     plain = "none" if decoder == "flow" else "residual"
     latent = o.latent if o.latent != "auto" else (("kde" if encodings else "data") if decoder == "flow" else "node")
     nodes = o.nodes if o.nodes != "auto" else ("members" if latent in ("data", "kde") else "majority")
-    marginals = getattr(getattr(model, "generator_", None), "marginals", None)
+    gen = getattr(model, "generator_", None)
+    calibrated = gen is not None and (gen.marginals is not None or bool(np.any(gen.resolution)))
     return dataclasses.replace(o, decoder=decoder, latent=latent, nodes=nodes,
-                               calibrate=bool(o.calibrate and decoder == "flow" and marginals is not None),
+                               calibrate=bool(o.calibrate and decoder == "flow" and calibrated),
                                sequence="independent" if o.sequence == "auto" else o.sequence,
                                noise=plain if o.noise == "auto" else o.noise,
                                boundary=("raw" if decoder == "flow" else "residual") if o.boundary == "auto" else o.boundary)

@@ -1,11 +1,13 @@
-"""The cohort plan (global, cheap, drawn from no random stream) and the patients generated from it, one
-at a time, each from its own random stream.
+"""The cohort plan (global, cheap, with one random stream of its own) and the patients generated from
+it, one at a time, each from its own random stream.
 
 :func:`plan_cohort` does what concerns the whole cohort: the spec and options, the node labels, the
 composition resolved into nodes, the exact integer breath counts per patient and entry (largest
 remainder over the whole cohort, so its proportions stay exact), the table of (node, class) components
 with their latent Gaussians, the observation models and, with ``decoder="linear"``, the linearised
-decoder. It draws nothing at random.
+decoder. Its one random draw is the patients' profiles (each patient's node weights and latent
+deviation, balanced over the cohort: :mod:`ventgen.generate.profiles`), from the cohort's own stream
+(``SeedSequence(seed, spawn_key=(2**32 - 1,))``, apart from every patient's).
 
 :func:`generate_patient` then makes patient ``p`` alone, from the stream
 ``SeedSequence(seed).spawn(patients)[p]`` (addressed directly, as ``SeedSequence(seed, spawn_key=(p,))``),
@@ -55,6 +57,7 @@ from .latents import (
     nearest_trees,
 )
 from .options import check_options, check_residual_support, output_rate, resolve_auto
+from .profiles import Profiles, draw_profiles
 from .reference import NodePools, generation_source
 from .result import build_manifest, build_recording, seed_of, superclasses
 from .spec import read_cohort_spec
@@ -78,6 +81,7 @@ class CohortPlan:
     comps: object  # Components of every (node, class) pair the composition draws from
     runs: dict  # event run lengths per label
     persistence: dict  # (level, label): how often a breath has the node of the one before it
+    profiles: Profiles  # every patient's node weights and latent deviation (see profiles.py)
     mu: np.ndarray | None  # reference encodings (latent="kde")
     chain: tuple | None  # (successors, chain table) of sequence="chain" (see walk.py), or None
     trees: dict | None  # k-d trees of length_method="nearest"
@@ -114,6 +118,10 @@ def _finite_or_none(v) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
+#: The spawn key of the cohort's profile stream, beside the patients' 0, 1, 2, ...
+_PROFILE_KEY = 2**32 - 1
+
+
 def root_sequence(random_state) -> np.random.SeedSequence:
     """The cohort's root :class:`numpy.random.SeedSequence`: from an int seed (or a SeedSequence) as it
     is; fresh entropy for None; a Generator gives one draw to seed it."""
@@ -130,6 +138,13 @@ def patient_streams(root: np.random.SeedSequence, p: int) -> tuple:
     noise): the children of ``root.spawn(...)[p]``, addressed without spawning the others."""
     ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, int(p)), pool_size=root.pool_size)
     return tuple(np.random.default_rng(s) for s in ss.spawn(3))
+
+
+def profile_stream(root: np.random.SeedSequence) -> np.random.Generator:
+    """The cohort's own generator of the patients' profiles: a child of ``root`` apart from every
+    patient's (:func:`patient_streams`)."""
+    return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, _PROFILE_KEY),
+                                                         pool_size=root.pool_size))
 
 
 def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> CohortPlan:
@@ -151,6 +166,8 @@ def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> Co
     counts = count_matrix(np.array([r.entry.fraction for r in resolved]),
                           breaths_per_patient(spec, resolved, pools, ref.sampling_rate))
     comps = components(resolved, pools, enc if o.latent in ("data", "kde") else None)
+    profiles = draw_profiles(resolved, counts, pools.dim, spec.node_concentration, profile_stream(root),
+                             balanced=o.patients == "balanced")
     trees = None
     if o.latent != "kde" and o.length_method == "nearest":
         check_nearest(o.latent)
@@ -166,7 +183,7 @@ def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> Co
         spec=spec, options=o, names=[f"{o.subject_prefix}{p:03d}" for p in range(spec.patients)], counts=counts,
         resolved=resolved, is_node=np.array([r.entry.is_node for r in resolved]), pools=pools, comps=comps,
         runs=run_lengths(ref) if stored is None else stored.runs,
-        persistence=node_persistence(pools.gid_ref, pools.ref.labels, pools.ref.subjects),
+        persistence=node_persistence(pools.gid_ref, pools.ref.labels, pools.ref.subjects), profiles=profiles,
         mu=enc.mu if o.latent == "kde" else None, chain=_chain(o, resolved, comps, pools),
         trees=trees, models=models, linear=linear, bounds=bounds, tree=st.tree, node_labels=table,
         cycle_rate=float(ref.sampling_rate), out_rate=out_rate, root=root, seed=seed_of(random_state),
@@ -176,8 +193,8 @@ def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> Co
 def generate_patient(model, plan: CohortPlan, p: int) -> tuple:
     """(Recording, manifest rows) of patient ``p`` of ``plan``, from its own random streams."""
     rng, flow_rng, noise_rng = patient_streams(plan.root, p)
-    u = rng.standard_normal((1, plan.pools.dim))  # the deviation the patient's breaths share
-    ev = patient_events(p, plan.counts[p], plan.resolved, plan.pools.offs, plan.spec.node_concentration,
+    u = plan.profiles.u[p:p + 1]  # the deviation the patient's breaths share
+    ev = patient_events(p, plan.counts[p], plan.resolved, plan.pools.offs, plan.profiles.node_weights(p),
                         plan.runs, rng, plan.persistence)
     comps = plan.comps.for_breaths(plan.comps.of(ev.gid, np.where(plan.is_node[ev.entry], "", ev.label)))
     lens, Z, of_breath = _latents_and_lengths(plan, comps, ev, u, rng)
@@ -196,11 +213,18 @@ def generate_patient(model, plan: CohortPlan, p: int) -> tuple:
     sup = superclasses(plan.tree, ev.label)
     rec, start_s, end_s, bidx = build_recording(flow, pres, lens, ev.label, sup, name=plan.names[p], patient=p,
                                                 cyc_rate=plan.cycle_rate, out_rate=plan.out_rate,
-                                                cohort_name=plan.spec.name, seed=plan.seed)
+                                                cohort_name=plan.spec.name, seed=plan.seed,
+                                                resolution=_resolution(model, plan) if o.calibrate else None)
     level, node = plan.pools.level_and_node(ev.gid)
     manifest = build_manifest(plan.names[p], bidx, start_s, end_s, ev.label, sup, level, node,
                               [r.entry.key for r in plan.resolved], ev.entry, ev.run)
     return rec, manifest
+
+
+def _resolution(model, plan: CohortPlan) -> tuple:
+    """(flow, pressure) recording resolution of the model's flow generator (0: continuous)."""
+    r, ref = model.generator_.resolution, plan.pools.ref
+    return float(r[ref.flow_channel]), float(r[ref.pressure_channel])
 
 
 def _latents_and_lengths(plan: CohortPlan, comps, ev, u, rng) -> tuple:
