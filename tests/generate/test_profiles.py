@@ -57,7 +57,7 @@ def test_a_cohort_plan_balances_its_patients_and_patients_still_differ(model, re
     spec = {"patients": 6, "breaths": 120, "composition": {"normal breathing": 0.7, "apnea": 0.3},
             "node_concentration": 0.5}
     plan = plan_cohort(model, spec, ref, random_state=0)
-    assert plan.options.patients == "balanced"
+    assert plan.options.patient_profiles == "balanced"
     for j, r in enumerate(plan.resolved):
         W = plan.profiles.weights[j]
         if W is not None:
@@ -65,7 +65,7 @@ def test_a_cohort_plan_balances_its_patients_and_patients_still_differ(model, re
             assert np.abs(W - r.weights).max() > 0.1  # patients differ from the entry's weights
     w = plan.counts.sum(axis=1)
     assert np.allclose(w @ plan.profiles.u, 0, atol=1e-9)
-    ind = plan_cohort(model, spec, ref, random_state=0, options=GenerationOptions(patients="independent"))
+    ind = plan_cohort(model, spec, ref, random_state=0, options=GenerationOptions(patient_profiles="independent"))
     assert not np.allclose(w @ ind.profiles.u, 0, atol=1e-3)
-    with pytest.raises(VentgenValueError, match="patients must be one of"):
-        generate_cohort(model, spec, ref, options=GenerationOptions(patients="pooled"))
+    with pytest.raises(VentgenValueError, match="patient_profiles must be one of"):
+        generate_cohort(model, spec, ref, options=GenerationOptions(patient_profiles="pooled"))

@@ -79,7 +79,9 @@ def test_cli_generate_from_the_model_file_alone_writes_the_same_recordings(files
         if name != "cohort.json":  # its info says where the data came from
             assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     doc = json.loads((tmp_path / "b" / "cohort.json").read_text())
-    assert doc["info"]["composition"] == "natural"
+    assert doc["info"]["composition"] == "natural" and doc["info"]["patient_profiles"] == "balanced"
+    assert main([*common, "-o", str(tmp_path / "c"), "--patient-profiles", "independent"]) == 0
+    assert json.loads((tmp_path / "c" / "cohort.json").read_text())["info"]["patient_profiles"] == "independent"
     assert {e.get("level") for e in doc["spec"]["composition"]} == {2}  # the top level's nodes
     assert abs(sum(e["fraction"] for e in doc["spec"]["composition"]) - 1) < 1e-9
 

@@ -83,6 +83,10 @@ def _add_generate(sub):
                    help="give the flow generator's breaths as sampled, without the model's marginal map and "
                         "rounding (by default the first samples of each breath are mapped onto the real marginals "
                         "of its class, and the recordings are rounded to the training cycles' resolution)")
+    p.add_argument("--patient-profiles", choices=("balanced", "independent"), default="balanced",
+                   help="draw the patients' node weights and latent deviations for the whole cohort so that it "
+                        "keeps the reference's node mix while each patient differs (balanced, the default), or "
+                        "each patient on its own (independent)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a cohort folder that ventgen generate wrote (refused for a folder holding "
                         "anything else, or the inputs)")
@@ -108,6 +112,7 @@ def _run_generate(args):
                                 chain_breaths=args.chain_breaths,
                                 nodes=args.nodes, noise=args.noise, noise_highpass_hz=args.noise_highpass,
                                 boundary=args.boundary, calibrate=args.calibrate,
+                                patient_profiles=args.patient_profiles,
                                 progress=False if args.quiet else None)
     res = generate_files(args.model, args.spec, args.reference, args.output, random_state=args.seed,
                          format=args.format, overwrite=args.overwrite, options=options, workers=args.workers,

@@ -14,7 +14,7 @@ from ..io.cohort_spec import RECORDING_FILE
 from .composition import NODE_CHOICES
 from .decode import BOUNDARY_MODELS, DECODERS, NOISE_HIGHPASS_HZ, NOISE_MODELS
 from .latents import KDE_BANDWIDTH, LATENT_SOURCES, LENGTH_METHODS
-from .profiles import PATIENT_DRAWS
+from .profiles import PATIENT_PROFILES
 from .walk import CHAIN_BREATHS, SEQUENCES
 
 __all__ = ["GenerationOptions", "check_options", "resolve_auto", "check_residual_support", "output_rate"]
@@ -112,7 +112,7 @@ class GenerationOptions:
         cycles (``model.generator_.resolution``: the step their values come in, 0.01 L/min and 0.01 cmH2O
         for PB-840 files), as the device that recorded them writes them. Default True; False gives the
         breaths as sampled.
-    patients : {"balanced", "independent"}
+    patient_profiles : {"balanced", "independent"}
         How the patients' profiles (each patient's node weights, from the spec's ``node_concentration``,
         and latent deviation, from its ``patient_variability``) are drawn. ``"balanced"`` (default):
         for the whole cohort at once, then balanced so that the cohort keeps the reference's node mix
@@ -146,7 +146,7 @@ class GenerationOptions:
     boundary: str = "auto"
     decoder: str = "auto"
     calibrate: bool = True
-    patients: str = "balanced"
+    patient_profiles: str = "balanced"
     batch_size: int = 8192
     sampling_rate: float | None = None
     subject_prefix: str = "virtual_"
@@ -177,7 +177,7 @@ def check_options(options) -> GenerationOptions:
         raise VentgenValueError(f"chain_breaths must be a number >= 1 (inf: no restarts), got {cb!r}")
     _choice("noise", o.noise, NOISE_MODELS)
     _choice("boundary", o.boundary, BOUNDARY_MODELS)
-    _choice("patients", o.patients, PATIENT_DRAWS)
+    _choice("patient_profiles", o.patient_profiles, PATIENT_PROFILES)
     if not isinstance(o.calibrate, (bool, np.bool_)):
         raise VentgenValueError(f"calibrate must be True or False, got {o.calibrate!r}")
     hp = o.noise_highpass_hz

@@ -107,7 +107,7 @@ class CohortPlan:
                 "length_method": o.length_method, "latent": o.latent, "decoder": o.decoder, "nodes": o.nodes,
                 "sequence": o.sequence, "chain_breaths": _finite_or_none(o.chain_breaths), "noise": o.noise,
                 "noise_highpass_hz": float(o.noise_highpass_hz), "boundary": o.boundary,
-                "calibrate": bool(o.calibrate),
+                "calibrate": bool(o.calibrate), "patient_profiles": o.patient_profiles,
                 "n_components": int(len(self.comps)), "n_data_components": int(self.comps.n_data),
                 "n_breaths": int(n_breaths), "seconds": seconds, "breaths_per_s": n_breaths / max(seconds, 1e-9),
                 "duration_s": [float(d) for d in durations], **self.extra_info}
@@ -167,7 +167,7 @@ def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> Co
                           breaths_per_patient(spec, resolved, pools, ref.sampling_rate))
     comps = components(resolved, pools, enc if o.latent in ("data", "kde") else None)
     profiles = draw_profiles(resolved, counts, pools.dim, spec.node_concentration, profile_stream(root),
-                             balanced=o.patients == "balanced")
+                             balanced=o.patient_profiles == "balanced")
     trees = None
     if o.latent != "kde" and o.length_method == "nearest":
         check_nearest(o.latent)

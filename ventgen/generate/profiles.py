@@ -6,7 +6,7 @@ deviation ``u`` (a share ``patient_variability`` of every breath's jitter). Draw
 the cohort as a whole drifts from the reference: four patients' node mixes and deviations do not average
 out, and a classifier tells the pooled cohort from the real breaths by its mix rather than its breaths.
 
-``patients="balanced"`` (:class:`~ventgen.generate.options.GenerationOptions`, the default) draws the
+``patient_profiles="balanced"`` (:class:`~ventgen.generate.options.GenerationOptions`, the default) draws the
 profiles of all patients at once and balances them, as stratified sampling does:
 
 * the node weights of an entry (one row per patient) are fitted by iterative proportional fitting
@@ -15,7 +15,7 @@ profiles of all patients at once and balances them, as stratified sampling does:
 * the deviations are centred (breath-weighted mean 0) and rescaled to unit spread (:func:`centred`),
   so the cohort keeps the reference's mean.
 
-Every patient still differs from the others as much as before. ``patients="independent"`` draws each
+Every patient still differs from the others as much as before. ``patient_profiles="independent"`` draws each
 patient on its own (ventgen before 2026-12-07). Either way the draws come from one stream of the
 cohort's seed, so that patients can be made in any order, on any worker.
 
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Profiles", "PATIENT_DRAWS", "draw_profiles", "balance_weights", "centred"]
+__all__ = ["Profiles", "PATIENT_PROFILES", "draw_profiles", "balance_weights", "centred"]
 
-#: How the patients' profiles are drawn (``GenerationOptions.patients``).
-PATIENT_DRAWS = ("balanced", "independent")
+#: How the patients' profiles are drawn (``GenerationOptions.patient_profiles``).
+PATIENT_PROFILES = ("balanced", "independent")
 
 
 @dataclass
