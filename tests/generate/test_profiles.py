@@ -51,6 +51,11 @@ def test_profiles_follow_the_concentration_and_the_seed():
     assert not np.allclose(counts[:, 0] @ ind.weights[0], 100 * np.array([0.6, 0.4]))
     none = draw_profiles(entries, counts, 3, None, np.random.default_rng(2), balanced=True)
     assert none.weights == [None, None]
+    # one patient is drawn as one patient: balancing would make it the reference's average
+    one = draw_profiles(entries, counts[:1], 3, 1.0, np.random.default_rng(2), balanced=True)
+    alone = draw_profiles(entries, counts[:1], 3, 1.0, np.random.default_rng(2), balanced=False)
+    assert np.array_equal(one.u, alone.u) and np.array_equal(one.weights[0], alone.weights[0])
+    assert np.abs(one.u).max() > 0 and not np.allclose(one.weights[0][0], [0.6, 0.4])
 
 
 def test_a_cohort_plan_balances_its_patients_and_patients_still_differ(model, ref):

@@ -15,8 +15,9 @@ profiles of all patients at once and balances them, as stratified sampling does:
 * the deviations are centred (breath-weighted mean 0) and rescaled to unit spread (:func:`centred`),
   so the cohort keeps the reference's mean.
 
-Every patient still differs from the others as much as before. ``patient_profiles="independent"`` draws each
-patient on its own (ventgen before 2026-12-07). Either way the draws come from one stream of the
+Every patient still differs from the others as much as before. A cohort of one patient is drawn as one
+patient, on its own (balancing it would make it the reference's average). ``patient_profiles="independent"``
+draws each patient on its own (ventgen before 2026-12-07). Either way the draws come from one stream of the
 cohort's seed, so that patients can be made in any order, on any worker.
 
 Measured (simulated seed-4 model, 4 patients x 10 min, 50 % normal / 25 % apnea / 25 % snoring,
@@ -65,6 +66,7 @@ def draw_profiles(resolved: list, counts: np.ndarray, dim: int, node_concentrati
     """
     counts = np.asarray(counts, dtype=np.float64)
     P = counts.shape[0]
+    balanced = bool(balanced) and P >= 2  # one patient stays a patient, not the reference's average
     u = rng.standard_normal((P, int(dim)))
     weights = []
     for j, r in enumerate(resolved):
