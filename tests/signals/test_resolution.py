@@ -22,6 +22,15 @@ def test_the_coarsest_step_of_values_on_a_grid_is_found(step):
     assert recording_resolution(x.astype(np.float32)) == step  # float32 storage, as in a CycleSet
 
 
+@pytest.mark.parametrize("factor, step", [(60.0, 0.6), (0.06, 0.0006), (3.0, 0.03)])
+def test_a_step_converted_from_another_unit_is_found_as_a_whole_multiple(factor, step):
+    # 0.01 L/s read in L/min is 0.6 (6 x 0.1); 0.0006 is 6 x the finest candidate; 0.03 is 3 x 0.01
+    x = np.round(np.random.default_rng(4).normal(0.3, 0.4, 4000), 2)
+    assert recording_resolution((x * factor).astype(np.float32)) == pytest.approx(step)
+    # a factor that puts the step on no decimal grid leaves the values continuous (nothing is rounded)
+    assert recording_resolution(x * 1.019716) == 0.0
+
+
 def test_continuous_constant_and_empty_values_have_no_resolution():
     rng = np.random.default_rng(1)
     assert recording_resolution(rng.normal(0.0, 1.0, 2000)) == 0.0

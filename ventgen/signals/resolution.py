@@ -19,12 +19,16 @@ __all__ = ["RESOLUTION_CANDIDATES", "recording_resolution", "cycle_resolution", 
 
 #: The steps :func:`recording_resolution` tries, coarsest first: 1, 2 and 5 times the powers of ten from
 #: 10 down to 1e-4 (finer steps than this are below float32's precision for airway signals).
+#: A step found among the candidates is tried times 2 .. this, for steps converted from another unit.
+_MAX_MULTIPLE = 12
 RESOLUTION_CANDIDATES = tuple(float(f"{m}e{k}") for k in range(1, -5, -1) for m in (5, 2, 1) if m * 10.0**k <= 10)
 
 
 def recording_resolution(values, *, share: float = 0.99, tolerance: float = 0.01, min_levels: int = 20) -> float:
     """The coarsest step of :data:`RESOLUTION_CANDIDATES` of which the finite ``values`` are whole
-    multiples, or 0.0 when they have none (continuous values, or too few distinct levels to tell).
+    multiples, times the largest whole number up to 12 that still fits (a unit conversion: values written
+    in steps of 0.01 L/s come in steps of 0.6 L/min), or 0.0 when they have none (continuous values, a
+    step that is no decimal one's multiple, or too few distinct levels to tell).
 
     Parameters
     ----------
@@ -55,6 +59,9 @@ def recording_resolution(values, *, share: float = 0.99, tolerance: float = 0.01
     0.0
     >>> recording_resolution(np.arange(0, 100, 0.5))
     0.5
+    >>> lps = np.round(np.random.default_rng(2).normal(0.3, 0.2, 1000), 2)  # L/s, two decimals
+    >>> recording_resolution(60 * lps)  # read in L/min
+    0.6
     """
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[np.isfinite(v)]
@@ -63,11 +70,15 @@ def recording_resolution(values, *, share: float = 0.99, tolerance: float = 0.01
     if not (0 < share <= 1 and 0 < tolerance < 0.5):
         raise VentgenValueError(f"recording_resolution: share must be in (0, 1] and tolerance in (0, 0.5), "
                                 f"got {share}, {tolerance}")
-    for q in RESOLUTION_CANDIDATES:
+    def fits(q: float) -> bool:
         k = v / q
         on = np.abs(k - np.round(k)) <= tolerance
-        if on.mean() >= share and np.unique(np.round(k[on])).size >= min_levels:
-            return q
+        return bool(on.mean() >= share and np.unique(np.round(k[on])).size >= min_levels)
+
+    for q in RESOLUTION_CANDIDATES:
+        if fits(q):  # a step converted from another unit may be a whole multiple of it (0.01 L/s = 0.6 L/min)
+            m = max((m for m in range(2, _MAX_MULTIPLE + 1) if fits(q * m)), default=1)
+            return float(np.round(q * m, 12))
     return 0.0
 
 
