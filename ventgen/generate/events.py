@@ -3,8 +3,8 @@
 Each entry's breaths are cut into runs whose lengths follow the run lengths of that class in the
 reference (consecutive breaths with the same label), so multi-breath events (apnea, speech, cough
 trains) stay contiguous. Each patient weighs the nodes of an entry by its own Dirichlet draw
-(``node_concentration``, drawn for the cohort: :mod:`ventgen.generate.profiles`); a run takes its class from one node drawn with these weights. Every later
-breath of the run keeps the node of the breath before it with the reference's probability of that
+(``node_concentration``, drawn for the cohort: :mod:`ventgen.generate.profiles`); a run takes its class
+from one node drawn with these weights. Every later breath of the run keeps the node of the breath before it with the reference's probability of that
 (:func:`node_persistence`: how often two consecutive breaths of the class share their node) and else
 draws a node among the entry's nodes of that class, with the same weights. Real events are not one
 node (a simulated snoring episode of 21 breaths visits 3 to 4 level-1 nodes; a run held on one node
@@ -170,8 +170,8 @@ def patient_events(p: int, counts_p: np.ndarray, resolved: list, offs: np.ndarra
     """The breaths of patient ``p``, in recording order: ``counts_p[j]`` breaths of entry ``j``, in runs
     (events) of one class each whose breaths draw their own nodes (see the module notes) with the
     patient's ``node_weights`` (per entry, None: the entry's own; see :mod:`ventgen.generate.profiles`),
-    from ``rng`` (the patient's own stream); ``persistence``: see :func:`node_persistence` (None: every later breath
-    of a run draws its node)."""
+    from ``rng`` (the patient's own stream); ``persistence``: see :func:`node_persistence` (None: every
+    later breath of a run draws its node)."""
     rl, ej, kk, weights = _patient_runs(counts_p, resolved, node_weights, runs_by_label, rng)
     entry, run = np.repeat(ej, rl), np.repeat(np.arange(rl.size), rl)
     node = _breath_nodes(entry, np.repeat(kk, rl), run, resolved, weights, persistence or {}, rng)

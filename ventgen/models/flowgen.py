@@ -14,10 +14,10 @@ conditional law ``p(x | z, length)`` of the training cycles with conditional flo
 * the condition is ``z`` (standardised), ``length / T``, the decoder's mean and a length mask.
 
 A fitted generator turns latents and lengths into cycles in original units, edge-padded after each
-length (the CycleSet convention): :meth:`FlowGenerator.sample`. It also keeps the recording resolution of
-the training cycles' channels (:func:`ventgen.signals.resolution.cycle_resolution`), to which
-``HTVAE.generate_cycles`` rounds calibrated breaths, as the device that recorded them would. Sampling integrates the flow from
-Gaussian noise with ``steps`` midpoint steps (two network calls each), shrinking towards the data end
+length (the CycleSet convention): :meth:`FlowGenerator.sample`. It also keeps the recording
+resolution of the training cycles' channels (:func:`ventgen.signals.resolution.cycle_resolution`), to
+which ``HTVAE.generate_cycles`` rounds calibrated breaths, as the device that recorded them would.
+Sampling integrates the flow from Gaussian noise with ``steps`` midpoint steps (two network calls each), shrinking towards the data end
 (``time_power``); the noise is the only random input, so the caller's noise fixes the output.
 
 Training uses the one :class:`~ventgen.models.loop.TrainingLoop` (per-epoch history, resumable state):
