@@ -4,9 +4,10 @@ Each entry's breaths are cut into runs whose lengths follow the run lengths of t
 reference (consecutive breaths with the same label), so multi-breath events (apnea, speech, cough
 trains) stay contiguous. Each patient weighs the nodes of an entry by its own Dirichlet draw
 (``node_concentration``, drawn for the cohort: :mod:`ventgen.generate.profiles`); a run takes its class
-from one node drawn with these weights. Every later breath of the run keeps the node of the breath before it with the reference's probability of that
-(:func:`node_persistence`: how often two consecutive breaths of the class share their node) and else
-draws a node among the entry's nodes of that class, with the same weights. Real events are not one
+from one node drawn with these weights. Every later breath of the run keeps the node of the breath
+before it with the reference's probability of that (:func:`node_persistence`: how often two
+consecutive breaths of the class share their node) and else draws a node among the entry's nodes of
+that class, with the same weights. Real events are not one
 node (a simulated snoring episode of 21 breaths visits 3 to 4 level-1 nodes; a run held on one node
 leaves the class's less common nodes out of a small cohort), and real consecutive breaths change node
 less often than independent draws would. Runs are shuffled, then spread so that two events of one

@@ -17,8 +17,9 @@ A fitted generator turns latents and lengths into cycles in original units, edge
 length (the CycleSet convention): :meth:`FlowGenerator.sample`. It also keeps the recording
 resolution of the training cycles' channels (:func:`ventgen.signals.resolution.cycle_resolution`), to
 which ``HTVAE.generate_cycles`` rounds calibrated breaths, as the device that recorded them would.
-Sampling integrates the flow from Gaussian noise with ``steps`` midpoint steps (two network calls each), shrinking towards the data end
-(``time_power``); the noise is the only random input, so the caller's noise fixes the output.
+Sampling integrates the flow from Gaussian noise with ``steps`` midpoint steps (two network calls
+each), shrinking towards the data end (``time_power``); the noise is the only random input, so the
+caller's noise fixes the output.
 
 Training uses the one :class:`~ventgen.models.loop.TrainingLoop` (per-epoch history, resumable state):
 an epoch is one pass over the cycles, or over at least 50 batches for small sets (indices wrap), and
