@@ -63,7 +63,6 @@ ADDED_PARAMS = {
         "generator_sample_steps",
         "generator_time_power",
         "generator_calibration",
-        "generator_residual_scale",
         "covariance",
         "parents",
         "warmup_fraction",

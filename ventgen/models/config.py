@@ -189,14 +189,6 @@ class HTVAEConfig:
         _choice("generator_calibration", ("quantile", "none")),
         cli="quantile,none",
     )
-    generator_residual_scale: str = _param(
-        "channel",
-        "the spread the generator's target (the residual from the decoder's mean) is divided by: channel (one "
-        "per channel) or position (one per channel and position, floored at a tenth of the channel's, so that "
-        "positions where real breaths vary little, such as the trigger's onset, are learnt as precisely)",
-        _choice("generator_residual_scale", ("channel", "position")),
-        cli="channel,position",
-    )
     generator_time_power: float = _param(
         2.0, "the sampler's time grid is t_k = 1 - (1 - k/steps)^power: 1 spaces the steps evenly, 2 puts "
         "more of them near the data end, where the sharp edges and the noise of a breath form",

@@ -135,11 +135,6 @@ class HTVAE(HTVAEInference, BaseEstimator):
     generator_calibration : {"quantile", "none"}
         "quantile" (the default preset): after training, fit the generator's marginal map
         (:func:`ventgen.models.generator_stage.calibrate_generator`).
-    generator_residual_scale : {"channel", "position"}
-        The spread the generator's target (the residual from the decoder's mean, standardised) is
-        divided by: one per channel, or one per channel and position (floored at a tenth of the
-        channel's), which learns the positions where real breaths vary little (the trigger's onset) as
-        precisely as the others.
     covariance : {"lattice", "diagonal", "full"}
         "lattice" (the paper): a sample goes to the nearest code (eq. 4) and a node's sigma comes from
         its lattice neighbours (eq. 5). "full" / "diagonal": every code is a Gaussian with its own
@@ -223,7 +218,6 @@ class HTVAE(HTVAEInference, BaseEstimator):
         generator_sample_steps=None,
         generator_time_power=None,
         generator_calibration=None,
-        generator_residual_scale=None,
         covariance=None,
         parents=None,
         warmup_fraction=None,
@@ -258,7 +252,6 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.generator_sample_steps = generator_sample_steps
         self.generator_time_power = generator_time_power
         self.generator_calibration = generator_calibration
-        self.generator_residual_scale = generator_residual_scale
         self.covariance = covariance
         self.parents = parents
         self.warmup_fraction = warmup_fraction

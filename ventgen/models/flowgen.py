@@ -8,9 +8,7 @@ conditional law ``p(x | z, length)`` of the training cycles with conditional flo
 * every channel is standardised with the mean and spread of the training cycles (inside the breaths);
 * the target is the standardised residual from the decoder's mean, divided by its own spread, channel by
   channel (a channel whose residual is small, such as a pressure-controlled ventilator's airway
-  pressure, is learnt as precisely as the others; model files from before share one spread), or
-  channel and position by position (``residual_scale="position"``: the trigger's onset, where real
-  breaths vary little, is learnt as precisely as the middle of the breath);
+  pressure, is learnt as precisely as the others; model files from before share one spread);
 * the loss covers the whole cycle, edge padding included (the padding repeats the last sample, so the
   last sample is learnt as often as it is seen);
 * the condition is ``z`` (standardised), ``length / T``, the decoder's mean and a length mask.
@@ -46,8 +44,6 @@ __all__ = ["FlowGenerator", "GeneratorStep", "fit_flow_generator", "MIN_BATCHES_
 
 #: an epoch of the generator is at least this many batches (small training sets wrap around)
 MIN_BATCHES_PER_EPOCH = 50
-#: a per-position spread of the residual is floored at this share of its channel's
-POSITION_SCALE_FLOOR = 0.1
 _CHUNK = 1024
 _Z_CLIP = 5.0  # standardised latents are clipped to +-this many training spreads
 _NORM_KEYS = ("mean", "std", "z_mean", "z_std", "residual_scale")
@@ -62,8 +58,8 @@ class FlowGenerator:
         The velocity network (on the model's device).
     norm : dict of numpy arrays
         ``mean``, ``std`` (C,): per-channel standardisation of the cycles; ``z_mean``, ``z_std`` (d,):
-        of the latents; ``residual_scale``: spread of the standardised residual, (C * T,) per channel
-        and position (C-major), (C,) per channel, or (1,) in older files.
+        of the latents; ``residual_scale`` (C,), or (1,) in older files: spread of the standardised
+        residual per channel.
     history : list of dict
         Per-epoch training losses.
     marginals : MarginalMap, optional
@@ -103,7 +99,7 @@ class FlowGenerator:
         lengths = np.clip(np.asarray(lengths, dtype=np.int64), 1, decoded.shape[-1])
         out = np.empty(decoded.shape, dtype=np.float32)
         sd, mu = self.norm["std"][None, :, None], self.norm["mean"][None, :, None]
-        rs = torch.from_numpy(scale_shape(self.norm["residual_scale"], *decoded.shape[1:])).to(self.device)
+        rs = torch.from_numpy(self.norm["residual_scale"].reshape(1, -1, 1)).to(self.device)  # (1, C or 1, 1)
         for i in range(0, len(Z), _CHUNK):
             sl = slice(i, i + _CHUNK)
             mean, mask, cond = self.conditions(Z[sl], decoded[sl], lengths[sl])
@@ -134,7 +130,7 @@ class FlowGenerator:
             raise FileFormatError(path, "must be a dict with the generator's weights", field="generator")
         norm = state.get("norm")
         sizes = {"mean": channels, "std": channels, "z_mean": latent_dim, "z_std": latent_dim,
-                 "residual_scale": (1, channels, channels * int(length))}
+                 "residual_scale": (1, channels)}
         if not isinstance(norm, dict) or not all(
             isinstance(norm.get(k), torch.Tensor) and norm[k].numel() in np.atleast_1d(n) and norm[k].is_floating_point()
             and bool(torch.isfinite(norm[k]).all()) for k, n in sizes.items()
@@ -166,17 +162,6 @@ def _stored_map(path, state, channels: int, length: int) -> MarginalMap | None:
     if why is not None:
         raise FileFormatError(path, f"the generator's marginal map {why}", field="generator")
     return MarginalMap.from_state(arrays)
-
-
-def scale_shape(scale: np.ndarray, C: int, T: int) -> np.ndarray:
-    """The stored residual spread as an array that broadcasts over (n, C, T) cycles: (1, C, T) from C * T
-    values, (1, C, 1) from C, (1, 1, 1) from one.
-
-    >>> scale_shape(np.ones(6), 2, 3).shape, scale_shape(np.ones(2), 2, 3).shape
-    ((1, 2, 3), (1, 2, 1))
-    """
-    scale = np.asarray(scale, np.float32).reshape(-1)
-    return scale.reshape(1, C, T) if scale.size == C * T and scale.size not in (1, C) else scale.reshape(1, -1, 1)
 
 
 def _conditions(norm: dict, Z: np.ndarray, decoded: np.ndarray, lengths: np.ndarray, dev) -> tuple:
@@ -237,34 +222,28 @@ class GeneratorStep(Step):
         self._set_lr()
 
 
-def _training_tensors(model, arr: np.ndarray, lengths: np.ndarray, residual_scale: str = "channel"):
-    """(normalisation, target, decoder mean, mask, condition) of the training cycles, on the device;
-    ``residual_scale`` "channel" or "position": the target's spreads (see the module's notes)."""
+def _training_tensors(model, arr: np.ndarray, lengths: np.ndarray):
+    """(normalisation, target, decoder mean, mask, condition) of the training cycles, on the device."""
     Z = model.transform(arr).astype(np.float32)
     decoded = np.asarray(model.decode(Z), dtype=np.float32)
-    C, T = arr.shape[1:]
+    T = arr.shape[-1]
     inside = np.arange(T)[None, :] < lengths[:, None]
     mean = np.array([arr[:, c][inside].mean() for c in range(arr.shape[1])], np.float32)
     std = np.array([arr[:, c][inside].std() for c in range(arr.shape[1])], np.float32)
     std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
     norm = {"mean": mean, "std": std, "z_mean": Z.mean(0), "z_std": Z.std(0) + 1e-6}
     res = ((arr - decoded) / std[None, :, None]).astype(np.float32)
-    scale = np.maximum(res.std(axis=(0, 2)), 1e-6)  # per channel, edge padding included
-    if residual_scale == "position":
-        scale = np.maximum(res.std(axis=0), POSITION_SCALE_FLOOR * scale[:, None])
-    norm["residual_scale"] = scale
+    norm["residual_scale"] = np.maximum(res.std(axis=(0, 2)), 1e-6)  # per channel, edge padding included
     norm = {k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in norm.items()}
     mean_n, mask, cond = _conditions(norm, Z, decoded, lengths, model.device_)
-    target = torch.from_numpy(res / scale_shape(norm["residual_scale"], C, T)).to(model.device_)
+    target = torch.from_numpy(res / norm["residual_scale"][None, :, None]).to(model.device_)
     return norm, target, mean_n, mask, cond
 
 
 def fit_flow_generator(model, arr: np.ndarray, lengths, *, steps: int, width: int, lr: float, batch_size: int,
-                       seed: int, progress=None, resume=None, restore=None, on_epoch_end=None, dist=None,
-                       residual_scale: str = "channel") -> tuple:
+                       seed: int, progress=None, resume=None, restore=None, on_epoch_end=None, dist=None) -> tuple:
     """Train the generator of the fitted ``model`` on its training cycles ``arr`` (n, C, T), original
-    units, with ``lengths`` (n,) (None: every cycle fills T); ``residual_scale``: "channel" or "position"
-    (the spreads of the target, see the module's notes).
+    units, with ``lengths`` (n,) (None: every cycle fills T).
 
     ``resume`` = a stored generator state (its weights and normalisation), ``restore(loop)`` loads its
     checked training state into the loop (continue it); ``on_epoch_end(gen, loop, epochs)``
@@ -276,7 +255,7 @@ def fit_flow_generator(model, arr: np.ndarray, lengths, *, steps: int, width: in
     arr = np.asarray(arr, dtype=np.float32)
     n, C, T = arr.shape
     lengths = np.full(n, T, np.int64) if lengths is None else np.clip(np.asarray(lengths, np.int64), 1, T)
-    norm, target, mean, mask, cond = _training_tensors(model, arr, lengths, residual_scale)
+    norm, target, mean, mask, cond = _training_tensors(model, arr, lengths)
     dev = model.device_
     with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's global random state is left alone
         torch.manual_seed(int(seed))

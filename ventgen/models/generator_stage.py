@@ -58,7 +58,7 @@ def fit_model_generator(model, X, arr: np.ndarray, ckpt_path, ckpt, epoch_callba
         model, arr, getattr(X, "lengths", None), steps=cfg.generator_steps, width=cfg.generator_width,
         lr=cfg.generator_lr, batch_size=cfg.generator_batch_size, seed=model.seeds_[1] ^ 0x5EED,
         progress=model.progress if main else False, resume=saved, restore=restore, on_epoch_end=on_epoch_end,
-        dist=dist, residual_scale=cfg.generator_residual_scale,
+        dist=dist,
     )
     model.generator_training_state_ = loop.state_dict()
     model.generator_ = gen
