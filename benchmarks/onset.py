@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 import ventgen
-from ventgen.evaluate.fidelity.classifiers import discriminative_score
-from ventgen.signals.cycles import edge_pad
+from ventgen.evaluate.fidelity.classifiers import cycle_features, discriminative_score
 
 
 def densest_band(x: np.ndarray, share: float) -> tuple[float, float]:
@@ -63,17 +62,15 @@ def main(argv=None) -> dict:
     lo, hi = densest_band(real[:, 0, 0], args.band)
     out = {"n": int(keep.size), "band": [round(lo, 3), round(hi, 3)],
            "real_in_band": round(float(np.mean((real[:, 0, 0] >= lo) & (real[:, 0, 0] <= hi))), 3)}
-    dec = lambda A, sl: A[:, :, ::4][:, :, sl].reshape(len(A), -1)  # noqa: E731
-    first = slice(0, -(-args.onset // 4))
-    rest = slice(-(-args.onset // 4), None)
     for calibrate in (False, True):
-        G = edge_pad(np.asarray(model.generate_cycles(Z, L[keep], random_state=args.seed, labels=lab[keep],
-                                                      calibrate=calibrate), np.float32), L[keep])[~half]
+        # generate_cycles edge-pads each breath after its length, as a CycleSet's cycles are
+        G = np.asarray(model.generate_cycles(Z, L[keep], random_state=args.seed, labels=lab[keep],
+                                             calibrate=calibrate), np.float32)[~half]
         name = "mapped" if calibrate else "as_sampled"
         out[name] = {
-            "all": score(dec(real, slice(None)), dec(G, slice(None))),
-            "onset": score(dec(real, first), dec(G, first)),
-            "rest": score(dec(real, rest), dec(G, rest)),
+            "all": score(cycle_features(real), cycle_features(G)),
+            "onset": score(cycle_features(real[:, :, :args.onset]), cycle_features(G[:, :, :args.onset])),
+            "rest": score(cycle_features(real[:, :, args.onset:]), cycle_features(G[:, :, args.onset:])),
             "sample_0": score(real[:, :, 0], G[:, :, 0]),
             "in_band": round(float(np.mean((G[:, 0, 0] >= lo) & (G[:, 0, 0] <= hi))), 3),
         }
