@@ -29,6 +29,7 @@ def model(cycles):
 def test_the_default_preset_trains_the_generator_and_the_paper_does_not(small_default_generator):
     real = small_default_generator  # the recipe as shipped (the tests shrink its generator)
     assert real.generator == "flow" and real.generator_steps == 6000 and real.generator_width == 32
+    assert real.generator_lr == 2e-3 and PRESETS["paper"].generator_lr == 1e-3
     assert PRESETS["paper"].generator == "none"
 
 
