@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def small_default_generator():
-    """The default preset trains a flow generator of 6,000 steps after the HTVAE (minutes on CPU): in the
+    """The default preset trains a flow generator of thousands of steps after the HTVAE (minutes on CPU): in the
     tests it takes 20 steps of a width-8 network, so that every test that fits a default model stays fast.
     The generator's own tests set their sizes explicitly; the preset's real values are checked in
     tests/models/test_flowgen.py. It lives here, at the root, so that it holds for the doctests
