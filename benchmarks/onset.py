@@ -53,8 +53,9 @@ def main(argv=None) -> dict:
     pool = np.flatnonzero(lab != "") if (lab != "").any() else np.arange(len(X))
     keep = np.sort(rng.choice(pool, min(args.n, pool.size), replace=False))
     half = rng.random(keep.size) < 0.5
-    Z = model.transform(X[keep])
-    real, real_y, gen_y = X[keep][half], lab[keep][half], lab[keep][~half]
+    other = keep[~half]  # the half whose encodings and lengths the generator gets
+    Z = model.transform(X[other])
+    real, real_y, gen_y = X[keep][half], lab[keep][half], lab[other]
 
     def score(a: np.ndarray, b: np.ndarray) -> float:
         return round(discriminative_score(a, b, real_y, gen_y, random_state=args.seed)["score"], 3)
@@ -64,8 +65,8 @@ def main(argv=None) -> dict:
            "real_in_band": round(float(np.mean((real[:, 0, 0] >= lo) & (real[:, 0, 0] <= hi))), 3)}
     for calibrate in (False, True):
         # generate_cycles edge-pads each breath after its length, as a CycleSet's cycles are
-        G = np.asarray(model.generate_cycles(Z, L[keep], random_state=args.seed, labels=lab[keep],
-                                             calibrate=calibrate), np.float32)[~half]
+        G = np.asarray(model.generate_cycles(Z, L[other], random_state=args.seed, labels=lab[other],
+                                             calibrate=calibrate), np.float32)
         name = "mapped" if calibrate else "as_sampled"
         out[name] = {
             "all": score(cycle_features(real), cycle_features(G)),
