@@ -82,16 +82,27 @@ def test_cli_generate_from_the_model_file_alone_writes_the_same_recordings(files
     assert doc["info"]["composition"] == "natural" and doc["info"]["patient_profiles"] == "balanced"
     assert main([*common, "-o", str(tmp_path / "c"), "--patient-profiles", "independent"]) == 0
     assert json.loads((tmp_path / "c" / "cohort.json").read_text())["info"]["patient_profiles"] == "independent"
-    assert {e.get("level") for e in doc["spec"]["composition"]} == {2}  # the top level's nodes
-    assert abs(sum(e["fraction"] for e in doc["spec"]["composition"]) - 1) < 1e-9
+    names, counts = np.unique(_labels_of(d), return_counts=True)
+    assert {e["class"]: e["fraction"] for e in doc["spec"]["composition"]} == pytest.approx(
+        dict(zip(names, counts / counts.sum(), strict=True)))  # the training breaths' classes
 
 
-def test_natural_composition_follows_the_top_level_nodes(files, cycles):
+def _labels_of(d):
+    return np.asarray(ventgen.read_cycleset(d / "cycles.h5").labels).astype(str)
+
+
+def test_natural_composition_keeps_the_classes_and_the_nodes_that_hold_them(files, cycles):
     _, model = files
-    table = resolve_composition(model, {"patients": 1, "breaths": 10, "composition": "natural"})
-    top = model.assign(cycles.X)[:, -1]
-    want = np.bincount(top, minlength=2) / top.size
-    assert np.allclose(table.set_index("node")["fraction"].reindex(range(2), fill_value=0), want)
+    table = resolve_composition(model, {"patients": 1, "breaths": 10, "composition": "natural"}, nodes="members")
+    labels, node = np.asarray(cycles.labels).astype(str), model.assign(cycles.X)[:, 0]
+    for name, rows in table.groupby("entry"):
+        assert rows["fraction"].iloc[0] == pytest.approx(np.mean(labels == name))
+        held = np.bincount(node[labels == name], minlength=9)
+        keep = held >= 3 if (held >= 3).any() else held > 0
+        assert sorted(rows["node"]) == np.flatnonzero(keep).tolist() and set(rows["level"]) == {1}
+        assert rows.set_index("node")["weight"].to_numpy() == pytest.approx(held[keep] / held[keep].sum())
+        assert set(rows["label"]) == {name}
+    assert set(table["entry"]) == set(labels)
     assert read_cohort_spec({"patients": 1, "breaths": 3}).to_dict()["composition"] == "natural"
 
 
@@ -107,6 +118,11 @@ def test_unlabelled_training_data_generate_without_warnings(cycles, tmp_path):
         node = generate_cohort(model, {"patients": 1, "breaths": 10, "composition": [
             {"level": 1, "node": 0, "fraction": 0.5}, {"level": 2, "node": 1, "fraction": 0.5}]}, random_state=0)
     assert set(nat.manifest["label"]) == {"unlabelled"} and len(node.manifest) == 10
+    table = resolve_composition(model, {"patients": 1, "breaths": 10})  # natural: the top level's nodes
+    top = model.assign(blank.X)[:, -1]
+    assert set(table["level"]) == {2}
+    assert np.allclose(table.set_index("node")["fraction"].reindex(range(2), fill_value=0),
+                       np.bincount(top, minlength=2) / top.size)
     report = ventgen.evaluate_cohort(nat, blank, random_state=0, cnn_epochs=2)
     s = report.summary()
     assert s["needs_labels"] == ["tstr_trtr", "ks by class", "class-matched discriminative score"]
@@ -173,3 +189,68 @@ def test_the_stored_data_are_compact(files, cycles):
     st = torch.load(d / "model.pt", weights_only=True)["generation"]
     assert st["lengths"].dtype == torch.int16 and st["assign"].dtype == torch.int16
     assert g.nbytes() < 40 * len(cycles) + 20_000  # no cycle is stored (a cycle alone is 1,600 bytes)
+
+
+@pytest.fixture(scope="module")
+def partly(cycles, tmp_path_factory):
+    """A model of cycles a third of which lost their label, saved and loaded back, and those cycles."""
+    torch.set_num_threads(1)
+    some = cycles.subset(np.arange(len(cycles)))
+    some.labels = np.asarray(cycles.labels).astype(object).copy()
+    some.labels[::3] = ""
+    model = ventgen.HTVAE(maps=[(3, 3), (1, 2)], latent_dim=4, epochs=1, random_state=0, device="cpu",
+                          progress=False).fit(some)
+    d = tmp_path_factory.mktemp("partly")
+    model.save(d / "model.pt")
+    return ventgen.HTVAE.load(d / "model.pt", device="cpu"), some, d / "model.pt"
+
+
+def test_natural_proportions_of_partly_labelled_data_keep_the_unlabelled_share(partly):
+    model, some, _ = partly
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VentgenWarning)  # a one-epoch model: impure nodes
+        a = generate_cohort(model, {"patients": 2, "breaths": 60}, some, random_state=1)
+        b = generate_cohort(model, {"patients": 2, "breaths": 60}, random_state=1)  # the stored data
+    assert _same(a, b)
+    labels = np.where(np.asarray(some.labels).astype(str) == "", "unlabelled", np.asarray(some.labels).astype(str))
+    names, counts = np.unique(labels, return_counts=True)
+    got = b.manifest["label"].value_counts(normalize=True).reindex(names, fill_value=0).to_numpy()
+    assert np.abs(got - counts / counts.sum()).max() <= 1 / 120 + 1e-9  # largest remainder over 120 breaths
+    # the unlabelled breaths come from the nodes that hold unlabelled reference breaths
+    node = model.assign(some.X)[:, 0]
+    held = set(node[labels == "unlabelled"].tolist())
+    unl = b.manifest[b.manifest["label"] == "unlabelled"]
+    assert len(unl) and set(unl["node"]) <= held and set(unl["level"]) == {1}
+
+
+def test_the_unlabelled_class_is_asked_for_by_name(partly, files):
+    model, some, _ = partly
+    spec = {"patients": 1, "breaths": 20, "composition": {"unlabelled": 0.5, "normal breathing": 0.5}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VentgenWarning)
+        r = generate_cohort(model, spec, random_state=0)
+    assert r.manifest["label"].value_counts().to_dict() == {"unlabelled": 10, "normal breathing": 10}
+    with pytest.raises(VentgenValueError, match="unknown class 'unlabelled'"):
+        generate_cohort(files[1], spec, random_state=0)  # every training breath has a label
+
+
+def test_a_file_without_the_unlabelled_moments_uses_its_encodings_or_asks_for_the_reference(partly, tmp_path):
+    model, some, path = partly
+    state = torch.load(path, weights_only=True)
+    mom = state["generation"]["moments"]
+    keep = [i for i, lab in enumerate(mom["label"]) if lab != "unlabelled"]
+    assert len(keep) < len(mom["label"])  # the file stores them
+    state["generation"]["moments"] = {"node": mom["node"][keep], "label": [mom["label"][i] for i in keep],
+                                      "mean": mom["mean"][keep], "std": mom["std"][keep]}
+    torch.save(state, tmp_path / "older.pt")
+    spec = {"patients": 1, "breaths": 30}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VentgenWarning)
+        want = generate_cohort(model, spec, random_state=2, options=GenerationOptions(latent="data"))
+        older = ventgen.HTVAE.load(tmp_path / "older.pt", device="cpu")
+        assert _same(generate_cohort(older, spec, random_state=2, options=GenerationOptions(latent="data")), want)
+        del state["generation"]["encodings"]
+        torch.save(state, tmp_path / "oldest.pt")
+        oldest = ventgen.HTVAE.load(tmp_path / "oldest.pt", device="cpu")
+        with pytest.raises(VentgenValueError, match="no latent moments of the 'unlabelled' breaths.*--reference"):
+            generate_cohort(oldest, spec, random_state=2, options=GenerationOptions(latent="data"))

@@ -34,7 +34,8 @@ def _add_generate(sub):
         "composition keys may be fine classes or super-classes; explicit nodes go in a list:\n"
         '  "composition": [{"class": "normal breathing", "fraction": 0.8}, {"level": 2, "node": 5, "fraction": 0.2}]\n'
         'without "composition" (or with "composition": "natural") breaths come in the proportions of the\n'
-        "training breaths over the top-level nodes (unlabelled data: patients like these)\n",
+        "training breaths: their classes, each from the nodes that hold it (\"unlabelled\": those without a\n"
+        "label); unlabelled data: over the top-level nodes (patients like these)\n",
     )
     p.add_argument("model", help="trained model file (HTVAE.save / ventgen train)")
     p.add_argument("--spec", required=True, help="cohort specification (JSON, data_schemas/cohort_spec.schema.json)")

@@ -3,7 +3,9 @@
 A fine class maps to the nodes of the chosen level whose majority label it is, weighted by how many
 of the class's reference breaths each holds; a super-class to the nodes whose majority label is one
 of its members; an explicit node to itself. With ``nodes="members"`` a class draws from every node
-holding at least ``min_members`` of its reference breaths. Per-patient, per-entry breath counts are
+holding at least ``min_members`` of its reference breaths. ``"unlabelled"`` names the reference
+breaths without a label (always by members: labels decide majorities). The natural composition is
+the reference's own classes (:func:`natural_composition`). Per-patient, per-entry breath counts are
 exact integers (largest remainder, with row and column sums both exact).
 
 Examples
@@ -31,7 +33,7 @@ from .labelling import UNLABELLED, NodeStats, label_table, node_stats
 from .reference import NodePools, generation_source
 from .spec import CohortSpec, CompositionEntry, read_cohort_spec
 
-__all__ = ["Resolved", "natural_composition", "resolve", "resolve_composition", "largest_remainder", "count_matrix",
+__all__ = ["Resolved", "natural_composition", "resolve", "resolve_spec", "resolve_composition", "largest_remainder", "count_matrix",
            "breaths_per_patient", "NODE_CHOICES"]
 
 #: Which nodes a named class draws from (``"auto"`` follows the latent source).
@@ -81,14 +83,20 @@ def _superclasses(st: NodeStats) -> list:
 
 def _available(st: NodeStats) -> str:
     lv = ", ".join(f"{i + 1} ({h}x{w}={h * w} nodes, ids 0..{h * w - 1})" for i, (h, w) in enumerate(st.maps))
-    return (f"fine classes: {st.classes}; super-classes: {_superclasses(st)}; explicit nodes "
+    unl = f" (and {UNLABELLED!r}, the breaths without one)" if _unlabelled_counts(st, 1).any() else ""
+    return (f"fine classes: {st.classes}{unl}; super-classes: {_superclasses(st)}; explicit nodes "
             f"{{\"level\": L, \"node\": k}} with levels {lv}")
 
 
 def natural_composition(spec: CohortSpec, st: NodeStats) -> CohortSpec:
-    """``spec`` with its natural composition made explicit: one node entry per node of the top level
-    (the coarsest map) that holds reference breaths, weighted by how many it holds; other specs as
-    they are.
+    """``spec`` with its natural composition made explicit; other specs as they are.
+
+    The natural composition is the reference breaths' own: with labels, one class entry per class
+    (``"unlabelled"`` for the breaths without one) weighted by how many breaths it has, each drawn
+    from the nodes that hold its breaths (``nodes="members"``, the default with the data's latents), so
+    that classes and nodes both keep their reference proportions and every breath keeps its own
+    class; without labels, one node entry per node of the top level (the coarsest map) that holds
+    reference breaths, weighted by how many it holds.
 
     Examples
     --------
@@ -100,14 +108,42 @@ def natural_composition(spec: CohortSpec, st: NodeStats) -> CohortSpec:
     >>> spec = natural_composition(read_cohort_spec({"patients": 1, "breaths": 10}), st)
     >>> [(e.key, e.fraction) for e in spec.composition]
     [('level 2 node 0', 0.5), ('level 2 node 1', 0.5)]
+    >>> st = count_labels(np.array([[0, 0], [1, 0], [2, 1], [3, 1]]), np.array(["a", "a", "b", ""]),
+    ...                   [(2, 2), (1, 2)], flat_tree(["a", "b"]))
+    >>> [(e.key, e.fraction) for e in natural_composition(read_cohort_spec({"patients": 1, "breaths": 10}),
+    ...                                                   st).composition]
+    [('a', 0.5), ('b', 0.25), ('unlabelled', 0.25)]
     """
     if not spec.natural:
         return spec
     M = len(st.maps)
     n = np.bincount(st.assign[:, M - 1], minlength=int(np.prod(st.maps[M - 1])))
-    entries = tuple(CompositionEntry(fraction=float(n[k] / n.sum()), level=M, node=int(k))
-                    for k in np.flatnonzero(n))
-    return dataclasses.replace(spec, composition=entries)
+    if not st.classes:
+        entries = tuple(CompositionEntry(fraction=float(n[k] / n.sum()), level=M, node=int(k))
+                        for k in np.flatnonzero(n))
+        return dataclasses.replace(spec, composition=entries)
+    per_class = st.counts[M - 1].sum(axis=0)
+    n_unlabelled = int(n.sum() - per_class.sum())
+    entries = [CompositionEntry(fraction=float(c / n.sum()), name=name)
+               for name, c in zip(st.classes, per_class, strict=True) if c]
+    if n_unlabelled:
+        entries.append(CompositionEntry(fraction=n_unlabelled / float(n.sum()), name=UNLABELLED))
+    return dataclasses.replace(spec, composition=tuple(entries))
+
+
+def resolve_spec(spec: CohortSpec, st: NodeStats, table: pd.DataFrame, nodes: str = "majority") -> tuple:
+    """(spec with its composition made explicit, its :class:`Resolved` entries): a natural composition's
+    classes always draw from the nodes that hold them (``nodes="members"``: a class need not be the
+    majority of any node to keep its natural share)."""
+    natural = spec.natural
+    spec = natural_composition(spec, st)
+    return spec, resolve(spec, st, table, nodes="members" if natural else nodes)
+
+
+def _unlabelled_counts(st: NodeStats, level: int) -> np.ndarray:
+    """(K,) how many reference breaths without a label each node of ``level`` holds."""
+    c = st.counts[level - 1]
+    return np.bincount(st.assign[:, level - 1], minlength=c.shape[0]) - c.sum(axis=1)
 
 
 def resolve(spec: CohortSpec, st: NodeStats, table: pd.DataFrame, nodes: str = "majority",
@@ -124,6 +160,8 @@ def resolve(spec: CohortSpec, st: NodeStats, table: pd.DataFrame, nodes: str = "
         labs = table[table.level == level].sort_values("node")["label"].to_numpy().astype(str)
         if e.is_node:
             r = _resolve_node(e, level, st, labs, problems)
+        elif e.name.strip().casefold() == UNLABELLED and _unlabelled_counts(st, level).any():
+            r = _resolve_unlabelled(e, level, st, min_members)
         else:
             found = _lookup_name(e.name, st)
             if found is None:
@@ -150,6 +188,18 @@ def _resolve_node(e: CompositionEntry, level: int, st: NodeStats, labs: np.ndarr
         return None
     lab = labs[e.node] or UNLABELLED  # a node without labelled breaths: its breaths are "unlabelled"
     return Resolved(e, level, np.array([e.node]), np.array([1.0]), np.array([lab]), lab)
+
+
+def _resolve_unlabelled(e: CompositionEntry, level: int, st: NodeStats, min_members: int) -> Resolved:
+    """The reference breaths without a label: every node holding them (>= min_members of them, else
+    any), weighted by how many; their breaths are "unlabelled" (whatever ``nodes`` says: no node has
+    them as its majority, which counts labelled breaths only)."""
+    c = _unlabelled_counts(st, level)
+    keep = np.flatnonzero(c >= min_members)
+    if keep.size == 0:
+        keep = np.flatnonzero(c > 0)
+    w = c[keep].astype(float)
+    return Resolved(e, level, keep, w / w.sum(), np.full(keep.size, UNLABELLED), UNLABELLED)
 
 
 def _members(st: NodeStats, found: tuple) -> tuple:
@@ -237,10 +287,10 @@ def resolve_composition(model, spec, reference=None, *, labels=None, label_tree=
     ref, enc, stored = generation_source(model, reference, spec, labels)
     st = node_stats(model, ref, label_tree if stored is None else (label_tree or stored.tree), enc)
     table = label_table(st)
-    spec = natural_composition(spec, st)
+    _, resolved = resolve_spec(spec, st, table, nodes)
     rows = []
     pur = table.set_index(["level", "node"])["purity"]
-    for r in resolve(spec, st, table, nodes=nodes):
+    for r in resolved:
         for k, w, lab in zip(r.nodes, r.weights, r.node_labels, strict=True):
             rows.append({"entry": r.entry.key, "fraction": r.entry.fraction, "level": r.level, "node": int(k),
                          "weight": float(w), "label": str(lab), "purity": float(pur.loc[(r.level, int(k))])})

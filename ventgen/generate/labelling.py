@@ -28,12 +28,10 @@ import pandas as pd
 
 from ..errors import VentgenValueError
 from ..labels import VENTILATION_TREE, LabelTree, flat_tree
-from .reference import Encoded, Reference, as_reference, check_model
+from .reference import UNLABELLED, Encoded, Reference, as_reference, check_model
 
 __all__ = ["UNLABELLED", "NodeStats", "label_nodes", "node_label_table", "node_stats", "label_table",
            "superclass_of"]
-
-UNLABELLED = "unlabelled"
 
 
 def infer_label_tree(labels: np.ndarray, superclasses=None, label_tree=None) -> LabelTree:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .._core import check_random_state, progress
-from .composition import breaths_per_patient, count_matrix, natural_composition, resolve
+from .composition import breaths_per_patient, count_matrix, resolve_spec
 from .decode import (
     FlowDecoder,
     decode_breaths,
@@ -158,8 +158,7 @@ def plan_cohort(model, spec, reference=None, random_state=0, options=None) -> Co
     o = resolve_auto(model, o, encodings=stored is None or stored.encodings is not None)
     st = node_stats(model, ref, o.label_tree if stored is None else (o.label_tree or stored.tree), enc)
     table = label_table(st)
-    spec = natural_composition(spec, st)
-    resolved = resolve(spec, st, table, nodes=o.nodes)
+    spec, resolved = resolve_spec(spec, st, table, nodes=o.nodes)
     check_residual_support(model, o)
     out_rate = output_rate(o, spec, ref.sampling_rate)
     pools = NodePools(model, st.maps, st.assign, ref)

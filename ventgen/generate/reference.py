@@ -24,6 +24,9 @@ __all__ = ["Reference", "as_reference", "reference_of", "generation_source", "ch
 
 _MODEL_METHODS = ("codebook", "node_sigma", "decode", "assign")
 
+#: The label generated breaths carry when they have none; a reference breath without one has ``""``.
+UNLABELLED = "unlabelled"
+
 
 def check_model(model) -> list:
     """The model's lattice shapes ``[(h, w), ...]``; refuses an object without the HTVAE contract."""
@@ -229,12 +232,15 @@ class NodePools:
         return nodes + self.offs[level - 1]
 
     def members(self, g: int, label: str = "") -> np.ndarray:
-        """Indices of the reference breaths in global node ``g`` (of class ``label``; "" = any)."""
+        """Indices of the reference breaths in global node ``g`` (of class ``label``; "" = any;
+        ``"unlabelled"``: those without a label)."""
         key = (int(g), str(label))
         if key not in self._members:
             li = int(np.searchsorted(self.offs, g, side="right") - 1)
             sel = self.gid_ref[:, li] == g
-            if label:
+            if label == UNLABELLED:
+                sel &= np.isin(self.ref.labels, ["", UNLABELLED])
+            elif label:
                 sel &= self.ref.labels == label
             self._members[key] = np.flatnonzero(sel)
         return self._members[key]

@@ -65,7 +65,8 @@ class CompositionEntry:
 
 
 #: The spec's composition when it is omitted or ``"natural"``: the natural proportions of the
-#: reference breaths over the nodes of the top level (resolved by :func:`ventgen.generate_cohort`).
+#: reference breaths, by class (over the nodes of the top level without labels; resolved by
+#: :func:`ventgen.generate.composition.natural_composition`).
 NATURAL = "natural"
 
 
@@ -74,7 +75,7 @@ class CohortSpec:
     """A parsed and validated cohort specification (see :func:`ventgen.read_cohort_spec`).
 
     An empty ``composition`` is the natural one (the spec omits it or says ``"natural"``): the
-    proportions of the reference breaths over the nodes of the top level.
+    proportions of the reference breaths (their classes, or without labels the top level's nodes).
     """
 
     patients: int

@@ -38,7 +38,7 @@ from .decode import NOISE_HIGHPASS_HZ, observation_models
 from .events import run_lengths
 from .labelling import node_stats
 from .observation import BoundaryBias, ObservationNoise
-from .reference import Encoded, NodePools, Reference, as_reference
+from .reference import UNLABELLED, Encoded, NodePools, Reference, as_reference
 
 __all__ = ["STATE_VERSION", "StoredGeneration", "generation_state"]
 
@@ -71,7 +71,8 @@ def generation_state(model, cycles, *, noise_highpass_hz: float = NOISE_HIGHPASS
     st = node_stats(model, ref, None, enc)
     pools = NodePools(model, st.maps, st.assign, ref)
     nodes, labs, means, stds = [], [], [], []
-    for lab in ["", *st.classes]:
+    unlabelled = [UNLABELLED] if np.isin(ref.labels, ["", UNLABELLED]).any() and st.classes else []
+    for lab in ["", *st.classes, *unlabelled]:
         for g in range(pools.n_nodes):
             mem = pools.members(g, lab)
             if mem.size >= _MIN_MOMENT_BREATHS:
@@ -124,7 +125,15 @@ class _StoredEncoded:
         self._mu = None if encodings is None else np.asarray(encodings, dtype=np.float64)
 
     def moments(self, g: int, label: str, members) -> tuple:
-        return self._moments[(int(g), str(label))]
+        key = (int(g), str(label))
+        if key in self._moments:
+            return self._moments[key]
+        if self._mu is None:  # a file from before the unlabelled class was stored
+            raise VentgenValueError(
+                f"this model file stores no latent moments of the {label!r} breaths of node {g}: pass "
+                "reference= (CLI: --reference cycles.h5), the training cycles")
+        mu = self._mu[np.asarray(members, dtype=np.int64)]
+        return mu.mean(axis=0), mu.std(axis=0, ddof=1)
 
     @property
     def mu(self):
