@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..generate import GenerationOptions
+from ..generate.latents import KDE_BANDWIDTH
 from ..models.config import DEFAULT_PRESET, PRESETS
 from ..workflows import (
     evaluate_files,
@@ -54,8 +55,8 @@ def _add_generate(sub):
                    help="latents: the node's code and sigma (node, the paper), the moments of the encoded reference "
                         "breaths of the class in the node (data), or those encodings themselves with jitter and "
                         "their lengths (kde); auto, the default: kde with the flow generator, node with the decoder")
-    p.add_argument("--kde-bandwidth", type=nonneg_float, default=0.3, metavar="H",
-                   help="jitter of --latent kde, in units of the spread of the class in the node (default 0.3)")
+    p.add_argument("--kde-bandwidth", type=nonneg_float, default=KDE_BANDWIDTH, metavar="H",
+                   help="jitter of --latent kde, in units of the spread of the class in the node (default %(default)s)")
     p.add_argument("--sequence", choices=("auto", "chain", "independent"), default="auto",
                    help="with --latent kde: draw each breath from the reference breath that follows its "
                         "predecessor's where it may, so consecutive breaths join as real ones do (chain), or "

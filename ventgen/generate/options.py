@@ -47,7 +47,7 @@ class GenerationOptions:
         ``"kde"`` (``benchmarks/README.md``).
     kde_bandwidth : float
         Jitter of ``latent="kde"`` in units of the component's spread (0: the reference encodings
-        themselves).
+        themselves; default :data:`~ventgen.generate.latents.KDE_BANDWIDTH`, the best measured).
     sequence : {"auto", "chain", "independent"}
         How consecutive breaths relate, with ``latent="kde"``. ``"chain"``: a breath is drawn from the
         reference breath that follows the one its predecessor was drawn from, wherever that breath has
