@@ -24,6 +24,11 @@ __all__ = ["Reference", "as_reference", "reference_of", "generation_source", "ch
 
 _MODEL_METHODS = ("codebook", "node_sigma", "decode", "assign")
 
+def latent_moments(mu: np.ndarray) -> tuple:
+    """(mean, standard deviation with ddof=1) of encodings ``mu`` (n, d): a latent component's Gaussian."""
+    return mu.mean(axis=0), mu.std(axis=0, ddof=1)
+
+
 #: The label generated breaths carry when they have none; a reference breath without one has ``""``.
 UNLABELLED = "unlabelled"
 
@@ -190,8 +195,7 @@ class Encoded:
     def moments(self, g: int, label: str, members: np.ndarray) -> tuple:
         """(mean, standard deviation with ddof=1) of the encodings of the reference breaths ``members``
         (those of class ``label`` in global node ``g``)."""
-        mu = self.mu[members]
-        return mu.mean(axis=0), mu.std(axis=0, ddof=1)
+        return latent_moments(self.mu[members])
 
     @cached_property
     def recon(self) -> np.ndarray:

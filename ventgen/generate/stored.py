@@ -38,7 +38,7 @@ from .decode import NOISE_HIGHPASS_HZ, observation_models
 from .events import run_lengths
 from .labelling import node_stats
 from .observation import BoundaryBias, ObservationNoise
-from .reference import UNLABELLED, Encoded, NodePools, Reference, as_reference
+from .reference import UNLABELLED, Encoded, NodePools, Reference, as_reference, latent_moments
 
 __all__ = ["STATE_VERSION", "StoredGeneration", "generation_state"]
 
@@ -132,8 +132,7 @@ class _StoredEncoded:
             raise VentgenValueError(
                 f"this model file stores no latent moments of the {label!r} breaths of node {g}: pass "
                 "reference= (CLI: --reference cycles.h5), the training cycles")
-        mu = self._mu[np.asarray(members, dtype=np.int64)]
-        return mu.mean(axis=0), mu.std(axis=0, ddof=1)
+        return latent_moments(self._mu[np.asarray(members, dtype=np.int64)])
 
     @property
     def mu(self):
