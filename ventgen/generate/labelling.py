@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import VentgenValueError
 from ..labels import VENTILATION_TREE, LabelTree, flat_tree
-from .reference import UNLABELLED, Encoded, Reference, as_reference, check_model
+from .reference import NO_LABEL, UNLABELLED, Encoded, Reference, as_reference, check_model
 
 __all__ = ["UNLABELLED", "NodeStats", "label_nodes", "node_label_table", "node_stats", "label_table",
            "superclass_of"]
@@ -37,14 +37,14 @@ __all__ = ["UNLABELLED", "NodeStats", "label_nodes", "node_label_table", "node_s
 def infer_label_tree(labels: np.ndarray, superclasses=None, label_tree=None) -> LabelTree:
     """The class hierarchy: ``label_tree`` if given, else the reference's super-classes (when each
     class has one), else the ventilation tree (when every class is one of its), else a flat tree."""
-    present = sorted({str(v) for v in labels if v not in ("", UNLABELLED)})
+    present = sorted({str(v) for v in labels if v not in NO_LABEL})
     if label_tree is not None:
         return label_tree
     if superclasses is not None:
         pairs = {}
         ok = True
         for lab, sup in zip(labels, superclasses, strict=True):
-            if lab in ("", UNLABELLED) or sup == "":
+            if lab in NO_LABEL or sup == "":
                 continue
             if pairs.setdefault(lab, sup) != sup:
                 ok = False
@@ -69,7 +69,7 @@ class NodeStats:
 
 def count_labels(assign: np.ndarray, labels: np.ndarray, maps: list, tree: LabelTree) -> NodeStats:
     """Per level, the (K, n_classes) counts of the labelled breaths each node holds."""
-    classes = sorted({str(v) for v in labels if v not in ("", UNLABELLED)})
+    classes = sorted({str(v) for v in labels if v not in NO_LABEL})
     cidx = {c: i for i, c in enumerate(classes)}
     y = np.array([cidx.get(v, -1) for v in labels], dtype=np.int64)
     counts = []

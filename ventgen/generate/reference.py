@@ -31,6 +31,8 @@ def latent_moments(mu: np.ndarray) -> tuple:
 
 #: The label generated breaths carry when they have none; a reference breath without one has ``""``.
 UNLABELLED = "unlabelled"
+#: Every label that means "no label" (a reference's ``""``, a generated breath's ``"unlabelled"``).
+NO_LABEL = ("", UNLABELLED)
 
 
 def check_model(model) -> list:
@@ -243,7 +245,7 @@ class NodePools:
             li = int(np.searchsorted(self.offs, g, side="right") - 1)
             sel = self.gid_ref[:, li] == g
             if label == UNLABELLED:
-                sel &= np.isin(self.ref.labels, ["", UNLABELLED])
+                sel &= np.isin(self.ref.labels, NO_LABEL)
             elif label:
                 sel &= self.ref.labels == label
             self._members[key] = np.flatnonzero(sel)

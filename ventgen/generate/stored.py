@@ -38,7 +38,15 @@ from .decode import NOISE_HIGHPASS_HZ, observation_models
 from .events import run_lengths
 from .labelling import node_stats
 from .observation import BoundaryBias, ObservationNoise
-from .reference import UNLABELLED, Encoded, NodePools, Reference, as_reference, latent_moments
+from .reference import (
+    NO_LABEL,
+    UNLABELLED,
+    Encoded,
+    NodePools,
+    Reference,
+    as_reference,
+    latent_moments,
+)
 
 __all__ = ["STATE_VERSION", "StoredGeneration", "generation_state"]
 
@@ -71,7 +79,7 @@ def generation_state(model, cycles, *, noise_highpass_hz: float = NOISE_HIGHPASS
     st = node_stats(model, ref, None, enc)
     pools = NodePools(model, st.maps, st.assign, ref)
     nodes, labs, means, stds = [], [], [], []
-    unlabelled = [UNLABELLED] if np.isin(ref.labels, ["", UNLABELLED]).any() and st.classes else []
+    unlabelled = [UNLABELLED] if np.isin(ref.labels, NO_LABEL).any() and st.classes else []
     for lab in ["", *st.classes, *unlabelled]:
         for g in range(pools.n_nodes):
             mem = pools.members(g, lab)
