@@ -221,16 +221,24 @@ def _small_cohort(per_subject=90, breaths=60):
 
 
 def test_evaluate_cohort_reports_both_classifiers_with_floor_and_ceiling(tmp_path):
-    real, model, res = _small_cohort()
+    real, model, res = _small_cohort(per_subject=200)  # real breaths enough for the cohort's size in each half
     rep = ventgen.evaluate_cohort(res, real, out_dir=tmp_path / "fid", random_state=0, model=model, cnn_epochs=3,
                                   columns=["rr_bpm"])
     forest, cnn = rep.discriminative, rep.discriminative_cnn
     assert (forest["classifier"], cnn["classifier"], cnn["epochs"]) == ("random_forest", "cnn_1d", 3)
     for d in (forest, cnn):
         assert 0 <= d["score"] <= 0.5 and d["n_per_side"] >= 10
-        # the floor: two random halves of the real breaths, class-matched, about half as many
-        assert 0 <= d["floor"]["score"] <= 0.5 and 10 <= d["floor"]["n_per_side"] < len(real)
+        assert sum(d["per_class"].values()) == d["n_per_side"] and set(d["per_class"]) == {"normal breathing", "snoring"}
+        # the floor and the between-subjects score: two random halves of the real breaths, class-matched,
+        # as many breaths as the score compares (a score grows with the breaths it learns from)
+        for ref in (d["floor"], d["between_subjects"]):
+            assert 0 <= ref["score"] <= 0.5 and set(ref["per_class"]) == set(d["per_class"])
+            # at most the score's breaths of each class; as many where each half holds them
+            assert all(ref["per_class"][c] <= k for c, k in d["per_class"].items())
+            assert ref["per_class"]["normal breathing"] == d["per_class"]["normal breathing"]
     assert 0 <= rep.ceiling["cnn_discriminative_score"] <= 0.5
+    # the ceiling, too, at the cohort's size (here the real snoring breaths are fewer than the cohort's)
+    assert forest["per_class"]["normal breathing"] < rep.ceiling["n_per_side"] <= forest["n_per_side"]
     s = rep.summary()
     assert s["discriminative_score"] == forest["score"] and s["cnn_discriminative_score"] == cnn["score"]
     assert s["discriminative_score_floor"] == forest["floor"]["score"]
@@ -296,6 +304,30 @@ def test_subject_halves_keeps_every_subject_on_one_side():
     assert sorted(np.r_[a, b].tolist()) == list(range(7))
     assert not set(subjects[a]) & set(subjects[b]) and len(set(subjects[a])) == 2
     assert subject_halves(np.array(["a", "a"]), np.random.default_rng(0)) is None
+
+
+def test_scores_compare_at_the_same_size_and_class_mix():
+    """``per_class`` repeats a comparison's size and class mix; ``{"": n}`` caps an unlabelled one."""
+    from ventgen.evaluate.fidelity.classifiers import class_counts, matched_sides
+
+    ry = np.array(["a"] * 300 + ["b"] * 100 + ["c"] * 50)
+    sy = np.array(["a"] * 40 + ["b"] * 200 + ["c"] * 20)
+    rng = np.random.default_rng(0)
+    ir, is_ = matched_sides(ry, sy, ry.size, sy.size, rng, max_per_side=5000, folds=5, who="t")
+    assert class_counts(ry, ir) == class_counts(sy, is_) == {"a": 40, "b": 100, "c": 20}
+    ir, is_ = matched_sides(ry, sy, ry.size, sy.size, rng, max_per_side=5000, folds=5, who="t",
+                            per_class={"a": 10, "b": 150})  # b: at most what both sides hold; c left out
+    assert class_counts(ry, ir) == class_counts(sy, is_) == {"a": 10, "b": 100}
+    ir, is_ = matched_sides(None, None, 450, 260, rng, max_per_side=5000, folds=5, who="t", per_class={"": 33})
+    assert ir.size == is_.size == 33 and class_counts(None, ir) == {"": 33}
+    # the forest's score is returned with its per_class, and the same per_class gives the same size
+    X = rng.normal(size=(450, 6))
+    d = discriminative_score(X, rng.normal(size=(260, 6)), ry, sy, random_state=0)
+    assert d["per_class"] == {"a": 40, "b": 100, "c": 20} and d["n_per_side"] == 160
+    half = discriminative_score(X[::2], X[1::2], ry[::2], ry[1::2], random_state=0, per_class=d["per_class"])
+    assert half["per_class"] == {"a": 40, "b": 50, "c": 20}  # each half holds 50 of the 100 "b"
+    with pytest.raises(VentgenValueError, match="class-matched breaths per side"):
+        matched_sides(ry, sy, ry.size, sy.size, rng, max_per_side=5000, folds=5, who="t", per_class={"z": 9})
 
 
 def test_evaluate_cohort_same_seed_same_numbers():

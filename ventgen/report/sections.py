@@ -426,7 +426,8 @@ _DISCRIMINATIVE_CAPTION = (
     "class-matched, balanced; 0 = indistinguishable, 0.5 = trivially separable): against the generated "
     "breaths, between two random halves of the real breaths (the floor: a perfect generator's score), "
     "against the model's reconstructions of the real breaths (the ceiling, when the model was given) and "
-    "between the real breaths of half the subjects and the other half's (what new real subjects score)")
+    "between the real breaths of half the subjects and the other half's (what new real subjects score); "
+    "each with at most as many breaths of each class as the generated side (scores grow with the breaths compared)")
 
 
 def _distributions(ctx: ReportInputs) -> None:

@@ -17,7 +17,9 @@
   separable), with two classifiers: a random forest on decimated cycles
   (:func:`discriminative_score`) and a small 1-D CNN on the raw cycles
   (:func:`cnn_discriminative_score`); each next to its floor (the same score between two random
-  halves of the real breaths) and, with the model, its ceiling (the model's own reconstructions);
+  halves of the real breaths) and, with the model, its ceiling (the model's own reconstructions),
+  both at the score's own number of breaths of each class (a classifier's score grows with the
+  breaths it learns from, so scores compare only at the same size);
 * **memorisation**: the distance of every synthetic breath to its nearest real training breath,
   compared with the distance of every real breath to its nearest other real breath.
 

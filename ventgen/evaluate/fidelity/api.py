@@ -250,42 +250,46 @@ def _discriminative(real: tuple, syn: tuple, rng, cnn_epochs: int, subjects=None
     ``(X, lengths, labels or None)`` triple), each with its ``floor``: the same classifier between two
     random halves of the real breaths, and (``subjects`` of the real breaths, two or more of them) its
     ``between_subjects``: the real breaths of half the subjects against the other half's (what new
-    real subjects score against these)."""
+    real subjects score against these). Floors compare as many breaths of each class as the score
+    (its ``per_class``): a classifier's score grows with the breaths it learns from."""
     (Xr, Lr, yr), (Xs, Ls, ys) = real, syn
     Lr, Ls = np.asarray(Lr), np.asarray(Ls)
     fr, fs = cycle_features(Xr), cycle_features(Xs)
     forest = discriminative_score(fr, fs, yr, ys, random_state=rng)  # first: the same number as before the floor
+    per = forest["per_class"]
     half = rng.random(len(Xr)) < 0.5
     a, b = np.flatnonzero(half), np.flatnonzero(~half)
     ya, yb = (None, None) if yr is None else (yr[a], yr[b])
-    forest["floor"] = _floor(lambda: discriminative_score(fr[a], fr[b], ya, yb, random_state=rng))
+    forest["floor"] = _floor(lambda: discriminative_score(fr[a], fr[b], ya, yb, random_state=rng, per_class=per))
     groups = None if subjects is None else subject_halves(np.asarray(subjects).astype(str), rng)
     sides = None if groups is None else (*groups, *((None, None) if yr is None else (yr[groups[0]], yr[groups[1]])))
     no_subjects = {"error": "needs the real breaths of at least two subjects"}
     forest["between_subjects"] = no_subjects if sides is None else _floor(
-        lambda: discriminative_score(fr[sides[0]], fr[sides[1]], sides[2], sides[3], random_state=rng))
+        lambda: discriminative_score(fr[sides[0]], fr[sides[1]], sides[2], sides[3], random_state=rng, per_class=per))
     if cnn_epochs == 0:
         return forest, {"classifier": CNN_NAME, "skipped": "cnn_epochs=0"}
     from .cnn import cnn_discriminative_score  # torch: loaded when the CNN score is computed
 
-    def cnn_between(i, j, yi, yj):
-        return lambda: cnn_discriminative_score(Xr[i], Xr[j], yi, yj, real_lengths=Lr[i], synth_lengths=Lr[j],
-                                                random_state=rng, epochs=cnn_epochs)
-
     cnn = cnn_discriminative_score(Xr, Xs, yr, ys, real_lengths=Lr, synth_lengths=Ls, random_state=rng,
                                    epochs=cnn_epochs)
+
+    def cnn_between(i, j, yi, yj):
+        return lambda: cnn_discriminative_score(Xr[i], Xr[j], yi, yj, real_lengths=Lr[i], synth_lengths=Lr[j],
+                                                random_state=rng, epochs=cnn_epochs, per_class=cnn["per_class"])
+
     cnn["floor"] = _floor(cnn_between(a, b, ya, yb))
     cnn["between_subjects"] = no_subjects if sides is None else _floor(cnn_between(*sides))
     return forest, cnn
 
 
 def _floor(score) -> dict:
-    """``accuracy``, ``score`` and ``n_per_side`` of ``score()``, or the one-line reason it could not run."""
+    """``accuracy``, ``score``, ``n_per_side`` and ``per_class`` of ``score()``, or the one-line reason it
+    could not run."""
     try:
         d = score()
     except VentgenValueError as exc:
         return {"error": str(exc)}
-    return {k: d[k] for k in ("accuracy", "score", "n_per_side")}
+    return {k: d[k] for k in ("accuracy", "score", "n_per_side", "per_class")}
 
 
 def _ceiling(model, cohort, real_cycles, report: FidelityReport, columns, rng, cnn_epochs: int) -> dict:
@@ -299,4 +303,6 @@ def _ceiling(model, cohort, real_cycles, report: FidelityReport, columns, rng, c
                                   random_state=rng, noise=info.get("noise", "none"),
                                   boundary=info.get("boundary", "none"),
                                   noise_highpass_hz=info.get("noise_highpass_hz", 4.0), cnn_epochs=cnn_epochs,
-                                  decoder=info.get("decoder", "auto"))
+                                  decoder=info.get("decoder", "auto"),
+                                  per_class=report.discriminative.get("per_class"),
+                                  cnn_per_class=(report.discriminative_cnn or {}).get("per_class"))

@@ -35,7 +35,7 @@ def breath_rmse(cycles, R) -> dict:
 def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA_KS_COLUMNS,
                            random_state=0, noise: str = "none", boundary: str = "none",
                            noise_highpass_hz: float = 4.0, cnn_epochs: int = CNN_EPOCHS,
-                           decoder: str = "auto") -> dict:
+                           decoder: str = "auto", per_class=None, cnn_per_class=None) -> dict:
     """The same fidelity numbers for the model's reconstructions of the real breaths themselves.
 
     A generator cannot be more faithful than the decoder it samples through: reconstructions of the
@@ -47,7 +47,10 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
     :func:`ventgen.generate_cohort`) add the same observation model to the reconstructions that
     generation adds to decoded breaths. ``decoder`` (as in :func:`ventgen.generate_cohort`): ``"flow"``
     or ``"auto"`` use the model's flow generator when it has one, ``"exact"``/``"linear"`` its decoder. ``cnn_epochs`` is the training budget of the CNN's score (0
-    leaves it out).
+    leaves it out). ``per_class`` and ``cnn_per_class`` (a cohort's scores' ``per_class``) compare
+    as many breaths of each class as the cohort's scores did: the scores grow with the breaths
+    compared, so a ceiling bounds a cohort's score only at the cohort's size (default: every breath,
+    at most 5,000 a side).
 
     Returns
     -------
@@ -56,7 +59,7 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
         ``ratio`` (train on reconstructions, test on real), ``discriminative_score`` (the random
         forest's, real vs reconstructed; both on disjoint random halves of the breaths),
         ``cnn_discriminative_score`` (the same with :func:`cnn_discriminative_score` on the flow and
-        pressure cycles), ``rmse`` per channel of the plain reconstructions over the samples of the
+        pressure cycles), ``n_per_side`` (the forest's breaths per side), ``rmse`` per channel of the plain reconstructions over the samples of the
         breaths (the padding after each cycle's length is left out: no generated breath keeps it),
         ``noise`` and ``boundary``.
 
@@ -104,13 +107,14 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
         out.update({"tstr_accuracy": t["tstr_accuracy"], "trtr_accuracy": t["trtr_accuracy"], "ratio": t["ratio"]})
     except VentgenValueError:
         pass
-    out["discriminative_score"] = discriminative_score(fr, fq, labels[a], labels[b], random_state=rng)["score"]
+    forest = discriminative_score(fr, fq, labels[a], labels[b], random_state=rng, per_class=per_class)
+    out["discriminative_score"], out["n_per_side"] = forest["score"], forest["n_per_side"]
     if cnn_epochs > 0:
         from .cnn import cnn_discriminative_score  # torch: loaded when the CNN score is computed
 
         out["cnn_discriminative_score"] = cnn_discriminative_score(
             X[a][:, both], R[b][:, both], labels[a], labels[b], real_lengths=L[a], synth_lengths=L[b],
-            random_state=rng, epochs=cnn_epochs)["score"]
+            random_state=rng, epochs=cnn_epochs, per_class=cnn_per_class)["score"]
     return out
 
 

@@ -11,7 +11,8 @@ from ..._core import check_random_state
 from ...errors import VentgenValueError
 from ...signals.cycles import CHANNELS
 
-__all__ = ["flow_pressure", "cycle_features", "tstr_trtr", "discriminative_score", "matched_sides", "FOREST_NAME",
+__all__ = ["flow_pressure", "cycle_features", "tstr_trtr", "discriminative_score", "matched_sides", "class_counts",
+           "FOREST_NAME",
            "CNN_NAME", "CNN_EPOCHS"]
 
 #: The ``classifier`` names of :func:`discriminative_score`'s and
@@ -117,14 +118,17 @@ def tstr_trtr(real_X, real_y, synth_X, synth_y, *, test_size: float = 0.3, rando
             "tstr_balanced_accuracy": float(balanced_accuracy_score(yte, p_syn))}
 
 
-def _class_matched(real_y, synth_y, rng, max_per_side: int):
-    """Indices of equally many real and synthetic breaths per class (classes in both)."""
+def _class_matched(real_y, synth_y, rng, max_per_side: int, per_class=None):
+    """Indices of equally many real and synthetic breaths per class (classes in both), at most
+    ``per_class[c]`` of class ``c`` per side when given (``{"": n}``: at most ``n`` in all)."""
     ry, sy = np.asarray(real_y).astype(str), np.asarray(synth_y).astype(str)
     classes = sorted(set(ry) & set(sy))
+    if per_class is not None and set(per_class) == {""}:  # an unlabelled comparison's size: a total
+        max_per_side, per_class = min(int(max_per_side), int(per_class[""])), None
     ir, is_ = [], []
     for c in classes:
         a, b = np.flatnonzero(ry == c), np.flatnonzero(sy == c)
-        n = min(a.size, b.size)
+        n = min(a.size, b.size) if per_class is None else min(a.size, b.size, int(per_class.get(c, 0)))
         ir.append(rng.choice(a, n, replace=False))
         is_.append(rng.choice(b, n, replace=False))
     ir, is_ = np.concatenate(ir) if ir else np.zeros(0, int), np.concatenate(is_) if is_ else np.zeros(0, int)
@@ -134,10 +138,25 @@ def _class_matched(real_y, synth_y, rng, max_per_side: int):
     return ir, is_
 
 
+def class_counts(labels, index) -> dict:
+    """``{class: breaths}`` among ``labels[index]`` (``labels`` None: ``{"": len(index)}``), the
+    ``per_class`` that repeats a comparison's size and class mix.
+
+    >>> class_counts(np.array(["a", "b", "a"]), np.array([0, 2, 1]))
+    {'a': 2, 'b': 1}
+    """
+    if labels is None:
+        return {"": int(len(index))}
+    names, counts = np.unique(np.asarray(labels).astype(str)[np.asarray(index, dtype=int)], return_counts=True)
+    return {str(c): int(k) for c, k in zip(names, counts, strict=True)}
+
+
 def matched_sides(real_y, synth_y, n_real: int, n_synth: int, rng, *, max_per_side: int, folds: int,
-                  who: str) -> tuple[np.ndarray, np.ndarray]:
+                  who: str, per_class=None) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the real and synthetic breaths a discriminative score compares: equally many per
-    side, class by class when both label arrays are given; at most ``max_per_side``.
+    side, class by class when both label arrays are given; at most ``max_per_side``, and at most
+    ``per_class[c]`` breaths of class ``c`` per side when ``per_class`` is given (a class it does not
+    name is left out; ``{"": n}``, an unlabelled comparison's size, caps the total at ``n``).
 
     Raises one :class:`VentgenValueError` line naming ``who`` when fewer than ``2 * folds`` breaths per
     side remain (too few for ``folds``-fold cross-validation).
@@ -156,25 +175,28 @@ def matched_sides(real_y, synth_y, n_real: int, n_synth: int, rng, *, max_per_si
     if len(real_y) != n_real or len(synth_y) != n_synth:
         raise VentgenValueError(f"{who}: {len(real_y)} real labels for {n_real} real breaths and "
                                 f"{len(synth_y)} synthetic labels for {n_synth} synthetic breaths")
-    ir, is_ = _class_matched(real_y, synth_y, rng, max_per_side)
+    ir, is_ = _class_matched(real_y, synth_y, rng, max_per_side, per_class)
     if ir.size < 2 * folds:
         raise VentgenValueError(f"{who}: only {ir.size} class-matched breaths per side; need >= {2 * folds}")
     return ir, is_
 
 
 def discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, random_state=0, folds: int = 5,
-                         max_per_side: int = 5000) -> dict:
+                         max_per_side: int = 5000, per_class=None) -> dict:
     """``|accuracy - 0.5|`` of a fixed-size classifier telling real from synthetic breaths.
 
     The classifier is a random forest of 100 trees of depth at most 8 (fixed size, so scores are
     comparable between cohorts); accuracy is ``folds``-fold cross-validated on equally many real and
     synthetic breaths. With labels, the samples are matched class by class, so a different class mix
-    alone cannot give the synthetic breaths away.
+    alone cannot give the synthetic breaths away. The score grows with the breaths compared (the
+    forest learns more from more), so two scores compare only at the same size: ``per_class`` (the
+    ``per_class`` of another result) takes at most that many breaths of each class per side.
 
     Returns
     -------
     dict
-        ``accuracy``, ``score``, ``n_per_side``, ``folds``, ``classifier`` (``"random_forest"``).
+        ``accuracy``, ``score``, ``n_per_side``, ``per_class`` (breaths per side of each class; ``""``
+        without labels), ``folds``, ``classifier`` (``"random_forest"``).
 
     See Also
     --------
@@ -190,11 +212,12 @@ def discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, random_s
     rng = check_random_state(random_state)
     rX, sX = np.asarray(real_X, dtype=float), np.asarray(synth_X, dtype=float)
     ir, is_ = matched_sides(real_y, synth_y, len(rX), len(sX), rng, max_per_side=max_per_side, folds=folds,
-                            who="discriminative_score")
+                            who="discriminative_score", per_class=per_class)
     n = ir.size
     X = np.concatenate([rX[ir], sX[is_]])
     y = np.r_[np.zeros(n, int), np.ones(n, int)]
     cv = StratifiedKFold(folds, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
     acc = float(cross_val_score(_forest(rng, n_estimators=100, max_depth=8), X, y, cv=cv).mean())
-    return {"accuracy": acc, "score": abs(acc - 0.5), "n_per_side": int(n), "folds": int(folds),
-            "classifier": FOREST_NAME}
+    return {"accuracy": acc, "score": abs(acc - 0.5), "n_per_side": int(n),
+            "per_class": class_counts(None if real_y is None or synth_y is None else real_y, ir),
+            "folds": int(folds), "classifier": FOREST_NAME}

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from ..._core import check_random_state
 from ...errors import VentgenValueError
 from ...signals.cycles import edge_pad
-from .classifiers import CNN_EPOCHS, CNN_NAME, matched_sides
+from .classifiers import CNN_EPOCHS, CNN_NAME, class_counts, matched_sides
 
 __all__ = ["cnn_discriminative_score", "CycleCNN"]
 
@@ -58,7 +58,7 @@ def _cycles(X, lengths, what: str) -> np.ndarray:
 def cnn_discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, real_lengths=None, synth_lengths=None,
                              random_state=0, folds: int = 5, max_per_side: int = 5000, epochs: int = CNN_EPOCHS,
                              batch_size: int = 128, learning_rate: float = 3e-3, width: int = 16,
-                             device="cpu") -> dict:
+                             device="cpu", per_class=None) -> dict:
     """``|accuracy - 0.5|`` of a small 1-D CNN telling real from synthetic breath cycles.
 
     The samples are those of :func:`~ventgen.evaluate.fidelity.discriminative_score`: equally many
@@ -93,11 +93,15 @@ def cnn_discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, real
         Channels of the first convolution.
     device : str or torch.device
         Where the network trains (``"cpu"``, ``"cuda"``); results are bit-reproducible on CPU only.
+    per_class : dict, optional
+        At most this many breaths of each class per side (the ``per_class`` of another result: scores
+        compare only at the same size and class mix).
 
     Returns
     -------
     dict
-        ``accuracy``, ``score``, ``n_per_side``, ``folds``, ``classifier`` (``"cnn_1d"``), ``epochs``.
+        ``accuracy``, ``score``, ``n_per_side``, ``per_class``, ``folds``, ``classifier`` (``"cnn_1d"``),
+        ``epochs``.
 
     Raises
     ------
@@ -124,7 +128,7 @@ def cnn_discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, real
                                 f"{epochs}, {batch_size}, {width}")
     rng = check_random_state(random_state)
     ir, is_ = matched_sides(real_y, synth_y, len(rX), len(sX), rng, max_per_side=max_per_side, folds=folds,
-                            who="cnn_discriminative_score")
+                            who="cnn_discriminative_score", per_class=per_class)
     n = ir.size
     X = np.concatenate([rX[ir], sX[is_]])
     y = np.r_[np.zeros(n, np.float32), np.ones(n, np.float32)]
@@ -133,8 +137,9 @@ def cnn_discriminative_score(real_X, synth_X, real_y=None, synth_y=None, *, real
               "width": int(width), "device": torch.device(device)}
     acc = float(np.mean([_fold_accuracy(X, y, tr, te, int(rng.integers(2**63 - 1)), **budget)
                          for tr, te in cv.split(X, y)]))
-    return {"accuracy": acc, "score": abs(acc - 0.5), "n_per_side": int(n), "folds": int(folds),
-            "classifier": CNN_NAME, "epochs": int(epochs)}
+    return {"accuracy": acc, "score": abs(acc - 0.5), "n_per_side": int(n),
+            "per_class": class_counts(None if real_y is None or synth_y is None else real_y, ir),
+            "folds": int(folds), "classifier": CNN_NAME, "epochs": int(epochs)}
 
 
 def _fold_accuracy(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int, *, epochs: int,
