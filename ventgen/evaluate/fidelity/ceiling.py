@@ -59,9 +59,9 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
         ``ratio`` (train on reconstructions, test on real), ``discriminative_score`` (the random
         forest's, real vs reconstructed; both on disjoint random halves of the breaths),
         ``cnn_discriminative_score`` (the same with :func:`cnn_discriminative_score` on the flow and
-        pressure cycles), ``n_per_side`` (the forest's breaths per side), ``rmse`` per channel of the plain reconstructions over the samples of the
-        breaths (the padding after each cycle's length is left out: no generated breath keeps it),
-        ``noise`` and ``boundary``.
+        pressure cycles), ``n_per_side`` (the forest's breaths per side), ``rmse`` per channel of the
+        plain reconstructions over the samples of the breaths (the padding after each cycle's length
+        is left out: no generated breath keeps it), ``noise`` and ``boundary``.
 
     Examples
     --------

@@ -12,8 +12,7 @@ from ...errors import VentgenValueError
 from ...signals.cycles import CHANNELS
 
 __all__ = ["flow_pressure", "cycle_features", "tstr_trtr", "discriminative_score", "matched_sides", "class_counts",
-           "FOREST_NAME",
-           "CNN_NAME", "CNN_EPOCHS"]
+           "FOREST_NAME", "CNN_NAME", "CNN_EPOCHS"]
 
 #: The ``classifier`` names of :func:`discriminative_score`'s and
 #: :func:`~ventgen.evaluate.fidelity.cnn_discriminative_score`'s results.
