@@ -24,15 +24,16 @@ __all__ = ["Reference", "as_reference", "reference_of", "generation_source", "ch
 
 _MODEL_METHODS = ("codebook", "node_sigma", "decode", "assign")
 
-def latent_moments(mu: np.ndarray) -> tuple:
-    """(mean, standard deviation with ddof=1) of encodings ``mu`` (n, d): a latent component's Gaussian."""
-    return mu.mean(axis=0), mu.std(axis=0, ddof=1)
-
 
 #: The label generated breaths carry when they have none; a reference breath without one has ``""``.
 UNLABELLED = "unlabelled"
 #: Every label that means "no label" (a reference's ``""``, a generated breath's ``"unlabelled"``).
 NO_LABEL = ("", UNLABELLED)
+
+
+def latent_moments(mu: np.ndarray) -> tuple:
+    """(mean, standard deviation with ddof=1) of encodings ``mu`` (n, d): a latent component's Gaussian."""
+    return mu.mean(axis=0), mu.std(axis=0, ddof=1)
 
 
 def check_model(model) -> list:

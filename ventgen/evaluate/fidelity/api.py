@@ -13,7 +13,7 @@ import numpy as np
 
 from ..._core import check_random_state
 from ...errors import VentgenTypeError, VentgenValueError, VentgenWarning
-from ...generate.labelling import UNLABELLED
+from ...generate.reference import NO_LABEL
 from ...generate.result import CohortResult
 from ...io.cohort import read_cohort
 from ...io.cycleset import read_cycleset
@@ -166,7 +166,7 @@ def _measure(cohort, real_cycles, syn, segd: dict, method: str, columns, rng, cn
     """Every fidelity number of the synthetic cycles ``syn`` against the real ones."""
     rl = _labels(real_cycles, len(real_cycles.X))
     sl = _labels(syn, len(syn.X))
-    if not (set(rl) & set(sl)) - {"", UNLABELLED}:
+    if not (set(rl) & set(sl)) - set(NO_LABEL):
         return _measure_unlabelled(cohort, real_cycles, syn, segd, method, columns, rng, rl, sl, cnn_epochs)
     real_meta, syn_meta = cycle_metadata(real_cycles), cycle_metadata(syn)
     ks = ks_table(real_meta, syn_meta, rl, sl, columns=columns)

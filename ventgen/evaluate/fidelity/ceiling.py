@@ -7,6 +7,7 @@ import numpy as np
 from ..._core import check_random_state
 from ...errors import VentgenValueError
 from ...generate.observation import BoundaryBias, ObservationNoise
+from ...generate.reference import NO_LABEL
 from ...signals.cycles import CHANNELS, CycleSet, edge_pad
 from .classifiers import CNN_EPOCHS, cycle_features, discriminative_score, tstr_trtr
 from .metadata import METADATA_KS_COLUMNS, cycle_metadata, ks_table
@@ -85,7 +86,7 @@ def reconstruction_ceiling(model, real_cycles, classes=None, *, columns=METADATA
         obs += nz.sample(labels, X.shape[2], np.random.default_rng(int(rng.integers(2**63 - 1))))
     raw = R
     R = edge_pad(obs, L)
-    unlabelled = classes is None and not set(labels) - {"", "unlabelled"}  # every breath, KS over all
+    unlabelled = classes is None and not set(labels) - set(NO_LABEL)  # every breath, KS over all
     classes = (sorted(set(labels)) if unlabelled else sorted(set(labels) - {""}) if classes is None
                else [str(c) for c in classes])
     keep = np.flatnonzero(np.isin(labels, classes))
