@@ -21,7 +21,7 @@ import inspect
 import numpy as np
 
 from ..errors import VentgenTypeError, VentgenValueError
-from .pulses import add_pulses, held_pressure
+from .pulses import add_plateaus, add_pulses, held_pressure
 from .triggers import (
     _pressure_onsets,
     _runs_above,
@@ -103,6 +103,10 @@ def detect_breath_starts(
     delivery_fraction: float = 0.3,
     min_delivery_s: float = 0.1,
     delivery_neighbours: int = 15,
+    plateaus: bool = True,
+    plateau_fraction: float = 0.5,
+    min_plateau_s: float = 0.3,
+    min_plateau_rise_cmh2o: float = 5.0,
     return_info: bool = False,
 ):
     """Sample indices of inspiration onsets found from the flow signal alone.
@@ -197,6 +201,14 @@ def detect_breath_starts(
         See ``deliveries``.
     delivery_neighbours : int
         See ``deliveries`` (0: the median over the whole recording).
+    plateaus : bool
+        With a pressure signal, also count deliveries that move (almost) no gas, outside every breath
+        found: the pressure steps up from PEEP by at least ``max(min_plateau_rise_cmh2o,
+        plateau_fraction * swing)`` and stays above the middle of that rise for ``min_plateau_s``
+        while the flow does not fall (a backup breath into a closed glottis;
+        :func:`~ventgen.signals.pulses.pressure_plateaus`).
+    plateau_fraction, min_plateau_s, min_plateau_rise_cmh2o : float
+        See ``plateaus``.
     return_info : bool
         Also return a dict with the thresholds used.
 
@@ -232,7 +244,8 @@ def detect_breath_starts(
         min_pulse_rise_cmh2o=min_pulse_rise_cmh2o, trigger_flow_lpm=trigger_flow_lpm,
         trigger_window_s=trigger_window_s, trigger_lag_s=trigger_lag_s, deliveries=deliveries,
         delivery_fraction=delivery_fraction, min_delivery_s=min_delivery_s,
-        delivery_neighbours=delivery_neighbours, return_info=return_info,
+        delivery_neighbours=delivery_neighbours, plateaus=plateaus, plateau_fraction=plateau_fraction,
+        min_plateau_s=min_plateau_s, min_plateau_rise_cmh2o=min_plateau_rise_cmh2o, return_info=return_info,
     )
 
 
@@ -249,7 +262,7 @@ def _find_onsets(
     small_breaths, min_small_peak_lpm, small_fraction, min_small_insp_s, min_small_volume_ml,
     held_pressure_fraction, min_held_swing_cmh2o, pressure_base_s, pulses, pulse_fraction, min_pulse_rise_cmh2o,
     trigger_flow_lpm, trigger_window_s, trigger_lag_s, deliveries, delivery_fraction, min_delivery_s,
-    delivery_neighbours,
+    delivery_neighbours, plateaus, plateau_fraction, min_plateau_s, min_plateau_rise_cmh2o,
 ) -> np.ndarray:
     """The steps of the detector, in order; ``info`` gets the thresholds (and the pressure details)."""
     empty = np.empty(0, np.int64)
@@ -274,16 +287,21 @@ def _find_onsets(
     pulse = np.zeros(r0.size, dtype=bool)
     w = max(2, int(round(pressure_base_s * rate)))
     modes = _block_modes(p, w) if p is not None else None  # PEEP per block of pressure_base_s
+    peep = np.repeat(modes, w)[: p.size] if p is not None else None
     if p is not None and pulses:
         r0, r1, lows, pulse = add_pulses(f, p, rate, r0, r1, lows, base, low, info, level=high2,
                                           min_slope=min_pressure_slope_cmh2o_s, fraction=pulse_fraction,
-                                          min_rise=min_pulse_rise_cmh2o, min_flow_rise=min_peak_lpm,
-                                          peep=np.repeat(modes, w)[: p.size])
+                                          min_rise=min_pulse_rise_cmh2o, min_flow_rise=min_peak_lpm, peep=peep)
     if p is not None and deliveries:
         r0, r1, lows, pulse = add_deliveries(f, p, rate, r0, r1, lows, pulse, info, base=base,
                                              level=base + trigger_flow_lpm, min_insp_s=min_delivery_s,
                                              min_rise=min_pressure_rise_cmh2o, fraction=delivery_fraction,
                                              neighbours=delivery_neighbours)
+    if p is not None and plateaus:
+        r0, r1, lows, pulse = add_plateaus(f, p, rate, r0, r1, lows, pulse, info, peep=peep,
+                                           min_slope=min_pressure_slope_cmh2o_s, fraction=plateau_fraction,
+                                           min_rise=min_plateau_rise_cmh2o, hold_s=min_plateau_s,
+                                           flow_drop=2 * min_peak_lpm)
     if r0.size == 0:
         return empty
     keep = _crossings(f, r0, r1, lows)

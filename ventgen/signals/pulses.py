@@ -16,12 +16,50 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pressure_pulses", "add_pulses", "held_pressure"]
+__all__ = ["pressure_pulses", "add_pulses", "pressure_plateaus", "add_plateaus", "held_pressure"]
 
 
 def _window(x: np.ndarray, start: np.ndarray, width: int) -> np.ndarray:
     """``x[start + j]`` for ``j`` in ``0..width-1``, one row per start (indices clipped to the signal)."""
     return np.take(x, start[:, None] + np.arange(width)[None, :], mode="clip")
+
+
+def _steep_starts(p, min_slope, rate) -> np.ndarray:
+    """The first sample of every run of pressure steps of at least ``min_slope`` (cmH2O/s)."""
+    steep = np.diff(p) >= min_slope / rate
+    q = np.flatnonzero(steep[1:] & ~steep[:-1]) + 1
+    return np.concatenate(([0], q)) if steep.size and steep[0] else q
+
+
+def _rises(p, f, q, *, nr, need, level, tol_cmh2o):
+    """(onset, rise, peak) of the steep pressure rises that start at ``q`` (:func:`_steep_starts`): the highest
+    pressure within ``nr`` samples, the rise to it from the lowest pressure before it, and the onset:
+    the last sample before the peak still at that lowest level (within the noise:
+    ``max(tol_cmh2o, 5 % of the rise)``); one rise per onset (the largest). Only the runs whose
+    pressure range over the ``nr`` samples reaches ``need`` and whose flow reaches ``level`` (None:
+    any flow) are measured (a cheap screen: one ``reduceat`` each)."""
+    empty = np.empty(0, np.int64)
+    q = q[q + nr <= p.size]
+    if q.size == 0:
+        return empty, np.empty(0), empty
+    rng = _gap_extrema(p, q, q + nr, np.maximum) - _gap_extrema(p, q, q + nr, np.minimum)
+    ok = rng >= need
+    if level is not None:
+        ok &= _gap_extrema(f, q, q + nr, np.maximum) >= level
+    q = q[ok]
+    if q.size == 0:
+        return empty, np.empty(0), empty
+    pw = _window(p, q, nr)
+    jp = np.argmax(pw, axis=1)
+    upto = np.arange(nr)[None, :] <= jp[:, None]
+    p_min = np.where(upto, pw, np.inf).min(axis=1)
+    rise = pw.max(axis=1) - p_min
+    near = upto & (pw <= (p_min + np.maximum(tol_cmh2o, 0.05 * rise))[:, None])
+    onset = np.minimum(q + nr - 1 - np.argmax(near[:, ::-1], axis=1), p.size - 1)
+    order = np.lexsort((-rise, onset))
+    onset, rise, peak = onset[order], rise[order], (q + jp)[order]
+    first = np.concatenate(([True], np.diff(onset) > 0))
+    return onset[first], rise[first], peak[first]
 
 
 def pressure_pulses(f, p, rate, *, base, level, peep, swing, min_slope, fraction, min_rise, min_flow_rise,
@@ -73,42 +111,16 @@ def pressure_pulses(f, p, rate, *, base, level, peep, swing, min_slope, fraction
     ([39], [45])
     """
     empty = np.empty(0, np.int64)
-    if p.size < 3:
-        return empty, empty
-    steep = np.diff(p) >= min_slope / rate
-    # every steep run starts a candidate rise; its onset is the last sample, before the highest pressure
-    # of the next ``rise_s``, still at the lowest level since the run began (within the noise)
-    q = np.flatnonzero(steep[1:] & ~steep[:-1]) + 1
-    if steep[0]:
-        q = np.concatenate(([0], q))
-    if q.size == 0:
-        return empty, empty
     nr = max(2, int(round(rise_s * rate)) + 1)
     nf = max(2, int(round(fall_s * rate)) + 1)
     need = max(min_rise, fraction * swing)
-    # cheap screen (extrema over the next ``rise_s``, one reduceat each): enough pressure range and flow
-    q = q[q + nr <= p.size]
-    idx = np.empty(2 * q.size, dtype=np.int64)
-    idx[0::2] = q
-    idx[1::2] = q + nr
-    idx[-1] = min(idx[-1], p.size - 1) if idx.size else 0
-    rng = np.maximum.reduceat(p, idx)[0::2] - np.minimum.reduceat(p, idx)[0::2]
-    q = q[(rng >= need) & (np.maximum.reduceat(f, idx)[0::2] >= level)]
-    if q.size == 0:
+    # cheap screen (extrema over the next ``rise_s``): enough pressure range and flow
+    if p.size < 3:
         return empty, empty
-    pw = _window(p, q, nr)
-    jp = np.argmax(pw, axis=1)
-    upto = np.arange(nr)[None, :] <= jp[:, None]
-    p_min = np.where(upto, pw, np.inf).min(axis=1)
-    rise = pw.max(axis=1) - p_min
-    tol = np.maximum(tol_cmh2o, 0.05 * rise)
-    near = upto & (pw <= (p_min + tol)[:, None])
-    onset = np.minimum(q + nr - 1 - np.argmax(near[:, ::-1], axis=1), p.size - 1)
-    # one candidate per onset: the one that sees the largest rise
-    order = np.lexsort((-rise, onset))
-    onset, rise, peak = onset[order], rise[order], (q + jp)[order]
-    first = np.concatenate(([True], np.diff(onset) > 0))
-    onset, rise, peak = onset[first], rise[first], peak[first]
+    q = _steep_starts(p, min_slope, rate)
+    onset, rise, peak = _rises(p, f, q, nr=nr, need=need, level=level, tol_cmh2o=tol_cmh2o)
+    if onset.size == 0:
+        return empty, empty
     fw = _window(f, onset, nr)
     ok = (rise >= need) & (p[onset] <= peep[onset] + 0.5 * need)
     ok &= (fw.max(axis=1) >= level) & (fw.max(axis=1) - f[onset] >= min_flow_rise)
@@ -148,6 +160,119 @@ def add_pulses(f, p, rate, r0, r1, lows, base, low, info, *, level, peep, **opti
     pulse = np.concatenate([pulse, np.ones(q.size, dtype=bool)])
     order = np.argsort(r0, kind="stable")
     return r0[order], r1[order], lows[order], pulse[order]
+
+
+def pressure_plateaus(f, p, rate, r0, r1, *, peep, swing, min_slope, fraction, min_rise, hold_s, flow_drop,
+                      rise_s=0.3, pad_s=0.3, tol_cmh2o=0.15, max_s=5.0):
+    """Onsets and ends (sample indices) of deliveries that the flow does not show: the ventilator raised
+    the airway pressure to its delivered level and held it, but (almost) no gas went in.
+
+    A mandatory or backup breath into a closed airway (a closed glottis during an apnea, an occluded
+    tube) looks like this: the pressure steps up from PEEP by a good part of the usual delivered swing
+    and stays there for an inspiratory time, while the flow stays at its resting level. The ventilator
+    marks these breaths; no flow threshold can see them.
+
+    Parameters
+    ----------
+    f, p : ndarray
+        Flow (L/min) and airway pressure (cmH2O), finite.
+    rate : float
+        Samples per second.
+    r0, r1 : ndarray of int
+        The breaths found so far (start and end of each excursion): a plateau must start more than
+        ``pad_s`` after the end of the one before it and end (its hold) before the next one starts (a
+        delivery with flow is an ordinary breath).
+    peep : ndarray
+        PEEP (cmH2O) at every sample.
+    swing : float
+        The recording's usual delivered pressure swing above PEEP (cmH2O).
+    min_slope : float
+        Smallest pressure slope (cmH2O/s) of a delivery.
+    fraction, min_rise : float
+        The pressure must rise from near PEEP by at least ``max(min_rise, fraction * swing)`` within
+        ``rise_s``, and then stay above the middle of its rise for ``hold_s``.
+    hold_s : float
+        Shortest hold (s).
+    flow_drop : float
+        The flow must not fall by more than this (L/min) below its level at the onset before the hold
+        ends: a cough or a forced exhalation against the circuit raises the pressure while the flow falls.
+    rise_s, pad_s, tol_cmh2o : float
+        See above and :func:`pressure_pulses`.
+    max_s : float
+        Longest plateau (s): the end is where the pressure falls back under the middle of the rise, or
+        ``max_s`` after the onset.
+
+    Returns
+    -------
+    onset, end : ndarray of int64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.full(300, 5.0); p[100:150] = 15.0                # held for 1 s (50 Hz), no flow
+    >>> f = np.full(300, -0.5)
+    >>> onset, end = pressure_plateaus(f, p, 50.0, np.array([], int), np.array([], int), peep=np.full(300, 5.0),
+    ...                                swing=10.0, min_slope=7.5, fraction=0.5, min_rise=3.0, hold_s=0.3,
+    ...                                flow_drop=6.0)
+    >>> onset.tolist(), end.tolist()
+    ([99], [150])
+    """
+    empty = np.empty(0, np.int64)
+    nr = max(2, int(round(rise_s * rate)) + 1)
+    nh = max(2, int(round(hold_s * rate)))
+    need = max(min_rise, fraction * swing)
+    if p.size < 3:
+        return empty, empty
+    # outside the breaths found so far: a plateau starts more than ``pad_s`` after the end of the
+    # breath before it, and its hold ends before the next one starts (steep runs inside a breath are
+    # dropped before they are measured)
+    pad = max(1, int(round(pad_s * rate)))
+    r0, r1 = np.asarray(r0, np.int64), np.asarray(r1, np.int64)
+
+    def outside(a, b):
+        k = np.searchsorted(r0, a, side="right")
+        prev_end = r1[np.maximum(k - 1, 0)] if r0.size else np.zeros(a.size, np.int64)
+        nxt = r0[np.minimum(k, max(r0.size - 1, 0))] if r0.size else np.full(a.size, p.size + pad)
+        return ((k == 0) | (a > prev_end + pad)) & ((k >= r0.size) | (nxt > b))
+
+    q = _steep_starts(p, min_slope, rate)
+    q = q[q + nr <= p.size]
+    # a cheap screen first: the pressure still well up at the end of the rise window (noise is not)
+    q = q[(p[q + nr - 1] - p[q] >= 0.4 * need) & outside(q + nr, q + nh)]
+    onset, rise, peak = _rises(p, f, q, nr=nr, need=need, level=None, tol_cmh2o=tol_cmh2o)
+    if onset.size == 0:
+        return empty, empty
+    mid = p[onset] + 0.5 * rise
+    ok = (rise >= need) & (p[onset] <= peep[onset] + 0.5 * need) & (peak + nh <= p.size)
+    ok &= _window(p, peak, nh).min(axis=1) > mid  # held, not a pulse
+    ok &= _gap_extrema(f, onset, peak + nh, np.minimum) >= f[onset] - flow_drop
+    ok &= outside(onset, peak + nh)
+    onset, peak, mid = onset[ok], peak[ok], mid[ok]
+    if onset.size == 0:
+        return empty, empty
+    nm = max(nh + 1, int(round(max_s * rate)))
+    fell = _window(p, peak, nm) <= mid[:, None]
+    end = np.where(fell.any(axis=1), peak + np.argmax(fell, axis=1), np.minimum(onset + nm, p.size))
+    return onset.astype(np.int64), np.minimum(end, p.size).astype(np.int64)
+
+
+def add_plateaus(f, p, rate, r0, r1, lows, pulse, info, *, peep, **options):
+    """The excursions with the pressure plateaus (:func:`pressure_plateaus`) added, and the pulse mask
+    extended (a plateau starts where its pressure rise does). The usual swing is the median pressure
+    peak of the ordinary excursions above PEEP. A plateau always starts a breath (its low threshold is
+    infinite: the flow of a closed airway need not fall between two of them)."""
+    ordinary = ~pulse
+    if ordinary.sum() < 3:
+        return r0, r1, lows, pulse
+    swing = float(np.median(_gap_extrema(p, r0[ordinary], r1[ordinary], np.maximum) - peep[r0[ordinary]]))
+    q, e = pressure_plateaus(f, p, rate, r0, r1, peep=peep, swing=swing, **options)
+    info.update(plateaus=int(q.size))
+    if q.size == 0:
+        return r0, r1, lows, pulse
+    order = np.argsort(np.concatenate([r0, q]), kind="stable")
+    return (np.concatenate([r0, q])[order], np.concatenate([r1, e])[order],
+            np.concatenate([lows, np.full(q.size, np.inf)])[order],
+            np.concatenate([pulse, np.ones(q.size, dtype=bool)])[order])
 
 
 def _gap_extrema(x, a, b, fn):
