@@ -9,7 +9,8 @@ signal, the previous delivery to have ended (a flow dip under a held inspiratory
 expiratory flow, is one breath), each onset is moved back to the knee of the flow rise, and, with a
 pressure signal, to the ventilator's trigger; with a pressure signal, short pressure pulses that push
 a little gas in (a delivery the ventilator cut short) are breaths too (:mod:`.pulses`), and so are
-small runs of inspiratory flow during which the pressure rises (a small delivered breath), and, where
+small runs of inspiratory flow during which the pressure rises (a small delivered breath), and pressure
+plateaus held from PEEP while the flow stays at rest (a delivery into a closed airway), and, where
 the recording's pressure response lags its flow onsets, a breath whose pressure rise comes late
 starts at the flow trigger (:mod:`.triggers`).
 """
@@ -106,7 +107,7 @@ def detect_breath_starts(
     plateaus: bool = True,
     plateau_fraction: float = 0.5,
     min_plateau_s: float = 0.3,
-    min_plateau_rise_cmh2o: float = 5.0,
+    min_plateau_rise_cmh2o: float = 3.0,
     return_info: bool = False,
 ):
     """Sample indices of inspiration onsets found from the flow signal alone.
