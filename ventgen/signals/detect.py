@@ -302,7 +302,7 @@ def _find_onsets(
         r0, r1, lows, pulse = add_plateaus(f, p, rate, r0, r1, lows, pulse, info, peep=peep,
                                            min_slope=min_pressure_slope_cmh2o_s, fraction=plateau_fraction,
                                            min_rise=min_plateau_rise_cmh2o, hold_s=min_plateau_s,
-                                           flow_drop=2 * min_peak_lpm)
+                                           flow_drop=5 * min_peak_lpm)
     if r0.size == 0:
         return empty
     keep = _crossings(f, r0, r1, lows)

@@ -194,8 +194,9 @@ def pressure_plateaus(f, p, rate, r0, r1, *, peep, swing, min_slope, fraction, m
     hold_s : float
         Shortest hold (s).
     flow_drop : float
-        The flow must not fall by more than this (L/min) below its level at the onset before the hold
-        ends: a cough or a forced exhalation against the circuit raises the pressure while the flow falls.
+        The flow must not fall by more than this (L/min) below its level before the onset (the median
+        of the last ``pad_s``) until the hold ends: a cough or a forced exhalation against the circuit
+        raises the pressure while the flow falls.
     rise_s, pad_s, tol_cmh2o : float
         See above and :func:`pressure_pulses`.
     max_s : float
@@ -245,7 +246,10 @@ def pressure_plateaus(f, p, rate, r0, r1, *, peep, swing, min_slope, fraction, m
     mid = p[onset] + 0.5 * rise
     ok = (rise >= need) & (p[onset] <= peep[onset] + 0.5 * need) & (peak + nh <= p.size)
     ok &= _window(p, peak, nh).min(axis=1) > mid  # held, not a pulse
-    ok &= _gap_extrema(f, onset, peak + nh, np.minimum) >= f[onset] - flow_drop
+    # the flow's level before the onset: the median of the last ``pad_s`` (a trigger's blip at the onset
+    # itself is not the level)
+    level = np.median(_window(f, np.maximum(onset - pad, 0), pad + 1), axis=1)
+    ok &= _gap_extrema(f, onset, peak + nh, np.minimum) >= level - flow_drop
     ok &= outside(onset, peak + nh)
     onset, peak, mid = onset[ok], peak[ok], mid[ok]
     if onset.size == 0:
