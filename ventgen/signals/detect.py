@@ -206,7 +206,8 @@ def detect_breath_starts(
         With a pressure signal, also count deliveries that move (almost) no gas, outside every breath
         found: the pressure steps up from PEEP by at least ``max(min_plateau_rise_cmh2o,
         plateau_fraction * swing)`` and stays above the middle of that rise for ``min_plateau_s``
-        while the flow does not fall (a backup breath into a closed glottis;
+        while the flow does not fall by more than ``5 * min_peak_lpm`` below its level before the rise
+        (a backup breath into a closed glottis;
         :func:`~ventgen.signals.pulses.pressure_plateaus`).
     plateau_fraction, min_plateau_s, min_plateau_rise_cmh2o : float
         See ``plateaus``.
