@@ -114,9 +114,9 @@ def pressure_pulses(f, p, rate, *, base, level, peep, swing, min_slope, fraction
     nr = max(2, int(round(rise_s * rate)) + 1)
     nf = max(2, int(round(fall_s * rate)) + 1)
     need = max(min_rise, fraction * swing)
-    # cheap screen (extrema over the next ``rise_s``): enough pressure range and flow
     if p.size < 3:
         return empty, empty
+    # every steep run starts a candidate rise, screened for enough pressure range and flow
     q = _steep_starts(p, min_slope, rate)
     onset, rise, peak = _rises(p, f, q, nr=nr, need=need, level=level, tol_cmh2o=tol_cmh2o)
     if onset.size == 0:
