@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pressure_pulses", "add_pulses", "pressure_plateaus", "add_plateaus", "held_pressure"]
+__all__ = ["pressure_pulses", "add_pulses", "pressure_plateaus", "add_plateaus", "held_pressure", "median_swing",
+           "merge_excursions"]
 
 
 def _window(x: np.ndarray, start: np.ndarray, width: int) -> np.ndarray:
@@ -145,21 +146,28 @@ def add_pulses(f, p, rate, r0, r1, lows, base, low, info, *, level, peep, **opti
     pulse = np.zeros(r0.size, dtype=bool)
     if r0.size < 3:
         return r0, r1, lows, pulse
-    idx = np.empty(2 * r0.size, dtype=np.int64)
-    idx[0::2] = r0
-    idx[1::2] = np.minimum(np.maximum(r1, r0 + 1), p.size - 1)
-    peak = np.maximum.reduceat(p, idx)[0::2]
-    swing = float(np.median(peak - peep[r0]))
+    swing = median_swing(p, r0, r1, peep)
     q, e = pressure_pulses(f, p, rate, base=base, level=level, peep=peep, swing=swing, **options)
     info.update(pressure_swing=swing, pulses=int(q.size))
+    return merge_excursions(r0, r1, lows, pulse, q, e, low=low, is_pulse=True)
+
+
+def median_swing(p, r0, r1, peep) -> float:
+    """The usual delivered pressure swing: the median, over the excursions ``[r0, r1)``, of their
+    pressure peak above PEEP (``peep`` at every sample) at their start."""
+    return float(np.median(_gap_extrema(p, r0, r1, np.maximum) - peep[r0]))
+
+
+def merge_excursions(r0, r1, lows, pulse, q, e, *, low, is_pulse):
+    """The excursions ``(r0, r1, lows, pulse)`` with new ones ``[q, e)`` added, in order of their starts
+    (stable: an old excursion stays before a new one at the same sample); the new ones get the low
+    threshold ``low`` and the pulse flag ``is_pulse``."""
     if q.size == 0:
         return r0, r1, lows, pulse
-    r0 = np.concatenate([r0, q])
-    r1 = np.concatenate([r1, e])
-    lows = np.concatenate([lows, np.full(q.size, low)])
-    pulse = np.concatenate([pulse, np.ones(q.size, dtype=bool)])
-    order = np.argsort(r0, kind="stable")
-    return r0[order], r1[order], lows[order], pulse[order]
+    order = np.argsort(np.concatenate([r0, q]), kind="stable")
+    return (np.concatenate([r0, q])[order], np.concatenate([r1, e])[order],
+            np.concatenate([lows, np.full(q.size, low)])[order],
+            np.concatenate([pulse, np.full(q.size, bool(is_pulse))])[order])
 
 
 def pressure_plateaus(f, p, rate, r0, r1, *, peep, swing, min_slope, fraction, min_rise, hold_s, flow_drop,
@@ -268,15 +276,10 @@ def add_plateaus(f, p, rate, r0, r1, lows, pulse, info, *, peep, **options):
     ordinary = ~pulse
     if ordinary.sum() < 3:
         return r0, r1, lows, pulse
-    swing = float(np.median(_gap_extrema(p, r0[ordinary], r1[ordinary], np.maximum) - peep[r0[ordinary]]))
+    swing = median_swing(p, r0[ordinary], r1[ordinary], peep)
     q, e = pressure_plateaus(f, p, rate, r0, r1, peep=peep, swing=swing, **options)
     info.update(plateaus=int(q.size))
-    if q.size == 0:
-        return r0, r1, lows, pulse
-    order = np.argsort(np.concatenate([r0, q]), kind="stable")
-    return (np.concatenate([r0, q])[order], np.concatenate([r1, e])[order],
-            np.concatenate([lows, np.full(q.size, np.inf)])[order],
-            np.concatenate([pulse, np.ones(q.size, dtype=bool)])[order])
+    return merge_excursions(r0, r1, lows, pulse, q, e, low=np.inf, is_pulse=True)
 
 
 def _gap_extrema(x, a, b, fn):

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter
 
+from .pulses import merge_excursions
+
 __all__ = ["trigger_crossings", "flow_trigger_onsets", "add_deliveries"]
 
 
@@ -204,15 +206,7 @@ def add_deliveries(f, p, rate, r0, r1, lows, pulse, info, *, base, level, min_in
     swing = swings[np.clip(np.searchsorted(r0[ordinary], a0), 0, swings.size - 1)]
     ok = (rise >= np.maximum(min_rise, fraction * swing)) & (jmax > b)
     info.update(deliveries=int(ok.sum()), delivery_swing=float(np.median(swings)))
-    if not ok.any():
-        return r0, r1, lows, pulse
-    a0, a1 = a0[ok], a1[ok]
-    r0 = np.concatenate([r0, a0])
-    r1 = np.concatenate([r1, a1])
-    lows = np.concatenate([lows, np.full(a0.size, base + 0.5 * (level - base))])
-    pulse = np.concatenate([pulse, np.zeros(a0.size, dtype=bool)])
-    order = np.argsort(r0, kind="stable")
-    return r0[order], r1[order], lows[order], pulse[order]
+    return merge_excursions(r0, r1, lows, pulse, a0[ok], a1[ok], low=base + 0.5 * (level - base), is_pulse=False)
 
 
 def _pressure_trigger(p, cross, prev_end, rate, *, pressure_window_s, min_pressure_slope_cmh2o_s,
