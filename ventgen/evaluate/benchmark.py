@@ -197,6 +197,9 @@ def _fit_htvae(model_name, data, seed, cfg, cache):
                 f"no checkpoint to evaluate for {model_name} seed {seed} (looked for {ckpt})"
             )
         model = HTVAE.load(ckpt)
+        if own.get("upper_levels") == "merged" and model.config_.upper_levels != "merged":
+            # the merge is a step after training: it gives the model that upper_levels="merged" trains
+            model.merge_upper_levels(data.X_train)
     else:
         model.fit(data.X_train, **kw)
     history = pd.DataFrame(getattr(model, "history_", []))

@@ -66,6 +66,7 @@ ADDED_PARAMS = {
         "covariance",
         "parents",
         "warmup_fraction",
+        "upper_levels",
     )
 }
 #: parameters that may change when a training resumes (more epochs or steps, other sampling)

@@ -47,6 +47,7 @@ from .inference import HTVAEInference
 from .stored import generation_data, model_state, stored_generation, stored_generator
 from .streaming import fit_streamed, is_stream
 from .train import htvae_loop, must_link_sampler
+from .upper import merge_model_upper, merge_trained_model
 
 __all__ = ["HTVAE", "resolve_device", "parse_maps"]
 
@@ -151,6 +152,12 @@ class HTVAE(HTVAEInference, BaseEstimator):
         Train the first ``floor(warmup_fraction * epochs)`` epochs as a plain autoencoder, then place
         the maps on the encodings (a batch SOM that ends as k-means) and train the whole model (0: the
         paper, maps from random codes).
+    upper_levels : {"trained", "merged"}
+        With Gaussian codes: keep the upper maps as trained (``"trained"``), or, once the HTVAE is
+        trained, rebuild them from level 1 (``"merged"``, :mod:`ventgen.models.upper`): the Gaussians
+        of the training encodings each level-1 code holds are merged greedily, two at a time with the
+        least loss of likelihood, and the groups left at each map's size are its nodes. The chain of
+        parents stays a tree; sampling from an upper node draws from the Gaussian of the encodings under it.
     preset : {"paper", "recipe"}
         The configuration that the parameters left None take their values from.
 
@@ -221,6 +228,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
         covariance=None,
         parents=None,
         warmup_fraction=None,
+        upper_levels=None,
         preset=DEFAULT_PRESET,
     ):
         self.maps = maps
@@ -255,6 +263,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.covariance = covariance
         self.parents = parents
         self.warmup_fraction = warmup_fraction
+        self.upper_levels = upper_levels
         self.preset = preset
 
     # ================================================================== parameters
@@ -289,6 +298,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
             covariance=c.covariance,
             parents=c.parents,
             warmup_epochs=c.warmup_epochs,
+            stored_upper=c.upper_levels == "merged",
             seed=seed,
         )
 
@@ -390,6 +400,7 @@ class HTVAE(HTVAEInference, BaseEstimator):
         htvae_done = loop.epoch >= cfg.epochs  # a stored generator is only resumed if the HTVAE is unchanged
         self.generator_ = None
         self._train(loop, ckpt_path, epoch_callback, dist)
+        merge_model_upper(self, arr, dist)  # with upper_levels="merged"
         self.generator_ = fit_model_generator(self, X, arr, ckpt_path, ckpt if htvae_done else None,
                                               epoch_callback, dist)
         if dist is not None and not dist.is_main:  # rank 0 alone stores the generation data
@@ -426,6 +437,8 @@ class HTVAE(HTVAEInference, BaseEstimator):
             if epoch_callback is not None and main:
                 epoch_callback(dict(lp.history[-1]))
 
+        if loop.epoch < self.config_.epochs:  # more epochs for a finished model: from its maps as trained
+            self.module_.som.unset_upper()
         try:
             loop.fit(self.config_.epochs, on_epoch_end=on_epoch_end)
         except VentgenError:
@@ -434,6 +447,17 @@ class HTVAE(HTVAEInference, BaseEstimator):
         self.history_ = loop.history
         self.training_state_ = loop.state_dict()
         self.module_.eval()
+
+    def merge_upper_levels(self, X) -> HTVAE:
+        """Rebuild the upper maps of a trained model from the encodings of its training cycles ``X``, as
+        ``upper_levels="merged"`` does at the end of :meth:`fit` (:mod:`ventgen.models.upper`): a model
+        trained with ``"trained"`` becomes the one ``"merged"`` trains. Gaussian codes only; the
+        generation data are rebuilt from ``X``. Returns ``self``."""
+        self._check_fitted()
+        merge_trained_model(self, X, check_X(X))
+        if self.generation_ is not None:
+            self.generation_ = generation_data(self, X)
+        return self
 
     def fit_predict(self, X, y=None, **fit_kw) -> np.ndarray:
         """``fit(X, **fit_kw)`` then ``predict(X)`` at level 1."""

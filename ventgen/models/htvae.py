@@ -83,6 +83,8 @@ class HTVAEModule(nn.Module):
         covariance each, assigned by likelihood.
     warmup_epochs : int
         Epochs of autoencoder warm-up before the maps are placed on the encodings and trained.
+    stored_upper : bool
+        Room for upper maps rebuilt after training (:mod:`ventgen.models.upper`; Gaussian codes only).
     seed : int, optional
         Seed of the weight and code initialisation (private generators; global RNG untouched).
     """
@@ -109,6 +111,7 @@ class HTVAEModule(nn.Module):
         covariance: str = "lattice",
         parents: str = "likelihood",
         warmup_epochs: int = 0,
+        stored_upper: bool = False,
         seed=None,
     ):
         super().__init__()
@@ -138,6 +141,7 @@ class HTVAEModule(nn.Module):
             seed=None if seed is None else int(seed) + 1,
             covariance=covariance,
             parents=parents,
+            stored_upper=stored_upper,
         )
         self.latent_dim = int(latent_dim)
         self.warmup_epochs = int(warmup_epochs)

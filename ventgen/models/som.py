@@ -118,6 +118,10 @@ class SOMStack(nn.Module):
     parents : {"likelihood", "nearest"}
         With Gaussian codes, the parent of a code of S_i is the code of S_(i+1) under whose Gaussian it
         is most likely ("likelihood") or the nearest one ("nearest", eq. 4). Lattice codes: the nearest.
+    stored_upper : bool
+        Gaussian codes only: keep room (buffers) for upper maps rebuilt after training
+        (:meth:`set_upper`, see :mod:`ventgen.models.upper`): their codes, covariances and a stored
+        table of parents then replace the trained ones.
 
     Notes
     -----
@@ -130,12 +134,14 @@ class SOMStack(nn.Module):
     """
 
     def __init__(self, maps, latent_dim: int, sigma_init: float = 1.0, rho: float = 2.0, seed=None,
-                 covariance: str = "lattice", parents: str = "likelihood"):
+                 covariance: str = "lattice", parents: str = "likelihood", stored_upper: bool = False):
         super().__init__()
         if covariance not in COVARIANCES:
             raise VentgenValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
         if parents not in ("likelihood", "nearest"):
             raise VentgenValueError(f"parents must be 'likelihood' or 'nearest', got {parents!r}")
+        if stored_upper and covariance == "lattice":
+            raise VentgenValueError("stored_upper needs Gaussian codes (covariance 'diagonal' or 'full')")
         self.covariance = covariance
         self.parent_rule = parents
         self.maps = check_maps(maps)
@@ -162,6 +168,15 @@ class SOMStack(nn.Module):
             self.register_buffer("cov_weight", torch.zeros(k))
             self.register_buffer("cov_scatter", torch.zeros(k, d, d))
             self.register_buffer("cov_all", eye.clone())
+        if stored_upper:
+            k1, k = sizes[0], sum(sizes)
+            # set by set_upper: the upper codes' covariances and every non-top code's parent (local index)
+            self.register_buffer("upper_done", torch.zeros((), dtype=torch.bool))
+            self.register_buffer("upper_cov", torch.zeros(k - k1, self.latent_dim, self.latent_dim))
+            self.register_buffer("upper_parents", torch.zeros(k - sizes[-1], dtype=torch.long))
+            self.register_buffer("upper_trained", torch.zeros(k - k1, self.latent_dim))  # the codes replaced
+            self.register_load_state_dict_post_hook(lambda m, _: setattr(m, "_upper_stored", bool(m.upper_done)))
+        self._upper_stored = False  # upper_done as a Python bool: no device sync in every training step
         nbr, mask, coords, level_of = [], [], [], []
         for i, (h, w) in enumerate(self.maps):
             index, m = lattice_neighbours(h, w)
@@ -208,9 +223,17 @@ class SOMStack(nn.Module):
         """True when the codes have estimated covariances and assignment is by likelihood."""
         return self.covariance != "lattice"
 
+    @property
+    def upper_stored(self) -> bool:
+        """True when the upper maps were rebuilt after training (:meth:`set_upper`)."""
+        return self._upper_stored
+
     def covariances(self) -> torch.Tensor:
-        """(K_1 + ... + K_M, d, d) covariance of every code (Gaussian codes only; see the module notes)."""
+        """(K_1 + ... + K_M, d, d) covariance of every code (Gaussian codes only; see the module notes);
+        those of :meth:`set_upper` for the upper maps once they are stored."""
         cov = (self.cov_scatter + COV_PRIOR * self.cov_all) / (self.cov_weight + COV_PRIOR)[:, None, None]
+        if self.upper_stored:
+            cov = torch.cat([cov[: self.offsets[1]], self.upper_cov])
         if self.covariance == "diagonal":
             cov = torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))
         eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
@@ -252,9 +275,12 @@ class SOMStack(nn.Module):
     def parents(self) -> list[torch.Tensor]:
         """The learned tree: ``parents()[i-1][k]`` = the code of S_(i+1) that discretises code k of S_i.
 
-        M-1 long tensors of local indices, computed for all codes at once from the current codes.
+        M-1 long tensors of local indices, computed for all codes at once from the current codes, or the
+        table stored by :meth:`set_upper`.
         """
         o = self.offsets
+        if self.upper_stored:
+            return [self.upper_parents[o[i] : o[i + 1]] for i in range(self.n_levels - 1)]
         lik = self.parent_rule == "likelihood"
         return [
             self._assign(self.codes[o[i] : o[i + 1]], slice(o[i + 1], o[i + 2]), lik)
@@ -336,6 +362,46 @@ class SOMStack(nn.Module):
         outer = (r.unsqueeze(-1) * r.unsqueeze(-2)).flatten(0, 1)  # (M n, d, d)
         self.cov_weight.mul_(COV_DECAY).index_add_(0, g.flatten(), torch.ones_like(g.flatten(), dtype=z0.dtype))
         self.cov_scatter.mul_(COV_DECAY).index_add_(0, g.flatten(), outer)
+
+    @torch.no_grad()
+    def set_upper(self, codes: list, covariances: list, parents: list) -> None:
+        """Replace the upper maps S_2 .. S_M after training (see :mod:`ventgen.models.upper`).
+
+        ``codes[j]`` (K_(j+2), d) and ``covariances[j]`` (K_(j+2), d, d) are the new Gaussians of S_(j+2);
+        ``parents[j]`` (K_(j+1),) the local index in S_(j+2) of the parent of every code of S_(j+1).
+        From then on :meth:`parents` returns that table and :meth:`covariances` those covariances.
+        """
+        if not hasattr(self, "upper_done"):
+            raise VentgenValueError("this SOMStack was built without stored_upper=True")
+        m = self.n_levels - 1
+        if not (len(codes) == len(covariances) == len(parents) == m):
+            raise VentgenValueError(f"set_upper needs {m} codes, covariances and parents, one per upper map")
+        for j in range(m):
+            rows = self._rows(j + 2)
+            k, d = rows.stop - rows.start, self.latent_dim
+            c, cov = torch.as_tensor(codes[j]).to(self.codes), torch.as_tensor(covariances[j]).to(self.upper_cov)
+            p = torch.as_tensor(parents[j], dtype=torch.long, device=self.codes.device)
+            k_child = self.offsets[j + 1] - self.offsets[j]
+            if c.shape != (k, d) or cov.shape != (k, d, d) or p.shape != (k_child,):
+                raise VentgenValueError(f"set_upper: level {j + 2} needs codes ({k}, {d}), covariances "
+                                        f"({k}, {d}, {d}) and parents ({k_child},)")
+            if bool((p < 0).any() or (p >= k).any()):
+                raise VentgenValueError(f"set_upper: parents of level {j + 1} must lie in 0..{k - 1}")
+            self.upper_trained[rows.start - self.offsets[1] : rows.stop - self.offsets[1]] = self.codes[rows]
+            self.codes[rows] = c
+            self.upper_cov[rows.start - self.offsets[1] : rows.stop - self.offsets[1]] = cov
+            self.upper_parents[self.offsets[j] : self.offsets[j + 1]] = p
+        self.upper_done.fill_(True)
+        self._upper_stored = True
+
+    @torch.no_grad()
+    def unset_upper(self) -> None:
+        """Undo :meth:`set_upper`: the trained upper codes and the computed parents again (a training
+        that resumes for more epochs continues from the maps as trained)."""
+        if self.upper_stored:
+            self.codes[self.offsets[1] :] = self.upper_trained
+            self.upper_done.fill_(False)
+            self._upper_stored = False
 
     def lattice_distance(self, level: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Graph (Manhattan) distance on the ``level`` lattice between node indices ``a`` and ``b``."""

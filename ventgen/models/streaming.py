@@ -36,6 +36,7 @@ from ._inputs import scale
 from .checkpoint import CHECKPOINT_NAME, check_checkpoint, check_resume, restore_trainer
 from .generator_stage import fit_model_generator
 from .train import htvae_loop
+from .upper import merge_model_upper
 
 __all__ = ["is_stream", "ScaledBatches", "stream_scaling", "stream_generation", "fit_streamed"]
 
@@ -205,6 +206,7 @@ def fit_streamed(model, stream, cfg, *, must_link=None, checkpoint_dir=None, res
     model.generator_, model.generation_ = None, None
     model._train(loop, ckpt_path, epoch_callback, dist)
     sample = stream.sample()  # the same whole shards on every rank (drawn from the stream's seed)
+    merge_model_upper(model, sample.X, dist)
     model.generator_ = fit_model_generator(model, sample, sample.X, ckpt_path, ckpt if htvae_done else None,
                                            epoch_callback, dist)
     if not main:
