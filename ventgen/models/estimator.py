@@ -10,7 +10,7 @@ value of the preset, :mod:`ventgen.models.config`), ``fit`` checks them and retu
 attributes end in ``_``, ``get_params``/``set_params``/``sklearn.base.clone`` work, and an unfitted
 model raises :class:`~ventgen.errors.NotFittedError`.
 
-``save``/``load`` hand the checkpoint dict to :mod:`ventgen.io.checkpoint` (``torch.save`` /
+``save``/``load`` (:mod:`ventgen.models.persistence`) hand the checkpoint dict to :mod:`ventgen.io.checkpoint` (``torch.save`` /
 ``torch.load(weights_only=True)``); the dict holds tensors and primitive containers only
 (hyper-parameters, weights, scaling, history, optimizer and RNG states, a fingerprint of the training
 data, the ventgen version), and every field of a file is checked before use
@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator
 
 from .._core import check_random_state
 from ..errors import VentgenError, VentgenValueError, VentgenWarning
-from ..io.checkpoint import read_checkpoint, write_checkpoint
+from ..io.checkpoint import read_checkpoint
 from ._checks import _pos_int, parse_maps
 from ._inputs import check_X, fit_scaling, padding_mask, resolve_device, scale
 from .checkpoint import (
@@ -35,16 +35,15 @@ from .checkpoint import (
     check_checkpoint,
     check_resume,
     data_fingerprint,
-    load_weights,
     restore_trainer,
-    scaling_from,
 )
 from .config import DEFAULT_PRESET, HTVAEConfig, field_names, resolve
 from .ddp import IndexBatches, ddp_context
 from .generator_stage import fit_model_generator
 from .htvae import HTVAEModule
 from .inference import HTVAEInference
-from .stored import generation_data, model_state, stored_generation, stored_generator
+from .persistence import HTVAEPersistence
+from .stored import generation_data
 from .streaming import fit_streamed, is_stream
 from .train import htvae_loop, must_link_sampler
 from .upper import merge_model_upper, merge_trained_model
@@ -52,7 +51,7 @@ from .upper import merge_model_upper, merge_trained_model
 __all__ = ["HTVAE", "resolve_device", "parse_maps"]
 
 
-class HTVAE(HTVAEInference, BaseEstimator):
+class HTVAE(HTVAEInference, HTVAEPersistence, BaseEstimator):
     """Hierarchical Topological VAE (stacked self-organizing maps in a VAE's latent space).
 
     Every hyper-parameter left None takes the value of ``preset`` (:data:`ventgen.models.config.PRESETS`:
@@ -477,45 +476,3 @@ class HTVAE(HTVAEInference, BaseEstimator):
     def _check_resume(self, ckpt: dict, arr: np.ndarray, fingerprint: str | None = None, path=None) -> None:
         """Refuse to resume from ``ckpt`` with other parameters or data (see :func:`check_resume`)."""
         check_resume(self._params(self.validated_config()), ckpt, arr.shape, fingerprint, path, stacklevel=3)
-
-    # ================================================================== persistence
-    def _write(self, path, overwrite: bool, loop=None, gen_loop=None) -> None:
-        write_checkpoint(model_state(self, loop, gen_loop), path, overwrite=overwrite)
-
-    def save(self, path, overwrite: bool = False) -> None:
-        """Write the fitted model to ``path`` (atomic; refuses to replace a file unless ``overwrite``)."""
-        self._check_fitted()
-        self._write(path, overwrite=overwrite)
-
-    @classmethod
-    def load(cls, path, device=None) -> HTVAE:
-        """Load a model written by :meth:`save` (or a training checkpoint) onto ``device`` (default auto).
-
-        The file is read with ``torch.load(weights_only=True)`` and every field is checked first (see
-        :mod:`ventgen.models.checkpoint`): a malformed or foreign file is one
-        :class:`~ventgen.errors.FileFormatError` naming the file and the field.
-        """
-        ckpt, params = check_checkpoint(path, read_checkpoint(path))
-        model = cls(**params, device="auto" if device is None else device)
-        model.config_ = HTVAEConfig(**{k: params[k] for k in field_names()})
-        model.device_ = resolve_device(model.device)
-        model._restore(path, ckpt)
-        model.module_.to(model.device_).eval()
-        model.history_ = [dict(h) for h in ckpt.get("history", [])]
-        if ckpt.get("trainer") is not None:
-            model.training_state_ = ckpt["trainer"]
-        return model
-
-    def _restore(self, path, ckpt: dict) -> None:
-        """Fitted attributes and checked weights from a checked checkpoint."""
-        self.input_shape_ = tuple(int(s) for s in ckpt["input_shape"])
-        self.n_samples_ = int(ckpt["n_samples"])
-        self.seeds_ = tuple(int(s) for s in ckpt["seeds"])
-        self.scaling_ = scaling_from(ckpt["scaling"])
-        self.data_sha256_ = ckpt.get("data_sha256")
-        self.module_ = load_weights(path, ckpt["model"], lambda: self._build(self.input_shape_, self.seeds_[0]))
-        self.generation_ = stored_generation(path, ckpt.get("generation"), self.config_.maps)
-        self.generator_ = stored_generator(path, ckpt.get("generator"), self)
-        gen_tr = (ckpt.get("generator") or {}).get("trainer")
-        if gen_tr is not None:
-            self.generator_training_state_ = gen_tr
