@@ -208,3 +208,29 @@ def test_more_epochs_resume_from_the_maps_as_trained(X, tmp_path):
     trained = som.upper_trained.clone()
     som.unset_upper()  # undo: the trained codes and computed parents are back
     assert not som.upper_stored and torch.equal(som.codes[som.offsets[1]:], trained)
+
+
+def test_class_balanced_generation_at_level_1_is_unchanged_by_the_merge():
+    """The merge changes the upper maps only: training, level 1 and a cohort drawn by class at level 1
+    are the same breaths."""
+    import warnings
+
+    from ventgen.errors import VentgenWarning
+    from ventgen.generate import GenerationOptions, generate_cohort
+
+    recs = ventgen.simulate_cohort(n_subjects=1, minutes=3, random_state=0, progress=False)
+    cycles = ventgen.extract_cycles(recs[0], ventgen.segment_breaths(recs[0]))
+    spec = {"patients": 2, "breaths": 30, "composition": {"normal breathing": 0.5, "respiratory event": 0.5}}
+    out = []
+    for upper in ("trained", "merged"):
+        m = ventgen.HTVAE(maps=[(3, 3), (2, 2), (1, 2)], latent_dim=4, epochs=2, random_state=0, device="cpu",
+                          progress=False, generator="none", upper_levels=upper).fit(cycles)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VentgenWarning)  # a two-epoch model: impure nodes
+            options = GenerationOptions(nodes="members", latent="data")  # classes inside mixed nodes
+            out.append((m, generate_cohort(m, spec, random_state=3, options=options)))
+    (a_model, a), (b_model, b) = out
+    assert np.array_equal(a_model.codebook(1), b_model.codebook(1))
+    assert a.manifest.equals(b.manifest)
+    assert all(np.array_equal(x.flow, y.flow) and np.array_equal(x.pressure, y.pressure)
+               for x, y in zip(a.recordings, b.recordings, strict=True))
