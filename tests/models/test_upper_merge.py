@@ -111,6 +111,11 @@ def test_set_upper_checks_its_arguments():
         som.set_upper([c], [cov], [torch.full((9,), 4)])
     with pytest.raises(VentgenValueError, match="one per upper map"):
         som.set_upper([], [], [])
+    som3 = SOMStack([(3, 3), (2, 2), (1, 2)], latent_dim=2, seed=0, covariance="full", stored_upper=True)
+    before = som3.codes.detach().clone()
+    with pytest.raises(VentgenValueError, match=r"parents of level 2 must lie in 0..1"):  # level 2 fine, 3 not
+        som3.set_upper([c, torch.zeros(2, 2)], [cov, cov[:2]], [torch.zeros(9), torch.full((4,), 2)])
+    assert torch.equal(som3.codes, before) and not som3.upper_stored  # nothing written
     with pytest.raises(VentgenValueError, match="without stored_upper"):
         SOMStack([(3, 3), (2, 2)], latent_dim=2, covariance="full").set_upper([c], [cov], [torch.zeros(9)])
     with pytest.raises(VentgenValueError, match="needs Gaussian codes"):

@@ -371,7 +371,8 @@ class SOMStack(nn.Module):
         m = self.n_levels - 1
         if not (len(codes) == len(covariances) == len(parents) == m):
             raise VentgenValueError(f"set_upper needs {m} codes, covariances and parents, one per upper map")
-        for j in range(m):
+        new = []
+        for j in range(m):  # every level checked before anything is written
             rows = self._rows(j + 2)
             k, d = rows.stop - rows.start, self.latent_dim
             c, cov = torch.as_tensor(codes[j]).to(self.codes), torch.as_tensor(covariances[j]).to(self.upper_cov)
@@ -382,9 +383,13 @@ class SOMStack(nn.Module):
                                         f"({k}, {d}, {d}) and parents ({k_child},)")
             if bool((p < 0).any() or (p >= k).any()):
                 raise VentgenValueError(f"set_upper: parents of level {j + 1} must lie in 0..{k - 1}")
-            self.upper_trained[rows.start - self.offsets[1] : rows.stop - self.offsets[1]] = self.codes[rows]
+            new.append((rows, c, cov, p))
+        o1 = self.offsets[1]
+        if not self.upper_stored:  # keep the codes as trained (unset_upper), not those of an earlier set_upper
+            self.upper_trained.copy_(self.codes[o1:])
+        for j, (rows, c, cov, p) in enumerate(new):
             self.codes[rows] = c
-            self.upper_cov[rows.start - self.offsets[1] : rows.stop - self.offsets[1]] = cov
+            self.upper_cov[rows.start - o1 : rows.stop - o1] = cov
             self.upper_parents[self.offsets[j] : self.offsets[j + 1]] = p
         self.upper_done.fill_(True)
         self._upper_stored = True
