@@ -1,6 +1,7 @@
-"""Upper maps refitted to the encodings after training (upper_levels="merged", ventgen.models.upper):
-known answers on blobs, the chain kept, persistence, the post hoc refit equal to the trained one, and
-the errors. Tiny networks and data (seconds)."""
+"""Upper maps rebuilt after training as merges of the level-1 Gaussians (upper_levels="merged",
+ventgen.models.upper): known answers on blobs, the greedy merge, the chain kept, persistence, the post
+hoc merge equal to the trained one, resumes, level-1 generation unchanged, and the errors. Tiny networks
+and data (seconds)."""
 
 from __future__ import annotations
 
@@ -132,7 +133,7 @@ def test_fit_merges_and_the_chain_holds(merged, X):
     assert merged.sample(2, int(A[0, 1]), n=3, random_state=0).shape == (3, *X.shape[1:])
 
 
-def test_refitted_model_round_trips(merged, X, tmp_path):
+def test_merged_model_round_trips(merged, X, tmp_path):
     merged.save(tmp_path / "m.pt")
     back = ventgen.HTVAE.load(tmp_path / "m.pt")
     assert back.config_.upper_levels == "merged" and back.module_.som.upper_stored
