@@ -165,8 +165,7 @@ def merge_upper_maps(som, z, *, max_samples: int = MAX_MERGE_SAMPLES, random_sta
 
     z = torch.as_tensor(z).detach().to(device=som.codes.device, dtype=som.codes.dtype)
     if z.shape[0] > max_samples:
-        pick = np.sort(np.random.default_rng(random_state).choice(z.shape[0], max_samples, replace=False))
-        z = z[torch.as_tensor(pick, device=z.device)]
+        z = z[torch.as_tensor(_subset(z.shape[0], max_samples, random_state), device=z.device)]
     sizes = [h * w for h, w in som.maps]
     k1 = som.nearest(z, 1).cpu().numpy()
     x = z.cpu().double().numpy()
@@ -179,8 +178,8 @@ def merge_upper_maps(som, z, *, max_samples: int = MAX_MERGE_SAMPLES, random_sta
     child_of = np.arange(sizes[0])  # node of every level-1 code at the level below the one being built
     for level, (g, kg) in enumerate(zip(groups, k_eff, strict=True), start=2):
         wu, mu_u, cov_u = w[used], mu[used], cov[used]
-        gmu = np.stack([(wu[g == j, None] * mu_u[g == j]).sum(0) / wu[g == j].sum() for j in range(kg)])
-        gcov = np.stack([_merged_all(wu[g == j], mu_u[g == j], cov_u[g == j]) for j in range(kg)])
+        gmu, gcov = (np.stack(v) for v in zip(*(_moments(wu[g == j], mu_u[g == j], cov_u[g == j])
+                                                     for j in range(kg)), strict=True))
         trained = som.level_codes(level).detach().cpu().double().numpy()
         _, place = linear_sum_assignment(((gmu[:, None, :] - trained[None, :, :]) ** 2).sum(-1))
         parent = np.full(sizes[level - 2], -1, dtype=np.int64)
@@ -201,11 +200,18 @@ def merge_upper_maps(som, z, *, max_samples: int = MAX_MERGE_SAMPLES, random_sta
     return {"n_used": n_used}
 
 
-def _merged_all(w, mu, cov):
-    """Moment-matched covariance of a group of weighted Gaussians."""
+def _moments(w, mu, cov):
+    """Mean and covariance of the moment-matched merge of a group of weighted Gaussians."""
     m = (w[:, None] * mu).sum(0) / w.sum()
     dm = mu - m
-    return (w[:, None, None] * (cov + dm[:, :, None] * dm[:, None, :])).sum(0) / w.sum()
+    return m, (w[:, None, None] * (cov + dm[:, :, None] * dm[:, None, :])).sum(0) / w.sum()
+
+
+def _subset(n: int, max_samples: int, random_state) -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``max_samples`` of ``n`` rows (all rows when n is smaller)."""
+    if n <= max_samples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
 
 
 def merge_model_upper(model, arr: np.ndarray, dist=None) -> None:
@@ -217,9 +223,7 @@ def merge_model_upper(model, arr: np.ndarray, dist=None) -> None:
     som = model.module_.som
     if model.config_.upper_levels != "merged" or som.upper_stored or som.n_levels < 2:
         return
-    n = arr.shape[0]
-    rng = np.random.default_rng(model.seeds_[1])
-    sub = np.sort(rng.choice(n, MAX_MERGE_SAMPLES, replace=False)) if n > MAX_MERGE_SAMPLES else slice(None)
+    sub = _subset(arr.shape[0], MAX_MERGE_SAMPLES, model.seeds_[1])  # only these are encoded
     merge_upper_maps(som, model.transform(arr[sub]))
     if dist is not None and som.upper_stored:
         for t in (som.codes.data, som.upper_cov, som.upper_parents):
