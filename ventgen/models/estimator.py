@@ -453,7 +453,7 @@ class HTVAE(HTVAEInference, HTVAEPersistence, BaseEstimator):
         trained with ``"trained"`` becomes the one ``"merged"`` trains. Gaussian codes only; the
         generation data are rebuilt from ``X``. Returns ``self``."""
         self._check_fitted()
-        merge_trained_model(self, X, check_X(X))
+        merge_trained_model(self, check_X(X))
         if self.generation_ is not None:
             self.generation_ = generation_data(self, X)
         return self

@@ -230,10 +230,10 @@ def merge_model_upper(model, arr: np.ndarray, dist=None) -> None:
             dist.broadcast(t)
 
 
-def merge_trained_model(model, X, arr: np.ndarray) -> None:
+def merge_trained_model(model, arr: np.ndarray) -> None:
     """:meth:`ventgen.HTVAE.merge_upper_levels`: a model trained with ``upper_levels="trained"`` turned
     into the one ``upper_levels="merged"`` trains (the merge is a step after training, so the two are
-    the same model when ``X`` holds the training cycles); ``arr`` is ``X`` as an array."""
+    the same model when ``arr`` holds the training cycles, in original units)."""
     cfg = model.config_
     if cfg.covariance == "lattice":
         raise VentgenValueError("merging the upper maps needs Gaussian codes; this model has covariance='lattice'")
