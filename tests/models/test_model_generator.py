@@ -44,3 +44,15 @@ def test_flow_learns_a_condition_dependent_shape():
     err_right = (out - shapes[k]).abs().mean().item()
     err_swapped = (out - shapes[1 - k]).abs().mean().item()
     assert err_right < 0.2 < err_swapped
+
+
+def test_every_width_builds_and_keeps_the_shape_and_the_older_group_norms():
+    # widths whose halves or doubles are not multiples of 8 (5, 6, 12, 20) and odd widths (5, 9) used to fail
+    # in GroupNorm or in the time embedding; the widths that worked (1, 2, 4 and multiples of 8) keep the
+    # groups their model files were written with: (width, groups at full resolution, at half resolution)
+    x, m, mask = torch.zeros(2, 2, 15), torch.zeros(2, 2, 15), torch.ones(2, 1, 15)
+    for width, g1, g2 in ((1, 1, 2), (2, 2, 4), (4, 4, 8), (5, 5, 2), (6, 6, 4), (8, 8, 8), (9, 1, 2),
+                          (12, 4, 8), (20, 4, 8), (32, 8, 8)):
+        net = FlowNet(channels=2, cond_dim=3, width=width)
+        assert (net.down1[0].n1.num_groups, net.mid[0].n1.num_groups) == (g1, g2), width
+        assert tuple(net(x, torch.zeros(2), m, mask, torch.zeros(2, 3)).shape) == (2, 2, 15)

@@ -40,14 +40,20 @@ from ..signals.cycles import edge_pad
 __all__ = ["FlowNet", "length_mask", "flow_matching_loss", "sample_flow", "time_grid", "edge_pad"]
 
 
+def _groups(width: int) -> int:
+    """Groups of the GroupNorm of ``width`` channels: 8, or every channel its own below 8 (as model files
+    have always had), or the largest divisor of 8 that divides ``width`` (e.g. 4 for 12)."""
+    return width if width < 8 else math.gcd(8, width)
+
+
 class _FiLMBlock(nn.Module):
     """Two dilated convolutions with a FiLM (scale, shift) from the embedding, residual."""
 
     def __init__(self, width: int, emb: int, dilation: int):
         super().__init__()
-        self.n1 = nn.GroupNorm(min(8, width), width)
+        self.n1 = nn.GroupNorm(_groups(width), width)
         self.c1 = nn.Conv1d(width, width, 5, padding=2 * dilation, dilation=dilation)
-        self.n2 = nn.GroupNorm(min(8, width), width)
+        self.n2 = nn.GroupNorm(_groups(width), width)
         self.c2 = nn.Conv1d(width, width, 5, padding=2, dilation=1)
         self.film = nn.Linear(emb, 2 * width)
 
@@ -75,7 +81,8 @@ class FlowNet(nn.Module):
         super().__init__()
         emb = 4 * width
         self.freqs = nn.Parameter(torch.exp(torch.linspace(0, math.log(1000.0), width // 2)), requires_grad=False)
-        self.embed = nn.Sequential(nn.Linear(width + cond_dim, emb), nn.SiLU(), nn.Linear(emb, emb))
+        # the time's sines and cosines (2 * (width // 2) values: an odd width has one fewer) and the condition
+        self.embed = nn.Sequential(nn.Linear(2 * (width // 2) + cond_dim, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.inp = nn.Conv1d(2 * channels + 1, width, 5, padding=2)
         self.down1 = nn.ModuleList([_FiLMBlock(width, emb, 1), _FiLMBlock(width, emb, 2)])
         self.pool = nn.Conv1d(width, 2 * width, 4, stride=2, padding=1)
