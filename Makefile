@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ventgen-installed
 DEVSTAMP := $(VENV)/.ventgen-dev-installed
+# `make test` runs the suite in one process per core (pytest-xdist), at most 8, one file per process at a time
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)))")
 
 .PHONY: demo test lint bench clean install
 
@@ -28,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/ventgen demo -o runs/demo --overwrite
 
 test: $(DEVSTAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check ventgen tests benchmarks
