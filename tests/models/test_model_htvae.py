@@ -373,6 +373,27 @@ def test_dead_codes_are_revived(X):
     assert revive.history_[-1]["perplexity_1"] > ignore.history_[-1]["perplexity_1"]
 
 
+def test_dead_code_windows_hold_twelve_samples_per_level_1_code_within_one_epoch():
+    import torch
+
+    from ventgen.models.htvae import HTVAEModule
+    from ventgen.models.train import HTVAEStep
+
+    module = HTVAEModule((1, 8, 8), [(8, 8), (2, 2)], latent_dim=4, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(module.parameters())
+    step = HTVAEStep(module, torch.zeros(10, 1, 8, 8), opt, gen, gen, batch_size=32)
+    # (batches per epoch, window): 12 x 64 codes / 32 = 24 batches, else a quarter of the epoch, at most
+    # dead_window (200) and one epoch
+    for n_batches, window in ((5, 5), (15, 15), (41, 24), (96, 24), (400, 100), (2000, 200)):
+        step.begin_epoch(n_batches)
+        assert step.check_every == window, n_batches
+    small = HTVAEStep(HTVAEModule((1, 8, 8), [(2, 2)], latent_dim=4, seed=0), torch.zeros(10, 1, 8, 8), opt, gen,
+                      gen, batch_size=32)
+    small.begin_epoch(41)
+    assert small.check_every == 10  # 12 x 4 codes fit in 2 batches: at least 10
+
+
 def test_images_fit_sample_and_uint8():
     rng = np.random.default_rng(0)
     imgs = (rng.random((40, 1, 8, 8)) > 0.5).astype(np.uint8) * 255

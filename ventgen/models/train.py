@@ -8,9 +8,11 @@ generator on the device for the reparametrisation noise.
 Dead codes
 ----------
 With ``dead_codes="reinit"`` (the default) the usage of every code is counted over windows of
-``min(dead_window, max(10, batches per epoch // 4))`` batches (``dead_window`` defaults to 200; one
-whole epoch when an epoch has fewer than 10 batches; windows restart with each epoch and a trailing
-partial window is not judged), and at the end of each window every code nobody used is re-initialised
+``min(dead_window, max(10, batches per epoch // 4, ceil(12 K_1 / batch_size)))`` batches, and at most one
+epoch (``dead_window`` defaults to 200; ``K_1`` is the number of level-1 codes: a window holds at least 12
+samples per code, so that a live code with a quarter of its fair share goes unused in a window with a
+chance of about exp(-3) = 5 %; windows restart with each epoch and a trailing partial window is not
+judged), and at the end of each window every code nobody used is re-initialised
 next to live data by :meth:`ventgen.models.som.SOMStack.revive_dead` (S_1 codes onto one of the last
 ``reservoir`` encodings seen). The history logs, per epoch and level, ``perplexity_1 .. perplexity_M``
 (exp of the entropy of the code-usage distribution over the epoch; K for uniform usage, 1 when one code
@@ -180,6 +182,7 @@ class HTVAEStep(Step):
         self.must_link_level = int(must_link_level)
         self.dead_codes = dead_codes
         self.dead_window = int(dead_window)
+        self.batch_size = int(batch_size)
         self.keep = max(1, -(-int(reservoir) // int(batch_size)))
         self.n_pairs = int(batch_size) // 2 if must_link is not None and must_link.n_links else 0
         self.sizes = [h * w for h, w in module.som.maps]
@@ -193,7 +196,8 @@ class HTVAEStep(Step):
         self.window = [torch.zeros(k, dtype=torch.long, device=dev) for k in self.sizes]
         self.revived = [0] * len(self.sizes)
         self.recent: list[torch.Tensor] = []
-        self.check_every = min(self.dead_window, max(10, n_batches // 4), n_batches)
+        fair = -(-12 * max(self.sizes) // self.batch_size)  # 12 samples per level-1 code (module notes)
+        self.check_every = min(self.dead_window, max(10, n_batches // 4, fair), n_batches)
 
     def __call__(self, sel) -> dict:
         if isinstance(sel, dict):  # a streamed batch, already scaled and on the device
