@@ -178,8 +178,8 @@ def merge_upper_maps(som, z, *, max_samples: int = MAX_MERGE_SAMPLES, random_sta
     child_of = np.arange(sizes[0])  # node of every level-1 code at the level below the one being built
     for level, (g, kg) in enumerate(zip(groups, k_eff, strict=True), start=2):
         wu, mu_u, cov_u = w[used], mu[used], cov[used]
-        gmu, gcov = (np.stack(v) for v in zip(*(_moments(wu[g == j], mu_u[g == j], cov_u[g == j])
-                                                     for j in range(kg)), strict=True))
+        moments = [_moments(wu[g == j], mu_u[g == j], cov_u[g == j]) for j in range(kg)]
+        gmu, gcov = np.stack([m for m, _ in moments]), np.stack([c for _, c in moments])
         trained = som.level_codes(level).detach().cpu().double().numpy()
         _, place = linear_sum_assignment(((gmu[:, None, :] - trained[None, :, :]) ** 2).sum(-1))
         parent = np.full(sizes[level - 2], -1, dtype=np.int64)
